@@ -1,0 +1,66 @@
+"""Domain errors. Services raise these; `api.errors` maps each class to one HTTP status.
+
+ChowderError
+├── BadRequest            400
+├── Unauthorized          401
+├── QuotaExceeded         402
+├── Forbidden             403
+├── NotFound              404
+├── InvalidState          409
+├── Unprocessable         422
+├── GatewayUnavailable    502
+├── ServiceUnavailable    503
+└── ProviderError         (sandbox/runtime failures; surfaced as an instance's error_message)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ChowderError(Exception):
+    """Base of every error we raise on purpose; `detail` is what the client reads."""
+
+    def __init__(self, detail: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(ChowderError):
+    pass
+
+
+class Unauthorized(ChowderError):
+    pass
+
+
+class QuotaExceeded(ChowderError):
+    pass
+
+
+class Forbidden(ChowderError):
+    pass
+
+
+class NotFound(ChowderError):
+    pass
+
+
+class InvalidState(ChowderError):
+    pass
+
+
+class Unprocessable(ChowderError):
+    pass
+
+
+class GatewayUnavailable(ChowderError):
+    pass
+
+
+class ServiceUnavailable(ChowderError):
+    pass
+
+
+class ProviderError(ChowderError):
+    """A sandbox or runtime operation failed; the text is safe to show the instance's owner."""

@@ -1,0 +1,54 @@
+"""Server settings: one pydantic-settings object, read from `CHOWDER_*` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment, with safe defaults for one host."""
+
+    model_config = SettingsConfigDict(env_prefix="CHOWDER_", extra="ignore")
+
+    data_dir: Path = Field(Path(".chowder"), description="Database, secrets and sandboxes live here.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in the data dir when unset.")
+    secret_key: SecretStr | None = Field(
+        None, description="Key that encrypts secrets at rest; generated into the data dir when unset."
+    )
+    runtime_dir: Path | None = Field(
+        None, description="Shared OpenClaw runtime cache (Node + npm packages); <data_dir>/runtime when unset."
+    )
+    sandbox_provider: Literal["process"] = Field("process", description="Provider for new instances.")
+    sandbox_isolation: Literal["auto", "none"] = Field(
+        "auto", description="auto: every isolation mechanism the host offers; none: plain processes (dev only)."
+    )
+    control_plane_url: str | None = Field(
+        None, description="URL sandboxes use to reach this server's model endpoint; derived from --port when unset."
+    )
+    gateway_port_min: int = Field(19100, description="First host port handed to gateways.")
+    gateway_port_max: int = Field(19999, description="Last host port handed to gateways.")
+    sandbox_uid_base: int = Field(200000, description="Host uid of the first sandbox (root only).")
+    sandbox_memory_mb: int = Field(3072, description="Memory limit of one sandbox (cgroup).")
+    sandbox_cpus: float = Field(2.0, description="CPU limit of one sandbox, in cores (cgroup).")
+    sandbox_pids: int = Field(1024, description="Process limit of one sandbox (cgroup).")
+    node_compile_cache: bool = Field(
+        False, description="Node compile cache per sandbox: faster cold starts, ~300 MiB more memory each."
+    )
+    provision_timeout_s: float = Field(240.0, description="Longest a create may take before the instance errors.")
+    start_timeout_s: float = Field(180.0, description="Longest a start may take before the instance errors.")
+    stop_grace_s: float = Field(10.0, description="SIGTERM grace before a sandbox is killed.")
+    reconcile_interval_s: float = Field(2.0, description="How often the engine looks for work when not woken.")
+    observe_interval_s: float = Field(10.0, description="How often a running sandbox is checked for liveness.")
+    lease_s: float = Field(30.0, description="How long a worker's claim on an instance lasts without renewal.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'chowder.db').resolve()}"
+
+    @property
+    def resolved_runtime_dir(self) -> Path:
+        return (self.runtime_dir or self.data_dir / "runtime").resolve()

@@ -1,0 +1,117 @@
+"""The sandbox provider contract: run one isolated process tree per instance and expose its port.
+
+Providers know nothing of OpenClaw. Every method is idempotent: `create` twice for one id, `start` on a
+running sandbox, `stop` on a stopped one and `destroy` on a gone one are all safe. Paths given to the
+file operations are relative to the sandbox root (the directory the app sees as its state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+
+class SandboxState(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    memory_mb: int
+    cpus: float
+    pids: int
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSpec:
+    """What a sandbox is made of; labels let a provider find its sandboxes again after a restart."""
+
+    sandbox_id: str
+    labels: dict[str, str]
+    resources: Resources
+    read_only_paths: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxInfo:
+    """Where things are inside a created sandbox, as the app inside sees them."""
+
+    sandbox_id: str
+    root: str
+    home: str
+    app_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """The one long-running process of a sandbox. `env` carries secrets: never log it."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(repr=False)
+    log_file: str = "logs/app.out"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxStatus:
+    state: SandboxState
+    endpoint: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    name: str
+    path: str
+    is_dir: bool
+    size: int
+    mod_time: float
+    mode: int
+
+
+class SandboxProvider(Protocol):
+    """Implemented by `process` now; `docker` and `kubernetes` later."""
+
+    name: str
+
+    def isolation_report(self) -> dict[str, str]:
+        """What isolation is actually in force for new sandboxes, for `chowder doctor` and the start log."""
+        ...
+
+    async def create(self, spec: SandboxSpec) -> SandboxInfo: ...
+
+    async def start(self, sandbox_id: str, launch: LaunchSpec) -> None: ...
+
+    async def stop(self, sandbox_id: str, grace_s: float) -> None: ...
+
+    async def destroy(self, sandbox_id: str) -> None: ...
+
+    async def observe(self, sandbox_id: str) -> SandboxStatus: ...
+
+    async def list(self) -> dict[str, SandboxStatus]:
+        """Every sandbox this provider holds, running or not, by id."""
+        ...
+
+    async def exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult: ...
+
+    async def read_file(self, sandbox_id: str, path: str) -> bytes: ...
+
+    async def write_file(self, sandbox_id: str, path: str, data: bytes) -> None: ...
+
+    async def list_dir(self, sandbox_id: str, path: str) -> list[FileEntry]: ...
+
+    async def move(self, sandbox_id: str, source: str, destination: str) -> None: ...
+
+    async def delete_path(self, sandbox_id: str, path: str) -> None: ...
+
+    async def mkdir(self, sandbox_id: str, path: str) -> None: ...
