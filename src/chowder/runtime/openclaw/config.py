@@ -1,0 +1,175 @@
+"""Renders an instance's `openclaw.json`: the hardened base, the customer's overrides, then the keys the
+control plane manages (port, auth, model routing, logging), which always win.
+
+Secrets are never written here: the gateway token and the model credential reach the gateway through its
+environment (`OPENCLAW_GATEWAY_TOKEN`, and an env SecretRef for the model providers)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
+MODEL_TOKEN_ENV = "CHOWDER_MODEL_TOKEN"
+SYSTEM_PROMPT_PATH = ("agent", "system_prompt")
+
+_MODEL_SECRET = {"source": "env", "provider": "default", "id": MODEL_TOKEN_ENV}
+
+PRIMARY_MODELS = {
+    "anthropic": "anthropic/claude-sonnet-4-5",
+    "openai": "openai/gpt-4o",
+    "gemini": "gemini/gemini-2.0-flash",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayPlacement:
+    """Where one gateway lives, as seen from inside its sandbox."""
+
+    port: int
+    state_dir: str
+    log_file: str
+    model_base_url: str
+
+
+def expand_dot_paths(overrides: dict[str, Any]) -> dict[str, Any]:
+    """`{"a.b": 1}` and `{"a": {"b": 1}}` mean the same override; nested keys are expanded too."""
+    result: dict[str, Any] = {}
+    for key, value in overrides.items():
+        node = result
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"openclaw_config key '{key}' conflicts with a non-object value")
+        expanded = expand_dot_paths(value) if isinstance(value, dict) else value
+        if isinstance(expanded, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = merge_patch(node[leaf], expanded)
+        else:
+            node[leaf] = expanded
+    return result
+
+
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """JSON merge patch (RFC 7386): objects merge recursively, `None` removes a key, the rest replaces."""
+    result = copy.deepcopy(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge_patch(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def split_system_prompt(config: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """OpenClaw has no config key for standing instructions; `agent.system_prompt` is carried in AGENTS.md."""
+    agent = config.get("agent")
+    if not isinstance(agent, dict) or "system_prompt" not in agent:
+        return config, None
+    rest = copy.deepcopy(config)
+    prompt = rest["agent"].pop("system_prompt")
+    if not rest["agent"]:
+        del rest["agent"]
+    return rest, None if prompt is None else str(prompt)
+
+
+def base_config(model_provider: str) -> dict[str, Any]:
+    """The hardened defaults of a new instance (openclaw-runtime.md 3.1): nothing phones home, no idle jobs."""
+    return {
+        "gateway": {
+            "mode": "local",
+            "http": {"endpoints": {"responses": {"enabled": True}, "chatCompletions": {"enabled": True}}},
+        },
+        "models": {"mode": "merge", "catalogRefresh": {"enabled": False}},
+        "agents": {
+            "defaults": {
+                "model": {"primary": PRIMARY_MODELS[model_provider]},
+                "skipBootstrap": True,
+                "heartbeat": {"every": "0m"},
+            }
+        },
+        "plugins": {"entries": {"memory-core": {"config": {"dreaming": {"enabled": False}}}}},
+        "skills": {"workshop": {"autonomous": {"mode": "off"}}},
+        "browser": {"enabled": False},
+        "discovery": {"mdns": {"mode": "off"}},
+        "update": {"checkOnStart": False},
+    }
+
+
+def managed_config(placement: GatewayPlacement) -> dict[str, Any]:
+    """Keys the control plane owns; applied last on every render so no override can weaken them."""
+    base = placement.model_base_url.rstrip("/")
+    return {
+        "gateway": {
+            "mode": "local",
+            "port": placement.port,
+            "bind": "loopback",
+            "auth": {"mode": "token"},
+            "controlUi": {"enabled": False},
+            "terminal": {"enabled": False},
+        },
+        "models": {
+            "providers": {
+                "anthropic": {
+                    "baseUrl": f"{base}/anthropic",
+                    "api": "anthropic-messages",
+                    "apiKey": _MODEL_SECRET,
+                    "models": [],
+                },
+                "openai": {
+                    "baseUrl": f"{base}/openai/v1",
+                    "api": "openai-responses",
+                    "apiKey": _MODEL_SECRET,
+                    "models": [],
+                },
+                "gemini": {
+                    "baseUrl": f"{base}/gemini/v1",
+                    "api": "openai-completions",
+                    "apiKey": _MODEL_SECRET,
+                    "models": [_gemini_model("gemini-2.0-flash")],
+                },
+            }
+        },
+        "agents": {"defaults": {"workspace": f"{placement.state_dir}/workspace"}},
+        "update": {"checkOnStart": False},
+        "logging": {"file": placement.log_file},
+    }
+
+
+def _gemini_model(model_id: str) -> dict[str, Any]:
+    return {
+        "id": model_id,
+        "name": model_id,
+        "input": ["text"],
+        "contextWindow": 1_000_000,
+        "maxTokens": 8192,
+    }
+
+
+def render(model_provider: str, overrides: dict[str, Any], placement: GatewayPlacement) -> dict[str, Any]:
+    """A new instance's whole file."""
+    config, _ = split_system_prompt(expand_dot_paths(overrides))
+    return merge_patch(merge_patch(base_config(model_provider), config), managed_config(placement))
+
+
+def reapply_managed(current: dict[str, Any], placement: GatewayPlacement) -> dict[str, Any]:
+    """An existing file with the customer's and the gateway's own edits kept, and our keys enforced."""
+    return merge_patch(current, managed_config(placement))
+
+
+AGENTS_BEGIN = "<!-- chowder:system-prompt:begin -->"
+AGENTS_END = "<!-- chowder:system-prompt:end -->"
+
+
+def with_system_prompt(agents_md: str, prompt: str | None) -> str:
+    """Replace (or remove, for None) the managed block in AGENTS.md, keeping the rest of the file."""
+    before, _, rest = agents_md.partition(AGENTS_BEGIN)
+    after = rest.partition(AGENTS_END)[2] if rest else ""
+    kept = (before + after).strip("\n")
+    if prompt is None:
+        return kept + "\n" if kept else ""
+    block = f"{AGENTS_BEGIN}\n# Standing instructions\n\n{prompt}\n{AGENTS_END}"
+    return f"{block}\n\n{kept}\n" if kept else f"{block}\n"

@@ -1,0 +1,172 @@
+"""OpenClaw as the agent runtime: lays out an instance's state, launches and probes its gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import httpx
+
+from chowder.core.errors import NotFound, ProviderError
+from chowder.core.settings import Settings
+from chowder.domain.ports import InstanceRuntimeSpec
+from chowder.runtime.openclaw import config as oc_config
+from chowder.runtime.openclaw.installer import RuntimeCache
+from chowder.runtime.openclaw.versions import RELEASES
+from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec, SandboxState
+
+log = logging.getLogger("chowder.runtime")
+
+CONFIG_FILE = "openclaw.json"
+AGENTS_FILE = "workspace/AGENTS.md"
+GATEWAY_LOG = "logs/gateway.out"
+_PROBE_EVERY_S = 0.5
+
+
+class OpenClawRuntime:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, control_plane_url: str) -> None:
+        self._settings = settings
+        self._http = http
+        self._control_plane_url = control_plane_url.rstrip("/")
+        self.cache = RuntimeCache(settings.resolved_runtime_dir)
+
+    async def ensure_installed(self, release: str) -> None:
+        if not self.cache.is_installed(RELEASES[release]):
+            await asyncio.to_thread(self.cache.install, RELEASES[release], lambda line: log.info("%s", line))
+
+    def sandbox_spec(self, spec: InstanceRuntimeSpec) -> SandboxSpec:
+        return SandboxSpec(
+            sandbox_id=spec.sandbox_id,
+            labels={"instance_id": spec.instance_id, "organization_id": spec.organization_id},
+            resources=Resources(
+                memory_mb=self._settings.sandbox_memory_mb,
+                cpus=self._settings.sandbox_cpus,
+                pids=self._settings.sandbox_pids,
+            ),
+            read_only_paths=(self.cache.node_dir, self.cache.release_dir(RELEASES[spec.release])),
+        )
+
+    async def prepare(
+        self, provider: SandboxProvider, info: SandboxInfo, spec: InstanceRuntimeSpec, first_boot: bool
+    ) -> LaunchSpec:
+        """Write `openclaw.json` (fresh on first boot, managed keys re-applied after) and build the launch."""
+        placement = oc_config.GatewayPlacement(
+            port=info.app_port,
+            state_dir=info.root,
+            log_file=f"{info.root}/logs/openclaw.log",
+            model_base_url=f"{self._control_plane_url}/internal/model",
+        )
+        current = await self._read_config(provider, spec.sandbox_id)
+        if current is None:
+            rendered = oc_config.render(spec.model_provider, spec.overrides, placement)
+            _, prompt = oc_config.split_system_prompt(spec.overrides)
+            if prompt is not None:
+                await self._write_system_prompt(provider, spec.sandbox_id, prompt)
+        else:
+            rendered = oc_config.reapply_managed(current, placement)
+        await _write_json(provider, spec.sandbox_id, CONFIG_FILE, rendered)
+        return LaunchSpec(argv=self._argv(spec, info), env=self._env(spec, info), log_file=GATEWAY_LOG)
+
+    def _argv(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> tuple[str, ...]:
+        entry = self.cache.entrypoint(RELEASES[spec.release])
+        return (str(self.cache.node), str(entry), "gateway", "run", "--port", str(info.app_port))
+
+    def _env(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> dict[str, str]:
+        env = {
+            "PATH": f"{self.cache.node.parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": info.home,
+            "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8",
+            "OPENCLAW_STATE_DIR": info.root,
+            "OPENCLAW_CONFIG_PATH": f"{info.root}/{CONFIG_FILE}",
+            "OPENCLAW_NO_AUTO_UPDATE": "1",
+            "OPENCLAW_DISABLE_BONJOUR": "1",
+            "OPENCLAW_OFFLINE": "1",
+            "DO_NOT_TRACK": "1",
+            "MALLOC_ARENA_MAX": "2",
+            oc_config.GATEWAY_TOKEN_ENV: spec.gateway_token,
+            oc_config.MODEL_TOKEN_ENV: spec.model_token,
+        }
+        if self._settings.node_compile_cache:
+            env["NODE_COMPILE_CACHE"] = f"{info.home}/.node-compile-cache"
+        else:
+            env["NODE_DISABLE_COMPILE_CACHE"] = "1"
+        return env
+
+    async def wait_ready(self, provider: SandboxProvider, sandbox_id: str, timeout_s: float) -> str:
+        """Ready means `/readyz` answers 200; a gateway that exits first fails with its own last words."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = await provider.observe(sandbox_id)
+            if status.state != SandboxState.RUNNING or status.endpoint is None:
+                raise ProviderError(
+                    f"The gateway exited during start-up.{await self._last_words(provider, sandbox_id)}"
+                )
+            try:
+                response = await self._http.get(f"{status.endpoint}/readyz", timeout=2.0)
+                if response.status_code == 200:
+                    return status.endpoint
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(_PROBE_EVERY_S)
+        raise ProviderError(
+            f"The gateway did not become ready within {timeout_s:.0f} s.{await self._last_words(provider, sandbox_id)}"
+        )
+
+    async def apply_overrides(
+        self, provider: SandboxProvider, sandbox_id: str, patch: dict[str, Any], overrides: dict[str, Any]
+    ) -> None:
+        """Merge the patch into the live file (the gateway hot-reloads it); managed keys stay as they are."""
+        config_patch, _ = oc_config.split_system_prompt(patch)
+        current = await self._read_config(provider, sandbox_id) or {}
+        managed = _managed_subset(current)
+        updated = oc_config.merge_patch(oc_config.merge_patch(current, config_patch), managed)
+        await _write_json(provider, sandbox_id, CONFIG_FILE, updated)
+        if "system_prompt" in (patch.get("agent") or {}):
+            _, prompt = oc_config.split_system_prompt(overrides)
+            await self._write_system_prompt(provider, sandbox_id, prompt)
+
+    async def _write_system_prompt(self, provider: SandboxProvider, sandbox_id: str, prompt: str | None) -> None:
+        try:
+            existing = (await provider.read_file(sandbox_id, AGENTS_FILE)).decode()
+        except NotFound:
+            existing = ""
+        await provider.write_file(sandbox_id, AGENTS_FILE, oc_config.with_system_prompt(existing, prompt).encode())
+
+    async def _read_config(self, provider: SandboxProvider, sandbox_id: str) -> dict[str, Any] | None:
+        try:
+            raw = await provider.read_file(sandbox_id, CONFIG_FILE)
+        except NotFound:
+            return None
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ProviderError(f"{CONFIG_FILE} is not valid JSON: {exc}") from exc
+        return parsed if isinstance(parsed, dict) else None
+
+    async def _last_words(self, provider: SandboxProvider, sandbox_id: str) -> str:
+        try:
+            text = (await provider.read_file(sandbox_id, GATEWAY_LOG)).decode(errors="replace")
+        except Exception:
+            return ""
+        lines = [line for line in text.splitlines() if line.strip()][-8:]
+        return ("\nLast gateway output:\n" + "\n".join(lines)) if lines else ""
+
+
+def _managed_subset(current: dict[str, Any]) -> dict[str, Any]:
+    """The managed keys as they are in the live file, so a patch cannot change them."""
+    gateway = current.get("gateway", {})
+    keep = {k: gateway[k] for k in ("mode", "port", "bind", "auth", "controlUi", "terminal") if k in gateway}
+    providers = current.get("models", {}).get("providers", {})
+    managed_providers = {k: providers[k] for k in ("anthropic", "openai", "gemini") if k in providers}
+    subset: dict[str, Any] = {"gateway": keep, "models": {"providers": managed_providers}}
+    if "logging" in current and "file" in current["logging"]:
+        subset["logging"] = {"file": current["logging"]["file"]}
+    return subset
+
+
+async def _write_json(provider: SandboxProvider, sandbox_id: str, path: str, data: dict[str, Any]) -> None:
+    await provider.write_file(sandbox_id, path, (json.dumps(data, indent=2) + "\n").encode())
