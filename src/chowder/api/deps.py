@@ -1,0 +1,80 @@
+"""Request dependencies: the database session, the calling principal and permission checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from chowder.api.state import AppState
+from chowder.core.errors import Forbidden, NotFound, Unauthorized
+from chowder.domain import keys
+from chowder.domain.models import Permission, Principal
+from chowder.persistence.repositories import TenantRepository
+
+_bearer = HTTPBearer(auto_error=False, description="An organization key (chd_org_…) or a scoped key (chd_sk_…).")
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.chowder
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: State) -> Iterator[Session]:
+    with state.db.session() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+def get_repo(session: DbSession) -> TenantRepository:
+    return TenantRepository(session)
+
+
+Repo = Annotated[TenantRepository, Depends(get_repo)]
+
+
+def get_principal(
+    state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """Resolved once per request in its own short transaction (it may stamp `last_used_at`)."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("Missing API key.")
+    with state.db.session() as session:
+        return keys.authenticate(TenantRepository(session), credentials.credentials)
+
+
+AnyPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_org_principal(principal: AnyPrincipal) -> Principal:
+    if not principal.is_org:
+        raise Forbidden("This endpoint requires an organization key.")
+    return principal
+
+
+OrgPrincipal = Annotated[Principal, Depends(get_org_principal)]
+
+
+def require(permission: Permission) -> Callable[[str, Principal], Principal]:
+    """An instance route's guard: org keys pass; scoped keys need a grant on the instance (else 404,
+    no existence leak) holding the permission (else 403). Whether the instance exists is the service's."""
+
+    def check(instance_id: str, principal: AnyPrincipal) -> Principal:
+        if principal.is_org:
+            return principal
+        granted = principal.grants.get(instance_id)
+        if granted is None:
+            raise NotFound("Instance not found.")
+        if permission not in granted:
+            raise Forbidden(f"This key lacks the '{permission.value}' permission for this instance.")
+        return principal
+
+    return check

@@ -1,0 +1,72 @@
+"""Instance routes: create, list, get, update, delete, start, stop, status."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from chowder.api.deps import OrgPrincipal, State, require
+from chowder.domain.instances import CreateRequest, InstanceView
+from chowder.domain.models import Permission, Principal
+from chowder.schemas.instances import Instance, InstanceCreate, InstanceStatus, InstanceUpdate
+
+router = APIRouter(tags=["instances"])
+
+CanRead = Annotated[Principal, Depends(require(Permission.READ))]
+CanConfigure = Annotated[Principal, Depends(require(Permission.CONFIGURE))]
+
+
+def _public(view: InstanceView) -> Instance:
+    return Instance.model_validate(asdict(view))
+
+
+@router.post("/v1/instances", status_code=status.HTTP_201_CREATED)
+async def create_instance(body: InstanceCreate, principal: OrgPrincipal, state: State) -> Instance:
+    """Answers at once with `provisioning`; the gateway boots in the background."""
+    request = CreateRequest(**body.model_dump())
+    return _public(await state.instances.create(principal, request))
+
+
+@router.get("/v1/instances")
+async def list_instances(principal: OrgPrincipal, state: State) -> list[Instance]:
+    """Newest first; deleted instances are left out."""
+    return [_public(view) for view in await state.instances.list(principal)]
+
+
+@router.get("/v1/instances/{instance_id}")
+async def get_instance(instance_id: str, principal: CanRead, state: State) -> Instance:
+    return _public(await state.instances.get(principal, instance_id))
+
+
+@router.patch("/v1/instances/{instance_id}")
+async def update_instance(instance_id: str, body: InstanceUpdate, principal: CanConfigure, state: State) -> Instance:
+    """`openclaw_config` is deep-merged (null removes a key) and applied live to a running gateway."""
+    view = await state.instances.update(principal, instance_id, body.name, body.openclaw_config)
+    return _public(view)
+
+
+@router.delete("/v1/instances/{instance_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_instance(instance_id: str, principal: OrgPrincipal, state: State) -> Response:
+    """Allowed from every state; the sandbox and its files are destroyed in the background."""
+    await state.instances.delete(principal, instance_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/v1/instances/{instance_id}/start")
+async def start_instance(instance_id: str, principal: OrgPrincipal, state: State) -> Instance:
+    """Only from `stopped`; answers once the gateway is ready."""
+    return _public(await state.instances.start(principal, instance_id))
+
+
+@router.post("/v1/instances/{instance_id}/stop")
+async def stop_instance(instance_id: str, principal: OrgPrincipal, state: State) -> Instance:
+    """Only from `running`; the gateway's process tree ends, its files stay."""
+    return _public(await state.instances.stop(principal, instance_id))
+
+
+@router.get("/v1/instances/{instance_id}/status")
+async def instance_status(instance_id: str, principal: CanRead, state: State) -> InstanceStatus:
+    view = await state.instances.get(principal, instance_id)
+    return InstanceStatus(id=view.id, status=view.status, gateway_url=view.gateway_url)

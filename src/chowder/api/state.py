@@ -1,0 +1,18 @@
+"""The long-lived objects of one app, built in the lifespan and reached through dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chowder.core.crypto import SecretBox
+from chowder.core.settings import Settings
+from chowder.domain.instances import Instances
+from chowder.persistence.db import Database
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    box: SecretBox
+    instances: Instances

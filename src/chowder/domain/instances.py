@@ -1,0 +1,282 @@
+"""Instance use cases. API calls record intent (desired state) and return; the engine does the work.
+`start` and `stop` then wait for the engine, because the public API answers them with the final state."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chowder.core.clock import utcnow
+from chowder.core.crypto import SecretBox
+from chowder.core.errors import BadRequest, GatewayUnavailable, InvalidState, NotFound, QuotaExceeded
+from chowder.core.ids import hash_key, new_id, new_token
+from chowder.core.settings import Settings
+from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status, Tier
+from chowder.domain.ports import AgentRuntime
+from chowder.persistence.db import Database
+from chowder.persistence.repositories import TenantRepository
+from chowder.persistence.tables import InstanceRow
+from chowder.runtime.openclaw.config import expand_dot_paths, merge_patch
+from chowder.runtime.openclaw.versions import resolve_release
+from chowder.sandbox.base import SandboxProvider
+
+DEFAULT_SANDBOX = "sandbox"
+_POLL_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    id: str
+    organization_id: str
+    name: str
+    status: str
+    model_provider: str
+    sandbox_provider: str
+    sandbox_id: str | None
+    gateway_url: str | None
+    openclaw_version: str
+    openclaw_config: dict[str, Any] | None
+    region: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: InstanceRow) -> InstanceView:
+        return cls(
+            id=row.id,
+            organization_id=row.organization_id,
+            name=row.name,
+            status=row.status,
+            model_provider=row.model_provider,
+            sandbox_provider=row.sandbox_provider,
+            sandbox_id=row.sandbox_id,
+            gateway_url=row.gateway_url if row.status != Status.ERROR else None,
+            openclaw_version=row.openclaw_version,
+            openclaw_config=row.openclaw_config,
+            region=row.region,
+            error_message=row.error_message,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    name: str
+    model_provider: str
+    sandbox_provider: str
+    openclaw_version: str
+    openclaw_config: dict[str, Any] | None
+    region: str | None
+
+
+class Instances:
+    """The instance use cases; DB work runs in threads so the event loop never blocks."""
+
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        settings: Settings,
+        providers: dict[str, SandboxProvider],
+        runtime: AgentRuntime,
+        wake_engine: Callable[[], None],
+    ) -> None:
+        self._db = db
+        self._box = box
+        self._settings = settings
+        self._providers = providers
+        self._runtime = runtime
+        self._wake = wake_engine
+
+    async def create(self, principal: Principal, request: CreateRequest) -> InstanceView:
+        """201 at once in `provisioning`; validation and the tier limit are checked synchronously."""
+        release = resolve_release(request.openclaw_version)
+        provider = self._provider_name(request.sandbox_provider)
+        overrides = _normalise_overrides(request.openclaw_config)
+        view = await asyncio.to_thread(
+            self._insert, principal.organization_id, request, release.version, provider, overrides
+        )
+        self._wake()
+        return view
+
+    def _insert(
+        self, org_id: str, request: CreateRequest, release: str, provider: str, overrides: dict[str, Any] | None
+    ) -> InstanceView:
+        with self._db.session() as session:
+            repo = TenantRepository(session)
+            if repo.model_key(org_id, request.model_provider) is None:
+                raise BadRequest(
+                    f"No API key is configured for model provider '{request.model_provider}'. "
+                    "Set one with PATCH /v1/organization."
+                )
+            org = repo.lock_org(org_id)
+            if org is None:
+                raise NotFound("Organization not found.")
+            limit = TIER_LIMITS[Tier(org.subscription_tier)]
+            count = repo.live_instance_count(org_id)
+            if limit is not None and count >= limit:
+                raise QuotaExceeded(f"Instance limit reached ({count}/{limit}). Upgrade your subscription.")
+            now = utcnow()
+            model_token = new_token()
+            row = InstanceRow(
+                id=new_id(),
+                organization_id=org_id,
+                name=request.name,
+                status=Status.PROVISIONING,
+                desired_state=Desired.RUNNING,
+                model_provider=request.model_provider,
+                sandbox_provider=provider,
+                openclaw_version=request.openclaw_version,
+                openclaw_release=release,
+                openclaw_config=overrides,
+                region=request.region,
+                gateway_token_enc=self._box.encrypt(new_token()),
+                model_token_hash=hash_key(model_token),
+                model_token_enc=self._box.encrypt(model_token),
+                status_changed_at=now,
+                torn_down=False,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            repo.add(row)
+            return InstanceView.of(row)
+
+    async def list(self, principal: Principal) -> list[InstanceView]:
+        return await asyncio.to_thread(self._list, principal.organization_id)
+
+    def _list(self, org_id: str) -> list[InstanceView]:
+        with self._db.session() as session:
+            return [InstanceView.of(row) for row in TenantRepository(session).instances(org_id)]
+
+    async def get(self, principal: Principal, instance_id: str) -> InstanceView:
+        return await asyncio.to_thread(self._get, principal.organization_id, instance_id)
+
+    def _get(self, org_id: str, instance_id: str) -> InstanceView:
+        with self._db.session() as session:
+            return InstanceView.of(_visible(TenantRepository(session), org_id, instance_id))
+
+    async def update(
+        self, principal: Principal, instance_id: str, name: str | None, config_patch: dict[str, Any] | None
+    ) -> InstanceView:
+        """Rename, and deep-merge `openclaw_config` (null removes a key); a running gateway gets it live."""
+        patch = _normalise_overrides(config_patch)
+        view, live_sandbox = await asyncio.to_thread(self._update, principal.organization_id, instance_id, name, patch)
+        if patch and live_sandbox is not None:
+            provider = self._providers[view.sandbox_provider]
+            await self._runtime.apply_overrides(provider, live_sandbox, patch, view.openclaw_config or {})
+        return view
+
+    def _update(
+        self, org_id: str, instance_id: str, name: str | None, patch: dict[str, Any] | None
+    ) -> tuple[InstanceView, str | None]:
+        with self._db.session() as session:
+            row = _visible(TenantRepository(session), org_id, instance_id)
+            if name is not None:
+                row.name = name
+            if patch:
+                row.openclaw_config = merge_patch(row.openclaw_config or {}, patch)
+            row.updated_at = utcnow()
+            session.flush()
+            live = row.sandbox_id if row.status == Status.RUNNING else None
+            return InstanceView.of(row), live
+
+    async def delete(self, principal: Principal, instance_id: str) -> None:
+        """Gone from the API at once (slot freed, grants dropped); the engine tears the sandbox down."""
+        await asyncio.to_thread(self._delete, principal.organization_id, instance_id)
+        self._wake()
+
+    def _delete(self, org_id: str, instance_id: str) -> None:
+        with self._db.session() as session:
+            repo = TenantRepository(session)
+            row = _visible(repo, org_id, instance_id)
+            now = utcnow()
+            row.status = Status.TERMINATED
+            row.desired_state = Desired.DELETED
+            row.deleted_at = now
+            row.status_changed_at = now
+            row.updated_at = now
+            repo.drop_grants_of_instance(instance_id)
+
+    async def start(self, principal: Principal, instance_id: str) -> InstanceView:
+        """Blocks until the gateway is ready; 502 with the reason if it cannot become ready."""
+        await asyncio.to_thread(
+            self._transition,
+            principal.organization_id,
+            instance_id,
+            Status.STOPPED,
+            Desired.RUNNING,
+            "it must be stopped to start",
+        )
+        self._wake()
+        view = await self._wait_while(
+            principal.organization_id, instance_id, Status.PROVISIONING, self._settings.start_timeout_s + 30
+        )
+        if view.status != Status.RUNNING:
+            raise GatewayUnavailable(view.error_message or f"Instance is {view.status}; it did not start.")
+        return view
+
+    async def stop(self, principal: Principal, instance_id: str) -> InstanceView:
+        """Blocks until the gateway's process tree is gone; files and state are kept."""
+        await asyncio.to_thread(
+            self._transition,
+            principal.organization_id,
+            instance_id,
+            Status.RUNNING,
+            Desired.STOPPED,
+            "it must be running to stop",
+        )
+        self._wake()
+        return await self._wait_while(
+            principal.organization_id, instance_id, Status.RUNNING, self._settings.stop_grace_s + 60
+        )
+
+    def _transition(self, org_id: str, instance_id: str, required: Status, desired: Desired, rule: str) -> None:
+        with self._db.session() as session:
+            row = _visible(TenantRepository(session), org_id, instance_id)
+            if row.status != required:
+                raise InvalidState(f"Instance is {row.status}; {rule}.")
+            now = utcnow()
+            row.desired_state = desired
+            if desired == Desired.RUNNING:
+                row.status = Status.PROVISIONING
+                row.status_changed_at = now
+                row.error_message = None
+            row.updated_at = now
+
+    async def _wait_while(self, org_id: str, instance_id: str, status: Status, timeout_s: float) -> InstanceView:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            view = await asyncio.to_thread(self._get, org_id, instance_id)
+            if view.status != status or time.monotonic() > deadline:
+                return view
+            await asyncio.sleep(_POLL_S)
+
+    def _provider_name(self, requested: str) -> str:
+        name = self._settings.sandbox_provider if requested == DEFAULT_SANDBOX else requested
+        if name not in self._providers:
+            supported = ", ".join([DEFAULT_SANDBOX, *self._providers])
+            raise BadRequest(f"Unknown sandbox_provider '{requested}'. Supported: {supported}.")
+        return name
+
+
+def _visible(repo: TenantRepository, org_id: str, instance_id: str) -> InstanceRow:
+    row = repo.instance(org_id, instance_id)
+    if row is None:
+        raise NotFound("Instance not found.")
+    return row
+
+
+def _normalise_overrides(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    try:
+        return expand_dot_paths(config)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc

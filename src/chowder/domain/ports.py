@@ -1,0 +1,44 @@
+"""What the domain needs from the outside, as Protocols: the engine is written against these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chowder.sandbox.base import LaunchSpec, SandboxInfo, SandboxProvider, SandboxSpec
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRuntimeSpec:
+    """Everything the agent runtime needs to lay out and launch one instance."""
+
+    instance_id: str
+    organization_id: str
+    sandbox_id: str
+    model_provider: str
+    release: str
+    overrides: dict[str, Any]
+    gateway_token: str = field(repr=False)
+    model_token: str = field(repr=False)
+
+
+class AgentRuntime(Protocol):
+    """The agent that runs inside a sandbox (OpenClaw): how to install, configure, launch and probe it."""
+
+    async def ensure_installed(self, release: str) -> None: ...
+
+    def sandbox_spec(self, spec: InstanceRuntimeSpec) -> SandboxSpec: ...
+
+    async def prepare(
+        self, provider: SandboxProvider, info: SandboxInfo, spec: InstanceRuntimeSpec, first_boot: bool
+    ) -> LaunchSpec: ...
+
+    async def wait_ready(self, provider: SandboxProvider, sandbox_id: str, timeout_s: float) -> str:
+        """Return the endpoint once the agent admits traffic; raise ProviderError with the reason if not."""
+        ...
+
+    async def apply_overrides(
+        self, provider: SandboxProvider, sandbox_id: str, patch: dict[str, Any], overrides: dict[str, Any]
+    ) -> None:
+        """Push a merge patch of `openclaw_config` into a live sandbox (hot reload)."""
+        ...

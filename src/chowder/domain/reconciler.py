@@ -1,0 +1,270 @@
+"""The lifecycle engine: drives every instance's sandbox toward its desired state.
+
+One loop per control-plane process. Work on an instance is claimed with a lease in the database, so
+several processes can run the engine side by side and a crashed one's work is taken over once its lease
+expires. Every step is idempotent (providers are), so resuming half-done work is the same as doing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chowder.core.clock import utcnow
+from chowder.core.crypto import SecretBox
+from chowder.core.errors import ChowderError
+from chowder.core.ids import new_id, sandbox_id_for
+from chowder.core.settings import Settings
+from chowder.domain.models import Desired, Status
+from chowder.domain.ports import AgentRuntime, InstanceRuntimeSpec
+from chowder.persistence.db import Database
+from chowder.persistence.repositories import EngineRepository
+from chowder.persistence.tables import InstanceRow
+from chowder.sandbox.base import SandboxProvider, SandboxState
+
+log = logging.getLogger("chowder.engine")
+
+MAX_PARALLEL_BOOTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What one unit of work reads from an instance row, detached from the session."""
+
+    id: str
+    status: str
+    desired: str
+    provider: str
+    sandbox_id: str
+    first_boot: bool
+    status_changed_at: datetime
+    spec: InstanceRuntimeSpec
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        settings: Settings,
+        providers: dict[str, SandboxProvider],
+        runtime: AgentRuntime,
+    ) -> None:
+        self._db = db
+        self._box = box
+        self._settings = settings
+        self._providers = providers
+        self._runtime = runtime
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+        self._lease = timedelta(seconds=settings.lease_s)
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._boots = asyncio.Semaphore(MAX_PARALLEL_BOOTS)
+        self._wakeup: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Thread-safe: called by API handlers after recording intent."""
+        if self._loop is not None and self._wakeup is not None:
+            self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    async def run(self) -> None:
+        """Forever: clean up orphans once, then claim and process work as it appears."""
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        await self._remove_orphans()
+        try:
+            while True:
+                await self.tick()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._settings.reconcile_interval_s)
+                self._wakeup.clear()
+        finally:
+            for task in self._in_flight.values():
+                task.cancel()
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def tick(self) -> None:
+        """Claim every instance that needs work and is not being worked on here already."""
+        now = utcnow()
+        observe_before = now - timedelta(seconds=self._settings.observe_interval_s)
+        ids = await asyncio.to_thread(self._with_repo, lambda repo: repo.needing_work(now, observe_before))
+        for instance_id in ids:
+            if instance_id in self._in_flight:
+                continue
+            claimed = await asyncio.to_thread(
+                self._with_repo, lambda repo, i=instance_id: repo.claim(i, self.owner, utcnow(), self._lease)
+            )
+            if claimed:
+                task = asyncio.create_task(self._work(instance_id))
+                self._in_flight[instance_id] = task
+                task.add_done_callback(lambda _t, i=instance_id: self._in_flight.pop(i, None))
+
+    async def drain(self) -> None:
+        """Wait for the work in flight (tests and graceful shutdown)."""
+        await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+
+    async def _work(self, instance_id: str) -> None:
+        snapshot = await asyncio.to_thread(self._snapshot, instance_id)
+        if snapshot is None:
+            return
+        job = asyncio.create_task(self._reconcile(snapshot))
+        watcher = asyncio.create_task(self._watch(snapshot, job))
+        try:
+            await job
+        except asyncio.CancelledError:
+            if not watcher.done() or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise
+            log.info("instance %s: intent changed while working; starting over", instance_id)
+            self.wake()
+        except Exception:
+            log.exception("reconcile of instance %s failed; will retry", instance_id)
+        finally:
+            watcher.cancel()
+            await asyncio.to_thread(self._with_repo, lambda repo: repo.release(instance_id, self.owner))
+
+    async def _watch(self, snap: _Snapshot, job: asyncio.Task[None]) -> None:
+        """Keep the lease alive, and abandon the job if the instance's intent changed (e.g. deleted)."""
+        renew_every = self._settings.lease_s / 3
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while not job.done():
+            await asyncio.sleep(min(1.0, renew_every))
+            state = await asyncio.to_thread(self._with_repo, lambda repo: repo.state_of(snap.id))
+            if state != (snap.status, snap.desired):
+                job.cancel()
+                return
+            if loop.time() - renewed >= renew_every:
+                await asyncio.to_thread(
+                    self._with_repo, lambda repo: repo.claim(snap.id, self.owner, utcnow(), self._lease)
+                )
+                renewed = loop.time()
+
+    async def _reconcile(self, snap: _Snapshot) -> None:
+        provider = self._providers[snap.provider]
+        if snap.status == Status.TERMINATED:
+            await provider.destroy(snap.sandbox_id)
+            await self._update(snap.id, Status.TERMINATED, torn_down=True)
+            log.info("instance %s: sandbox %s destroyed", snap.id, snap.sandbox_id)
+        elif snap.status == Status.PROVISIONING:
+            async with self._boots:
+                await self._boot(provider, snap)
+        elif snap.status == Status.RUNNING and snap.desired == Desired.STOPPED:
+            await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
+            await self._update(snap.id, Status.RUNNING, status=Status.STOPPED, status_changed_at=utcnow())
+            log.info("instance %s: stopped", snap.id)
+        elif snap.status == Status.RUNNING:
+            await self._observe(provider, snap)
+
+    async def _boot(self, provider: SandboxProvider, snap: _Snapshot) -> None:
+        """Create (once), launch (unless already running: adoption), and wait for readiness."""
+        timeout = self._settings.provision_timeout_s if snap.first_boot else self._settings.start_timeout_s
+        remaining = (snap.status_changed_at + timedelta(seconds=timeout) - utcnow()).total_seconds()
+        try:
+            if remaining <= 0:
+                raise ChowderError(f"Timed out after {timeout:.0f} s waiting for the gateway to become ready.")
+            endpoint = await asyncio.wait_for(self._launch(provider, snap), remaining)
+        except (ChowderError, TimeoutError) as exc:
+            reason = str(getattr(exc, "detail", "")) or (
+                f"Timed out after {timeout:.0f} s waiting for the gateway to become ready."
+            )
+            await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
+            await self._update(
+                snap.id, Status.PROVISIONING, status=Status.ERROR, error_message=reason, status_changed_at=utcnow()
+            )
+            log.warning("instance %s: error: %s", snap.id, reason.splitlines()[0] if reason else "")
+            return
+        now = utcnow()
+        await self._update(
+            snap.id,
+            Status.PROVISIONING,
+            status=Status.RUNNING,
+            gateway_url=endpoint,
+            sandbox_id=snap.sandbox_id,
+            observed_at=now,
+            status_changed_at=now,
+            error_message=None,
+        )
+        log.info("instance %s: running at %s", snap.id, endpoint)
+
+    async def _launch(self, provider: SandboxProvider, snap: _Snapshot) -> str:
+        await self._runtime.ensure_installed(snap.spec.release)
+        info = await provider.create(self._runtime.sandbox_spec(snap.spec))
+        status = await provider.observe(snap.sandbox_id)
+        if status.state != SandboxState.RUNNING:
+            launch = await self._runtime.prepare(provider, info, snap.spec, snap.first_boot)
+            await provider.start(snap.sandbox_id, launch)
+        return await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s)
+
+    async def _observe(self, provider: SandboxProvider, snap: _Snapshot) -> None:
+        """A running instance whose sandbox died is booted again; a live one is left alone (adoption)."""
+        status = await provider.observe(snap.sandbox_id)
+        if status.state == SandboxState.RUNNING:
+            await self._update(snap.id, Status.RUNNING, observed_at=utcnow())
+            return
+        log.warning("instance %s: sandbox %s is %s; starting it again", snap.id, snap.sandbox_id, status.state)
+        await self._update(snap.id, Status.RUNNING, status=Status.PROVISIONING, status_changed_at=utcnow())
+
+    async def _remove_orphans(self) -> None:
+        """Sandboxes with no instance that still needs them (e.g. deleted while we were down) are destroyed."""
+        for name, provider in self._providers.items():
+            try:
+                existing = await provider.list()
+                owners = await asyncio.to_thread(self._with_repo, lambda repo, n=name: repo.not_torn_down(n))
+                expected = {sandbox_id_for(instance_id) for instance_id in owners}
+                for sandbox_id in existing.keys() - expected:
+                    log.info("destroying orphaned sandbox %s (%s)", sandbox_id, name)
+                    await provider.destroy(sandbox_id)
+            except Exception:
+                log.exception("orphan clean-up on provider %s failed", name)
+
+    def _snapshot(self, instance_id: str) -> _Snapshot | None:
+        with self._db.session() as session:
+            row = EngineRepository(session).get(instance_id)
+            if row is None or row.lease_owner != self.owner:
+                return None
+            return _Snapshot(
+                id=row.id,
+                status=row.status,
+                desired=row.desired_state,
+                provider=row.sandbox_provider,
+                sandbox_id=sandbox_id_for(row.id),
+                first_boot=row.observed_at is None,
+                status_changed_at=row.status_changed_at,
+                spec=self._runtime_spec(row),
+            )
+
+    def _runtime_spec(self, row: InstanceRow) -> InstanceRuntimeSpec:
+        return InstanceRuntimeSpec(
+            instance_id=row.id,
+            organization_id=row.organization_id,
+            sandbox_id=sandbox_id_for(row.id),
+            model_provider=row.model_provider,
+            release=row.openclaw_release,
+            overrides=row.openclaw_config or {},
+            gateway_token=self._box.decrypt(row.gateway_token_enc),
+            model_token=self._box.decrypt(row.model_token_enc),
+        )
+
+    async def _update(self, instance_id: str, expected: Status, **values: Any) -> bool:
+        """Compare-and-set on status: a delete that raced with this work wins."""
+        return await asyncio.to_thread(self._update_sync, instance_id, expected, values)
+
+    def _update_sync(self, instance_id: str, expected: Status, values: dict[str, Any]) -> bool:
+        with self._db.session() as session:
+            row = EngineRepository(session).get(instance_id)
+            if row is None or row.status != expected:
+                return False
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            return True
+
+    def _with_repo(self, action: Any) -> Any:
+        with self._db.session() as session:
+            return action(EngineRepository(session))
