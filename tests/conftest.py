@@ -1,0 +1,46 @@
+"""Shared fixtures: settings on a fresh database (SQLite, or PostgreSQL when CHOWDER_TEST_DATABASE_URL
+names a server), and data dirs that sandbox uids can traverse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_RUNTIME = Path(os.environ.get("CHOWDER_RUNTIME_DIR", REPO / ".chowder" / "runtime"))
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """Under /tmp, mode 0711: pytest's own tmp_path sits in a 0700 dir that sandbox uids cannot enter."""
+    path = Path(tempfile.mkdtemp(prefix="chowder-test-", dir="/tmp"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(data_dir: Path) -> Iterator[str]:
+    """A brand-new database per test: a SQLite file, or a fresh PostgreSQL database that is dropped after."""
+    server = os.environ.get("CHOWDER_TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{data_dir / 'chowder.db'}"
+        return
+    name = f"chowder_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -1,0 +1,150 @@
+"""A real `chowder serve` process for end-to-end tests, and independent checks of what it left running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from chowder.sandbox.registry import make_provider
+
+from chowder.core.settings import Settings
+from chowder.runtime.openclaw.installer import RuntimeCache
+from chowder.runtime.openclaw.versions import RELEASES
+from tests.conftest import SHARED_RUNTIME
+from tests.factories import auth
+
+BOOT_TIMEOUT_S = 300.0
+
+
+def require_runtime() -> None:
+    if not all(RuntimeCache(SHARED_RUNTIME).is_installed(r) for r in RELEASES.values()):
+        pytest.skip(f"OpenClaw runtime not installed in {SHARED_RUNTIME}; run `chowder runtime install`")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """`chowder serve` in its own process, so a test can SIGKILL it like a crash would."""
+
+    def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "CHOWDER_DATA_DIR": str(data_dir),
+            "CHOWDER_DATABASE_URL": database_url,
+            "CHOWDER_RUNTIME_DIR": str(SHARED_RUNTIME),
+            "CHOWDER_LEASE_S": "6",
+            "CHOWDER_RECONCILE_INTERVAL_S": "0.5",
+            "CHOWDER_OBSERVE_INTERVAL_S": "2",
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client = httpx.Client(base_url=self.url, timeout=120)
+
+    def start(self) -> None:
+        log = open(self.data_dir / f"server-{time.time():.0f}.log", "ab")  # noqa: SIM115 (kept by the process)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "chowder.cli.main", "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/healthz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("server did not come up:\n" + self.log_text())
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no clean-up of any kind."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.data_dir.glob("server-*.log")))
+
+    def wait_status(
+        self, key: str, instance_id: str, until: set[str], timeout_s: float = BOOT_TIMEOUT_S
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            body: dict[str, Any] = self.client.get(f"/v1/instances/{instance_id}", headers=auth(key)).json()
+            if body.get("status") in until:
+                return body
+            if time.monotonic() > deadline:
+                raise AssertionError(f"instance stuck in {body}\n{self.log_text()[-5000:]}")
+            time.sleep(0.5)
+
+
+def destroy_sandboxes(data_dir: Path) -> None:
+    """Whatever a test did, leave no sandbox process or cgroup behind."""
+    provider = make_provider(Settings(data_dir=data_dir, runtime_dir=SHARED_RUNTIME))
+
+    async def destroy_all() -> None:
+        for sandbox_id in await provider.list():
+            await provider.destroy(sandbox_id)
+
+    asyncio.run(destroy_all())
+
+
+def sandbox_processes(sandbox_dir: Path) -> list[int]:
+    """Pids whose working directory or command line lies in the sandbox dir (independent of our code)."""
+    found = []
+    marker = str(sandbox_dir)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and (cwd.startswith(marker) or marker in cmdline):
+            found.append(int(entry.name))
+    return found
+
+
+def gateway_pids(port: int) -> list[int]:
+    """Pids of the Node processes of OpenClaw gateways started with this port (not their wrappers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        is_node = args[0].endswith(b"/node")
+        if is_node and any(a.endswith(b"openclaw.mjs") for a in args) and str(port).encode() in args:
+            pids.append(int(entry.name))
+    return pids

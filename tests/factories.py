@@ -1,0 +1,43 @@
+"""Small helpers that drive the public API the way a client would."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class HttpClient(Protocol):
+    def post(self, url: str, **kwargs: Any) -> Any: ...
+    def patch(self, url: str, **kwargs: Any) -> Any: ...
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def signup(client: HttpClient, name: str = "Acme Corp", model_keys: dict[str, str] | None = None) -> str:
+    """A new org's key, with model keys set (anthropic by default) so instances can be created."""
+    response = client.post("/v1/organization/signup", json={"name": name})
+    assert response.status_code == 201, response.text
+    key: str = response.json()["api_key"]
+    keys = {"anthropic": "sk-ant-test-key"} if model_keys is None else model_keys
+    if keys:
+        assert client.patch("/v1/organization", json={"model_api_keys": keys}, headers=auth(key)).status_code == 200
+    return key
+
+
+def create_instance(client: HttpClient, key: str, **fields: Any) -> dict[str, Any]:
+    response = client.post("/v1/instances", json={"name": "agent", **fields}, headers=auth(key))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def scoped_key(client: HttpClient, org_key: str, instance_ids: list[str], permissions: list[str]) -> str:
+    response = client.post(
+        "/v1/keys",
+        json={"name": "scoped", "instance_ids": instance_ids, "permissions": permissions},
+        headers=auth(org_key),
+    )
+    assert response.status_code == 201, response.text
+    raw: str = response.json()["raw_key"]
+    return raw

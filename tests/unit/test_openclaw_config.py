@@ -1,0 +1,81 @@
+"""Rendering of openclaw.json: overrides, managed keys, the system prompt block."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chowder.core.errors import BadRequest
+from chowder.runtime.openclaw import config
+from chowder.runtime.openclaw.versions import resolve_release
+
+PLACEMENT = config.GatewayPlacement(
+    port=19123,
+    state_dir="/s/root",
+    log_file="/s/root/logs/openclaw.log",
+    model_base_url="http://127.0.0.1:8000/internal/model",
+)
+
+
+def test_dot_paths_and_nested_objects_mean_the_same() -> None:
+    assert config.expand_dot_paths({"a.b.c": 1, "a": {"b": {"d": 2}}, "x": 3}) == {"a": {"b": {"c": 1, "d": 2}}, "x": 3}
+    with pytest.raises(ValueError):
+        config.expand_dot_paths({"a": 1, "a.b": 2})
+
+
+def test_merge_patch_is_rfc7386() -> None:
+    target = {"a": {"b": 1, "c": 2}, "d": [1, 2]}
+    assert config.merge_patch(target, {"a": {"b": None, "e": 3}, "d": [3]}) == {"a": {"c": 2, "e": 3}, "d": [3]}
+    assert target == {"a": {"b": 1, "c": 2}, "d": [1, 2]}, "the input is not modified"
+
+
+def test_render_is_hardened_and_managed_keys_win() -> None:
+    rendered = config.render(
+        "openai",
+        {"gateway": {"bind": "lan", "auth": {"mode": "none"}}, "agents.defaults.timeoutSeconds": 120},
+        PLACEMENT,
+    )
+    gateway = rendered["gateway"]
+    assert (gateway["bind"], gateway["auth"], gateway["port"]) == ("loopback", {"mode": "token"}, 19123)
+    assert gateway["controlUi"] == {"enabled": False} and gateway["terminal"] == {"enabled": False}
+    assert gateway["http"]["endpoints"]["responses"]["enabled"] is True
+    assert rendered["agents"]["defaults"]["timeoutSeconds"] == 120
+    assert rendered["agents"]["defaults"]["model"]["primary"] == "openai/gpt-4o"
+    assert rendered["agents"]["defaults"]["workspace"] == "/s/root/workspace"
+    assert rendered["update"] == {"checkOnStart": False}
+    assert rendered["models"]["catalogRefresh"] == {"enabled": False}
+    assert rendered["logging"]["file"] == "/s/root/logs/openclaw.log"
+    for provider in ("anthropic", "openai", "gemini"):
+        entry = rendered["models"]["providers"][provider]
+        assert entry["baseUrl"].startswith("http://127.0.0.1:8000/internal/model/")
+        assert entry["apiKey"] == {"source": "env", "provider": "default", "id": config.MODEL_TOKEN_ENV}
+    assert "token" not in json.dumps(rendered["gateway"]["auth"]).replace('"mode": "token"', "")
+
+
+def test_system_prompt_goes_to_agents_md_not_the_config() -> None:
+    rendered = config.render("anthropic", {"agent": {"system_prompt": "Be kind."}}, PLACEMENT)
+    assert "agent" not in rendered
+    block = config.with_system_prompt("# Mine\n", "Be kind.")
+    assert "Be kind." in block and block.endswith("# Mine\n")
+    replaced = config.with_system_prompt(block, "Be brief.")
+    assert "Be kind." not in replaced and "Be brief." in replaced and "# Mine" in replaced
+    assert config.with_system_prompt(replaced, None) == "# Mine\n"
+
+
+def test_reapply_managed_keeps_other_edits() -> None:
+    current = config.render("anthropic", {}, PLACEMENT)
+    current["channels"] = {"telegram": {"enabled": True}}
+    current["gateway"]["port"] = 1
+    moved = config.GatewayPlacement(port=19200, state_dir="/s/root", log_file="/l", model_base_url="http://h:1")
+    updated = config.reapply_managed(current, moved)
+    assert updated["channels"] == {"telegram": {"enabled": True}}
+    assert updated["gateway"]["port"] == 19200
+    assert updated["models"]["providers"]["anthropic"]["baseUrl"] == "http://h:1/anthropic"
+
+
+def test_versions() -> None:
+    assert resolve_release("v1").version == "2026.9.6"
+    assert resolve_release("2026.9.6").packages[0] == "openclaw@2026.9.6"
+    with pytest.raises(BadRequest):
+        resolve_release("1999.1.1")
