@@ -135,16 +135,23 @@ def sandbox_processes(sandbox_dir: Path) -> list[int]:
 
 
 def gateway_pids(port: int) -> list[int]:
-    """Pids of the Node processes of OpenClaw gateways started with this port (not their wrappers)."""
+    """Pids of OpenClaw gateways (process title `openclaw-gateway`) listening on this port, read from /proc."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            if title != b"openclaw-gateway":
+                continue
+            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                pids.append(int(entry.name))
         except OSError:
             continue
-        is_node = args[0].endswith(b"/node")
-        if is_node and any(a.endswith(b"openclaw.mjs") for a in args) and str(port).encode() in args:
-            pids.append(int(entry.name))
     return pids

@@ -15,7 +15,7 @@ from chowder.core.settings import Settings
 app = typer.Typer(help="Chowder: a self-hostable control plane for OpenClaw agents.", no_args_is_help=True)
 runtime_app = typer.Typer(help="The shared OpenClaw runtime cache.", no_args_is_help=True)
 app.add_typer(runtime_app, name="runtime")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _logging() -> None:
@@ -86,3 +86,7 @@ def doctor() -> None:
     console.print(f"sandbox provider: {provider.name}")
     for mechanism, description in provider.isolation_report().items():
         console.print(f"  {mechanism:<11} {description}")
+
+
+if __name__ == "__main__":
+    app()

@@ -48,7 +48,8 @@ class SandboxInfo:
 
 @dataclass(frozen=True, slots=True)
 class LaunchSpec:
-    """The one long-running process of a sandbox. `env` carries secrets: never log it."""
+    """The one long-running process of a sandbox. `env` carries secrets: never log it. `log_file` (its
+    stdout and stderr) is relative to the sandbox root, so the file operations can read it back."""
 
     argv: tuple[str, ...]
     env: dict[str, str] = field(repr=False)

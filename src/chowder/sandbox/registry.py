@@ -1,0 +1,22 @@
+"""Provider selection: `settings.sandbox_provider` names one factory here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chowder.core.settings import Settings
+from chowder.sandbox.base import SandboxProvider
+from chowder.sandbox.process import ProcessProvider
+
+_FACTORIES: dict[str, Callable[[Settings], SandboxProvider]] = {
+    "process": ProcessProvider,
+}
+
+
+def make_provider(settings: Settings) -> SandboxProvider:
+    """The configured provider; an unknown name fails with the list of supported ones."""
+    factory = _FACTORIES.get(settings.sandbox_provider)
+    if factory is None:
+        supported = ", ".join(sorted(_FACTORIES))
+        raise ValueError(f"Unknown sandbox provider {settings.sandbox_provider!r}; supported: {supported}.")
+    return factory(settings)

