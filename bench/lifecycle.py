@@ -18,10 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from chowder.core.ids import sandbox_id_for
 from tests.e2e.harness import Server, destroy_sandboxes, require_runtime, sandbox_processes
 from tests.factories import auth, create_instance, signup
-
-from chowder.core.ids import sandbox_id_for
 
 IDLE_SETTLE_S = 20
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from chowder.sandbox.registry import make_provider
 
 from chowder.core.settings import Settings
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.versions import RELEASES
+from chowder.sandbox.registry import make_provider
 from tests.conftest import SHARED_RUNTIME
 from tests.factories import auth
 
