@@ -79,3 +79,14 @@ def test_versions() -> None:
     assert resolve_release("2026.9.6").packages[0] == "openclaw@2026.9.6"
     with pytest.raises(BadRequest):
         resolve_release("1999.1.1")
+
+
+def test_keep_managed_undoes_a_patch_of_managed_keys() -> None:
+    current = config.render("anthropic", {}, PLACEMENT)
+    patched = config.merge_patch(
+        current, {"gateway": {"auth": {"mode": "none"}, "port": 1}, "session": {"x": 1}, "logging": None}
+    )
+    kept = config.keep_managed(patched, current)
+    assert kept["gateway"]["auth"] == {"mode": "token"} and kept["gateway"]["port"] == 19123
+    assert kept["logging"]["file"] == "/s/root/logs/openclaw.log"
+    assert kept["session"] == {"x": 1}

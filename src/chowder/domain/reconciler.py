@@ -173,7 +173,10 @@ class Engine:
             reason = str(getattr(exc, "detail", "")) or (
                 f"Timed out after {timeout:.0f} s waiting for the gateway to become ready."
             )
-            await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
+            try:
+                await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
+            except ChowderError:
+                log.exception("instance %s: could not stop the failed sandbox; delete will retry", snap.id)
             await self._update(
                 snap.id, Status.PROVISIONING, status=Status.ERROR, error_message=reason, status_changed_at=utcnow()
             )

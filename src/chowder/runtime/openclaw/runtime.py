@@ -122,8 +122,7 @@ class OpenClawRuntime:
         """Merge the patch into the live file (the gateway hot-reloads it); managed keys stay as they are."""
         config_patch, _ = oc_config.split_system_prompt(patch)
         current = await self._read_config(provider, sandbox_id) or {}
-        managed = _managed_subset(current)
-        updated = oc_config.merge_patch(oc_config.merge_patch(current, config_patch), managed)
+        updated = oc_config.keep_managed(oc_config.merge_patch(current, config_patch), current)
         await _write_json(provider, sandbox_id, CONFIG_FILE, updated)
         if "system_prompt" in (patch.get("agent") or {}):
             _, prompt = oc_config.split_system_prompt(overrides)
@@ -154,18 +153,6 @@ class OpenClawRuntime:
             return ""
         lines = [line for line in text.splitlines() if line.strip()][-8:]
         return ("\nLast gateway output:\n" + "\n".join(lines)) if lines else ""
-
-
-def _managed_subset(current: dict[str, Any]) -> dict[str, Any]:
-    """The managed keys as they are in the live file, so a patch cannot change them."""
-    gateway = current.get("gateway", {})
-    keep = {k: gateway[k] for k in ("mode", "port", "bind", "auth", "controlUi", "terminal") if k in gateway}
-    providers = current.get("models", {}).get("providers", {})
-    managed_providers = {k: providers[k] for k in ("anthropic", "openai", "gemini") if k in providers}
-    subset: dict[str, Any] = {"gateway": keep, "models": {"providers": managed_providers}}
-    if "logging" in current and "file" in current["logging"]:
-        subset["logging"] = {"file": current["logging"]["file"]}
-    return subset
 
 
 async def _write_json(provider: SandboxProvider, sandbox_id: str, path: str, data: dict[str, Any]) -> None:
