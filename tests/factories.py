@@ -21,7 +21,8 @@ def signup(client: HttpClient, name: str = "Acme Corp", model_keys: dict[str, st
     key: str = response.json()["api_key"]
     keys = {"anthropic": "sk-ant-test-key"} if model_keys is None else model_keys
     if keys:
-        assert client.patch("/v1/organization", json={"model_api_keys": keys}, headers=auth(key)).status_code == 200
+        response = client.patch("/v1/organization", json={"model_api_keys": keys}, headers=auth(key))
+        assert response.status_code == 200, response.text
     return key
 
 

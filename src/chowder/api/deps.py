@@ -31,7 +31,9 @@ def get_session(state: State) -> Iterator[Session]:
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# Committed when the handler returns, before the response is sent: a client never sees a success whose
+# write is not yet visible (or later fails).
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_repo(session: DbSession) -> TenantRepository:
