@@ -233,9 +233,12 @@ class Instances:
             "it must be running to stop",
         )
         self._wake()
-        return await self._wait_while(
+        view = await self._wait_while(
             principal.organization_id, instance_id, Status.RUNNING, self._settings.stop_grace_s + 60
         )
+        if view.status != Status.STOPPED:
+            raise GatewayUnavailable(view.error_message or f"Instance is {view.status}; it did not stop.")
+        return view
 
     def _transition(self, org_id: str, instance_id: str, required: Status, desired: Desired, rule: str) -> None:
         with self._db.session() as session:

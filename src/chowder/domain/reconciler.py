@@ -155,7 +155,18 @@ class Engine:
             async with self._boots:
                 await self._boot(provider, snap)
         elif snap.status == Status.RUNNING and snap.desired == Desired.STOPPED:
-            await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
+            try:
+                await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
+            except ChowderError as exc:
+                await self._update(
+                    snap.id,
+                    Status.RUNNING,
+                    status=Status.ERROR,
+                    status_changed_at=utcnow(),
+                    error_message=f"Could not stop the gateway: {exc.detail}",
+                )
+                log.warning("instance %s: stop failed: %s", snap.id, exc.detail)
+                return
             await self._update(snap.id, Status.RUNNING, status=Status.STOPPED, status_changed_at=utcnow())
             log.info("instance %s: stopped", snap.id)
         elif snap.status == Status.RUNNING:

@@ -7,6 +7,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -102,7 +103,7 @@ class RuntimeCache:
             subprocess.Popen(argv, env=env, stdout=log_handle, stderr=subprocess.STDOUT) as proc,
         ):
             while proc.poll() is None:
-                time.sleep(5)
+                time.sleep(10)
                 modules = staging / "node_modules"
                 count = sum(1 for _ in modules.iterdir()) if modules.is_dir() else 0
                 progress(f"  ... {time.monotonic() - started:.0f} s, {count} top-level packages unpacked")
@@ -111,10 +112,27 @@ class RuntimeCache:
         if proc.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise ProviderError(f"npm install failed (exit {proc.returncode}):\n{output[-4000:]}")
+        self._complete_lifecycle(staging, release)
         (staging / _MARKER).write_text(release.version)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
         progress(f"Installed openclaw {release.version} in {time.monotonic() - started:.0f} s")
+
+    def _complete_lifecycle(self, staging: Path, release: Release) -> None:
+        """With install scripts off, openclaw finishes its package lifecycle on its first run, writing into
+        its own package: do that here, while the cache is writable (sandboxes mount it read-only)."""
+        entry = staging / "node_modules" / "openclaw" / "openclaw.mjs"
+        with tempfile.TemporaryDirectory(prefix="chowder-openclaw-home-") as home:
+            env = {"PATH": f"{self.node.parent}:/usr/bin:/bin", "HOME": home, "OPENCLAW_NO_AUTO_UPDATE": "1"}
+            result = subprocess.run(
+                [str(self.node), str(entry), "--version"], env=env, capture_output=True, text=True, timeout=120
+            )
+        if result.returncode != 0 or release.version not in result.stdout:
+            raise ProviderError(
+                f"openclaw {release.version} does not run after install:\n{(result.stdout + result.stderr)[-2000:]}"
+            )
+        if (entry.parent / ".openclaw-lifecycle-pending").exists():
+            raise ProviderError(f"openclaw {release.version} left its package lifecycle incomplete.")
 
 
 def _node_version(node: Path) -> tuple[int, int]:
