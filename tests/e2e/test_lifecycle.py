@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
+from chowder.core.crypto import SecretBox
 from chowder.core.ids import sandbox_id_for
+from chowder.core.settings import Settings
 from tests.e2e.harness import Server, gateway_pids, sandbox_processes
 from tests.factories import auth, create_instance, signup
 
 pytestmark = pytest.mark.e2e
+
+
+def _instance_tokens(data_dir: Path, instance_id: str) -> list[str]:
+    """The gateway token and model credential, decrypted the way the server does it."""
+    box = SecretBox.from_settings(Settings(data_dir=data_dir))
+    with sqlite3.connect(data_dir / "chowder.db") as conn:
+        row = conn.execute(
+            "SELECT gateway_token_enc, model_token_enc FROM instances WHERE id = ?", (instance_id,)
+        ).fetchone()
+    return [box.decrypt(value) for value in row]
 
 
 def _port(gateway_url: str) -> int:
@@ -41,10 +54,14 @@ def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
     assert '"bind": "loopback"' in config_text and "/internal/model/anthropic" in config_text
     assert "Be terse." in (state / "workspace" / "AGENTS.md").read_text()
     (state / "workspace" / "notes.txt").write_text("kept across stop/start")
+    secrets = [secret, key, *_instance_tokens(data_dir, instance_id)]
     for path in sandbox_dir.rglob("*"):
         if path.is_file():
-            assert secret.encode() not in path.read_bytes(), path
-    assert secret not in server.log_text()
+            content = path.read_bytes()
+            assert not [s for s in secrets if s.encode() in content], path
+    assert not [s for s in secrets if s in server.log_text()]
+    for pid in gateway_pids(port):
+        assert not [s for s in secrets if s.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
     stopped = client.post(f"/v1/instances/{instance_id}/stop", headers=auth(key))
     assert stopped.status_code == 200, stopped.text
