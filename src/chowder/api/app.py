@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from chowder import __version__
 from chowder.api.errors import install_error_handlers
-from chowder.api.routes import health, instances, keys, organization
+from chowder.api.routes import health, instances, keys, model_gateway, organization, responses
 from chowder.api.state import AppState
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
@@ -37,12 +37,12 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
         box = SecretBox.from_settings(settings)
         provider = make_provider(settings)
         log.info("sandbox provider %s; isolation: %s", provider.name, provider.isolation_report())
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=1000)) as http:
             runtime = OpenClawRuntime(settings, http, control_plane_url)
             providers = {provider.name: provider}
             engine = Engine(db, box, settings, providers, runtime)
             service = Instances(db, box, settings, providers, runtime, engine.wake)
-            app.state.chowder = AppState(settings=settings, db=db, box=box, instances=service)
+            app.state.chowder = AppState(settings=settings, db=db, box=box, instances=service, http=http)
             task = asyncio.create_task(engine.run(), name="chowder-engine") if run_engine else None
             try:
                 yield
@@ -55,6 +55,6 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
 
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (health, organization, keys, instances):
+    for module in (health, organization, keys, instances, responses, model_gateway):
         app.include_router(module.router)
     return app

@@ -17,6 +17,7 @@ STATUS_BY_ERROR: dict[type[errors.ChowderError], int] = {
     errors.Unprocessable: 422,
     errors.GatewayUnavailable: 502,
     errors.ServiceUnavailable: 503,
+    errors.GatewayTimeout: 504,
 }
 
 

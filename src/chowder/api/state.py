@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import httpx
 
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.instances import Instances
 from chowder.persistence.db import Database
+from chowder.proxy.sessions import SessionLocks
 
 
 @dataclass
@@ -16,3 +19,5 @@ class AppState:
     db: Database
     box: SecretBox
     instances: Instances
+    http: httpx.AsyncClient
+    sessions: SessionLocks = field(default_factory=SessionLocks)

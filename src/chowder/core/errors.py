@@ -58,6 +58,10 @@ class GatewayUnavailable(ChowderError):
     pass
 
 
+class GatewayTimeout(ChowderError):
+    pass
+
+
 class ServiceUnavailable(ChowderError):
     pass
 

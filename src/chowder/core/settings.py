@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(2.0, description="How often the engine looks for work when not woken.")
     observe_interval_s: float = Field(10.0, description="How often a running sandbox is checked for liveness.")
     lease_s: float = Field(30.0, description="How long a worker's claim on an instance lasts without renewal.")
+    anthropic_base_url: str = Field("https://api.anthropic.com", description="Anthropic upstream (no /v1).")
+    openai_base_url: str = Field("https://api.openai.com", description="OpenAI upstream (no /v1).")
+    gemini_base_url: str = Field(
+        "https://generativelanguage.googleapis.com/v1beta/openai",
+        description="Gemini upstream: Google's OpenAI-compatible endpoint.",
+    )
+    response_timeout_s: float = Field(
+        180.0, description="Longest wait for a gateway's answer to one /responses call (streams: between events)."
+    )
+    model_timeout_s: float = Field(120.0, description="Longest wait for a model provider's answer.")
 
     @property
     def resolved_database_url(self) -> str:

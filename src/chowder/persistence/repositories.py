@@ -78,6 +78,12 @@ class TenantRepository:
         """The one cross-tenant read: authentication, before the org is known."""
         return self.session.scalars(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash)).one_or_none()
 
+    def instance_by_model_token(self, token_hash: str) -> InstanceRow | None:
+        """Cross-tenant by design: the model gateway learns the org from the instance's credential."""
+        return self.session.scalars(
+            select(InstanceRow).where(InstanceRow.model_token_hash == token_hash, InstanceRow.status.in_(LIVE))
+        ).one_or_none()
+
     def scoped_keys(self, org_id: str) -> Sequence[ApiKeyRow]:
         return self.session.scalars(
             select(ApiKeyRow)

@@ -126,7 +126,7 @@ def managed_config(placement: GatewayPlacement) -> dict[str, Any]:
                     "models": [],
                 },
                 "gemini": {
-                    "baseUrl": f"{base}/gemini/v1",
+                    "baseUrl": f"{base}/gemini",
                     "api": "openai-completions",
                     "apiKey": _MODEL_SECRET,
                     "models": [_gemini_model("gemini-2.0-flash")],

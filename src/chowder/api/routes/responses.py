@@ -1,0 +1,63 @@
+"""Chat: the OpenAI-Responses-compatible routes, on the main session or a named one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict
+
+from chowder.api.deps import State, require
+from chowder.domain import chat
+from chowder.domain.models import Permission, Principal
+from chowder.persistence.repositories import TenantRepository
+from chowder.proxy.responses import send_turn
+
+router = APIRouter(tags=["responses"])
+
+CanInteract = Annotated[Principal, Depends(require(Permission.INTERACT))]
+
+
+class ResponsesRequest(BaseModel):
+    """A Responses API request; fields beyond these are forwarded unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    input: str | list[Any]
+    stream: bool = False
+
+
+@router.post("/v1/instances/{instance_id}/responses")
+async def create_response(instance_id: str, body: ResponsesRequest, principal: CanInteract, state: State) -> Response:
+    """A turn in the instance's main session."""
+    return await _turn(state, principal, instance_id, chat.MAIN_SESSION, body)
+
+
+@router.post("/v1/instances/{instance_id}/session/{session_id}/responses")
+async def create_session_response(
+    instance_id: str, session_id: str, body: ResponsesRequest, principal: CanInteract, state: State
+) -> Response:
+    """A turn in a named session: created on first use, isolated from every other session."""
+    return await _turn(state, principal, instance_id, chat.check_session_id(session_id), body)
+
+
+async def _turn(
+    state: State, principal: Principal, instance_id: str, session_id: str, body: ResponsesRequest
+) -> Response:
+    def prepare() -> chat.Turn:
+        with state.db.session() as session:
+            return chat.prepare_turn(
+                TenantRepository(session), state.box, principal.organization_id, instance_id, body.model
+            )
+
+    turn = await asyncio.to_thread(prepare)
+    return await send_turn(
+        state.http,
+        turn,
+        session_id,
+        body.model_dump(),
+        state.settings.response_timeout_s,
+        state.sessions.hold(turn.instance_id, session_id),
+    )

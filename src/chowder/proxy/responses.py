@@ -1,0 +1,130 @@
+"""Forwarding a Responses call to an instance's gateway, streamed or not.
+
+The gateway's `model` is an agent target, so the caller's model travels as `x-openclaw-model` and is
+written back into the answer; the session travels as `x-openclaw-session-key`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from chowder.core.errors import GatewayTimeout, GatewayUnavailable
+from chowder.domain.chat import Turn
+
+UNAVAILABLE = {
+    "error": "Gateway unavailable – the sandbox may have been stopped or deleted. Try restarting the instance."
+}
+AGENT_TARGET = "openclaw"
+
+
+async def send_turn(
+    http: httpx.AsyncClient,
+    turn: Turn,
+    session_id: str,
+    body: dict[str, Any],
+    timeout_s: float,
+    session_lock: AbstractAsyncContextManager[None],
+) -> Response:
+    """Holds the session's lock from the upstream call until the last byte of the answer has gone out."""
+    caller_model = body.get("model")
+    upstream_body = {**body, "model": AGENT_TARGET}
+    request = http.build_request(
+        "POST",
+        f"{turn.gateway_url}/v1/responses",
+        json=upstream_body,
+        headers={
+            "Authorization": f"Bearer {turn.gateway_token}",
+            "x-openclaw-session-key": session_id,
+            "x-openclaw-model": turn.model_ref,
+        },
+        timeout=httpx.Timeout(timeout_s, connect=10.0),
+    )
+    await session_lock.__aenter__()
+    try:
+        answer = await http.send(request, stream=True)
+    except httpx.TimeoutException as exc:
+        await session_lock.__aexit__(None, None, None)
+        raise GatewayTimeout({"error": f"The gateway did not answer within {timeout_s:.0f} s."}) from exc
+    except httpx.HTTPError as exc:
+        await session_lock.__aexit__(None, None, None)
+        raise GatewayUnavailable(UNAVAILABLE) from exc
+    if answer.status_code >= 400 or not body.get("stream"):
+        try:
+            content = await answer.aread()
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailable(UNAVAILABLE) from exc
+        finally:
+            await answer.aclose()
+            await session_lock.__aexit__(None, None, None)
+        return _complete(answer.status_code, content, caller_model)
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            async for line in _lines(answer):
+                yield _rewrite_event_model(line, caller_model)
+        except httpx.HTTPError:
+            yield _failure_event("The gateway connection was lost mid-stream.")
+        finally:
+            await answer.aclose()
+            await session_lock.__aexit__(None, None, None)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _complete(status: int, content: bytes, caller_model: Any) -> Response:
+    try:
+        payload = json.loads(content)
+    except json.JSONDecodeError:
+        payload = None
+    if status >= 400:
+        message = content.decode(errors="replace")
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            message = str(payload["error"].get("message", message))
+        return JSONResponse({"detail": {"error": message, "gateway_status": status}}, status_code=status)
+    if isinstance(payload, dict) and "model" in payload and caller_model is not None:
+        payload["model"] = caller_model
+    return JSONResponse(payload, status_code=status)
+
+
+async def _lines(answer: httpx.Response) -> AsyncIterator[bytes]:
+    """Whole lines (with their newline) as they arrive, so each SSE line can be looked at."""
+    pending = b""
+    async for chunk in answer.aiter_bytes():
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        if complete:
+            yield b"".join(line + b"\n" for line in complete)
+    if pending:
+        yield pending
+
+
+def _rewrite_event_model(lines: bytes, caller_model: Any) -> bytes:
+    if caller_model is None or b'"model"' not in lines:
+        return lines
+    out = []
+    for line in lines.split(b"\n"):
+        if line.startswith(b"data: {"):
+            try:
+                event = json.loads(line[6:])
+            except json.JSONDecodeError:
+                out.append(line)
+                continue
+            response = event.get("response")
+            if isinstance(response, dict) and "model" in response:
+                response["model"] = caller_model
+                line = b"data: " + json.dumps(event, separators=(",", ":")).encode()
+        out.append(line)
+    return b"\n".join(out)
+
+
+def _failure_event(message: str) -> bytes:
+    event = {
+        "type": "response.failed",
+        "response": {"status": "failed", "error": {"code": "gateway_error", "message": message}},
+    }
+    return f"event: response.failed\ndata: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode()

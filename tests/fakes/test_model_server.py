@@ -1,0 +1,313 @@
+"""The fake model server itself: wire shapes per protocol, the echo reply, usage, knobs and lifecycle."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.model_server import FakeModelServer, parse_conversation
+
+INTERNAL = "<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>\nActive exec sessions: none\n<<<END_OPENCLAW_INTERNAL_CONTEXT>>>"
+RUNTIME = "\n\nRuntime: agent=main | session=agent:main:openresponses:abc | model=fakellm/fake-model"
+# What OpenClaw sends on a second turn: system prompt, replayed history, wrapped new text, internal context.
+OPENCLAW_MESSAGES = [
+    {"role": "user", "content": "[Mon 2026-11-23 00:22 UTC] hello there" + RUNTIME},
+    {"role": "assistant", "content": "ECHO[fake-model] turns=1 msgs=1 last=hello there history="},
+    {"role": "user", "content": "[Mon 2026-11-23 00:23 UTC] how are you" + RUNTIME},
+    {"role": "user", "content": INTERNAL},
+]
+OPENCLAW_REPLY = "ECHO[fake-model] turns=2 msgs=3 last=how are you history=hello there"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeModelServer]:
+    with FakeModelServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(server: FakeModelServer) -> FakeModelServer:
+    """The shared server with its knobs reset and its log cleared."""
+    server.delay_s, server.fail_status, server.required_key = 0.0, None, None
+    server.requests.clear()
+    return server
+
+
+def sse(response: httpx.Response) -> list[tuple[str | None, Any]]:
+    """(event name, decoded data) per SSE event; `[DONE]` stays a string."""
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = []
+    for block in response.text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        data = fields["data"]
+        events.append((fields.get("event"), data if data == "[DONE]" else json.loads(data)))
+    return events
+
+
+def post(fake: FakeModelServer, path: str, body: dict[str, Any], **headers: str) -> httpx.Response:
+    return httpx.post(fake.url + path, json=body, headers=headers, timeout=10)
+
+
+def test_chat_completions_stream(fake: FakeModelServer) -> None:
+    body = {"model": "fake-model", "messages": OPENCLAW_MESSAGES, "stream": True}
+    events = sse(post(fake, "/v1/chat/completions", {**body, "stream_options": {"include_usage": True}}))
+    assert {name for name, _ in events} == {None}
+    chunks, done = [data for _, data in events[:-1]], events[-1][1]
+    assert done == "[DONE]"
+    assert len({(c["id"], c["created"], c["model"], c["object"]) for c in chunks}) == 1
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    texts = [c["choices"][0]["delta"]["content"] for c in chunks[1:-2]]
+    assert len(texts) == 3 and "".join(texts) == OPENCLAW_REPLY
+    assert chunks[-2]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+    usage = fake.requests[-1]["usage"]
+    total = usage["input_tokens"] + usage["output_tokens"]
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == {
+        "prompt_tokens": usage["input_tokens"],
+        "completion_tokens": usage["output_tokens"],
+        "total_tokens": total,
+    }
+
+    no_usage = sse(post(fake, "/v1/chat/completions", body))
+    assert no_usage[-1][1] == "[DONE]" and all("usage" not in data for _, data in no_usage[:-1])
+
+
+def test_chat_completions_json(fake: FakeModelServer) -> None:
+    data = post(fake, "/v1/chat/completions", {"model": "fake-model", "messages": OPENCLAW_MESSAGES}).json()
+    assert data["object"] == "chat.completion"
+    assert data["choices"][0]["message"] == {"role": "assistant", "content": OPENCLAW_REPLY}
+    assert data["choices"][0]["finish_reason"] == "stop"
+    assert data["usage"]["completion_tokens"] == len(OPENCLAW_REPLY.split())
+
+
+def test_responses_stream(fake: FakeModelServer) -> None:
+    body = {"model": "fake-model", "input": OPENCLAW_MESSAGES, "instructions": "be brief", "stream": True}
+    events = sse(post(fake, "/v1/responses", body))
+    names = [name for name, _ in events]
+    assert names == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        *["response.output_text.delta"] * 3,
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    datas = [data for _, data in events]
+    assert [d["type"] for d in datas] == names
+    assert [d["sequence_number"] for d in datas] == list(range(len(datas)))
+    for start in datas[:2]:
+        assert (start["response"]["status"], start["response"]["output"], start["response"]["usage"]) == (
+            "in_progress",
+            [],
+            None,
+        )
+    item_id = datas[2]["item"]["id"]
+    for part_event in datas[3:9]:
+        assert (part_event["item_id"], part_event["output_index"], part_event["content_index"]) == (item_id, 0, 0)
+    assert "".join(d["delta"] for d in datas[4:7]) == datas[7]["text"] == OPENCLAW_REPLY
+    completed = datas[-1]["response"]
+    assert completed["status"] == "completed"
+    assert completed["output"][0]["content"][0] == {"type": "output_text", "text": OPENCLAW_REPLY, "annotations": []}
+    usage = fake.requests[-1]["usage"]
+    assert (completed["usage"]["input_tokens"], completed["usage"]["output_tokens"]) == (
+        usage["input_tokens"],
+        usage["output_tokens"],
+    )
+    assert completed["usage"]["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+def test_responses_json_with_string_input(fake: FakeModelServer) -> None:
+    data = post(fake, "/v1/responses", {"model": "fake-model", "input": "hi"}).json()
+    assert (data["object"], data["status"]) == ("response", "completed")
+    assert data["output"][0]["content"][0]["text"] == "ECHO[fake-model] turns=1 msgs=1 last=hi history="
+    assert data["usage"] | {"input_tokens_details": None, "output_tokens_details": None} == {
+        "input_tokens": 1,
+        "input_tokens_details": None,
+        "output_tokens": 5,
+        "output_tokens_details": None,
+        "total_tokens": 6,
+    }
+
+
+def test_anthropic_stream(fake: FakeModelServer) -> None:
+    body = {"model": "claude-x", "system": "You are helpful", "messages": OPENCLAW_MESSAGES, "stream": True}
+    events = sse(post(fake, "/v1/messages", body))
+    assert [name for name, _ in events] == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        *["content_block_delta"] * 3,
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert all(data["type"] == name for name, data in events)
+    message = events[0][1]["message"]
+    usage = fake.requests[-1]["usage"]
+    assert (message["role"], message["model"], message["content"], message["stop_reason"]) == (
+        "assistant",
+        "claude-x",
+        [],
+        None,
+    )
+    assert message["usage"] == {"input_tokens": usage["input_tokens"], "output_tokens": 0}
+    assert events[1][1] == {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    deltas = [data["delta"] for _, data in events[3:6]]
+    assert {d["type"] for d in deltas} == {"text_delta"}
+    assert "".join(d["text"] for d in deltas) == OPENCLAW_REPLY.replace("fake-model", "claude-x")
+    assert events[7][1]["delta"]["stop_reason"] == "end_turn"
+    assert events[7][1]["usage"] == {"output_tokens": usage["output_tokens"]}
+
+
+def test_anthropic_json(fake: FakeModelServer) -> None:
+    system = [{"type": "text", "text": "You are helpful"}]
+    data = post(fake, "/v1/messages", {"model": "fake-model", "system": system, "messages": OPENCLAW_MESSAGES}).json()
+    assert (data["type"], data["role"], data["stop_reason"]) == ("message", "assistant", "end_turn")
+    assert data["content"] == [{"type": "text", "text": OPENCLAW_REPLY}]
+    assert data["usage"] == fake.requests[-1]["usage"]
+
+
+def test_usage_counts_words_of_everything_sent(fake: FakeModelServer) -> None:
+    messages = [
+        {"role": "system", "content": "one two three"},
+        {"role": "user", "content": "four five"},
+        {"role": "assistant", "content": [{"type": "text", "text": "six"}]},
+        {"role": "tool", "content": "not counted at all"},
+        {"role": "user", "content": "seven"},
+    ]
+    data = post(fake, "/v1/chat/completions", {"model": "m", "messages": messages}).json()
+    reply = "ECHO[m] turns=2 msgs=3 last=seven history=four five"
+    assert data["choices"][0]["message"]["content"] == reply
+    assert data["usage"] == {"prompt_tokens": 7, "completion_tokens": 6, "total_tokens": 13}
+    assert fake.requests[-1]["usage"] == {"input_tokens": 7, "output_tokens": 6}
+
+
+def test_parsing_of_parts_items_and_openclaw_wrappers() -> None:
+    first = [{"type": "input_text", "text": "[Tue 2026-11-24 09:00 UTC] a"}]
+    body = {
+        "input": [
+            {"role": "developer", "content": "system prompt"},
+            {"type": "message", "role": "user", "content": first},
+            {"type": "function_call", "name": "ls", "arguments": "{}"},
+            {"role": "assistant", "content": [{"type": "output_text", "text": "reply"}]},
+            {"role": "user", "content": [{"type": "input_text", "text": "[not a timestamp] b" + RUNTIME}]},
+            {"role": "user", "content": [{"type": "input_text", "text": INTERNAL}]},
+        ]
+    }
+    conversation = parse_conversation("responses", body)
+    assert conversation.system == ["system prompt"]
+    assert conversation.user_texts == ["a", "[not a timestamp] b"]
+    assert conversation.assistant_count == 1
+    tool_result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]}
+    assert parse_conversation("anthropic", {"messages": [tool_result]}).user_texts == []
+
+
+@pytest.mark.parametrize(
+    ("path", "protocol"),
+    [
+        ("/anthropic/v1/messages", "anthropic"),
+        ("/openai/v1/responses", "responses"),
+        ("/v1beta/openai/chat/completions", "chat"),
+        ("/gemini/chat/completions", "chat"),
+    ],
+)
+def test_prefixed_paths(fake: FakeModelServer, path: str, protocol: str) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "input": "x"}
+    assert post(fake, path, body).status_code == 200
+    assert (fake.requests[-1]["path"], fake.requests[-1]["protocol"]) == (path, protocol)
+
+
+def test_required_key_401_shapes(fake: FakeModelServer) -> None:
+    fake.required_key = "sk-right"
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "input": "x"}
+    anthropic = post(fake, "/v1/messages", body, **{"x-api-key": "sk-wrong"})
+    assert anthropic.status_code == 401
+    assert anthropic.json()["error"] == {"type": "authentication_error", "message": "invalid x-api-key"}
+    for path in ("/v1/chat/completions", "/v1/responses", "/v1beta/openai/chat/completions"):
+        refused = post(fake, path, body, authorization="Bearer sk-wrong")
+        assert refused.status_code == 401
+        assert refused.json()["error"] | {"message": ""} == {
+            "message": "",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    assert post(fake, "/v1/messages", body, authorization="Bearer sk-right").status_code == 401
+    assert post(fake, "/v1/messages", body, **{"x-api-key": "sk-right"}).status_code == 200
+    assert post(fake, "/v1/chat/completions", body, authorization="Bearer sk-right").status_code == 200
+    assert [r["status"] for r in fake.requests][-3:] == [401, 200, 200]
+    assert fake.requests[0]["headers"]["x-api-key"] == "sk-wrong"
+
+
+def test_fail_status_and_bad_json(fake: FakeModelServer) -> None:
+    fake.fail_status = 529
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    overloaded = post(fake, "/v1/messages", body)
+    assert (overloaded.status_code, overloaded.json()["error"]["type"]) == (529, "overloaded_error")
+    fake.fail_status = 500
+    failed = post(fake, "/v1/chat/completions", body)
+    assert (failed.status_code, failed.json()["error"]["type"]) == (500, "server_error")
+    assert fake.requests[-1]["usage"] is None
+    fake.fail_status = None
+    garbled = httpx.post(fake.url + "/v1/responses", content=b"{nope", timeout=10)
+    assert (garbled.status_code, garbled.json()["error"]["type"]) == (400, "invalid_request_error")
+
+
+def test_delay_and_concurrency(fake: FakeModelServer) -> None:
+    fake.delay_s = 0.5
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(lambda path: post(fake, path, body), ["/v1/messages", "/v1/chat/completions"]))
+    elapsed = time.monotonic() - started
+    assert all(r.status_code == 200 for r in responses)
+    assert 0.5 <= elapsed < 1.0, "each waited the delay, and the two overlapped"
+    first, second = sorted(r["received_at"] for r in fake.requests)
+    assert second - first < 0.5, "the second arrived while the first was still waiting"
+
+
+def test_models_health_and_unknown_routes(fake: FakeModelServer) -> None:
+    models = httpx.get(fake.url + "/v1/models").json()
+    assert models["object"] == "list"
+    assert [m["id"] for m in models["data"]] == ["fake-model", "fake-model-b"]
+    assert httpx.get(fake.url + "/openai/v1/models").status_code == 200
+    assert httpx.get(fake.url + "/health").json() == {"ok": True}
+    assert httpx.post(fake.url + "/v1/embeddings", json={}).status_code == 404
+    assert len(fake.requests) == 0, "only model calls are logged"
+
+
+def test_jsonl_log_and_fast_clean_shutdown(tmp_path: Path) -> None:
+    log = tmp_path / "requests.jsonl"
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    with FakeModelServer(log_path=log, stream_interval_s=0.01) as fake, ThreadPoolExecutor(1) as pool:
+        port = fake.port
+        post(fake, "/v1/messages", body)
+        fake.delay_s = 30
+        in_flight = pool.submit(post, fake, "/v1/chat/completions", body)
+        with httpx.Client() as keep_alive:  # neither an idle keep-alive connection nor a long delay holds up stop()
+            keep_alive.get(fake.url + "/health")
+            while len(fake.requests) < 2:
+                time.sleep(0.01)
+            stopping = time.monotonic()
+            fake.stop()
+            assert time.monotonic() - stopping < 1.0
+        assert in_flight.result().status_code == 503
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["protocol"], r["model"], r["stream"], r["status"]) for r in records] == [
+        ("anthropic", "m", True, 200),
+        ("chat", "m", True, 200),
+    ]
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass

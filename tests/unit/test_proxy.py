@@ -1,0 +1,84 @@
+"""The Responses proxy's failure shapes, against real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+import pytest
+
+from chowder.core.errors import BadRequest, GatewayUnavailable
+from chowder.domain.chat import Turn, check_session_id, model_ref
+from chowder.domain.models import ModelProvider
+from chowder.proxy.responses import UNAVAILABLE, send_turn
+from chowder.proxy.sessions import SessionLocks
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_unreachable_gateway_is_502_with_the_documented_body() -> None:
+    turn = Turn("i", f"http://127.0.0.1:{_closed_port()}", "token", "anthropic/claude-x")
+    locks = SessionLocks()
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(GatewayUnavailable) as caught:
+                await send_turn(http, turn, "main", {"model": "claude-x", "input": "hi"}, 5, locks.hold("i", "main"))
+        assert caught.value.detail == UNAVAILABLE
+        # The session lock was released: the next turn on the session is not stuck behind the failed one.
+        async with asyncio.timeout(1), locks.hold("i", "main"):
+            pass
+
+    asyncio.run(scenario())
+    assert UNAVAILABLE["error"].startswith("Gateway unavailable – the sandbox")
+
+
+def test_session_locks_queue_in_arrival_order_and_leave_other_sessions_free() -> None:
+    locks = SessionLocks()
+    order: list[str] = []
+
+    async def turn(session: str, name: str, hold_s: float) -> None:
+        async with locks.hold("i", session):
+            order.append(f"start {name}")
+            await asyncio.sleep(hold_s)
+            order.append(f"end {name}")
+
+    async def scenario() -> None:
+        first = asyncio.create_task(turn("a", "a1", 0.05))
+        await asyncio.sleep(0)
+        await asyncio.gather(first, turn("a", "a2", 0), turn("b", "b1", 0))
+
+    asyncio.run(scenario())
+    assert order.index("end a1") < order.index("start a2")
+    assert order.index("start b1") < order.index("end a1"), "another session does not wait"
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "ref"),
+    [
+        ("claude-sonnet-4-20250514", ModelProvider.ANTHROPIC, "anthropic/claude-sonnet-4-20250514"),
+        ("gpt-4o", ModelProvider.OPENAI, "openai/gpt-4o"),
+        ("o3-mini", ModelProvider.OPENAI, "openai/o3-mini"),
+        ("chatgpt-4o-latest", ModelProvider.OPENAI, "openai/chatgpt-4o-latest"),
+        ("gemini-2.0-flash", ModelProvider.GEMINI, "gemini/gemini-2.0-flash"),
+        ("openai/my-finetune", ModelProvider.OPENAI, "openai/my-finetune"),
+    ],
+)
+def test_model_names_pick_the_provider(model: str, provider: ModelProvider, ref: str) -> None:
+    assert model_ref(model) == (provider, ref)
+
+
+def test_bad_models_and_session_ids_are_400() -> None:
+    for bad in ("llama-3", "mistral/large"):
+        with pytest.raises(BadRequest):
+            model_ref(bad)
+    for session in ("", "x" * 129, "subagent:1", "cron:daily", "acp:z", "has space", "a/b"):
+        with pytest.raises(BadRequest):
+            check_session_id(session)
+    assert check_session_id("user@example.com:ticket-42.v1_x") == "user@example.com:ticket-42.v1_x"
