@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,6 +118,53 @@ def test_chat_sessions_models_streaming_and_keys(chat_server: Server, fake: Fake
         answers = list(pool.map(lambda i: say(f"parallel {i}", session="queue"), range(3)))
     fake.delay_s = 0.0
     assert sorted(_turns(_text(a)) for a in answers) == [1, 2, 3]
+
+    # Usage: every model call is metered, per session, model, instance and the API key that caused it.
+    scoped = client.post(
+        "/v1/keys",
+        headers=auth(key),
+        json={"name": "app", "instance_ids": [instance_id], "permissions": ["interact", "read"]},
+    ).json()
+    response = client.post(
+        f"{base}/session/scoped-s/responses",
+        headers=auth(scoped["raw_key"]),
+        json={"model": "claude-sonnet-4-20250514", "input": "from my app"},
+    )
+    assert response.status_code == 200, response.text
+
+    def upstream_totals() -> dict[str, int]:
+        """What the fake upstream billed, so far: OpenClaw also makes model calls of its own in the background."""
+        billed = [r["usage"] for r in fake.requests if r["usage"]]
+        tokens_in = sum(u["input_tokens"] for u in billed)
+        tokens_out = sum(u["output_tokens"] for u in billed)
+        return {
+            "requests": len(billed),
+            "input_tokens": tokens_in,
+            "output_tokens": tokens_out,
+            "total_tokens": tokens_in + tokens_out,
+        }
+
+    deadline = time.monotonic() + 15
+    while True:
+        expected = upstream_totals()
+        report = client.get(f"{base}/usage", headers=auth(scoped["raw_key"])).json()
+        if report["total"] == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert report["total"] == expected
+    scoped_calls = [r for r in fake.requests if r["usage"] and "session=agent:main:scoped-s" in json.dumps(r["body"])]
+    sessions = {s["session_id"]: s for s in report["sessions"]}
+    assert {"main", "alice", "streamer", "queue", "scoped-s"} <= set(sessions)
+    assert {m["model"] for m in report["models"]} >= {"claude-sonnet-4-20250514", "gpt-4o"}
+    org_report = client.get("/v1/organization/usage", headers=auth(key)).json()
+    assert org_report["total"]["input_tokens"] >= expected["input_tokens"]
+    assert [i["instance_id"] for i in org_report["instances"]] == [instance_id]
+    by_key = {k["key_id"]: k for k in org_report["keys"]}
+    assert by_key[scoped["id"]]["input_tokens"] == sum(r["usage"]["input_tokens"] for r in scoped_calls)
+    assert by_key[scoped["id"]]["requests"] == len(scoped_calls) >= 1
+    assert client.get("/v1/organization/usage", headers=auth(scoped["raw_key"])).status_code == 403
+    later = client.get(f"{base}/usage", params={"since": "2999-01-01T00:00:00Z"}, headers=auth(key)).json()
+    assert later["total"]["requests"] == 0
 
     # Bad input.
     response = client.post(

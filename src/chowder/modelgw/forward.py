@@ -5,7 +5,7 @@ Real keys never enter a sandbox; rotating one (PATCH /v1/organization) applies t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from chowder.core.settings import Settings
+from chowder.modelgw.usage import UsageMeter
 from chowder.proxy.headers import request_headers, response_headers
 
 
@@ -50,9 +51,16 @@ def provider_error(provider: str, status: int, message: str) -> JSONResponse:
 
 
 async def forward(
-    http: httpx.AsyncClient, upstream: Upstream, api_key: str, tail: str, request: Request, timeout_s: float
+    http: httpx.AsyncClient,
+    upstream: Upstream,
+    api_key: str,
+    tail: str,
+    request: Request,
+    timeout_s: float,
+    on_usage: Callable[[UsageMeter], Awaitable[None]],
 ) -> Response:
-    """Send the request on with the real key and stream the answer back as it arrives."""
+    """Send the request on with the real key and stream the answer back as it arrives; once it has been
+    sent, `on_usage` gets the tokens the provider reported."""
     headers = request_headers(request.headers)
     headers[upstream.auth_header] = upstream.auth_prefix + api_key
     outgoing = http.build_request(
@@ -63,14 +71,21 @@ async def forward(
         content=await request.body(),
         timeout=httpx.Timeout(timeout_s, connect=10.0),
     )
+    meter = UsageMeter()
     try:
         answer = await http.send(outgoing, stream=True)
     except httpx.HTTPError as exc:
         raise UpstreamUnavailable(f"The model provider could not be reached: {type(exc).__name__}") from exc
 
     async def body() -> AsyncIterator[bytes]:
-        async for chunk in answer.aiter_bytes():
-            yield chunk
+        try:
+            async for chunk in answer.aiter_bytes():
+                meter.feed(chunk)
+                yield chunk
+        finally:
+            meter.finish()
+            if answer.status_code < 400:
+                await on_usage(meter)
 
     return StreamingResponse(
         body(),

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter, Request, Response
 
 from chowder.api.deps import State
 from chowder.core.errors import BadRequest, Unauthorized
-from chowder.domain import model_access
+from chowder.domain import model_access, usage
 from chowder.modelgw.forward import UpstreamUnavailable, forward, presented_credential, provider_error, upstreams
+from chowder.modelgw.usage import UsageMeter, model_of, session_of
 from chowder.persistence.repositories import TenantRepository
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("chowder.modelgw")
 
 
 @router.api_route("/internal/model/{provider}/{tail:path}", methods=["GET", "POST"])
@@ -35,7 +38,33 @@ async def model_call(provider: str, tail: str, request: Request, state: State) -
         return provider_error(provider, 401, str(exc.detail))
     except BadRequest as exc:
         return provider_error(provider, 400, str(exc.detail))
+    body = await request.body()
+    session_id = session_of(body)
+
+    async def on_usage(meter: UsageMeter) -> None:
+        event = usage.UsageEvent(
+            organization_id=access.organization_id,
+            instance_id=access.instance_id,
+            session_id=session_id,
+            key_id=state.sessions.key_of(access.instance_id, session_id) if session_id else None,
+            provider=provider,
+            model=model_of(body),
+            input_tokens=meter.input_tokens,
+            output_tokens=meter.output_tokens,
+        )
+
+        def write() -> None:
+            with state.db.session() as session:
+                usage.record(session, event)
+
+        try:
+            await asyncio.to_thread(write)
+        except Exception:
+            log.exception("could not record usage of instance %s", access.instance_id)
+
     try:
-        return await forward(state.http, upstream, access.api_key, tail, request, state.settings.model_timeout_s)
+        return await forward(
+            state.http, upstream, access.api_key, tail, request, state.settings.model_timeout_s, on_usage
+        )
     except UpstreamUnavailable as exc:
         return provider_error(provider, 502, str(exc))

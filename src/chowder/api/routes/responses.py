@@ -59,5 +59,5 @@ async def _turn(
         session_id,
         body.model_dump(),
         state.settings.response_timeout_s,
-        state.sessions.hold(turn.instance_id, session_id),
+        state.sessions.hold(turn.instance_id, session_id, principal.key_id),
     )

@@ -1,0 +1,78 @@
+"""Reading token usage off model answers as they stream past, in any of the three wire protocols, and
+telling which session a model call belongs to."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# OpenClaw appends "Runtime: agent=main | session=agent:main:<session key> | …" to the user's message.
+_SESSION = re.compile(r"session=agent:[^:|\s\\]+:([^|\s\\]+)")
+
+
+def session_of(body: bytes) -> str | None:
+    """The session key of the newest user message in a model request, if OpenClaw marked it."""
+    matches = _SESSION.findall(body.decode(errors="replace"))
+    return matches[-1] if matches else None
+
+
+def model_of(body: bytes) -> str:
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        return "unknown"
+    model = parsed.get("model") if isinstance(parsed, dict) else None
+    return str(model) if model else "unknown"
+
+
+class UsageMeter:
+    """Fed every chunk of an answer; keeps the largest input/output token counts reported, which is the
+    final figure in every protocol (Anthropic reports output cumulatively, OpenAI once at the end)."""
+
+    _KEEP_LIMIT = 4 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self._pending = b""
+        self._saw_events = False
+        self._whole = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self._whole) < self._KEEP_LIMIT:
+            self._whole.extend(chunk)
+        self._pending += chunk
+        *lines, self._pending = self._pending.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                self._saw_events = True
+                self._take_json(line[5:].strip())
+
+    def finish(self) -> None:
+        """A non-streamed answer is one JSON document."""
+        if not self._saw_events:
+            self._take_json(bytes(self._whole))
+
+    def _take_json(self, raw: bytes) -> None:
+        try:
+            payload = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return
+        if isinstance(payload, dict):
+            self._take(payload)
+
+    def _take(self, payload: dict[str, Any]) -> None:
+        for holder in (payload, payload.get("message"), payload.get("response")):
+            usage = holder.get("usage") if isinstance(holder, dict) else None
+            if isinstance(usage, dict):
+                self.input_tokens = max(self.input_tokens, _count(usage, "input_tokens", "prompt_tokens"))
+                self.output_tokens = max(self.output_tokens, _count(usage, "output_tokens", "completion_tokens"))
+
+
+def _count(usage: dict[str, Any], *names: str) -> int:
+    for name in names:
+        value = usage.get(name)
+        if isinstance(value, int):
+            return value
+    return 0

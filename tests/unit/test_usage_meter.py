@@ -1,0 +1,86 @@
+"""Usage read off each protocol's answers, and recorded and summed on a real database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chowder.domain import orgs, usage
+from chowder.modelgw.usage import UsageMeter, model_of, session_of
+from chowder.persistence.db import Database, migrate
+from chowder.persistence.repositories import TenantRepository
+
+
+def _sse(*events: dict[str, object]) -> bytes:
+    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            _sse(
+                {"type": "message_start", "message": {"usage": {"input_tokens": 12, "output_tokens": 1}}},
+                {"type": "message_delta", "usage": {"output_tokens": 7}},
+            ),
+            (12, 7),
+        ),
+        (
+            _sse(
+                {"type": "response.in_progress", "response": {"usage": None}},
+                {"type": "response.completed", "response": {"usage": {"input_tokens": 5, "output_tokens": 3}}},
+            ),
+            (5, 3),
+        ),
+        (
+            _sse(
+                {"choices": [{"delta": {"content": "hi"}}]},
+                {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4}},
+            )
+            + b"data: [DONE]\n\n",
+            (9, 4),
+        ),
+        (json.dumps({"usage": {"input_tokens": 2, "output_tokens": 8}}).encode(), (2, 8)),
+    ],
+)
+def test_meter_reads_every_protocol_even_split_across_chunks(answer: bytes, expected: tuple[int, int]) -> None:
+    meter = UsageMeter()
+    for i in range(0, len(answer), 7):
+        meter.feed(answer[i : i + 7])
+    meter.finish()
+    assert (meter.input_tokens, meter.output_tokens) == expected
+
+
+def test_session_and_model_come_from_the_request() -> None:
+    body = json.dumps(
+        {
+            "model": "claude-x",
+            "messages": [
+                {"role": "user", "content": "old\n\nRuntime: agent=main | session=agent:main:alice | x"},
+                {"role": "user", "content": "new\n\nRuntime: agent=main | session=agent:main:user:42 | model=m"},
+            ],
+        }
+    ).encode()
+    assert session_of(body) == "user:42"
+    assert model_of(body) == "claude-x"
+    assert session_of(b'{"model": "x"}') is None
+
+
+@pytest.mark.persistence
+def test_totals_group_and_filter(database_url: str) -> None:
+    db = Database(database_url)
+    migrate(db.engine)
+    with db.session() as session:
+        org, _ = orgs.signup(TenantRepository(session), "Usage Co")
+        for sess, key, tokens in (("a", "k1", 10), ("a", "k2", 20), ("b", "k1", 5)):
+            usage.record(session, usage.UsageEvent(org.id, "inst", sess, key, "anthropic", "claude", tokens, 1))
+    with db.session() as session:
+        total = usage.totals(session, org.id, None, None, None)[0]
+        assert (total.requests, total.input_tokens, total.output_tokens, total.total_tokens) == (3, 35, 3, 38)
+        by_session = {t.group: t.input_tokens for t in usage.totals(session, org.id, "session_id", None, None)}
+        assert by_session == {"a": 30, "b": 5}
+        by_key = {t.group: t.requests for t in usage.totals(session, org.id, "key_id", None, None, "inst")}
+        assert by_key == {"k1": 2, "k2": 1}
+        assert usage.totals(session, "another-org", None, None, None)[0].requests == 0
+    db.dispose()
