@@ -1,19 +1,24 @@
-"""Chat through the control plane against a real gateway and the fake model upstream."""
+"""Chat through the control plane: one real gateway (shared by this module's tests, which use their own
+sessions) behind the control plane, and the fake model upstream speaking the three provider protocols."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from chowder.core.ids import sandbox_id_for
-from tests.e2e.harness import Server
+from tests.e2e.harness import Server, destroy_sandboxes, require_runtime
 from tests.factories import auth, create_instance, signup
 from tests.fakes.model_server import FakeModelServer
 
@@ -21,28 +26,56 @@ pytestmark = pytest.mark.e2e
 
 ANTHROPIC_KEY = "sk-ant-org-real-key-123"
 OPENAI_KEY = "sk-openai-org-real-key-456"
+CLAUDE = "claude-sonnet-4-20250514"
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeModelServer]:
-    with FakeModelServer() as server:
-        yield server
+@dataclass
+class ChatEnv:
+    server: Server
+    fake: FakeModelServer
+    key: str
+    instance_id: str
+    data_dir: Path
+
+    @property
+    def base(self) -> str:
+        return f"/v1/instances/{self.instance_id}"
+
+    def say(self, text: str, session: str | None = None, model: str = CLAUDE, **extra: Any) -> dict[str, Any]:
+        path = f"{self.base}/session/{session}/responses" if session else f"{self.base}/responses"
+        response = self.server.client.post(path, headers=auth(self.key), json={"model": model, "input": text, **extra})
+        assert response.status_code == 200, response.text
+        payload: dict[str, Any] = response.json()
+        return payload
 
 
-@pytest.fixture
-def chat_server(server_factory: type[Server], data_dir: Path, fake: FakeModelServer) -> Server:
-    srv = server_factory(
-        data_dir,
-        f"sqlite:///{data_dir / 'chowder.db'}",
-        CHOWDER_ANTHROPIC_BASE_URL=fake.url,
-        CHOWDER_OPENAI_BASE_URL=fake.url,
-        CHOWDER_GEMINI_BASE_URL=f"{fake.url}/v1",
-    )
-    srv.start()
-    return srv
+@pytest.fixture(scope="module")
+def chat() -> Iterator[ChatEnv]:
+    require_runtime()
+    data_dir = Path(tempfile.mkdtemp(prefix="chowder-chat-", dir="/tmp"))
+    data_dir.chmod(0o711)
+    with FakeModelServer() as fake:
+        server = Server(
+            data_dir,
+            f"sqlite:///{data_dir / 'chowder.db'}",
+            CHOWDER_ANTHROPIC_BASE_URL=fake.url,
+            CHOWDER_OPENAI_BASE_URL=fake.url,
+            CHOWDER_GEMINI_BASE_URL=f"{fake.url}/v1",
+        )
+        try:
+            server.start()
+            key = signup(server.client, "Chat", model_keys={"anthropic": ANTHROPIC_KEY, "openai": OPENAI_KEY})
+            instance_id = create_instance(server.client, key)["id"]
+            body = server.wait_status(key, instance_id, {"running", "error"})
+            assert body["status"] == "running", body["error_message"]
+            yield ChatEnv(server, fake, key, instance_id, data_dir)
+        finally:
+            server.stop()
+            destroy_sandboxes(data_dir)
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _text(response: dict[str, Any]) -> str:
+def text_of(response: dict[str, Any]) -> str:
     return "".join(
         part.get("text", "")
         for item in response.get("output", [])
@@ -51,90 +84,115 @@ def _text(response: dict[str, Any]) -> str:
     )
 
 
-def _turns(text: str) -> int:
-    match = re.search(r"turns=(\d+)", text)
-    assert match, text
+def turns(response: dict[str, Any]) -> int:
+    match = re.search(r"turns=(\d+)", text_of(response))
+    assert match, response
     return int(match.group(1))
 
 
-def test_chat_sessions_models_streaming_and_keys(chat_server: Server, fake: FakeModelServer, data_dir: Path) -> None:
-    client = chat_server.client
-    key = signup(client, "Chat", model_keys={"anthropic": ANTHROPIC_KEY, "openai": OPENAI_KEY})
-    instance_id = create_instance(client, key)["id"]
-    body = chat_server.wait_status(key, instance_id, {"running", "error"})
-    assert body["status"] == "running", body["error_message"]
-    base = f"/v1/instances/{instance_id}"
+def test_memory_within_a_session_and_isolation_between_sessions(chat: ChatEnv) -> None:
+    first = chat.say("hello there")
+    assert first["status"] == "completed" and first["model"] == CLAUDE
+    assert turns(first) == 1 and "last=hello there" in text_of(first)
+    assert turns(chat.say("second")) == 2, "the main session remembers"
+    assert turns(chat.say("hi", session="alice")) == 1, "a named session starts fresh"
+    assert turns(chat.say("again", session="alice")) == 2
+    assert turns(chat.say("third")) == 3, "main is untouched by alice"
 
-    def say(text: str, session: str | None = None, model: str = "claude-sonnet-4-20250514") -> dict[str, Any]:
-        path = f"{base}/session/{session}/responses" if session else f"{base}/responses"
-        response = client.post(path, headers=auth(key), json={"model": model, "input": text})
-        assert response.status_code == 200, response.text
-        payload: dict[str, Any] = response.json()
-        return payload
 
-    first = say("hello there")
-    assert first["status"] == "completed" and first["model"] == "claude-sonnet-4-20250514"
-    assert _turns(_text(first)) == 1 and "last=hello there" in _text(first)
-    assert _turns(_text(say("second"))) == 2, "the main session remembers"
-    assert _turns(_text(say("hi", session="alice"))) == 1, "a named session starts fresh"
-    assert _turns(_text(say("again", session="alice"))) == 2
-    assert _turns(_text(say("third"))) == 3, "main is untouched by alice"
-
-    # Per-request model switching across providers, with the org's real key added by the control plane.
-    switched = say("now openai", session="alice", model="gpt-4o")
-    assert switched["model"] == "gpt-4o" and _turns(_text(switched)) == 3
-    anthropic_calls = [r for r in fake.requests if r["protocol"] == "anthropic"]
-    openai_calls = [r for r in fake.requests if r["protocol"] == "responses"]
+def test_model_switching_across_providers_with_the_orgs_keys_added_upstream(chat: ChatEnv) -> None:
+    assert turns(chat.say("one", session="switch")) == 1
+    switched = chat.say("now openai", session="switch", model="gpt-4o")
+    assert switched["model"] == "gpt-4o" and turns(switched) == 2
+    anthropic_calls = [r for r in chat.fake.requests if r["protocol"] == "anthropic"]
+    openai_calls = [r for r in chat.fake.requests if r["protocol"] == "responses"]
     assert anthropic_calls and all(r["headers"].get("x-api-key") == ANTHROPIC_KEY for r in anthropic_calls)
     assert openai_calls and openai_calls[-1]["headers"].get("authorization") == f"Bearer {OPENAI_KEY}"
     assert openai_calls[-1]["model"] == "gpt-4o"
-
-    # The real keys are nowhere in the instance's files.
-    for path in (data_dir / "sandboxes" / sandbox_id_for(instance_id)).rglob("*"):
+    # The real keys are nowhere in the instance's files (openclaw.json included).
+    for path in (chat.data_dir / "sandboxes" / sandbox_id_for(chat.instance_id)).rglob("*"):
         if path.is_file():
             content = path.read_bytes()
             assert ANTHROPIC_KEY.encode() not in content and OPENAI_KEY.encode() not in content, path
 
-    # Streaming: the gateway's events in order, ending with [DONE].
+
+def test_streaming_passes_the_gateways_events_in_order(chat: ChatEnv) -> None:
+    client = chat.server.client
+    started = time.monotonic()
     with client.stream(
         "POST",
-        f"{base}/session/streamer/responses",
-        headers=auth(key),
-        json={"model": "claude-sonnet-4-20250514", "input": "stream it", "stream": True},
+        f"{chat.base}/session/streamer/responses",
+        headers=auth(chat.key),
+        json={"model": CLAUDE, "input": "stream it", "stream": True},
     ) as stream:
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
         raw = "".join(stream.iter_text())
-    types = [json.loads(line[6:])["type"] for line in raw.splitlines() if line.startswith("data: {")]
+    assert time.monotonic() - started < 60
+    data = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: {")]
+    types = [event["type"] for event in data]
     assert types[0] == "response.created" and types[-1] == "response.completed"
-    assert "response.output_text.delta" in types
+    assert types.index("response.output_text.delta") < types.index("response.output_text.done")
     assert raw.rstrip().endswith("data: [DONE]")
-    completed = json.loads([line for line in raw.splitlines() if line.startswith("data: {")][-1][6:])
-    assert completed["response"]["model"] == "claude-sonnet-4-20250514"
+    assert data[-1]["response"]["model"] == CLAUDE
+    assert "turns=1" in "".join(e.get("delta", "") for e in data if e["type"] == "response.output_text.delta")
 
-    # Three concurrent turns on one session are queued, and each gets its answer.
-    fake.delay_s = 1.0
-    with ThreadPoolExecutor(3) as pool:
-        answers = list(pool.map(lambda i: say(f"parallel {i}", session="queue"), range(3)))
-    fake.delay_s = 0.0
-    assert sorted(_turns(_text(a)) for a in answers) == [1, 2, 3]
 
-    # Usage: every model call is metered, per session, model, instance and the API key that caused it.
+def test_concurrent_turns_on_one_session_are_queued_and_all_answered(chat: ChatEnv) -> None:
+    chat.fake.delay_s = 1.0
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda i: chat.say(f"parallel {i}", session="queue"), range(3)))
+    finally:
+        chat.fake.delay_s = 0.0
+    assert sorted(turns(a) for a in answers) == [1, 2, 3]
+
+
+def test_a_client_that_disconnects_frees_the_session(chat: ChatEnv) -> None:
+    chat.fake.stream_interval_s = 0.5
+    try:
+        with chat.server.client.stream(
+            "POST",
+            f"{chat.base}/session/leaver/responses",
+            headers=auth(chat.key),
+            json={"model": CLAUDE, "input": "long answer", "stream": True},
+        ) as stream:
+            next(stream.iter_lines())
+    finally:
+        chat.fake.stream_interval_s = 0.0
+    started = time.monotonic()
+    chat.say("still there?", session="leaver")
+    assert time.monotonic() - started < 30
+
+
+def test_the_official_openai_client_works(chat: ChatEnv) -> None:
+    client = openai.OpenAI(base_url=f"{chat.server.url}{chat.base}", api_key=chat.key, max_retries=0)
+    first = client.responses.create(model=CLAUDE, input="hi from the sdk")
+    assert first.status == "completed" and "last=hi from the sdk" in first.output_text
+    follow_up = client.responses.create(model=CLAUDE, input="and again", previous_response_id=first.id)
+    assert f"turns={turns(first.model_dump()) + 1} " in follow_up.output_text, "continued the same session"
+    events = list(client.responses.create(model=CLAUDE, input="streamed via sdk", stream=True))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert "streamed via sdk" in events[-1].response.output_text
+
+
+def test_usage_matches_what_the_upstream_billed(chat: ChatEnv) -> None:
+    client = chat.server.client
     scoped = client.post(
         "/v1/keys",
-        headers=auth(key),
-        json={"name": "app", "instance_ids": [instance_id], "permissions": ["interact", "read"]},
+        headers=auth(chat.key),
+        json={"name": "app", "instance_ids": [chat.instance_id], "permissions": ["interact", "read"]},
     ).json()
     response = client.post(
-        f"{base}/session/scoped-s/responses",
+        f"{chat.base}/session/scoped-s/responses",
         headers=auth(scoped["raw_key"]),
-        json={"model": "claude-sonnet-4-20250514", "input": "from my app"},
+        json={"model": CLAUDE, "input": "from my app"},
     )
     assert response.status_code == 200, response.text
 
     def upstream_totals() -> dict[str, int]:
-        """What the fake upstream billed, so far: OpenClaw also makes model calls of its own in the background."""
-        billed = [r["usage"] for r in fake.requests if r["usage"]]
+        """What the fake upstream billed so far: OpenClaw also makes model calls of its own in the background."""
+        billed = [r["usage"] for r in chat.fake.requests if r["usage"] and r["status"] == 200]
         tokens_in = sum(u["input_tokens"] for u in billed)
         tokens_out = sum(u["output_tokens"] for u in billed)
         return {
@@ -147,37 +205,68 @@ def test_chat_sessions_models_streaming_and_keys(chat_server: Server, fake: Fake
     deadline = time.monotonic() + 15
     while True:
         expected = upstream_totals()
-        report = client.get(f"{base}/usage", headers=auth(scoped["raw_key"])).json()
+        report = client.get(f"{chat.base}/usage", headers=auth(scoped["raw_key"])).json()
         if report["total"] == expected or time.monotonic() > deadline:
             break
         time.sleep(0.3)
     assert report["total"] == expected
-    scoped_calls = [r for r in fake.requests if r["usage"] and "session=agent:main:scoped-s" in json.dumps(r["body"])]
-    sessions = {s["session_id"]: s for s in report["sessions"]}
-    assert {"main", "alice", "streamer", "queue", "scoped-s"} <= set(sessions)
-    assert {m["model"] for m in report["models"]} >= {"claude-sonnet-4-20250514", "gpt-4o"}
-    org_report = client.get("/v1/organization/usage", headers=auth(key)).json()
+    sessions = {s["session_id"] for s in report["sessions"]}
+    assert {"main", "alice", "streamer", "queue", "scoped-s"} <= sessions
+    assert {m["model"] for m in report["models"]} >= {CLAUDE, "gpt-4o"}
+    org_report = client.get("/v1/organization/usage", headers=auth(chat.key)).json()
     assert org_report["total"]["input_tokens"] >= expected["input_tokens"]
-    assert [i["instance_id"] for i in org_report["instances"]] == [instance_id]
+    assert [i["instance_id"] for i in org_report["instances"]] == [chat.instance_id]
+    scoped_calls = [
+        r for r in chat.fake.requests if r["usage"] and "session=agent:main:scoped-s" in json.dumps(r["body"])
+    ]
     by_key = {k["key_id"]: k for k in org_report["keys"]}
     assert by_key[scoped["id"]]["input_tokens"] == sum(r["usage"]["input_tokens"] for r in scoped_calls)
     assert by_key[scoped["id"]]["requests"] == len(scoped_calls) >= 1
     assert client.get("/v1/organization/usage", headers=auth(scoped["raw_key"])).status_code == 403
-    later = client.get(f"{base}/usage", params={"since": "2999-01-01T00:00:00Z"}, headers=auth(key)).json()
-    assert later["total"]["requests"] == 0
+    later = client.get(f"{chat.base}/usage", params={"since": "2999-01-01T00:00:00Z"}, headers=auth(chat.key))
+    assert later.json()["total"]["requests"] == 0
 
-    # Bad input.
+
+def test_bad_input_is_refused_before_reaching_the_gateway(chat: ChatEnv) -> None:
+    client = chat.server.client
     response = client.post(
-        f"{base}/session/cron:x/responses", headers=auth(key), json={"model": "gpt-4o", "input": "x"}
+        f"{chat.base}/session/cron:x/responses", headers=auth(chat.key), json={"model": "gpt-4o", "input": "x"}
     )
     assert response.status_code == 400
-    response = client.post(f"{base}/responses", headers=auth(key), json={"model": "gemini-2.0-flash", "input": "x"})
+    response = client.post(
+        f"{chat.base}/responses", headers=auth(chat.key), json={"model": "gemini-2.0-flash", "input": "x"}
+    )
     assert response.status_code == 400 and "'gemini'" in response.json()["detail"]
-    assert client.post(f"{base}/responses", headers=auth(key), json={"input": "x"}).status_code == 422
+    assert client.post(f"{chat.base}/responses", headers=auth(chat.key), json={"input": "x"}).status_code == 422
+    stranger = signup(client, "Stranger")
+    response = client.post(f"{chat.base}/responses", headers=auth(stranger), json={"model": CLAUDE, "input": "x"})
+    assert (response.status_code, response.json()) == (404, {"detail": "Instance not found."})
 
-    # Memory survives stop/start; a stopped instance answers 409.
-    assert client.post(f"{base}/stop", headers=auth(key)).status_code == 200
-    response = client.post(f"{base}/responses", headers=auth(key), json={"model": "claude-x", "input": "x"})
+
+def test_memory_survives_stop_and_start(chat: ChatEnv) -> None:
+    client = chat.server.client
+    before = turns(chat.say("before restart", session="durable"))
+    assert client.post(f"{chat.base}/stop", headers=auth(chat.key)).status_code == 200
+    response = client.post(f"{chat.base}/responses", headers=auth(chat.key), json={"model": CLAUDE, "input": "x"})
     assert (response.status_code, response.json()) == (409, {"detail": "Instance is stopped, not running."})
-    assert client.post(f"{base}/start", headers=auth(key)).status_code == 200
-    assert _turns(_text(say("after restart"))) == 4
+    assert client.post(f"{chat.base}/start", headers=auth(chat.key)).status_code == 200
+    assert turns(chat.say("after restart", session="durable")) == before + 1
+
+
+def test_an_upstream_auth_error_comes_back_as_a_clear_failure(chat: ChatEnv) -> None:
+    """Last in the module: OpenClaw then rests the provider's credential for about a minute."""
+    chat.fake.required_key = "a-different-key"
+    started = time.monotonic()
+    try:
+        response = chat.server.client.post(
+            f"{chat.base}/session/badkey/responses",
+            headers=auth(chat.key),
+            json={"model": CLAUDE, "input": "will fail"},
+        )
+    finally:
+        chat.fake.required_key = None
+    assert time.monotonic() - started < 60
+    body = response.json()
+    failed = body.get("status") == "failed" or "detail" in body
+    assert failed, body
+    assert "ECHO" not in json.dumps(body)

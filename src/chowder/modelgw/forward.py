@@ -44,7 +44,7 @@ def presented_credential(request: Request) -> str | None:
 def provider_error(provider: str, status: int, message: str) -> JSONResponse:
     """An error in the protocol's own shape, so the gateway reports it as the provider's failure."""
     if provider == "anthropic":
-        body: dict[str, object] = {"type": "error", "error": {"type": "authentication_error", "message": message}}
+        body: dict[str, object] = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
     else:
         body = {"error": {"message": message, "type": "invalid_request_error", "code": "chowder_model_gateway"}}
     return JSONResponse(body, status_code=status)
