@@ -31,6 +31,11 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.dev_model:
+            log.warning(
+                "DEV MODEL ON: every model call is answered by the built-in echo model, not a real provider, "
+                "and no provider key is needed. For trying Chowder and for tests only; never in production."
+            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
         await asyncio.to_thread(migrate, db.engine)

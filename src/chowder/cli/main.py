@@ -27,12 +27,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     engine: Annotated[bool, typer.Option(help="Run the lifecycle engine in this process.")] = True,
+    dev_model: Annotated[
+        bool,
+        typer.Option(
+            "--dev-model",
+            help="Answer every model call with the built-in echo model; no provider key needed. Never in production.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API in the foreground (with the lifecycle engine unless --no-engine)."""
     from chowder.api.app import create_app
 
     _logging()
-    settings = Settings()
+    settings = Settings(dev_model=True) if dev_model else Settings()
     url = settings.control_plane_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     uvicorn.run(create_app(settings, control_plane_url=url, run_engine=engine), host=host, port=port, log_config=None)
 

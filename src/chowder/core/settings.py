@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         180.0, description="Longest wait for a gateway's answer to one /responses call (streams: between events)."
     )
     model_timeout_s: float = Field(120.0, description="Longest wait for a model provider's answer.")
+    dev_model: bool = Field(
+        False,
+        description="Replace every model provider with the built-in echo model (no provider key needed; the "
+        "reply echoes the conversation). For trying Chowder and for tests: never use it in production.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

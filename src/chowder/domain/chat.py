@@ -1,5 +1,5 @@
 """What a chat turn needs before it can be proxied: a running instance, its gateway, and a model the
-organization holds a key for."""
+organization holds a key for (or the built-in dev model)."""
 
 from __future__ import annotations
 
@@ -52,14 +52,18 @@ def model_ref(model: str) -> tuple[ModelProvider, str]:
     raise BadRequest(f"Cannot tell the provider of model '{model}'; name it as 'provider/model'.")
 
 
-def prepare_turn(repo: TenantRepository, box: SecretBox, org_id: str, instance_id: str, model: str) -> Turn:
+def prepare_turn(
+    repo: TenantRepository, box: SecretBox, org_id: str, instance_id: str, model: str, *, need_key: bool
+) -> Turn:
+    """Raises NotFound, InvalidState unless running, BadRequest for an unknown model or (when `need_key`,
+    i.e. the dev model is off) a provider the organization holds no key for."""
     instance = repo.instance(org_id, instance_id)
     if instance is None:
         raise NotFound("Instance not found.")
     if instance.status != Status.RUNNING or instance.gateway_url is None:
         raise InvalidState(f"Instance is {instance.status}, not running.")
     provider, ref = model_ref(model)
-    if repo.model_key(org_id, provider) is None:
+    if need_key and repo.model_key(org_id, provider) is None:
         raise BadRequest(
             f"No API key is configured for model provider '{provider.value}'. Set one with PATCH /v1/organization."
         )

@@ -95,7 +95,8 @@ class Instances:
         self._wake = wake_engine
 
     async def create(self, principal: Principal, request: CreateRequest) -> InstanceView:
-        """201 at once in `provisioning`; validation and the tier limit are checked synchronously."""
+        """201 at once in `provisioning`; validation and the tier limit are checked synchronously.
+        Raises BadRequest if the org holds no key for the model provider (unless the dev model answers)."""
         release = resolve_release(request.openclaw_version)
         provider = self._provider_name(request.sandbox_provider)
         overrides = _normalise_overrides(request.openclaw_config)
@@ -110,7 +111,7 @@ class Instances:
     ) -> InstanceView:
         with self._db.session() as session:
             repo = TenantRepository(session)
-            if repo.model_key(org_id, request.model_provider) is None:
+            if not self._settings.dev_model and repo.model_key(org_id, request.model_provider) is None:
                 raise BadRequest(
                     f"No API key is configured for model provider '{request.model_provider}'. "
                     "Set one with PATCH /v1/organization."

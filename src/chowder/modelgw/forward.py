@@ -1,11 +1,14 @@
 """The model gateway: sandboxes call models only through here. It checks the per-instance credential,
 swaps in the organization's real provider key and streams the provider's answer back untouched.
 
-Real keys never enter a sandbox; rotating one (PATCH /v1/organization) applies to the next call."""
+Real keys never enter a sandbox; rotating one (PATCH /v1/organization) applies to the next call. With the
+dev model on, `echo_answer` answers instead of a provider (no key involved). Either way the answer passes
+through `_metered`, the one place usage is read off it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -14,8 +17,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from chowder.core.settings import Settings
+from chowder.modelgw import echo
 from chowder.modelgw.usage import UsageMeter
 from chowder.proxy.headers import request_headers, response_headers
+
+OnUsage = Callable[[UsageMeter], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +63,10 @@ async def forward(
     tail: str,
     request: Request,
     timeout_s: float,
-    on_usage: Callable[[UsageMeter], Awaitable[None]],
+    on_usage: OnUsage,
 ) -> Response:
     """Send the request on with the real key and stream the answer back as it arrives; once it has been
-    sent, `on_usage` gets the tokens the provider reported."""
+    sent, `on_usage` gets the tokens the provider reported (successful answers only)."""
     headers = request_headers(request.headers)
     headers[upstream.auth_header] = upstream.auth_prefix + api_key
     outgoing = http.build_request(
@@ -71,28 +77,54 @@ async def forward(
         content=await request.body(),
         timeout=httpx.Timeout(timeout_s, connect=10.0),
     )
-    meter = UsageMeter()
     try:
         answer = await http.send(outgoing, stream=True)
     except httpx.HTTPError as exc:
         raise UpstreamUnavailable(f"The model provider could not be reached: {type(exc).__name__}") from exc
-
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in answer.aiter_bytes():
-                meter.feed(chunk)
-                yield chunk
-        finally:
-            meter.finish()
-            if answer.status_code < 400:
-                await on_usage(meter)
-
     return StreamingResponse(
-        body(),
+        _metered(answer.aiter_bytes(), on_usage if answer.status_code < 400 else None),
         status_code=answer.status_code,
         headers=response_headers(answer.headers),
         background=BackgroundTask(answer.aclose),
     )
+
+
+async def echo_answer(provider: str, tail: str, request: Request, on_usage: OnUsage) -> Response:
+    """The built-in echo model's answer to a model call, in the protocol its path names, streamed if the
+    request asks; `on_usage` gets its tokens exactly as for a provider's answer."""
+    protocol = echo.protocol_for("/" + tail.lstrip("/"))
+    if request.method != "POST" or protocol is None:
+        return provider_error(provider, 404, f"The dev model does not serve {request.method} /{tail.lstrip('/')}.")
+    body = echo.parse_body(await request.body())
+    if body is None:
+        return provider_error(provider, 400, "The request body is not a JSON object.")
+    result = echo.answer(protocol, body)
+    if echo.wants_stream(body):
+        chunks: Iterable[bytes] = echo.sse_answer(protocol, body, result)
+        media_type, headers = "text/event-stream", {"cache-control": "no-cache"}
+    else:
+        chunks = [json.dumps(echo.json_answer(protocol, result), separators=(",", ":")).encode()]
+        media_type, headers = "application/json", {}
+    return StreamingResponse(_metered(_aiter(chunks), on_usage), media_type=media_type, headers=headers)
+
+
+async def _metered(chunks: AsyncIterator[bytes], on_usage: OnUsage | None) -> AsyncIterator[bytes]:
+    """Pass an answer through as it arrives, reading usage off it; once it has been sent, `on_usage` gets
+    the tokens, unless it is None (a failed answer)."""
+    meter = UsageMeter()
+    try:
+        async for chunk in chunks:
+            meter.feed(chunk)
+            yield chunk
+    finally:
+        meter.finish()
+        if on_usage is not None:
+            await on_usage(meter)
+
+
+async def _aiter(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
 
 
 class UpstreamUnavailable(Exception):

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Request, Response
 from chowder.api.deps import State
 from chowder.core.errors import BadRequest, Unauthorized
 from chowder.domain import model_access, usage
-from chowder.modelgw.forward import UpstreamUnavailable, forward, presented_credential, provider_error, upstreams
+from chowder.modelgw.forward import (
+    UpstreamUnavailable,
+    echo_answer,
+    forward,
+    presented_credential,
+    provider_error,
+    upstreams,
+)
 from chowder.modelgw.usage import UsageMeter, model_of, session_of
 from chowder.persistence.repositories import TenantRepository
 
@@ -20,7 +27,8 @@ log = logging.getLogger("chowder.modelgw")
 
 @router.api_route("/internal/model/{provider}/{tail:path}", methods=["GET", "POST"])
 async def model_call(provider: str, tail: str, request: Request, state: State) -> Response:
-    """Authenticated by the instance's own credential, never by a customer's API key."""
+    """Authenticated by the instance's own credential, never by a customer's API key. With the dev model on,
+    the built-in echo model answers and the organization needs no provider key."""
     upstream = upstreams(state.settings).get(provider)
     if upstream is None:
         return provider_error(provider, 404, f"Unknown model provider '{provider}'.")
@@ -30,7 +38,8 @@ async def model_call(provider: str, tail: str, request: Request, state: State) -
 
     def lookup() -> model_access.ModelAccess:
         with state.db.session() as session:
-            return model_access.resolve(TenantRepository(session), state.box, credential, provider)
+            repo = TenantRepository(session)
+            return model_access.resolve(repo, state.box, credential, provider, need_key=not state.settings.dev_model)
 
     try:
         access = await asyncio.to_thread(lookup)
@@ -62,6 +71,8 @@ async def model_call(provider: str, tail: str, request: Request, state: State) -
         except Exception:
             log.exception("could not record usage of instance %s", access.instance_id)
 
+    if access.api_key is None:
+        return await echo_answer(provider, tail, request, on_usage)
     try:
         return await forward(
             state.http, upstream, access.api_key, tail, request, state.settings.model_timeout_s, on_usage

@@ -49,7 +49,12 @@ async def _turn(
     def prepare() -> chat.Turn:
         with state.db.session() as session:
             return chat.prepare_turn(
-                TenantRepository(session), state.box, principal.organization_id, instance_id, body.model
+                TenantRepository(session),
+                state.box,
+                principal.organization_id,
+                instance_id,
+                body.model,
+                need_key=not state.settings.dev_model,
             )
 
     turn = await asyncio.to_thread(prepare)
