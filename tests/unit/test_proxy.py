@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from chowder.core.errors import BadRequest, GatewayUnavailable
+from chowder.core.errors import BadRequest, GatewayTimeout, GatewayUnavailable
 from chowder.domain.chat import Turn, check_session_id, model_ref
 from chowder.domain.models import ModelProvider
 from chowder.proxy.responses import UNAVAILABLE, send_turn
@@ -82,3 +82,58 @@ def test_bad_models_and_session_ids_are_400() -> None:
         with pytest.raises(BadRequest):
             check_session_id(session)
     assert check_session_id("user@example.com:ticket-42.v1_x") == "user@example.com:ticket-42.v1_x"
+
+
+async def _serve_raw(reply: bytes, hang: bool) -> tuple[asyncio.AbstractServer, int]:
+    """A gateway stand-in on a real socket: sends `reply` and then either hangs or drops the connection."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        if hang:
+            await asyncio.sleep(30)
+        writer.transport.abort()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def test_a_silent_gateway_times_out_with_a_clear_504_and_frees_the_session() -> None:
+    locks = SessionLocks()
+
+    async def scenario() -> None:
+        server, port = await _serve_raw(b"", hang=True)
+        turn = Turn("i", f"http://127.0.0.1:{port}", "token", "anthropic/claude-x")
+        async with server, httpx.AsyncClient() as http:
+            with pytest.raises(GatewayTimeout) as caught:
+                await send_turn(http, turn, "s", {"model": "claude-x", "input": "hi"}, 0.5, locks.hold("i", "s"))
+        assert caught.value.detail == {"error": "The gateway did not answer within 0.5 s."}
+        async with asyncio.timeout(1), locks.hold("i", "s"):
+            pass
+
+    asyncio.run(scenario())
+
+
+def test_a_gateway_that_dies_mid_stream_ends_the_stream_with_an_error_event() -> None:
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        b'2f\r\nevent: response.created\ndata: {"type":"response.created"}\n\n\r\n'
+    )
+    locks = SessionLocks()
+
+    async def scenario() -> bytes:
+        server, port = await _serve_raw(head, hang=False)
+        turn = Turn("i", f"http://127.0.0.1:{port}", "token", "anthropic/claude-x")
+        async with server, httpx.AsyncClient() as http:
+            response = await send_turn(
+                http, turn, "s", {"model": "claude-x", "input": "hi", "stream": True}, 5, locks.hold("i", "s")
+            )
+            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+        async with asyncio.timeout(1), locks.hold("i", "s"):
+            pass
+        return body
+
+    body = asyncio.run(scenario())
+    assert body.startswith(b"event: response.created")
+    assert b"event: response.failed" in body and body.rstrip().endswith(b"data: [DONE]")

@@ -49,7 +49,7 @@ async def send_turn(
         answer = await http.send(request, stream=True)
     except httpx.TimeoutException as exc:
         await session_lock.__aexit__(None, None, None)
-        raise GatewayTimeout({"error": f"The gateway did not answer within {timeout_s:.0f} s."}) from exc
+        raise GatewayTimeout({"error": f"The gateway did not answer within {timeout_s:g} s."}) from exc
     except httpx.HTTPError as exc:
         await session_lock.__aexit__(None, None, None)
         raise GatewayUnavailable(UNAVAILABLE) from exc
