@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,7 @@ from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.versions import RELEASES
 from chowder.sandbox.registry import make_provider
 from tests.conftest import SHARED_RUNTIME
-from tests.factories import auth
+from tests.factories import auth, create_instance, signup
 
 BOOT_TIMEOUT_S = 300.0
 
@@ -155,3 +160,35 @@ def gateway_pids(port: int) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+@dataclass
+class RunningInstance:
+    server: Server
+    key: str
+    instance_id: str
+    data_dir: Path
+
+    @property
+    def base(self) -> str:
+        return f"/v1/instances/{self.instance_id}"
+
+
+@contextmanager
+def running_instance(org: str, model_keys: dict[str, str] | None = None, **env: str) -> Iterator[RunningInstance]:
+    """A server of its own with one running instance, for a module of tests to share; all torn down after."""
+    require_runtime()
+    data_dir = Path(tempfile.mkdtemp(prefix="chowder-e2e-", dir="/tmp"))
+    data_dir.chmod(0o711)
+    server = Server(data_dir, f"sqlite:///{data_dir / 'chowder.db'}", **env)
+    try:
+        server.start()
+        key = signup(server.client, org, model_keys=model_keys)
+        instance_id = create_instance(server.client, key)["id"]
+        body = server.wait_status(key, instance_id, {"running", "error"})
+        assert body["status"] == "running", body["error_message"]
+        yield RunningInstance(server, key, instance_id, data_dir)
+    finally:
+        server.stop()
+        destroy_sandboxes(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)

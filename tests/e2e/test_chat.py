@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +16,8 @@ import openai
 import pytest
 
 from chowder.core.ids import sandbox_id_for
-from tests.e2e.harness import Server, destroy_sandboxes, require_runtime
-from tests.factories import auth, create_instance, signup
+from tests.e2e.harness import RunningInstance, Server, running_instance
+from tests.factories import auth, signup
 from tests.fakes.model_server import FakeModelServer
 
 pytestmark = pytest.mark.e2e
@@ -31,15 +29,28 @@ CLAUDE = "claude-sonnet-4-20250514"
 
 @dataclass
 class ChatEnv:
-    server: Server
+    env: RunningInstance
     fake: FakeModelServer
-    key: str
-    instance_id: str
-    data_dir: Path
+
+    @property
+    def server(self) -> Server:
+        return self.env.server
+
+    @property
+    def key(self) -> str:
+        return self.env.key
+
+    @property
+    def instance_id(self) -> str:
+        return self.env.instance_id
+
+    @property
+    def data_dir(self) -> Path:
+        return self.env.data_dir
 
     @property
     def base(self) -> str:
-        return f"/v1/instances/{self.instance_id}"
+        return self.env.base
 
     def say(self, text: str, session: str | None = None, model: str = CLAUDE, **extra: Any) -> dict[str, Any]:
         path = f"{self.base}/session/{session}/responses" if session else f"{self.base}/responses"
@@ -51,28 +62,17 @@ class ChatEnv:
 
 @pytest.fixture(scope="module")
 def chat() -> Iterator[ChatEnv]:
-    require_runtime()
-    data_dir = Path(tempfile.mkdtemp(prefix="chowder-chat-", dir="/tmp"))
-    data_dir.chmod(0o711)
-    with FakeModelServer() as fake:
-        server = Server(
-            data_dir,
-            f"sqlite:///{data_dir / 'chowder.db'}",
+    with (
+        FakeModelServer() as fake,
+        running_instance(
+            "Chat",
+            model_keys={"anthropic": ANTHROPIC_KEY, "openai": OPENAI_KEY},
             CHOWDER_ANTHROPIC_BASE_URL=fake.url,
             CHOWDER_OPENAI_BASE_URL=fake.url,
             CHOWDER_GEMINI_BASE_URL=f"{fake.url}/v1",
-        )
-        try:
-            server.start()
-            key = signup(server.client, "Chat", model_keys={"anthropic": ANTHROPIC_KEY, "openai": OPENAI_KEY})
-            instance_id = create_instance(server.client, key)["id"]
-            body = server.wait_status(key, instance_id, {"running", "error"})
-            assert body["status"] == "running", body["error_message"]
-            yield ChatEnv(server, fake, key, instance_id, data_dir)
-        finally:
-            server.stop()
-            destroy_sandboxes(data_dir)
-            shutil.rmtree(data_dir, ignore_errors=True)
+        ) as env,
+    ):
+        yield ChatEnv(env, fake)
 
 
 def text_of(response: dict[str, Any]) -> str:
@@ -109,11 +109,22 @@ def test_model_switching_across_providers_with_the_orgs_keys_added_upstream(chat
     assert anthropic_calls and all(r["headers"].get("x-api-key") == ANTHROPIC_KEY for r in anthropic_calls)
     assert openai_calls and openai_calls[-1]["headers"].get("authorization") == f"Bearer {OPENAI_KEY}"
     assert openai_calls[-1]["model"] == "gpt-4o"
+    # Rotating the org's key applies to the very next model call, with no gateway restart.
+    rotated = "sk-ant-rotated-key-789"
+    client = chat.server.client
+    rotate = client.patch("/v1/organization", headers=auth(chat.key), json={"model_api_keys": {"anthropic": rotated}})
+    assert rotate.status_code == 200
+    try:
+        chat.say("after rotation", session="switch")
+        calls = [r for r in chat.fake.requests if "after rotation" in json.dumps(r["body"])]
+        assert calls and all(r["headers"].get("x-api-key") == rotated for r in calls)
+    finally:
+        client.patch("/v1/organization", headers=auth(chat.key), json={"model_api_keys": {"anthropic": ANTHROPIC_KEY}})
     # The real keys are nowhere in the instance's files (openclaw.json included).
     for path in (chat.data_dir / "sandboxes" / sandbox_id_for(chat.instance_id)).rglob("*"):
         if path.is_file():
             content = path.read_bytes()
-            assert ANTHROPIC_KEY.encode() not in content and OPENAI_KEY.encode() not in content, path
+            assert not [k for k in (ANTHROPIC_KEY, OPENAI_KEY, rotated) if k.encode() in content], path
 
 
 def test_streaming_passes_the_gateways_events_in_order(chat: ChatEnv) -> None:
