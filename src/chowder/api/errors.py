@@ -14,6 +14,8 @@ STATUS_BY_ERROR: dict[type[errors.ChowderError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.InvalidState: 409,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
     errors.Unprocessable: 422,
     errors.GatewayUnavailable: 502,
     errors.ServiceUnavailable: 503,

@@ -50,6 +50,14 @@ class InvalidState(ChowderError):
     pass
 
 
+class PayloadTooLarge(ChowderError):
+    pass
+
+
+class UnsupportedMediaType(ChowderError):
+    pass
+
+
 class Unprocessable(ChowderError):
     pass
 

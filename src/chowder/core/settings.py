@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     response_timeout_s: float = Field(
         180.0, description="Longest wait for a gateway's answer to one /responses call (streams: between events)."
     )
+    max_upload_mb: int = Field(100, description="Largest file accepted by the files API (upload or write).")
     model_timeout_s: float = Field(120.0, description="Longest wait for a model provider's answer.")
     dev_model: bool = Field(
         False,

@@ -15,6 +15,7 @@ from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, GatewayUnavailable, InvalidState, NotFound, QuotaExceeded
 from chowder.core.ids import hash_key, new_id, new_token
 from chowder.core.settings import Settings
+from chowder.domain.files import Workspace
 from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status, Tier
 from chowder.domain.ports import AgentRuntime
 from chowder.persistence.db import Database
@@ -187,6 +188,15 @@ class Instances:
             session.flush()
             live = row.sandbox_id if row.status == Status.RUNNING else None
             return InstanceView.of(row), live
+
+    async def workspace(self, principal: Principal, instance_id: str) -> Workspace:
+        """The running instance's files; 409 when it is not running (its sandbox may not be reachable)."""
+        view = await self.get(principal, instance_id)
+        if view.status != Status.RUNNING or view.sandbox_id is None:
+            raise InvalidState(f"Instance is {view.status}, not running.")
+        return Workspace(
+            self._providers[view.sandbox_provider], view.sandbox_id, self._settings.max_upload_mb * 1024 * 1024
+        )
 
     async def delete(self, principal: Principal, instance_id: str) -> None:
         """Gone from the API at once (slot freed, grants dropped); the engine tears the sandbox down."""

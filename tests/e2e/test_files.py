@@ -1,0 +1,141 @@
+"""The files API on a real instance: its OpenClaw state dir, through the sandbox provider."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from chowder.core.ids import sandbox_id_for
+from tests.e2e.harness import RunningInstance, running_instance
+from tests.factories import auth, scoped_key
+
+pytestmark = pytest.mark.e2e
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+ESCAPE = {"detail": "Path escapes the instance root."}
+
+
+@pytest.fixture(scope="module")
+def inst() -> Iterator[RunningInstance]:
+    with running_instance("Files", CHOWDER_MAX_UPLOAD_MB="1") as env:
+        yield env
+
+
+def test_write_read_list(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    response = client.put(
+        f"{inst.base}/files/content",
+        headers=headers,
+        json={"path": "config/custom.json", "content": '{"hello": "wörld"}'},
+    )
+    assert response.status_code == 204 and response.content == b""
+    read = client.get(f"{inst.base}/files/content", headers=headers, params={"path": "config/custom.json"})
+    assert read.json() == {"path": "config/custom.json", "content": '{"hello": "wörld"}'}
+    listing = client.get(f"{inst.base}/files", headers=headers).json()
+    assert listing["path"] == "."
+    names = {e["name"]: e for e in listing["entries"]}
+    assert {"openclaw.json", "state", "config"} <= set(names)
+    assert names["config"]["is_dir"] is True and names["config"]["size"] == 0
+    assert re.fullmatch(r"d[rwx-]{9}", names["config"]["permissions"])
+    entry = names["openclaw.json"]
+    assert entry["is_dir"] is False and entry["size"] > 0 and entry["path"] == "openclaw.json"
+    assert re.fullmatch(r"-[rwx-]{9}", entry["permissions"]) and entry["mod_time"].endswith("+00:00")
+    nested = client.get(f"{inst.base}/files", headers=headers, params={"path": "config"}).json()
+    assert [e["path"] for e in nested["entries"]] == ["config/custom.json"]
+    config = client.get(f"{inst.base}/files/content", headers=headers, params={"path": "openclaw.json"}).json()
+    assert '"gateway"' in config["content"] and "OPENCLAW_GATEWAY_TOKEN" not in config["content"]
+
+
+def test_upload_download_and_binary_content(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    response = client.post(
+        f"{inst.base}/files/upload",
+        headers=headers,
+        data={"path": "assets/logo.png"},
+        files={"file": ("logo.png", PNG, "image/png")},
+    )
+    assert response.status_code == 204, response.text
+    download = client.get(f"{inst.base}/files/download", headers=headers, params={"path": "assets/logo.png"})
+    assert download.status_code == 200 and download.content == PNG
+    assert download.headers["content-type"] == "image/png"
+    assert download.headers["content-disposition"].startswith('attachment; filename="logo.png"')
+    as_text = client.get(f"{inst.base}/files/content", headers=headers, params={"path": "assets/logo.png"})
+    assert as_text.status_code == 415 and "download" in as_text.json()["detail"]
+    too_big = client.post(
+        f"{inst.base}/files/upload",
+        headers=headers,
+        data={"path": "big.bin"},
+        files={"file": ("big.bin", b"x" * (1024 * 1024 + 1), "application/octet-stream")},
+    )
+    assert too_big.status_code == 413
+    missing = client.get(f"{inst.base}/files", headers=headers, params={"path": "."}).json()
+    assert "big.bin" not in {e["name"] for e in missing["entries"]}
+
+
+def test_move_mkdir_delete(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    client.put(f"{inst.base}/files/content", headers=headers, json={"path": "a.txt", "content": "A"})
+    assert client.post(f"{inst.base}/files/mkdir", headers=headers, json={"path": "docs/deep/er"}).status_code == 204
+    assert (
+        client.post(
+            f"{inst.base}/files/move", headers=headers, json={"source": "a.txt", "destination": "docs/b.txt"}
+        ).status_code
+        == 204
+    )
+    assert client.get(f"{inst.base}/files/content", headers=headers, params={"path": "a.txt"}).status_code == 404
+    moved = client.get(f"{inst.base}/files/content", headers=headers, params={"path": "docs/b.txt"})
+    assert moved.json()["content"] == "A"
+    assert (
+        client.post(
+            f"{inst.base}/files/move", headers=headers, json={"source": "docs", "destination": "documents"}
+        ).status_code
+        == 204
+    )
+    listing = client.get(f"{inst.base}/files", headers=headers, params={"path": "documents"}).json()
+    assert {e["name"] for e in listing["entries"]} == {"b.txt", "deep"}
+    assert client.delete(f"{inst.base}/files", headers=headers, params={"path": "documents"}).status_code == 204
+    gone = client.get(f"{inst.base}/files", headers=headers, params={"path": "documents"})
+    assert gone.status_code == 404
+
+
+def test_traversal_and_bad_paths_are_refused(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    root = next((inst.data_dir / "sandboxes" / sandbox_id_for(inst.instance_id)).rglob("openclaw.json")).parent
+    os.symlink("/etc", root / "escape")  # as a tenant's agent could, from inside the sandbox
+    for path in ("../x", "/etc/passwd", "workspace/../../x", "escape/passwd", "escape"):
+        response = client.get(f"{inst.base}/files/content", headers=headers, params={"path": path})
+        assert (response.status_code, response.json()) == (400, ESCAPE), path
+    response = client.put(f"{inst.base}/files/content", headers=headers, json={"path": "escape/evil", "content": "x"})
+    assert response.status_code == 400 and not os.path.exists("/etc/evil")
+    for bad in ("a\0b", "x" * 5000, "y" * 300):
+        response = client.get(f"{inst.base}/files/content", headers=headers, params={"path": bad})
+        assert response.status_code == 400, bad
+    response = client.get(f"{inst.base}/files/content", headers=headers, params={"path": "nope.txt"})
+    assert response.status_code == 404
+    response = client.post(
+        f"{inst.base}/files/move", headers=headers, json={"source": "openclaw.json", "destination": "../stolen.json"}
+    )
+    assert (response.status_code, response.json()) == (400, ESCAPE)
+
+
+def test_permissions(inst: RunningInstance) -> None:
+    client = inst.server.client
+    files_only = scoped_key(client, inst.key, [inst.instance_id], ["files"])
+    read_only = scoped_key(client, inst.key, [inst.instance_id], ["read"])
+    assert client.get(f"{inst.base}/files", headers=auth(files_only)).status_code == 200
+    response = client.get(f"{inst.base}/files", headers=auth(read_only))
+    assert (response.status_code, response.json()) == (
+        403,
+        {"detail": "This key lacks the 'files' permission for this instance."},
+    )
+    assert client.get(f"{inst.base}", headers=auth(files_only)).status_code == 403
+
+
+def test_a_stopped_instance_answers_409(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    assert client.post(f"{inst.base}/stop", headers=headers).status_code == 200
+    response = client.get(f"{inst.base}/files", headers=headers)
+    assert (response.status_code, response.json()) == (409, {"detail": "Instance is stopped, not running."})
