@@ -206,3 +206,24 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
     for path, methods in expected.items():
         assert methods <= set(paths[path]), path
     assert re.match(r"^\d", client.get("/openapi.json").json()["info"]["version"])
+
+
+def test_managed_openclaw_keys_cannot_be_overridden(client: TestClient) -> None:
+    key = signup(client)
+    response = client.post(
+        "/v1/instances",
+        headers=auth(key),
+        json={"name": "a", "openclaw_config": {"gateway.auth.mode": "none", "session.dmScope": "main"}},
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        {"detail": "openclaw_config cannot set gateway.auth.mode: managed by Chowder."},
+    )
+    instance_id = create_instance(client, key)["id"]
+    response = client.patch(
+        f"/v1/instances/{instance_id}",
+        headers=auth(key),
+        json={"openclaw_config": {"models": {"providers": {"openai": None}}}},
+    )
+    assert response.status_code == 400 and "models.providers.openai" in response.json()["detail"]
+    assert client.get(f"/v1/instances/{instance_id}", headers=auth(key)).json()["openclaw_config"] is None

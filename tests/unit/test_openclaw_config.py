@@ -90,3 +90,20 @@ def test_keep_managed_undoes_a_patch_of_managed_keys() -> None:
     assert kept["gateway"]["auth"] == {"mode": "token"} and kept["gateway"]["port"] == 19123
     assert kept["logging"]["file"] == "/s/root/logs/openclaw.log"
     assert kept["session"] == {"x": 1}
+
+
+def test_managed_paths_cover_every_managed_key() -> None:
+    """MANAGED_PATHS and managed_config() must not drift apart."""
+    leaves = config._paths(config.managed_config(PLACEMENT))
+    for leaf in leaves:
+        assert any(leaf[: len(m)] == m for m in config.MANAGED_PATHS), leaf
+
+
+def test_overrides_of_managed_keys_are_named() -> None:
+    assert config.managed_conflicts({"gateway": {"port": 1, "reload": {"mode": "off"}}}) == ["gateway.port"]
+    assert config.managed_conflicts({"gateway": None}) == ["gateway"]
+    assert config.managed_conflicts({"models": {"providers": {"anthropic": {"baseUrl": "x"}}}}) == [
+        "models.providers.anthropic.baseUrl"
+    ]
+    assert config.managed_conflicts({"models": {"providers": {"mine": {"baseUrl": "x"}}}}) == []
+    assert config.managed_conflicts({"session": {"dmScope": "main"}, "agent": {"system_prompt": "x"}}) == []

@@ -21,7 +21,7 @@ from chowder.domain.ports import AgentRuntime
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import TenantRepository
 from chowder.persistence.tables import InstanceRow
-from chowder.runtime.openclaw.config import expand_dot_paths, merge_patch
+from chowder.runtime.openclaw.config import expand_dot_paths, managed_conflicts, merge_patch
 from chowder.runtime.openclaw.versions import resolve_release
 from chowder.sandbox.base import SandboxProvider
 
@@ -288,9 +288,13 @@ def _visible(repo: TenantRepository, org_id: str, instance_id: str) -> InstanceR
 
 
 def _normalise_overrides(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Expanded to nested objects; keys the control plane owns (port, auth, model routing, hardening) are refused."""
     if config is None:
         return None
     try:
-        return expand_dot_paths(config)
+        expanded = expand_dot_paths(config)
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
+    if conflicts := managed_conflicts(expanded):
+        raise BadRequest(f"openclaw_config cannot set {', '.join(conflicts)}: managed by Chowder.")
+    return expanded

@@ -77,13 +77,14 @@ def split_system_prompt(config: dict[str, Any]) -> tuple[dict[str, Any], str | N
 
 
 def base_config(model_provider: str) -> dict[str, Any]:
-    """The hardened defaults of a new instance (openclaw-runtime.md 3.1): nothing phones home, no idle jobs."""
+    """Defaults of a new instance the customer may change (openclaw-runtime.md 3.1: no idle jobs, no browser);
+    the switches that keep a gateway from phoning home are managed (`managed_config`)."""
     return {
         "gateway": {
             "mode": "local",
-            "http": {"endpoints": {"responses": {"enabled": True}, "chatCompletions": {"enabled": True}}},
+            "http": {"endpoints": {"chatCompletions": {"enabled": True}}},
         },
-        "models": {"mode": "merge", "catalogRefresh": {"enabled": False}},
+        "models": {"mode": "merge"},
         "agents": {
             "defaults": {
                 "model": {"primary": PRIMARY_MODELS[model_provider]},
@@ -94,8 +95,6 @@ def base_config(model_provider: str) -> dict[str, Any]:
         "plugins": {"entries": {"memory-core": {"config": {"dreaming": {"enabled": False}}}}},
         "skills": {"workshop": {"autonomous": {"mode": "off"}}},
         "browser": {"enabled": False},
-        "discovery": {"mdns": {"mode": "off"}},
-        "update": {"checkOnStart": False},
     }
 
 
@@ -110,8 +109,10 @@ def managed_config(placement: GatewayPlacement) -> dict[str, Any]:
             "auth": {"mode": "token"},
             "controlUi": {"enabled": False},
             "terminal": {"enabled": False},
+            "http": {"endpoints": {"responses": {"enabled": True}}},
         },
         "models": {
+            "catalogRefresh": {"enabled": False},
             "providers": {
                 "anthropic": {
                     "baseUrl": f"{base}/anthropic",
@@ -131,9 +132,10 @@ def managed_config(placement: GatewayPlacement) -> dict[str, Any]:
                     "apiKey": _MODEL_SECRET,
                     "models": [_gemini_model("gemini-2.0-flash")],
                 },
-            }
+            },
         },
         "agents": {"defaults": {"workspace": f"{placement.state_dir}/workspace"}},
+        "discovery": {"mdns": {"mode": "off"}},
         "update": {"checkOnStart": False},
         "logging": {"file": placement.log_file},
     }
@@ -146,13 +148,39 @@ MANAGED_PATHS: tuple[tuple[str, ...], ...] = (
     ("gateway", "auth"),
     ("gateway", "controlUi"),
     ("gateway", "terminal"),
+    ("gateway", "http", "endpoints", "responses", "enabled"),
+    ("models", "catalogRefresh", "enabled"),
     ("models", "providers", "anthropic"),
     ("models", "providers", "openai"),
     ("models", "providers", "gemini"),
     ("agents", "defaults", "workspace"),
+    ("discovery", "mdns", "mode"),
     ("update", "checkOnStart"),
     ("logging", "file"),
 )
+
+
+def managed_conflicts(patch: dict[str, Any]) -> list[str]:
+    """The dot paths of an (expanded) override that would set, or remove, a key the control plane owns."""
+    conflicts = []
+    for path in _paths(patch):
+        for managed in MANAGED_PATHS:
+            shorter = min(len(path), len(managed))
+            if path[:shorter] == managed[:shorter]:
+                conflicts.append(".".join(path))
+                break
+    return conflicts
+
+
+def _paths(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Leaf paths; an empty object or a null counts as a leaf (it replaces or removes what is there)."""
+    paths: list[tuple[str, ...]] = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            paths.extend(_paths(value, (*prefix, key)))
+        else:
+            paths.append((*prefix, key))
+    return paths
 
 
 def keep_managed(updated: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
