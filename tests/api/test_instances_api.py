@@ -227,3 +227,20 @@ def test_managed_openclaw_keys_cannot_be_overridden(client: TestClient) -> None:
     )
     assert response.status_code == 400 and "models.providers.openai" in response.json()["detail"]
     assert client.get(f"/v1/instances/{instance_id}", headers=auth(key)).json()["openclaw_config"] is None
+
+
+def test_channel_info_needs_no_key_and_knows_every_channel(client: TestClient) -> None:
+    anywhere = "/v1/instances/00000000-0000-4000-8000-000000000000/channels"
+    discord = client.get(f"{anywhere}/discord")
+    assert discord.status_code == 200
+    assert discord.json() == {
+        "channel": "discord",
+        "connection_type": "token",
+        "required_fields": {"token": "Your Discord bot token from the Developer Portal."},
+    }
+    assert set(client.get(f"{anywhere}/slack").json()["required_fields"]) == {"bot_token", "app_token"}
+    assert client.get(f"{anywhere}/whatsapp").json()["connection_type"] == "interactive"
+    assert client.get(f"{anywhere}/nostr").json()["required_fields"] == {}
+    for channel in ("telegram", "googlechat", "signal", "matrix", "msteams", "mattermost", "line"):
+        assert client.get(f"{anywhere}/{channel}").status_code == 200, channel
+    assert client.get(f"{anywhere}/icq").status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -132,6 +133,38 @@ def test_permissions(inst: RunningInstance) -> None:
         {"detail": "This key lacks the 'files' permission for this instance."},
     )
     assert client.get(f"{inst.base}", headers=auth(files_only)).status_code == 403
+
+
+def test_channel_list_reflects_the_live_config(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    listed = client.get(f"{inst.base}/channels", headers=headers).json()
+    assert [c["channel"] for c in listed] == [
+        "telegram",
+        "discord",
+        "slack",
+        "whatsapp",
+        "googlechat",
+        "signal",
+        "matrix",
+        "msteams",
+        "mattermost",
+        "nostr",
+        "line",
+    ]
+    assert not any(c["enabled"] for c in listed)
+    config = json.loads(
+        client.get(f"{inst.base}/files/content", headers=headers, params={"path": "openclaw.json"}).json()["content"]
+    )
+    config["channels"] = {"telegram": {"enabled": True, "botToken": "123:abc", "apiRoot": "http://127.0.0.1:9"}}
+    client.put(
+        f"{inst.base}/files/content", headers=headers, json={"path": "openclaw.json", "content": json.dumps(config)}
+    )
+    listed = {c["channel"]: c for c in client.get(f"{inst.base}/channels", headers=headers).json()}
+    assert listed["telegram"] == {"channel": "telegram", "connection_type": "token", "enabled": True}
+    assert listed["discord"]["enabled"] is False
+    channels_only = scoped_key(client, inst.key, [inst.instance_id], ["channels"])
+    assert client.get(f"{inst.base}/channels", headers=auth(channels_only)).status_code == 200
+    assert client.get(f"{inst.base}/files", headers=auth(channels_only)).status_code == 403
 
 
 def test_a_stopped_instance_answers_409(inst: RunningInstance) -> None:

@@ -1,0 +1,43 @@
+"""Messaging channels: the catalog (no key needed) and what an instance has switched on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from chowder.api.deps import State, require
+from chowder.core.errors import NotFound
+from chowder.domain.channels import channel_states
+from chowder.domain.models import Permission, Principal
+from chowder.runtime.openclaw.channels import CHANNELS, Channel
+from chowder.schemas.channels import ChannelInfo, ChannelSummary
+
+router = APIRouter(tags=["channels"])
+
+CanManageChannels = Annotated[Principal, Depends(require(Permission.CHANNELS))]
+
+
+@router.get("/v1/instances/{instance_id}/channels")
+async def list_channels(instance_id: str, principal: CanManageChannels, state: State) -> list[ChannelSummary]:
+    """Every supported channel, with whether the instance's live config has it switched on."""
+    workspace = await state.instances.workspace(principal, instance_id)
+    return [
+        ChannelSummary(channel=channel.id, connection_type=channel.connection_type, enabled=enabled)
+        for channel, enabled in await channel_states(workspace)
+    ]
+
+
+@router.get("/v1/instances/{instance_id}/channels/{channel}")
+def channel_info(instance_id: str, channel: str) -> ChannelInfo:
+    """What connecting a channel asks for, to build a setup form. Needs no key and reveals nothing about the
+    instance: the answer is the same for every instance id."""
+    found = _channel(channel)
+    return ChannelInfo(channel=found.id, connection_type=found.connection_type, required_fields=found.required_fields)
+
+
+def _channel(name: str) -> Channel:
+    found = CHANNELS.get(name)
+    if found is None:
+        raise NotFound(f"Unknown channel '{name}'. Supported: {', '.join(CHANNELS)}.")
+    return found
