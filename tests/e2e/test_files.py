@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -162,9 +163,24 @@ def test_channel_list_reflects_the_live_config(inst: RunningInstance) -> None:
     listed = {c["channel"]: c for c in client.get(f"{inst.base}/channels", headers=headers).json()}
     assert listed["telegram"] == {"channel": "telegram", "connection_type": "token", "enabled": True}
     assert listed["discord"]["enabled"] is False
+    # Status comes from the gateway itself, once it has hot-reloaded the file: the Bot API is unreachable.
+    deadline = time.monotonic() + 30
+    while True:
+        status = client.get(f"{inst.base}/channels/telegram/status", headers=headers)
+        assert status.status_code == 200, status.text
+        if status.json()["enabled"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    body = status.json()
+    assert (body["channel"], body["enabled"], body["connected"]) == ("telegram", True, False)
+    assert body["details"].get("accountId") == "default" and "lifecycle" in body["details"]
+    idle = client.get(f"{inst.base}/channels/discord/status", headers=headers).json()
+    assert idle == {"channel": "discord", "enabled": False, "connected": False, "details": {}}
+    assert client.get(f"{inst.base}/channels/icq/status", headers=headers).status_code == 404
     channels_only = scoped_key(client, inst.key, [inst.instance_id], ["channels"])
     assert client.get(f"{inst.base}/channels", headers=auth(channels_only)).status_code == 200
     assert client.get(f"{inst.base}/files", headers=auth(channels_only)).status_code == 403
+    assert client.get(f"{inst.base}/channels/telegram/status", headers=auth(channels_only)).status_code == 200
 
 
 def test_a_stopped_instance_answers_409(inst: RunningInstance) -> None:

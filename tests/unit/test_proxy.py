@@ -8,10 +8,10 @@ import socket
 import httpx
 import pytest
 
-from chowder.core.errors import BadRequest, GatewayTimeout, GatewayUnavailable
+from chowder.core.errors import GATEWAY_UNAVAILABLE, BadRequest, GatewayTimeout, GatewayUnavailable
 from chowder.domain.chat import Turn, check_session_id, model_ref
 from chowder.domain.models import ModelProvider
-from chowder.proxy.responses import UNAVAILABLE, send_turn
+from chowder.proxy.responses import send_turn
 from chowder.proxy.sessions import SessionLocks
 
 
@@ -30,13 +30,13 @@ def test_unreachable_gateway_is_502_with_the_documented_body() -> None:
         async with httpx.AsyncClient() as http:
             with pytest.raises(GatewayUnavailable) as caught:
                 await send_turn(http, turn, "main", {"model": "claude-x", "input": "hi"}, 5, locks.hold("i", "main"))
-        assert caught.value.detail == UNAVAILABLE
+        assert caught.value.detail == GATEWAY_UNAVAILABLE
         # The session lock was released: the next turn on the session is not stuck behind the failed one.
         async with asyncio.timeout(1), locks.hold("i", "main"):
             pass
 
     asyncio.run(scenario())
-    assert UNAVAILABLE["error"].startswith("Gateway unavailable – the sandbox")
+    assert GATEWAY_UNAVAILABLE["error"].startswith("Gateway unavailable – the sandbox")
 
 
 def test_session_locks_queue_in_arrival_order_and_leave_other_sessions_free() -> None:

@@ -66,6 +66,12 @@ class GatewayUnavailable(ChowderError):
     pass
 
 
+# The documented body of every "cannot reach the gateway" answer (the dash is an en dash).
+GATEWAY_UNAVAILABLE = {
+    "error": "Gateway unavailable – the sandbox may have been stopped or deleted. Try restarting the instance."
+}
+
+
 class GatewayTimeout(ChowderError):
     pass
 

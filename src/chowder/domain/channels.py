@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import httpx
 
 from chowder.core.errors import ProviderError
 from chowder.domain.files import Workspace
+from chowder.domain.instances import GatewayAccess
+from chowder.runtime.openclaw import rpc
 from chowder.runtime.openclaw.channels import CHANNELS, Channel
 
 CONFIG_FILE = "openclaw.json"
@@ -18,3 +23,38 @@ async def channel_states(workspace: Workspace) -> list[tuple[Channel, bool]]:
     except json.JSONDecodeError as exc:
         raise ProviderError(f"{CONFIG_FILE} is not valid JSON: {exc}") from exc
     return [(channel, channel.enabled_in(config)) for channel in CHANNELS.values()]
+
+
+def status_of(channel: Channel, payload: dict[str, Any]) -> tuple[bool, bool, dict[str, Any]]:
+    """(enabled, connected, details) of one channel from the gateway's `channels.status` payload."""
+    accounts = [a for a in payload.get("channelAccounts", {}).get(channel.id, []) if isinstance(a, dict)]
+    if not accounts:
+        return False, False, {}
+    enabled = any(a.get("enabled", True) and a.get("configured", True) for a in accounts)
+    connected = any(a.get("connected") is True for a in accounts)
+    first = accounts[0]
+    details = {key: first[key] for key in _DETAIL_KEYS if first.get(key) is not None}
+    return enabled, connected, details
+
+
+_DETAIL_KEYS = (
+    "accountId",
+    "lifecycle",
+    "running",
+    "mode",
+    "stateReason",
+    "lastError",
+    "lastConnectedAt",
+    "lastInboundAt",
+    "lastOutboundAt",
+    "reconnectAttempts",
+    "healthState",
+)
+
+
+async def live_status(
+    http: httpx.AsyncClient, gateway: GatewayAccess, channel: Channel
+) -> tuple[bool, bool, dict[str, Any]]:
+    """Asked of the gateway itself (admin RPC `channels.status`, ~0.1 s), not read from our records."""
+    payload = await rpc.call(http, gateway.url, gateway.token, "channels.status", {"probe": False})
+    return status_of(channel, payload)

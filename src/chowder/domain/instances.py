@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,12 @@ class InstanceView:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayAccess:
+    url: str
+    token: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +194,17 @@ class Instances:
             session.flush()
             live = row.sandbox_id if row.status == Status.RUNNING else None
             return InstanceView.of(row), live
+
+    async def gateway(self, principal: Principal, instance_id: str) -> GatewayAccess:
+        """Where the running instance's gateway listens and its token; 409 when it is not running."""
+        return await asyncio.to_thread(self._gateway, principal.organization_id, instance_id)
+
+    def _gateway(self, org_id: str, instance_id: str) -> GatewayAccess:
+        with self._db.session() as session:
+            row = _visible(TenantRepository(session), org_id, instance_id)
+            if row.status != Status.RUNNING or row.gateway_url is None:
+                raise InvalidState(f"Instance is {row.status}, not running.")
+            return GatewayAccess(row.gateway_url, self._box.decrypt(row.gateway_token_enc))
 
     async def workspace(self, principal: Principal, instance_id: str) -> Workspace:
         """The running instance's files; 409 when it is not running (its sandbox may not be reachable)."""

@@ -13,12 +13,9 @@ from typing import Any
 import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from chowder.core.errors import GatewayTimeout, GatewayUnavailable
+from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayTimeout, GatewayUnavailable
 from chowder.domain.chat import Turn
 
-UNAVAILABLE = {
-    "error": "Gateway unavailable – the sandbox may have been stopped or deleted. Try restarting the instance."
-}
 AGENT_TARGET = "openclaw"
 
 
@@ -52,12 +49,12 @@ async def send_turn(
         raise GatewayTimeout({"error": f"The gateway did not answer within {timeout_s:g} s."}) from exc
     except httpx.HTTPError as exc:
         await session_lock.__aexit__(None, None, None)
-        raise GatewayUnavailable(UNAVAILABLE) from exc
+        raise GatewayUnavailable(GATEWAY_UNAVAILABLE) from exc
     if answer.status_code >= 400 or not body.get("stream"):
         try:
             content = await answer.aread()
         except httpx.HTTPError as exc:
-            raise GatewayUnavailable(UNAVAILABLE) from exc
+            raise GatewayUnavailable(GATEWAY_UNAVAILABLE) from exc
         finally:
             await answer.aclose()
             await session_lock.__aexit__(None, None, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel
 
 
@@ -15,3 +17,10 @@ class ChannelInfo(BaseModel):
     channel: str
     connection_type: str
     required_fields: dict[str, str]
+
+
+class ChannelStatus(BaseModel):
+    channel: str
+    enabled: bool
+    connected: bool
+    details: dict[str, Any]

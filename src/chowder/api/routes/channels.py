@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends
 
 from chowder.api.deps import State, require
 from chowder.core.errors import NotFound
-from chowder.domain.channels import channel_states
+from chowder.domain.channels import channel_states, live_status
 from chowder.domain.models import Permission, Principal
 from chowder.runtime.openclaw.channels import CHANNELS, Channel
-from chowder.schemas.channels import ChannelInfo, ChannelSummary
+from chowder.schemas.channels import ChannelInfo, ChannelStatus, ChannelSummary
 
 router = APIRouter(tags=["channels"])
 
@@ -26,6 +26,15 @@ async def list_channels(instance_id: str, principal: CanManageChannels, state: S
         ChannelSummary(channel=channel.id, connection_type=channel.connection_type, enabled=enabled)
         for channel, enabled in await channel_states(workspace)
     ]
+
+
+@router.get("/v1/instances/{instance_id}/channels/{channel}/status")
+async def channel_status(instance_id: str, channel: str, principal: CanManageChannels, state: State) -> ChannelStatus:
+    """Live, from the gateway itself: whether the channel is switched on and actually connected."""
+    found = _channel(channel)
+    gateway = await state.instances.gateway(principal, instance_id)
+    enabled, connected, details = await live_status(state.http, gateway, found)
+    return ChannelStatus(channel=found.id, enabled=enabled, connected=connected, details=details)
 
 
 @router.get("/v1/instances/{instance_id}/channels/{channel}")

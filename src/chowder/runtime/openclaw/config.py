@@ -135,6 +135,8 @@ def managed_config(placement: GatewayPlacement) -> dict[str, Any]:
             },
         },
         "agents": {"defaults": {"workspace": f"{placement.state_dir}/workspace"}},
+        # The control plane's fast path to the gateway (channel status, config patches), token-protected.
+        "plugins": {"entries": {"admin-http-rpc": {"enabled": True}}},
         "discovery": {"mdns": {"mode": "off"}},
         "update": {"checkOnStart": False},
         "logging": {"file": placement.log_file},
@@ -154,6 +156,7 @@ MANAGED_PATHS: tuple[tuple[str, ...], ...] = (
     ("models", "providers", "openai"),
     ("models", "providers", "gemini"),
     ("agents", "defaults", "workspace"),
+    ("plugins", "entries", "admin-http-rpc"),
     ("discovery", "mdns", "mode"),
     ("update", "checkOnStart"),
     ("logging", "file"),
