@@ -183,6 +183,42 @@ def test_channel_list_reflects_the_live_config(inst: RunningInstance) -> None:
     assert client.get(f"{inst.base}/channels/telegram/status", headers=auth(channels_only)).status_code == 200
 
 
+def test_connect_and_disconnect_go_through_the_gateway(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    base = f"{inst.base}/channels/telegram"
+    missing = client.post(f"{base}/connect", headers=headers, json={"config": {}})
+    assert missing.status_code == 422 and "token" in missing.json()["detail"]
+    refused = client.post(f"{base}/connect", headers=headers, json={"config": {"token": "1:a", "bogusField": 1}})
+    assert refused.status_code == 422 and "bogusField" in json.dumps(refused.json())
+    connected = client.post(
+        f"{base}/connect",
+        headers=headers,
+        json={"config": {"token": "42:secret-bot-token", "apiRoot": "http://127.0.0.1:9"}},
+    )
+    assert connected.status_code == 200, connected.text
+    assert connected.json() == {
+        "channel": "telegram",
+        "status": "connected",
+        "message": "Channel connected successfully.",
+    }
+    config = json.loads(
+        client.get(f"{inst.base}/files/content", headers=headers, params={"path": "openclaw.json"}).json()["content"]
+    )
+    assert config["channels"]["telegram"]["dmPolicy"] == "pairing"
+    assert config["channels"]["telegram"]["botToken"] == "42:secret-bot-token"
+    status = client.get(f"{base}/status", headers=headers).json()
+    assert status["enabled"] is True and status["connected"] is False  # no Bot API answers on port 9
+    assert client.post(f"{base}/disconnect", headers=headers).status_code == 204
+    deadline = time.monotonic() + 30
+    while client.get(f"{base}/status", headers=headers).json()["enabled"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert client.get(f"{base}/status", headers=headers).json()["enabled"] is False
+    config = json.loads(
+        client.get(f"{inst.base}/files/content", headers=headers, params={"path": "openclaw.json"}).json()["content"]
+    )
+    assert config["channels"]["telegram"]["botToken"] == "42:secret-bot-token", "credentials are kept"
+
+
 def test_a_stopped_instance_answers_409(inst: RunningInstance) -> None:
     client, headers = inst.server.client, auth(inst.key)
     assert client.post(f"{inst.base}/stop", headers=headers).status_code == 200

@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 
-from chowder.core.errors import ProviderError
+from chowder.core.errors import ProviderError, Unprocessable
 from chowder.domain.files import Workspace
 from chowder.domain.instances import GatewayAccess
 from chowder.runtime.openclaw import rpc
-from chowder.runtime.openclaw.channels import CHANNELS, Channel
+from chowder.runtime.openclaw.channels import CHANNELS, Channel, connect_patch, disconnect_patch, missing_fields
 
 CONFIG_FILE = "openclaw.json"
 
@@ -58,3 +58,18 @@ async def live_status(
     """Asked of the gateway itself (admin RPC `channels.status`, ~0.1 s), not read from our records."""
     payload = await rpc.call(http, gateway.url, gateway.token, "channels.status", {"probe": False})
     return status_of(channel, payload)
+
+
+async def connect(http: httpx.AsyncClient, gateway: GatewayAccess, channel: Channel, fields: dict[str, Any]) -> None:
+    """Writes the channel into the live config; returns once the gateway has applied it. A missing required
+    field, or a field OpenClaw's schema refuses, is a 422 naming it; nothing is written then."""
+    if missing := missing_fields(channel, fields):
+        raise Unprocessable(f"Missing required field(s) for channel '{channel.id}': {', '.join(missing)}.")
+    try:
+        await rpc.patch_config(http, gateway.url, gateway.token, connect_patch(channel, fields))
+    except ProviderError as exc:
+        raise Unprocessable(f"OpenClaw refused the channel settings: {exc.detail}") from exc
+
+
+async def disconnect(http: httpx.AsyncClient, gateway: GatewayAccess, channel: Channel) -> None:
+    await rpc.patch_config(http, gateway.url, gateway.token, disconnect_patch(channel))

@@ -24,3 +24,13 @@ class ChannelStatus(BaseModel):
     enabled: bool
     connected: bool
     details: dict[str, Any]
+
+
+class ChannelConnect(BaseModel):
+    config: dict[str, Any]
+
+
+class ChannelConnected(BaseModel):
+    channel: str
+    status: str
+    message: str | None = None

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response, status
 
 from chowder.api.deps import State, require
-from chowder.core.errors import NotFound
-from chowder.domain.channels import channel_states, live_status
+from chowder.core.errors import BadRequest, NotFound
+from chowder.domain.channels import channel_states, connect, disconnect, live_status
 from chowder.domain.models import Permission, Principal
 from chowder.runtime.openclaw.channels import CHANNELS, Channel
-from chowder.schemas.channels import ChannelInfo, ChannelStatus, ChannelSummary
+from chowder.schemas.channels import ChannelConnect, ChannelConnected, ChannelInfo, ChannelStatus, ChannelSummary
 
 router = APIRouter(tags=["channels"])
 
@@ -35,6 +35,29 @@ async def channel_status(instance_id: str, channel: str, principal: CanManageCha
     gateway = await state.instances.gateway(principal, instance_id)
     enabled, connected, details = await live_status(state.http, gateway, found)
     return ChannelStatus(channel=found.id, enabled=enabled, connected=connected, details=details)
+
+
+@router.post("/v1/instances/{instance_id}/channels/{channel}/connect")
+async def connect_channel(
+    instance_id: str, channel: str, body: ChannelConnect, principal: CanManageChannels, state: State
+) -> ChannelConnected:
+    """Writes the channel (DM policy `pairing`) into the live config; answers once the gateway applied it.
+    Whether it actually reached the service shows in /status."""
+    found = _channel(channel)
+    if found.connection_type == "interactive":
+        raise BadRequest(f"Channel '{found.id}' connects by QR scan, which this server does not offer yet.")
+    gateway = await state.instances.gateway(principal, instance_id)
+    await connect(state.http, gateway, found, body.config)
+    return ChannelConnected(channel=found.id, status="connected", message="Channel connected successfully.")
+
+
+@router.post("/v1/instances/{instance_id}/channels/{channel}/disconnect", status_code=status.HTTP_204_NO_CONTENT)
+async def disconnect_channel(instance_id: str, channel: str, principal: CanManageChannels, state: State) -> Response:
+    """Switched off; credentials are kept."""
+    found = _channel(channel)
+    gateway = await state.instances.gateway(principal, instance_id)
+    await disconnect(state.http, gateway, found)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/v1/instances/{instance_id}/channels/{channel}")

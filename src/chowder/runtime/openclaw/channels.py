@@ -3,6 +3,7 @@ settings live in OpenClaw's config (chowder-api.md 7.6/7.6a, openclaw-runtime.md
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,3 +101,30 @@ CHANNELS: dict[str, Channel] = {
         ),
     )
 }
+
+
+def connect_patch(channel: Channel, fields: dict[str, Any]) -> dict[str, Any]:
+    """The config patch that switches a channel on with the given settings (public names mapped to
+    OpenClaw's, other keys passed as written), DM policy `pairing`, and its plugin trusted."""
+    section: dict[str, Any] = {"enabled": True}
+    for name, value in fields.items():
+        section[channel.field_names.get(name, name)] = value
+    if channel.id == "matrix":
+        section["dm"] = {"policy": "pairing"}
+    else:
+        section["dmPolicy"] = "pairing"
+    if channel.id == "nostr" and "privateKey" not in section:
+        section["privateKey"] = secrets.token_hex(32)
+    patch: dict[str, Any] = {"channels": {channel.id: section}}
+    if channel.external_plugin:
+        patch["plugins"] = {"entries": {channel.id: {"enabled": True}}}
+    return patch
+
+
+def disconnect_patch(channel: Channel) -> dict[str, Any]:
+    """Switched off; its credentials stay, so connecting again needs none."""
+    return {"channels": {channel.id: {"enabled": False}}}
+
+
+def missing_fields(channel: Channel, fields: dict[str, Any]) -> list[str]:
+    return [name for name in channel.required_fields if fields.get(name) in (None, "")]

@@ -3,6 +3,7 @@ config): ~0.1 s per call where the equivalent CLI call costs seconds of Node sta
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -30,3 +31,12 @@ async def call(
         raise ProviderError(f"The gateway refused {method}: {error.get('code', '')} {error.get('message', body)}")
     payload: dict[str, Any] = body.get("payload") or {}
     return payload
+
+
+async def patch_config(
+    http: httpx.AsyncClient, gateway_url: str, token: str, patch: dict[str, Any], timeout_s: float = 60
+) -> dict[str, Any]:
+    """A JSON merge patch of the live config, validated by the gateway and returned once it is applied."""
+    current = await call(http, gateway_url, token, "config.get", {})
+    params = {"raw": json.dumps(patch), "baseHash": current.get("hash")}
+    return await call(http, gateway_url, token, "config.patch", params, timeout_s)
