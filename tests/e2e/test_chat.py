@@ -254,6 +254,18 @@ def test_bad_input_is_refused_before_reaching_the_gateway(chat: ChatEnv) -> None
     assert (response.status_code, response.json()) == (404, {"detail": "Instance not found."})
 
 
+def test_a_system_prompt_set_live_reaches_the_model(chat: ChatEnv) -> None:
+    """`agent.system_prompt` (the public docs' example) is applied to the running agent at once."""
+    prompt = "Always answer like a ship's cook named Chowder."
+    response = chat.server.client.patch(
+        chat.base, headers=auth(chat.key), json={"openclaw_config": {"agent": {"system_prompt": prompt}}}
+    )
+    assert response.status_code == 200, response.text
+    chat.say("who are you?", session="prompted")
+    latest = [r for r in chat.fake.requests if "who are you?" in json.dumps(r["body"])]
+    assert latest and prompt in json.dumps(latest[-1]["body"])
+
+
 def test_memory_survives_stop_and_start(chat: ChatEnv) -> None:
     client = chat.server.client
     before = turns(chat.say("before restart", session="durable"))

@@ -219,6 +219,26 @@ def test_connect_and_disconnect_go_through_the_gateway(inst: RunningInstance) ->
     assert config["channels"]["telegram"]["botToken"] == "42:secret-bot-token", "credentials are kept"
 
 
+def test_live_config_is_validated_by_openclaw_before_anything_is_stored(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+
+    def live() -> dict[str, object]:
+        content = client.get(f"{inst.base}/files/content", headers=headers, params={"path": "openclaw.json"})
+        loaded: dict[str, object] = json.loads(content.json()["content"])
+        return loaded
+
+    refused = client.patch(inst.base, headers=headers, json={"openclaw_config": {"session.dmScope": "everywhere"}})
+    assert refused.status_code == 400 and "session.dmScope" in refused.json()["detail"], refused.text
+    assert client.get(inst.base, headers=headers).json()["openclaw_config"] is None
+    assert "dmScope" not in json.dumps(live())
+    managed = client.patch(inst.base, headers=headers, json={"openclaw_config": {"gateway.port": 1}})
+    assert managed.status_code == 400 and "gateway.port" in managed.json()["detail"]
+    applied = client.patch(inst.base, headers=headers, json={"openclaw_config": {"agents.defaults.timeoutSeconds": 77}})
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["openclaw_config"] == {"agents": {"defaults": {"timeoutSeconds": 77}}}
+    assert live()["agents"]["defaults"]["timeoutSeconds"] == 77  # type: ignore[index]
+
+
 def test_a_stopped_instance_answers_409(inst: RunningInstance) -> None:
     client, headers = inst.server.client, auth(inst.key)
     assert client.post(f"{inst.base}/stop", headers=headers).status_code == 200

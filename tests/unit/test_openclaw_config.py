@@ -81,17 +81,6 @@ def test_versions() -> None:
         resolve_release("1999.1.1")
 
 
-def test_keep_managed_undoes_a_patch_of_managed_keys() -> None:
-    current = config.render("anthropic", {}, PLACEMENT)
-    patched = config.merge_patch(
-        current, {"gateway": {"auth": {"mode": "none"}, "port": 1}, "session": {"x": 1}, "logging": None}
-    )
-    kept = config.keep_managed(patched, current)
-    assert kept["gateway"]["auth"] == {"mode": "token"} and kept["gateway"]["port"] == 19123
-    assert kept["logging"]["file"] == "/s/root/logs/openclaw.log"
-    assert kept["session"] == {"x": 1}
-
-
 def test_managed_paths_cover_every_managed_key() -> None:
     """MANAGED_PATHS and managed_config() must not drift apart."""
     leaves = config._paths(config.managed_config(PLACEMENT))

@@ -9,7 +9,7 @@ import httpx
 
 from chowder.core.errors import ProviderError, Unprocessable
 from chowder.domain.files import Workspace
-from chowder.domain.instances import GatewayAccess
+from chowder.domain.ports import GatewayAccess
 from chowder.runtime.openclaw import rpc
 from chowder.runtime.openclaw.channels import CHANNELS, Channel, connect_patch, disconnect_patch, missing_fields
 

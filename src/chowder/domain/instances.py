@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from chowder.core.ids import hash_key, new_id, new_token
 from chowder.core.settings import Settings
 from chowder.domain.files import Workspace
 from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status, Tier
-from chowder.domain.ports import AgentRuntime
+from chowder.domain.ports import AgentRuntime, GatewayAccess
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import TenantRepository
 from chowder.persistence.tables import InstanceRow
@@ -64,12 +64,6 @@ class InstanceView:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayAccess:
-    url: str
-    token: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +167,20 @@ class Instances:
     async def update(
         self, principal: Principal, instance_id: str, name: str | None, config_patch: dict[str, Any] | None
     ) -> InstanceView:
-        """Rename, and deep-merge `openclaw_config` (null removes a key); a running gateway gets it live."""
+        """Rename, and deep-merge `openclaw_config` (null removes a key). A running gateway validates and
+        applies the change first; only then is it stored, so the two never diverge and a refused change
+        leaves everything as it was (400 with OpenClaw's reasons)."""
         patch = _normalise_overrides(config_patch)
-        view, live_sandbox = await asyncio.to_thread(self._update, principal.organization_id, instance_id, name, patch)
-        if patch and live_sandbox is not None:
-            provider = self._providers[view.sandbox_provider]
-            await self._runtime.apply_overrides(provider, live_sandbox, patch, view.openclaw_config or {})
-        return view
+        if patch:
+            view = await self.get(principal, instance_id)
+            merged = merge_patch(view.openclaw_config or {}, patch)
+            if view.status == Status.RUNNING and view.sandbox_id is not None:
+                gateway = await self.gateway(principal, instance_id)
+                provider = self._providers[view.sandbox_provider]
+                await self._runtime.apply_overrides(provider, view.sandbox_id, gateway, patch, merged)
+        return await asyncio.to_thread(self._update, principal.organization_id, instance_id, name, patch)
 
-    def _update(
-        self, org_id: str, instance_id: str, name: str | None, patch: dict[str, Any] | None
-    ) -> tuple[InstanceView, str | None]:
+    def _update(self, org_id: str, instance_id: str, name: str | None, patch: dict[str, Any] | None) -> InstanceView:
         with self._db.session() as session:
             row = _visible(TenantRepository(session), org_id, instance_id)
             if name is not None:
@@ -192,8 +189,7 @@ class Instances:
                 row.openclaw_config = merge_patch(row.openclaw_config or {}, patch)
             row.updated_at = utcnow()
             session.flush()
-            live = row.sandbox_id if row.status == Status.RUNNING else None
-            return InstanceView.of(row), live
+            return InstanceView.of(row)
 
     async def gateway(self, principal: Principal, instance_id: str) -> GatewayAccess:
         """Where the running instance's gateway listens and its token; 409 when it is not running."""

@@ -22,6 +22,14 @@ class InstanceRuntimeSpec:
     model_token: str = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class GatewayAccess:
+    """Where a running agent's gateway listens, and its admin token (never shown to anyone)."""
+
+    url: str
+    token: str = field(repr=False)
+
+
 class AgentRuntime(Protocol):
     """The agent that runs inside a sandbox (OpenClaw): how to install, configure, launch and probe it."""
 
@@ -38,7 +46,13 @@ class AgentRuntime(Protocol):
         ...
 
     async def apply_overrides(
-        self, provider: SandboxProvider, sandbox_id: str, patch: dict[str, Any], overrides: dict[str, Any]
+        self,
+        provider: SandboxProvider,
+        sandbox_id: str,
+        gateway: GatewayAccess,
+        patch: dict[str, Any],
+        overrides: dict[str, Any],
     ) -> None:
-        """Push a merge patch of `openclaw_config` into a live sandbox (hot reload)."""
+        """Apply a merge patch of `openclaw_config` to a running gateway, which validates it; BadRequest
+        with the gateway's reasons when it refuses (then nothing changed)."""
         ...

@@ -186,24 +186,6 @@ def _paths(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str
     return paths
 
 
-def keep_managed(updated: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
-    """`updated` with every managed key put back as it is in `current`: a customer patch cannot move them."""
-    result = copy.deepcopy(updated)
-    for path in MANAGED_PATHS:
-        *parents, leaf = path
-        source: Any = current
-        for part in parents:
-            source = source.get(part, {}) if isinstance(source, dict) else {}
-        target = result
-        for part in parents:
-            target = target.setdefault(part, {})
-        if isinstance(source, dict) and leaf in source:
-            target[leaf] = copy.deepcopy(source[leaf])
-        else:
-            target.pop(leaf, None)
-    return result
-
-
 def _gemini_model(model_id: str) -> dict[str, Any]:
     return {
         "id": model_id,

@@ -28,7 +28,9 @@ async def call(
         raise GatewayUnavailable(GATEWAY_UNAVAILABLE) from exc
     if not isinstance(body, dict) or not body.get("ok"):
         error = body.get("error", {}) if isinstance(body, dict) else {}
-        raise ProviderError(f"The gateway refused {method}: {error.get('code', '')} {error.get('message', body)}")
+        issues = (error.get("details") or {}).get("issues") or []
+        listed = "; ".join(f"{i.get('path', '?')}: {i.get('message', '')}" for i in issues if isinstance(i, dict))
+        raise ProviderError(f"{error.get('message', body)}" + (f" ({listed})" if listed else ""))
     payload: dict[str, Any] = body.get("payload") or {}
     return payload
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 
-from chowder.core.errors import NotFound, ProviderError
+from chowder.core.errors import BadRequest, NotFound, ProviderError
 from chowder.core.settings import Settings
-from chowder.domain.ports import InstanceRuntimeSpec
+from chowder.domain.ports import GatewayAccess, InstanceRuntimeSpec
 from chowder.runtime.openclaw import config as oc_config
+from chowder.runtime.openclaw import rpc
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.versions import RELEASES
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec, SandboxState
@@ -117,13 +118,21 @@ class OpenClawRuntime:
         )
 
     async def apply_overrides(
-        self, provider: SandboxProvider, sandbox_id: str, patch: dict[str, Any], overrides: dict[str, Any]
+        self,
+        provider: SandboxProvider,
+        sandbox_id: str,
+        gateway: GatewayAccess,
+        patch: dict[str, Any],
+        overrides: dict[str, Any],
     ) -> None:
-        """Merge the patch into the live file (the gateway hot-reloads it); managed keys stay as they are."""
+        """Through the gateway's own `config.patch`: validated with OpenClaw's schema, and answered once the
+        gateway has applied it (hot reload, or a restart where the key needs one)."""
         config_patch, _ = oc_config.split_system_prompt(patch)
-        current = await self._read_config(provider, sandbox_id) or {}
-        updated = oc_config.keep_managed(oc_config.merge_patch(current, config_patch), current)
-        await _write_json(provider, sandbox_id, CONFIG_FILE, updated)
+        if config_patch:
+            try:
+                await rpc.patch_config(self._http, gateway.url, gateway.token, config_patch)
+            except ProviderError as exc:
+                raise BadRequest(f"OpenClaw refused the configuration: {exc.detail}") from exc
         if "system_prompt" in (patch.get("agent") or {}):
             _, prompt = oc_config.split_system_prompt(overrides)
             await self._write_system_prompt(provider, sandbox_id, prompt)
