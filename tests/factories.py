@@ -42,3 +42,13 @@ def scoped_key(client: HttpClient, org_key: str, instance_ids: list[str], permis
     assert response.status_code == 201, response.text
     raw: str = response.json()["raw_key"]
     return raw
+
+
+def output_text(response: dict[str, Any]) -> str:
+    """The assistant's text in a Responses API answer."""
+    return "".join(
+        part.get("text", "")
+        for item in response.get("output", [])
+        if item.get("type") == "message"
+        for part in item.get("content", [])
+    )

@@ -5,26 +5,16 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chowder.core.ids import sandbox_id_for
 from tests.e2e.harness import Server, sandbox_processes
-from tests.factories import auth, create_instance, signup
+from tests.factories import auth, create_instance, output_text, signup
 
 pytestmark = pytest.mark.e2e
 
 CLAUDE = "claude-sonnet-4-20250514"
-
-
-def text_of(response: dict[str, Any]) -> str:
-    return "".join(
-        part.get("text", "")
-        for item in response.get("output", [])
-        if item.get("type") == "message"
-        for part in item.get("content", [])
-    )
 
 
 def test_chat_with_the_dev_model_and_no_model_key(server_factory: type[Server], data_dir: Path) -> None:
@@ -42,7 +32,7 @@ def test_chat_with_the_dev_model_and_no_model_key(server_factory: type[Server], 
             f"/v1/instances/{instance_id}/responses", headers=auth(key), json={"model": CLAUDE, "input": "hello"}
         )
         assert response.status_code == 200, response.text
-        text = text_of(response.json())
+        text = output_text(response.json())
         assert text.startswith(f"ECHO[{CLAUDE}] turns={turn} ") and "last=hello" in text, text
         assert re.search(r"history=(hello)?$", text), text
 

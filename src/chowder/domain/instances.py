@@ -230,38 +230,49 @@ class Instances:
 
     async def start(self, principal: Principal, instance_id: str) -> InstanceView:
         """Blocks until the gateway is ready; 502 with the reason if it cannot become ready."""
-        await asyncio.to_thread(
-            self._transition,
-            principal.organization_id,
+        return await self._change_and_wait(
+            principal,
             instance_id,
             Status.STOPPED,
             Desired.RUNNING,
             "it must be stopped to start",
+            Status.PROVISIONING,
+            Status.RUNNING,
+            self._settings.start_timeout_s + 30,
         )
-        self._wake()
-        view = await self._wait_while(
-            principal.organization_id, instance_id, Status.PROVISIONING, self._settings.start_timeout_s + 30
-        )
-        if view.status != Status.RUNNING:
-            raise GatewayUnavailable(view.error_message or f"Instance is {view.status}; it did not start.")
-        return view
 
     async def stop(self, principal: Principal, instance_id: str) -> InstanceView:
         """Blocks until the gateway's process tree is gone; files and state are kept."""
-        await asyncio.to_thread(
-            self._transition,
-            principal.organization_id,
+        return await self._change_and_wait(
+            principal,
             instance_id,
             Status.RUNNING,
             Desired.STOPPED,
             "it must be running to stop",
+            Status.RUNNING,
+            Status.STOPPED,
+            self._settings.stop_grace_s + 60,
         )
+
+    async def _change_and_wait(
+        self,
+        principal: Principal,
+        instance_id: str,
+        required: Status,
+        desired: Desired,
+        rule: str,
+        passing: Status,
+        target: Status,
+        timeout_s: float,
+    ) -> InstanceView:
+        """Record the intent, wake the engine and wait while the status is `passing`; 502 unless it ends
+        in `target` (with the engine's reason)."""
+        org_id = principal.organization_id
+        await asyncio.to_thread(self._transition, org_id, instance_id, required, desired, rule)
         self._wake()
-        view = await self._wait_while(
-            principal.organization_id, instance_id, Status.RUNNING, self._settings.stop_grace_s + 60
-        )
-        if view.status != Status.STOPPED:
-            raise GatewayUnavailable(view.error_message or f"Instance is {view.status}; it did not stop.")
+        view = await self._wait_while(org_id, instance_id, passing, timeout_s)
+        if view.status != target:
+            raise GatewayUnavailable(view.error_message or f"Instance is {view.status}; it did not become {target}.")
         return view
 
     def _transition(self, org_id: str, instance_id: str, required: Status, desired: Desired, rule: str) -> None:
