@@ -239,6 +239,36 @@ def test_live_config_is_validated_by_openclaw_before_anything_is_stored(inst: Ru
     assert live()["agents"]["defaults"]["timeoutSeconds"] == 77  # type: ignore[index]
 
 
+def test_a_skill_written_into_the_workspace_is_listed_by_the_agent(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    skill = "---\nname: chowder-hello\ndescription: Says hello the Chowder way.\n---\nSay hello.\n"
+    client.put(
+        f"{inst.base}/files/content",
+        headers=headers,
+        json={"path": "workspace/skills/chowder-hello/SKILL.md", "content": skill},
+    )
+    listed = client.get(f"{inst.base}/skills", headers=headers)
+    assert listed.status_code == 200, listed.text
+    names = {s["name"]: s for s in listed.json()}
+    assert names["chowder-hello"] == {
+        "name": "chowder-hello",
+        "description": "Says hello the Chowder way.",
+        "source": "openclaw-workspace",
+        "ready": True,
+    }
+    assert len(names) > 10, "bundled skills are listed too"
+    ready = client.get(f"{inst.base}/skills", headers=headers, params={"eligible_only": "true"}).json()
+    assert all(s["ready"] for s in ready) and "chowder-hello" in {s["name"] for s in ready}
+    assert len(ready) < len(names)
+    info = client.get(f"{inst.base}/skills/chowder-hello", headers=headers).json()
+    assert info["path"] == "/workspace/skills/chowder-hello" and info["ready"] is True
+    assert client.get(f"{inst.base}/skills/no-such-skill", headers=headers).status_code == 404
+    configure_only = scoped_key(client, inst.key, [inst.instance_id], ["configure"])
+    files_only = scoped_key(client, inst.key, [inst.instance_id], ["files"])
+    assert client.get(f"{inst.base}/skills", headers=auth(files_only)).status_code == 403
+    assert client.get(f"{inst.base}/skills/chowder-hello", headers=auth(configure_only)).status_code == 200
+
+
 def test_a_stopped_instance_answers_409(inst: RunningInstance) -> None:
     client, headers = inst.server.client, auth(inst.key)
     assert client.post(f"{inst.base}/stop", headers=headers).status_code == 200

@@ -13,7 +13,18 @@ from fastapi import FastAPI
 
 from chowder import __version__
 from chowder.api.errors import install_error_handlers
-from chowder.api.routes import channels, files, health, instances, keys, model_gateway, organization, responses, usage
+from chowder.api.routes import (
+    channels,
+    files,
+    health,
+    instances,
+    keys,
+    model_gateway,
+    organization,
+    responses,
+    skills,
+    usage,
+)
 from chowder.api.state import AppState
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
@@ -60,6 +71,6 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
 
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (health, organization, keys, instances, responses, files, channels, usage, model_gateway):
+    for module in (health, organization, keys, instances, responses, files, channels, skills, usage, model_gateway):
         app.include_router(module.router)
     return app

@@ -17,7 +17,7 @@ from chowder.core.ids import hash_key, new_id, new_token
 from chowder.core.settings import Settings
 from chowder.domain.files import Workspace
 from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status, Tier
-from chowder.domain.ports import AgentRuntime, GatewayAccess
+from chowder.domain.ports import AgentRuntime, GatewayAccess, InstanceRuntimeSpec, runtime_spec_of
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import TenantRepository
 from chowder.persistence.tables import InstanceRow
@@ -201,6 +201,22 @@ class Instances:
             if row.status != Status.RUNNING or row.gateway_url is None:
                 raise InvalidState(f"Instance is {row.status}, not running.")
             return GatewayAccess(row.gateway_url, self._box.decrypt(row.gateway_token_enc))
+
+    async def skills(self, principal: Principal, instance_id: str) -> list[dict[str, Any]]:
+        """The skills the running agent knows (installed or not), as it reports them."""
+        provider, spec = await asyncio.to_thread(self._running_spec, principal.organization_id, instance_id)
+        return await self._runtime.skills(provider, spec)
+
+    async def skill(self, principal: Principal, instance_id: str, name: str) -> dict[str, Any]:
+        provider, spec = await asyncio.to_thread(self._running_spec, principal.organization_id, instance_id)
+        return await self._runtime.skill(provider, spec, name)
+
+    def _running_spec(self, org_id: str, instance_id: str) -> tuple[SandboxProvider, InstanceRuntimeSpec]:
+        with self._db.session() as session:
+            row = _visible(TenantRepository(session), org_id, instance_id)
+            if row.status != Status.RUNNING:
+                raise InvalidState(f"Instance is {row.status}, not running.")
+            return self._providers[row.sandbox_provider], runtime_spec_of(row, self._box)
 
     async def workspace(self, principal: Principal, instance_id: str) -> Workspace:
         """The running instance's files; 409 when it is not running (its sandbox may not be reachable)."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chowder.core.crypto import SecretBox
+from chowder.core.ids import sandbox_id_for
+from chowder.persistence.tables import InstanceRow
 from chowder.sandbox.base import LaunchSpec, SandboxInfo, SandboxProvider, SandboxSpec
 
 
@@ -28,6 +31,20 @@ class GatewayAccess:
 
     url: str
     token: str = field(repr=False)
+
+
+def runtime_spec_of(row: InstanceRow, box: SecretBox) -> InstanceRuntimeSpec:
+    """What the runtime needs of an instance row, secrets decrypted."""
+    return InstanceRuntimeSpec(
+        instance_id=row.id,
+        organization_id=row.organization_id,
+        sandbox_id=sandbox_id_for(row.id),
+        model_provider=row.model_provider,
+        release=row.openclaw_release,
+        overrides=row.openclaw_config or {},
+        gateway_token=box.decrypt(row.gateway_token_enc),
+        model_token=box.decrypt(row.model_token_enc),
+    )
 
 
 class AgentRuntime(Protocol):
@@ -55,4 +72,12 @@ class AgentRuntime(Protocol):
     ) -> None:
         """Apply a merge patch of `openclaw_config` to a running gateway, which validates it; BadRequest
         with the gateway's reasons when it refuses (then nothing changed)."""
+        ...
+
+    async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:
+        """Every skill the agent knows, as the agent itself reports them."""
+        ...
+
+    async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> dict[str, Any]:
+        """One skill in detail; NotFound when the agent does not know it."""
         ...

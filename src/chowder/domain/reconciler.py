@@ -22,10 +22,9 @@ from chowder.core.errors import ChowderError
 from chowder.core.ids import new_id, sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.domain.models import Desired, Status
-from chowder.domain.ports import AgentRuntime, InstanceRuntimeSpec
+from chowder.domain.ports import AgentRuntime, InstanceRuntimeSpec, runtime_spec_of
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import EngineRepository
-from chowder.persistence.tables import InstanceRow
 from chowder.sandbox.base import SandboxProvider, SandboxState
 
 log = logging.getLogger("chowder.engine")
@@ -250,20 +249,8 @@ class Engine:
                 sandbox_id=sandbox_id_for(row.id),
                 first_boot=row.observed_at is None,
                 status_changed_at=row.status_changed_at,
-                spec=self._runtime_spec(row),
+                spec=runtime_spec_of(row, self._box),
             )
-
-    def _runtime_spec(self, row: InstanceRow) -> InstanceRuntimeSpec:
-        return InstanceRuntimeSpec(
-            instance_id=row.id,
-            organization_id=row.organization_id,
-            sandbox_id=sandbox_id_for(row.id),
-            model_provider=row.model_provider,
-            release=row.openclaw_release,
-            overrides=row.openclaw_config or {},
-            gateway_token=self._box.decrypt(row.gateway_token_enc),
-            model_token=self._box.decrypt(row.model_token_enc),
-        )
 
     async def _update(self, instance_id: str, expected: Status, **values: Any) -> bool:
         """Compare-and-set on status: a delete that raced with this work wins."""

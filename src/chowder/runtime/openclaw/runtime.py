@@ -25,6 +25,7 @@ CONFIG_FILE = "openclaw.json"
 AGENTS_FILE = "workspace/AGENTS.md"
 GATEWAY_LOG = "logs/gateway.out"
 _PROBE_EVERY_S = 0.5
+_CLI_TIMEOUT_S = 60.0
 
 
 class OpenClawRuntime:
@@ -136,6 +137,37 @@ class OpenClawRuntime:
         if "system_prompt" in (patch.get("agent") or {}):
             _, prompt = oc_config.split_system_prompt(overrides)
             await self._write_system_prompt(provider, sandbox_id, prompt)
+
+    async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:
+        listed = await self._cli_json(provider, spec, "skills", "list", "--json")
+        skills: list[dict[str, Any]] = listed.get("skills", [])
+        return skills
+
+    async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> dict[str, Any]:
+        found = await self._cli_json(provider, spec, "skills", "info", name, "--json")
+        if "name" not in found:
+            raise NotFound(f"Skill '{name}' not found.")
+        root = (await provider.create(self.sandbox_spec(spec))).root.rstrip("/")
+        base = str(found.get("baseDir", ""))
+        # Inside the instance root: a path the files API understands; elsewhere (bundled): where it is.
+        found["path"] = base[len(root) :] if base.startswith(root + "/") else base
+        return found
+
+    async def _cli_json(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, *args: str) -> dict[str, Any]:
+        """One OpenClaw CLI call inside the sandbox (same uid, binds and limits as the gateway): seconds of
+        Node start-up, so only for reads the gateway's HTTP RPC does not offer."""
+        info = await provider.create(self.sandbox_spec(spec))
+        entry = self.cache.entrypoint(RELEASES[spec.release])
+        argv = [str(self.cache.node), str(entry), *args]
+        result = await provider.exec(spec.sandbox_id, argv, self._env(spec, info), _CLI_TIMEOUT_S)
+        try:
+            parsed = json.loads(result.stdout)
+        except json.JSONDecodeError as exc:
+            raise ProviderError(
+                f"openclaw {' '.join(args)} failed (exit {result.exit_code}): "
+                f"{(result.stderr or result.stdout)[-1000:]}"
+            ) from exc
+        return parsed if isinstance(parsed, dict) else {}
 
     async def _write_system_prompt(self, provider: SandboxProvider, sandbox_id: str, prompt: str | None) -> None:
         try:
