@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass, field
 
 from chowder.core.crypto import SecretBox
-from chowder.core.errors import BadRequest, InvalidState, NotFound
-from chowder.domain.models import ModelProvider, Status
+from chowder.core.errors import BadRequest
+from chowder.domain.instances import running
+from chowder.domain.models import ModelProvider
 from chowder.persistence.repositories import TenantRepository
 
 MAIN_SESSION = "main"
@@ -57,11 +58,8 @@ def prepare_turn(
 ) -> Turn:
     """Raises NotFound, InvalidState unless running, BadRequest for an unknown model or (when `need_key`,
     i.e. the dev model is off) a provider the organization holds no key for."""
-    instance = repo.instance(org_id, instance_id)
-    if instance is None:
-        raise NotFound("Instance not found.")
-    if instance.status != Status.RUNNING or instance.gateway_url is None:
-        raise InvalidState(f"Instance is {instance.status}, not running.")
+    instance = running(repo, org_id, instance_id)
+    assert instance.gateway_url is not None
     provider, ref = model_ref(model)
     if need_key and repo.model_key(org_id, provider) is None:
         raise BadRequest(

@@ -197,9 +197,8 @@ class Instances:
 
     def _gateway(self, org_id: str, instance_id: str) -> GatewayAccess:
         with self._db.session() as session:
-            row = _visible(TenantRepository(session), org_id, instance_id)
-            if row.status != Status.RUNNING or row.gateway_url is None:
-                raise InvalidState(f"Instance is {row.status}, not running.")
+            row = running(TenantRepository(session), org_id, instance_id)
+            assert row.gateway_url is not None
             return GatewayAccess(row.gateway_url, self._box.decrypt(row.gateway_token_enc))
 
     async def skills(self, principal: Principal, instance_id: str) -> list[dict[str, Any]]:
@@ -213,19 +212,13 @@ class Instances:
 
     def _running_spec(self, org_id: str, instance_id: str) -> tuple[SandboxProvider, InstanceRuntimeSpec]:
         with self._db.session() as session:
-            row = _visible(TenantRepository(session), org_id, instance_id)
-            if row.status != Status.RUNNING:
-                raise InvalidState(f"Instance is {row.status}, not running.")
+            row = running(TenantRepository(session), org_id, instance_id)
             return self._providers[row.sandbox_provider], runtime_spec_of(row, self._box)
 
     async def workspace(self, principal: Principal, instance_id: str) -> Workspace:
         """The running instance's files; 409 when it is not running (its sandbox may not be reachable)."""
-        view = await self.get(principal, instance_id)
-        if view.status != Status.RUNNING or view.sandbox_id is None:
-            raise InvalidState(f"Instance is {view.status}, not running.")
-        return Workspace(
-            self._providers[view.sandbox_provider], view.sandbox_id, self._settings.max_upload_mb * 1024 * 1024
-        )
+        provider, spec = await asyncio.to_thread(self._running_spec, principal.organization_id, instance_id)
+        return Workspace(provider, spec.sandbox_id, self._settings.max_upload_mb * 1024 * 1024)
 
     async def delete(self, principal: Principal, instance_id: str) -> None:
         """Gone from the API at once (slot freed, grants dropped); the engine tears the sandbox down."""
@@ -324,6 +317,14 @@ def _visible(repo: TenantRepository, org_id: str, instance_id: str) -> InstanceR
     row = repo.instance(org_id, instance_id)
     if row is None:
         raise NotFound("Instance not found.")
+    return row
+
+
+def running(repo: TenantRepository, org_id: str, instance_id: str) -> InstanceRow:
+    """A visible instance whose gateway serves: what chat, files, channels and skills act on (409 otherwise)."""
+    row = _visible(repo, org_id, instance_id)
+    if row.status != Status.RUNNING or row.gateway_url is None:
+        raise InvalidState(f"Instance is {row.status}, not running.")
     return row
 
 

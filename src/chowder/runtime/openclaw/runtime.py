@@ -139,21 +139,23 @@ class OpenClawRuntime:
             await self._write_system_prompt(provider, sandbox_id, prompt)
 
     async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:
-        listed = await self._cli_json(provider, spec, "skills", "list", "--json")
+        listed, _ = await self._cli_json(provider, spec, "skills", "list", "--json")
         skills: list[dict[str, Any]] = listed.get("skills", [])
         return skills
 
     async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> dict[str, Any]:
-        found = await self._cli_json(provider, spec, "skills", "info", name, "--json")
+        found, info = await self._cli_json(provider, spec, "skills", "info", name, "--json")
         if "name" not in found:
             raise NotFound(f"Skill '{name}' not found.")
-        root = (await provider.create(self.sandbox_spec(spec))).root.rstrip("/")
+        root = info.root.rstrip("/")
         base = str(found.get("baseDir", ""))
         # Inside the instance root: a path the files API understands; elsewhere (bundled): where it is.
         found["path"] = base[len(root) :] if base.startswith(root + "/") else base
         return found
 
-    async def _cli_json(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, *args: str) -> dict[str, Any]:
+    async def _cli_json(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, *args: str
+    ) -> tuple[dict[str, Any], SandboxInfo]:
         """One OpenClaw CLI call inside the sandbox (same uid, binds and limits as the gateway): seconds of
         Node start-up, so only for reads the gateway's HTTP RPC does not offer."""
         info = await provider.create(self.sandbox_spec(spec))
@@ -167,7 +169,7 @@ class OpenClawRuntime:
                 f"openclaw {' '.join(args)} failed (exit {result.exit_code}): "
                 f"{(result.stderr or result.stdout)[-1000:]}"
             ) from exc
-        return parsed if isinstance(parsed, dict) else {}
+        return (parsed if isinstance(parsed, dict) else {}), info
 
     async def _write_system_prompt(self, provider: SandboxProvider, sandbox_id: str, prompt: str | None) -> None:
         try:
