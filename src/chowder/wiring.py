@@ -1,0 +1,50 @@
+"""The long-lived parts every control-plane process needs (API server and worker alike), built in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from chowder.core.crypto import SecretBox
+from chowder.core.settings import Settings
+from chowder.domain.reconciler import Engine
+from chowder.persistence.db import Database, migrate
+from chowder.runtime.openclaw.runtime import OpenClawRuntime
+from chowder.sandbox.base import SandboxProvider
+from chowder.sandbox.registry import make_provider
+
+log = logging.getLogger("chowder")
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlane:
+    db: Database
+    box: SecretBox
+    http: httpx.AsyncClient
+    providers: dict[str, SandboxProvider]
+    runtime: OpenClawRuntime
+    engine: Engine
+
+
+@asynccontextmanager
+async def control_plane(settings: Settings, control_plane_url: str) -> AsyncIterator[ControlPlane]:
+    """Database migrated, secrets, sandbox provider (its isolation logged), HTTP client, runtime and engine;
+    `control_plane_url` is where sandboxes reach this server's model endpoint."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    await asyncio.to_thread(migrate, db.engine)
+    box = SecretBox.from_settings(settings)
+    provider = make_provider(settings)
+    log.info("sandbox provider %s; isolation: %s", provider.name, provider.isolation_report())
+    providers = {provider.name: provider}
+    try:
+        async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=1000)) as http:
+            runtime = OpenClawRuntime(settings, http, control_plane_url)
+            yield ControlPlane(db, box, http, providers, runtime, Engine(db, box, settings, providers, runtime))
+    finally:
+        db.dispose()
