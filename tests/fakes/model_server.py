@@ -9,17 +9,13 @@ with their prefix, and Gemini's OpenAI-compatible path is `/v1beta/openai/chat/c
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -54,6 +50,7 @@ from chowder.modelgw.echo import (
     user_words,
     wants_stream,
 )
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = [  # the echo model's names stay importable from here, as before they moved
     "INTERNAL_CONTEXT",
@@ -168,13 +165,15 @@ def presented_key(protocol: WireProtocol, headers: dict[str, str]) -> str | None
     return token if scheme.lower() == "bearer" else None
 
 
-class FakeModelServer:
+class FakeModelServer(LoopbackServer):
     """Serve the fake on 127.0.0.1 from a background thread; use as `with FakeModelServer() as fake: fake.url`.
 
     Knobs are plain attributes, settable while running and read once as each request arrives:
     `delay_s` (sleep before answering), `fail_status` (answer that status with the protocol's error body),
     `required_key` (401 unless the protocol's credential matches), `stream_interval_s` (sleep between events).
     """
+
+    thread_name = "fake-model"
 
     def __init__(
         self,
@@ -187,6 +186,7 @@ class FakeModelServer:
         models: tuple[str, ...] = DEFAULT_MODELS,
         log_path: Path | None = None,
     ) -> None:
+        super().__init__()
         self.delay_s = delay_s
         self.fail_status = fail_status
         self.required_key = required_key
@@ -194,64 +194,6 @@ class FakeModelServer:
         self.pieces = pieces
         self.models = models
         self.requests = RequestLog(log_path)
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> FakeModelServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def start(self, timeout_s: float = 10.0) -> FakeModelServer:
-        """Bind an ephemeral port ourselves (so `port` is known at once) and return once uvicorn is serving."""
-        if self._server is not None:
-            raise RuntimeError("fake model server already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app(),
-            log_config=None,  # never reconfigure the test process's logging
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            http="h11",
-            loop="asyncio",
-            timeout_graceful_shutdown=1,
-        )
-        self._stopping.clear()
-        server = self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-model", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("fake model server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Waits (delays, stream pacing) end at once, so in-flight requests finish within a tick; forced after 3 s."""
-        if self._server is None or self._thread is None:
-            return
-        self._stopping.set()
-        self._server.should_exit = True
-        self._thread.join(timeout=3)
-        if self._thread.is_alive():
-            self._server.force_exit = True
-            self._thread.join(timeout=3)
-        self._server = self._thread = None
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST"])])
@@ -275,25 +217,18 @@ class FakeModelServer:
         status = self._refusal(protocol, headers, body)
         result = answer(protocol, body, self.pieces) if status is None and body is not None else None
         self.requests.append(_record(request.url.path, headers, body, protocol, status, result))
-        if not await self._pause(delay):
+        if not await self.pause(delay):
             return JSONResponse(error_body(protocol, 503), 503)
         if body is None or result is None:
             return JSONResponse(error_body(protocol, status or 400), status or 400)
         return self._render(protocol, body, result, interval)
-
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep in short steps so `stop()` is not held up by a long delay; False if the server is stopping."""
-        deadline = time.monotonic() + seconds
-        while not self._stopping.is_set() and (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, 0.05))
-        return not self._stopping.is_set()
 
     async def _paced(self, events: Iterator[bytes], interval: float) -> AsyncIterator[bytes]:
         """Each event is its own ASGI body message, so uvicorn writes (flushes) it before the next one; a stop
         ends the stream early (the client sees it cut short, as with a real provider going away)."""
         for event in events:
             yield event
-            if not await self._pause(interval):
+            if not await self.pause(interval):
                 return
 
     def _refusal(self, protocol: WireProtocol, headers: dict[str, str], body: dict[str, Any] | None) -> int | None:

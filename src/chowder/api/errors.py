@@ -18,6 +18,7 @@ STATUS_BY_ERROR: dict[type[errors.ChowderError], int] = {
     errors.UnsupportedMediaType: 415,
     errors.Unprocessable: 422,
     errors.GatewayUnavailable: 502,
+    errors.ProviderError: 502,
     errors.ServiceUnavailable: 503,
     errors.GatewayTimeout: 504,
 }

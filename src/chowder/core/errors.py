@@ -10,7 +10,7 @@ ChowderError
 ├── Unprocessable         422
 ├── GatewayUnavailable    502
 ├── ServiceUnavailable    503
-└── ProviderError         (sandbox/runtime failures; surfaced as an instance's error_message)
+└── ProviderError         502 (sandbox/runtime failures; also an instance's error_message)
 """
 
 from __future__ import annotations

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     response_timeout_s: float = Field(
         180.0, description="Longest wait for a gateway's answer to one /responses call (streams: between events)."
     )
+    clawhub_url: str | None = Field(
+        None, description="The ClawHub registry skill installs use (a mirror, a self-hosted one); unset: OpenClaw's."
+    )
+    skill_install_timeout_s: float = Field(180.0, description="Longest a skill install from ClawHub may take.")
     max_upload_mb: int = Field(100, description="Largest file accepted by the files API (upload or write).")
     model_timeout_s: float = Field(120.0, description="Longest wait for a model provider's answer.")
     dev_model: bool = Field(

@@ -15,9 +15,10 @@ from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, GatewayUnavailable, InvalidState, NotFound, QuotaExceeded
 from chowder.core.ids import hash_key, new_id, new_token
 from chowder.core.settings import Settings
+from chowder.domain.agent import RunningAgent
 from chowder.domain.files import Workspace
 from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status, Tier
-from chowder.domain.ports import AgentRuntime, GatewayAccess, InstanceRuntimeSpec, runtime_spec_of
+from chowder.domain.ports import AgentRuntime, GatewayAccess, runtime_spec_of
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import TenantRepository
 from chowder.persistence.tables import InstanceRow
@@ -193,32 +194,24 @@ class Instances:
 
     async def gateway(self, principal: Principal, instance_id: str) -> GatewayAccess:
         """Where the running instance's gateway listens and its token; 409 when it is not running."""
-        return await asyncio.to_thread(self._gateway, principal.organization_id, instance_id)
+        return (await self.agent(principal, instance_id)).gateway
 
-    def _gateway(self, org_id: str, instance_id: str) -> GatewayAccess:
+    async def agent(self, principal: Principal, instance_id: str) -> RunningAgent:
+        """The running instance's agent (skills, pairing); 409 when it is not running."""
+        return await asyncio.to_thread(self._agent, principal.organization_id, instance_id)
+
+    def _agent(self, org_id: str, instance_id: str) -> RunningAgent:
         with self._db.session() as session:
             row = running(TenantRepository(session), org_id, instance_id)
             assert row.gateway_url is not None
-            return GatewayAccess(row.gateway_url, self._box.decrypt(row.gateway_token_enc))
-
-    async def skills(self, principal: Principal, instance_id: str) -> list[dict[str, Any]]:
-        """The skills the running agent knows (installed or not), as it reports them."""
-        provider, spec = await asyncio.to_thread(self._running_spec, principal.organization_id, instance_id)
-        return await self._runtime.skills(provider, spec)
-
-    async def skill(self, principal: Principal, instance_id: str, name: str) -> dict[str, Any]:
-        provider, spec = await asyncio.to_thread(self._running_spec, principal.organization_id, instance_id)
-        return await self._runtime.skill(provider, spec, name)
-
-    def _running_spec(self, org_id: str, instance_id: str) -> tuple[SandboxProvider, InstanceRuntimeSpec]:
-        with self._db.session() as session:
-            row = running(TenantRepository(session), org_id, instance_id)
-            return self._providers[row.sandbox_provider], runtime_spec_of(row, self._box)
+            spec = runtime_spec_of(row, self._box)
+            gateway = GatewayAccess(row.gateway_url, spec.gateway_token)
+            return RunningAgent(self._runtime, self._providers[row.sandbox_provider], spec, gateway)
 
     async def workspace(self, principal: Principal, instance_id: str) -> Workspace:
         """The running instance's files; 409 when it is not running (its sandbox may not be reachable)."""
-        provider, spec = await asyncio.to_thread(self._running_spec, principal.organization_id, instance_id)
-        return Workspace(provider, spec.sandbox_id, self._settings.max_upload_mb * 1024 * 1024)
+        agent = await self.agent(principal, instance_id)
+        return Workspace(agent.provider, agent.spec.sandbox_id, self._settings.max_upload_mb * 1024 * 1024)
 
     async def delete(self, principal: Principal, instance_id: str) -> None:
         """Gone from the API at once (slot freed, grants dropped); the engine tears the sandbox down."""

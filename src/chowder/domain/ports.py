@@ -81,3 +81,20 @@ class AgentRuntime(Protocol):
     async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> dict[str, Any]:
         """One skill in detail; NotFound when the agent does not know it."""
         ...
+
+    async def install_skill(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, slug: str
+    ) -> tuple[str, dict[str, Any]]:
+        """Install from the skill registry; the installer's output and the skill as the agent now reports it.
+        ProviderError with the installer's output when it fails."""
+        ...
+
+    async def configure_skill(self, gateway: GatewayAccess, key: str, changes: dict[str, Any]) -> None:
+        """Merge `changes` (enabled, apiKey, env, config) into the skill's live settings."""
+        ...
+
+    async def approve_pairing(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, channel: str, code: str
+    ) -> str:
+        """Approve a DM pairing code; the runtime's own words. NotFound for a code it has no request for."""
+        ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ChannelSummary(BaseModel):
@@ -34,3 +34,14 @@ class ChannelConnected(BaseModel):
     channel: str
     status: str
     message: str | None = None
+
+
+class PairRequest(BaseModel):
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$", description="The code the bot sent the user.")
+
+
+class Paired(BaseModel):
+    channel: str
+    code: str
+    status: str
+    output: str

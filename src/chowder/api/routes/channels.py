@@ -11,7 +11,15 @@ from chowder.core.errors import BadRequest, NotFound
 from chowder.domain.channels import channel_states, connect, disconnect, live_status
 from chowder.domain.models import Permission, Principal
 from chowder.runtime.openclaw.channels import CHANNELS, Channel
-from chowder.schemas.channels import ChannelConnect, ChannelConnected, ChannelInfo, ChannelStatus, ChannelSummary
+from chowder.schemas.channels import (
+    ChannelConnect,
+    ChannelConnected,
+    ChannelInfo,
+    ChannelStatus,
+    ChannelSummary,
+    Paired,
+    PairRequest,
+)
 
 router = APIRouter(tags=["channels"])
 
@@ -58,6 +66,18 @@ async def disconnect_channel(instance_id: str, channel: str, principal: CanManag
     gateway = await state.instances.gateway(principal, instance_id)
     await disconnect(state.http, gateway, found)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/v1/instances/{instance_id}/channels/{channel}/pair")
+async def pair_channel(
+    instance_id: str, channel: str, body: PairRequest, principal: CanManageChannels, state: State
+) -> Paired:
+    """Approves the code the bot sent an unknown sender (DM policy `pairing`), with OpenClaw's own pairing
+    command inside the sandbox; 404 with OpenClaw's reason for a code it has no request for."""
+    found = _channel(channel)
+    agent = await state.instances.agent(principal, instance_id)
+    output = await agent.approve_pairing(found.id, body.code)
+    return Paired(channel=found.id, code=body.code, status="paired", output=output)
 
 
 @router.get("/v1/instances/{instance_id}/channels/{channel}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response, status
 
 from chowder.api.deps import State, require
 from chowder.domain.models import Permission, Principal
-from chowder.schemas.skills import SkillInfo, SkillSummary
+from chowder.schemas.skills import SkillInfo, SkillInstall, SkillInstalled, SkillSummary, SkillUpdate
 
 router = APIRouter(tags=["skills"])
 
@@ -20,7 +20,7 @@ async def list_skills(
     instance_id: str, principal: CanConfigure, state: State, eligible_only: bool = False
 ) -> list[SkillSummary]:
     """Every skill the agent knows; with `eligible_only`, only those ready to use."""
-    skills = await state.instances.skills(principal, instance_id)
+    skills = await (await state.instances.agent(principal, instance_id)).skills()
     return [
         SkillSummary(
             name=s["name"],
@@ -36,7 +36,7 @@ async def list_skills(
 @router.get("/v1/instances/{instance_id}/skills/{skill_name}")
 async def skill_info(instance_id: str, skill_name: str, principal: CanConfigure, state: State) -> SkillInfo:
     """`path` is relative to the instance root (the files API's) for skills that live there."""
-    found = await state.instances.skill(principal, instance_id, skill_name)
+    found = await (await state.instances.agent(principal, instance_id)).skill(skill_name)
     return SkillInfo(
         name=found["name"],
         description=found.get("description", ""),
@@ -44,3 +44,32 @@ async def skill_info(instance_id: str, skill_name: str, principal: CanConfigure,
         ready=bool(found.get("eligible")),
         path=found["path"],
     )
+
+
+@router.post("/v1/instances/{instance_id}/skills/install")
+async def install_skill(instance_id: str, body: SkillInstall, principal: CanConfigure, state: State) -> SkillInstalled:
+    """OpenClaw's ClawHub installer inside the sandbox, then `env` applied; 502 with the installer's output when
+    it fails (e.g. ClawHub unreachable)."""
+    agent = await state.instances.agent(principal, instance_id)
+    installed = await agent.install_skill(body.slug, body.env)
+    ready = not installed.required_env
+    return SkillInstalled(
+        skill=installed.name,
+        status="installed" if ready else "installed_missing_env",
+        output=installed.output,
+        env_applied=installed.env_applied or None,
+        required_env=None if ready else installed.required_env,
+        message="Skill installed and ready to use."
+        if ready
+        else f"Skill installed; set {', '.join(installed.required_env)} to use it.",
+    )
+
+
+@router.patch("/v1/instances/{instance_id}/skills/{skill_name}", status_code=status.HTTP_204_NO_CONTENT)
+async def update_skill(
+    instance_id: str, skill_name: str, body: SkillUpdate, principal: CanConfigure, state: State
+) -> Response:
+    """Written where OpenClaw reads it (`skills.entries.<skill>`) and applied live, without a restart."""
+    agent = await state.instances.agent(principal, instance_id)
+    await agent.update_skill(skill_name, body.model_dump(exclude_unset=True))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

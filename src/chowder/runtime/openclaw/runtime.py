@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -17,7 +18,15 @@ from chowder.runtime.openclaw import config as oc_config
 from chowder.runtime.openclaw import rpc
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.versions import RELEASES
-from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec, SandboxState
+from chowder.sandbox.base import (
+    ExecResult,
+    LaunchSpec,
+    Resources,
+    SandboxInfo,
+    SandboxProvider,
+    SandboxSpec,
+    SandboxState,
+)
 
 log = logging.getLogger("chowder.runtime")
 
@@ -26,6 +35,7 @@ AGENTS_FILE = "workspace/AGENTS.md"
 GATEWAY_LOG = "logs/gateway.out"
 _PROBE_EVERY_S = 0.5
 _CLI_TIMEOUT_S = 60.0
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class OpenClawRuntime:
@@ -88,10 +98,13 @@ class OpenClawRuntime:
             "OPENCLAW_DISABLE_BONJOUR": "1",
             "OPENCLAW_OFFLINE": "1",
             "DO_NOT_TRACK": "1",
+            "CLAWHUB_DISABLE_TELEMETRY": "1",
             "MALLOC_ARENA_MAX": "2",
             oc_config.GATEWAY_TOKEN_ENV: spec.gateway_token,
             oc_config.MODEL_TOKEN_ENV: spec.model_token,
         }
+        if self._settings.clawhub_url:
+            env["OPENCLAW_CLAWHUB_URL"] = self._settings.clawhub_url
         if self._settings.node_compile_cache:
             env["NODE_COMPILE_CACHE"] = f"{info.home}/.node-compile-cache"
         else:
@@ -153,21 +166,57 @@ class OpenClawRuntime:
         found["path"] = base[len(root) :] if base.startswith(root + "/") else base
         return found
 
+    async def install_skill(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, slug: str
+    ) -> tuple[str, dict[str, Any]]:
+        """OpenClaw's ClawHub installer, into the workspace's `skills/`; the installer's output and the
+        installed skill as the agent now reports it. ProviderError with the output when it fails (offline)."""
+        result, _ = await self._cli(provider, spec, ("skills", "install", slug), self._settings.skill_install_timeout_s)
+        output = _plain("\n".join(part for part in (result.stdout, result.stderr) if part.strip()))
+        if result.exit_code != 0:
+            raise ProviderError(f"Installing skill '{slug}' failed (exit {result.exit_code}): {output}")
+        return output, await self.skill(provider, spec, slug.rsplit("/", 1)[-1])
+
+    async def configure_skill(self, gateway: GatewayAccess, key: str, changes: dict[str, Any]) -> None:
+        """`skills.entries.<key>` merge-patched live (OpenClaw re-reads skills without a restart)."""
+        try:
+            await rpc.patch_config(self._http, gateway.url, gateway.token, {"skills": {"entries": {key: changes}}})
+        except ProviderError as exc:
+            raise BadRequest(f"OpenClaw refused the skill settings: {exc.detail}") from exc
+
+    async def approve_pairing(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, channel: str, code: str
+    ) -> str:
+        """OpenClaw's own `pairing approve`: its RPC approves only by an opaque request id, never by the code
+        the user was shown. ~10 s of CLI start-up, acceptable for something done once per contact."""
+        result, _ = await self._cli(provider, spec, ("pairing", "approve", channel, code), _CLI_TIMEOUT_S)
+        if result.exit_code == 0:
+            return _plain(result.stdout)
+        reason = _cli_reason(result)
+        if "No pending pairing request" in reason:
+            raise NotFound(reason)
+        raise ProviderError(f"openclaw pairing approve failed (exit {result.exit_code}): {reason}")
+
+    async def _cli(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, args: tuple[str, ...], timeout_s: float
+    ) -> tuple[ExecResult, SandboxInfo]:
+        """One OpenClaw CLI call inside the sandbox (same uid, binds and limits as the gateway): seconds of
+        Node start-up, so only for what the gateway's HTTP RPC does not offer, never on a hot path."""
+        info = await provider.create(self.sandbox_spec(spec))
+        entry = self.cache.entrypoint(RELEASES[spec.release])
+        env = {**self._env(spec, info), "NO_COLOR": "1", "FORCE_COLOR": "0"}
+        result = await provider.exec(spec.sandbox_id, [str(self.cache.node), str(entry), *args], env, timeout_s)
+        return result, info
+
     async def _cli_json(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, *args: str
     ) -> tuple[dict[str, Any], SandboxInfo]:
-        """One OpenClaw CLI call inside the sandbox (same uid, binds and limits as the gateway): seconds of
-        Node start-up, so only for reads the gateway's HTTP RPC does not offer."""
-        info = await provider.create(self.sandbox_spec(spec))
-        entry = self.cache.entrypoint(RELEASES[spec.release])
-        argv = [str(self.cache.node), str(entry), *args]
-        result = await provider.exec(spec.sandbox_id, argv, self._env(spec, info), _CLI_TIMEOUT_S)
+        result, info = await self._cli(provider, spec, args, _CLI_TIMEOUT_S)
         try:
             parsed = json.loads(result.stdout)
         except json.JSONDecodeError as exc:
             raise ProviderError(
-                f"openclaw {' '.join(args)} failed (exit {result.exit_code}): "
-                f"{(result.stderr or result.stdout)[-1000:]}"
+                f"openclaw {' '.join(args)} failed (exit {result.exit_code}): {_cli_reason(result)}"
             ) from exc
         return (parsed if isinstance(parsed, dict) else {}), info
 
@@ -196,6 +245,18 @@ class OpenClawRuntime:
             return ""
         lines = [line for line in text.splitlines() if line.strip()][-8:]
         return ("\nLast gateway output:\n" + "\n".join(lines)) if lines else ""
+
+
+def _plain(text: str) -> str:
+    """CLI output as a client should read it: no colour codes, no trailing blank lines."""
+    return _ANSI.sub("", text).strip()
+
+
+def _cli_reason(result: ExecResult) -> str:
+    """Why a CLI call failed: OpenClaw's `Reason:` line when it gives one, else the tail of its output."""
+    text = _plain(result.stderr or result.stdout)
+    reasons = [line.split("Reason:", 1)[1].strip() for line in text.splitlines() if "Reason:" in line]
+    return reasons[-1] if reasons else text[-1000:]
 
 
 async def _write_json(provider: SandboxProvider, sandbox_id: str, path: str, data: dict[str, Any]) -> None:

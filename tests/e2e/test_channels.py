@@ -1,0 +1,74 @@
+"""A real Telegram channel, end to end, against a fake Bot API the test starts (`apiRoot`): connect, live status
+from the gateway, a stranger's DM answered with a pairing code, approval, then the model answers."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.e2e.harness import RunningInstance, running_instance
+from tests.factories import auth, scoped_key
+from tests.fakes.telegram_api import FakeTelegramApi
+
+pytestmark = pytest.mark.e2e
+
+USER = 424242
+# The dev model's reply ends with `history=<earlier turns>` (OpenClaw trims the start of the echo before
+# delivering it to Telegram): a text only the model writes.
+ECHOED = "history="
+
+
+@dataclass
+class TelegramEnv:
+    inst: RunningInstance
+    bot: FakeTelegramApi
+
+
+@pytest.fixture(scope="module")
+def telegram() -> Iterator[TelegramEnv]:
+    with FakeTelegramApi("7001:chowder-fake-token") as bot, running_instance("Channels", CHOWDER_DEV_MODEL="1") as inst:
+        yield TelegramEnv(inst, bot)
+
+
+def test_telegram_connect_pair_and_chat(telegram: TelegramEnv) -> None:
+    inst, bot = telegram.inst, telegram.bot
+    client, base = inst.server.client, f"{inst.base}/channels/telegram"
+    channels_only = auth(scoped_key(client, inst.key, [inst.instance_id], ["channels"]))
+    configure_only = auth(scoped_key(client, inst.key, [inst.instance_id], ["configure"]))
+
+    connected = client.post(
+        f"{base}/connect", headers=channels_only, json={"config": {"token": bot.token, "apiRoot": bot.url}}
+    )
+    assert connected.status_code == 200, connected.text
+    assert connected.json()["status"] == "connected"
+    deadline = time.monotonic() + 90
+    while not (status := client.get(f"{base}/status", headers=channels_only).json())["connected"]:
+        assert time.monotonic() < deadline, f"never connected: {status}"
+        time.sleep(0.5)
+    assert status["enabled"] is True and status["details"]["lifecycle"] == "ready"
+    assert bot.called("getMe") and bot.called("getUpdates")
+
+    bot.send_dm(USER, "hello, who are you?")
+    greeting = bot.wait_for_reply(USER, "Pairing code")
+    code = re.search(r"pairing approve telegram ([A-Z0-9]{8})", greeting)
+    assert code, greeting
+    assert not any(ECHOED in text for text in bot.texts_to(USER)), "an unpaired stranger never reaches the model"
+
+    unknown = client.post(f"{base}/pair", headers=channels_only, json={"code": "ZZZZZZZZ"})
+    assert unknown.status_code == 404 and "No pending pairing request" in unknown.json()["detail"], unknown.text
+    assert client.post(f"{base}/pair", headers=configure_only, json={"code": code[1]}).status_code == 403
+    assert client.post(f"{base}/pair", headers=channels_only, json={"code": "--help"}).status_code == 422
+    paired = client.post(f"{base}/pair", headers=channels_only, json={"code": code[1]})
+    assert paired.status_code == 200, paired.text
+    body = paired.json()
+    assert (body["channel"], body["code"], body["status"]) == ("telegram", code[1], "paired")
+    assert str(USER) in body["output"]
+
+    sent = len(bot.texts_to(USER))
+    bot.send_dm(USER, "what is in the chowder today")
+    reply = bot.wait_for_reply(USER, ECHOED, after=sent)
+    assert "what is in the chowder today" in reply, reply
