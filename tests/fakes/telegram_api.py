@@ -92,7 +92,7 @@ class FakeTelegramApi(LoopbackServer):
                     return text
             time.sleep(0.2)
         methods = [method for method, _ in self.calls]
-        raise AssertionError(f"no reply containing {contains!r} to {chat_id}: {self.texts_to(chat_id)}; calls {methods}")
+        raise AssertionError(f"no reply with {contains!r} to {chat_id}: {self.texts_to(chat_id)}; calls {methods}")
 
     def called(self, method: str) -> bool:
         with self._lock:
