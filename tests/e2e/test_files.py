@@ -22,7 +22,8 @@ ESCAPE = {"detail": "Path escapes the instance root."}
 
 @pytest.fixture(scope="module")
 def inst() -> Iterator[RunningInstance]:
-    with running_instance("Files", CHOWDER_MAX_UPLOAD_MB="1") as env:
+    # ClawHub on a closed port: a skill install fails fast, as it would on a machine without egress.
+    with running_instance("Files", CHOWDER_MAX_UPLOAD_MB="1", CHOWDER_CLAWHUB_URL="http://127.0.0.1:9") as env:
         yield env
 
 
@@ -267,6 +268,56 @@ def test_a_skill_written_into_the_workspace_is_listed_by_the_agent(inst: Running
     files_only = scoped_key(client, inst.key, [inst.instance_id], ["files"])
     assert client.get(f"{inst.base}/skills", headers=auth(files_only)).status_code == 403
     assert client.get(f"{inst.base}/skills/chowder-hello", headers=auth(configure_only)).status_code == 200
+
+
+GATED_SKILL = """---
+name: chowder-gated
+description: Needs a key before it is ready.
+metadata: {"openclaw": {"requires": {"env": ["CHOWDER_TEST_KEY"]}, "primaryEnv": "CHOWDER_TEST_KEY"}}
+---
+Use the key.
+"""
+
+
+def test_skill_settings_are_written_where_openclaw_reads_them_and_apply_live(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    client.put(
+        f"{inst.base}/files/content",
+        headers=headers,
+        json={"path": "workspace/skills/chowder-gated/SKILL.md", "content": GATED_SKILL},
+    )
+    skill = f"{inst.base}/skills/chowder-gated"
+    assert client.get(skill, headers=headers).json()["ready"] is False
+    configure_only = auth(scoped_key(client, inst.key, [inst.instance_id], ["configure"]))
+    response = client.patch(skill, headers=configure_only, json={"env": {"CHOWDER_TEST_KEY": "k-123"}})
+    assert response.status_code == 204, response.text
+    assert client.get(skill, headers=headers).json()["ready"] is True
+    config = json.loads(
+        client.get(f"{inst.base}/files/content", headers=headers, params={"path": "openclaw.json"}).json()["content"]
+    )
+    assert config["skills"]["entries"]["chowder-gated"] == {"env": {"CHOWDER_TEST_KEY": "k-123"}}
+    assert client.patch(skill, headers=headers, json={"enabled": False}).status_code == 204
+    assert client.get(skill, headers=headers).json()["ready"] is False
+    assert client.patch(skill, headers=headers, json={"enabled": True, "config": {"max_results": 5}}).status_code == 204
+    info = client.get(skill, headers=headers).json()
+    assert info["ready"] is True
+    assert client.patch(f"{inst.base}/skills/no-such-skill", headers=headers, json={"enabled": True}).status_code == 404
+    assert client.patch(skill, headers=headers, json={"enabeld": True}).status_code == 422
+    files_only = auth(scoped_key(client, inst.key, [inst.instance_id], ["files"]))
+    assert client.patch(skill, headers=files_only, json={"enabled": True}).status_code == 403
+
+
+def test_a_skill_install_that_cannot_reach_clawhub_is_a_502_with_the_installer_output(inst: RunningInstance) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    install = f"{inst.base}/skills/install"
+    failed = client.post(install, headers=headers, json={"slug": "web-search", "env": {"SEARCH_API_KEY": "x"}})
+    assert failed.status_code == 502, failed.text
+    detail = failed.json()["detail"]
+    assert "web-search" in detail and ("fetch failed" in detail or "ECONNREFUSED" in detail), detail
+    for not_clawhub in ("git:someone/repo", "./skills/local", "../x", "-rf"):
+        assert client.post(install, headers=headers, json={"slug": not_clawhub}).status_code == 422, not_clawhub
+    listing = client.get(f"{inst.base}/files", headers=headers, params={"path": "workspace/skills"}).json()
+    assert "web-search" not in {e["name"] for e in listing["entries"]}, "a failed install leaves nothing behind"
 
 
 def test_a_stopped_instance_answers_409(inst: RunningInstance) -> None:
