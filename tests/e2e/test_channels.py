@@ -3,6 +3,7 @@ from the gateway, a stranger's DM answered with a pairing code, approval, then t
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import Iterator
@@ -72,3 +73,20 @@ def test_telegram_connect_pair_and_chat(telegram: TelegramEnv) -> None:
     bot.send_dm(USER, "what is in the chowder today")
     reply = bot.wait_for_reply(USER, ECHOED, after=sent)
     assert "what is in the chowder today" in reply, reply
+
+
+def test_whatsapp_connect_asks_the_gateway_for_its_login_qr(telegram: TelegramEnv) -> None:
+    """The plugin ships with the runtime (no install); the QR exists only once WhatsApp's servers answer the
+    gateway, so without egress the answer is a 502 in the gateway's own words, and the channel stays configured."""
+    inst = telegram.inst
+    client, headers = inst.server.client, auth(inst.key)
+    response = client.post(f"{inst.base}/channels/whatsapp/connect", headers=headers, json={})
+    if response.status_code == 200:
+        body = response.json()
+        assert body["status"] == "awaiting_scan" and "qr_data" in body
+        assert base64.b64decode(body["qr_image_base64"]).startswith(b"\x89PNG")
+    else:
+        assert response.status_code == 502, response.text
+        assert "WhatsApp" in response.json()["detail"] and "provider is not available" not in response.text
+    listed = {c["channel"]: c["enabled"] for c in client.get(f"{inst.base}/channels", headers=headers).json()}
+    assert listed["whatsapp"] is True

@@ -22,7 +22,7 @@ import pytest
 from chowder.core.errors import BadRequest, NotFound, ProviderError
 from chowder.core.settings import Settings
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxSpec, SandboxState
-from chowder.sandbox.isolation import NAMESPACES
+from chowder.sandbox.isolation import INSIDE_UID, NAMESPACES
 from chowder.sandbox.process import EXEC_TIMEOUT_EXIT, ProcessProvider
 from chowder.sandbox.registry import make_provider
 
@@ -197,7 +197,7 @@ def test_start_serves_and_stop_ends_the_whole_tree_but_keeps_state(provider: Pro
         first_pid = json.loads(meta_path.read_text())["pid"]
         if isolated(provider):
             meta_uid = json.loads(meta_path.read_text())["uid"]
-            assert answer["uid"] == meta_uid
+            assert answer["uid"] == INSIDE_UID, "inside, the sandbox's own uid shows as the overflow uid"
             for pid in tree:
                 assert status_line(pid, "Uid") == str(meta_uid) and int(status_line(pid, "CapEff"), 16) == 0
 
@@ -375,7 +375,9 @@ def test_sandboxes_cannot_see_each_other_or_the_data_dir(provider: ProcessProvid
         assert (await in_a(f"cat {b.root}/secret.txt"))[0] != 0
         assert (await in_a(f"cat {database}"))[0] != 0
         a_uid = Path(a.root).stat().st_uid
-        assert await in_a("id -u") == (0, str(a_uid))
+        assert await in_a("id -u") == (0, str(INSIDE_UID))
+        assert await in_a("stat -c %u /usr/bin") == (0, str(INSIDE_UID)), "root's files look like its own"
+        assert (await in_a("cat /etc/shadow"))[0] != 0, "but the kernel checks the real uid"
         assert await in_a("grep CapEff /proc/self/status | cut -f2") == (0, "0000000000000000")
         assert await in_a("echo mine > /tmp/marker && cat /tmp/marker") == (0, "mine")
         assert (await provider.exec("b", ["cat", "/tmp/marker"], env, 10)).exit_code != 0

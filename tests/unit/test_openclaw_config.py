@@ -83,7 +83,7 @@ def test_versions() -> None:
 
 def test_managed_paths_cover_every_managed_key() -> None:
     """MANAGED_PATHS and managed_config() must not drift apart."""
-    leaves = config._paths(config.managed_config(PLACEMENT))
+    leaves = config._paths(config.managed_config(PLACEMENT, {}))
     for leaf in leaves:
         assert any(leaf[: len(m)] == m for m in config.MANAGED_PATHS), leaf
 
@@ -96,3 +96,16 @@ def test_overrides_of_managed_keys_are_named() -> None:
     ]
     assert config.managed_conflicts({"models": {"providers": {"mine": {"baseUrl": "x"}}}}) == []
     assert config.managed_conflicts({"session": {"dmScope": "main"}, "agent": {"system_prompt": "x"}}) == []
+
+
+def test_only_the_shipped_plugins_a_config_trusts_are_on_the_load_path() -> None:
+    dirs = {"whatsapp": "/rt/@openclaw/whatsapp", "line": "/rt/@openclaw/line"}
+    placement = config.GatewayPlacement(
+        port=1, state_dir="/s", log_file="/l", model_base_url="http://h", plugin_dirs=dirs
+    )
+    fresh = config.render("anthropic", {}, placement)
+    assert fresh["plugins"]["load"]["paths"] == []
+    trusted = {"plugins": {"entries": {"whatsapp": {"enabled": True}, "line": {"enabled": False}}}}
+    assert config.render("anthropic", trusted, placement)["plugins"]["load"]["paths"] == ["/rt/@openclaw/whatsapp"]
+    assert config.reapply_managed(trusted, placement)["plugins"]["load"]["paths"] == ["/rt/@openclaw/whatsapp"]
+    assert config.managed_conflicts({"plugins": {"load": {"paths": ["/elsewhere"]}}}) == ["plugins.load.paths"]

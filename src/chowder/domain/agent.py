@@ -37,7 +37,7 @@ class RunningAgent:
         the skill still lacks (then it is installed but not ready)."""
         output, skill = await self.runtime.install_skill(self.provider, self.spec, slug)
         if env:
-            await self.runtime.configure_skill(self.gateway, skill_key(skill), {"env": env})
+            await self.runtime.configure_skill(self.spec, self.gateway, skill_key(skill), {"env": env})
         missing = [name for name in (skill.get("missing") or {}).get("env", []) if name not in env]
         return SkillInstalled(str(skill["name"]), output, env, missing)
 
@@ -45,7 +45,10 @@ class RunningAgent:
         """Only the given settings change (a merge into the skill's entry); 404 for a skill the agent does not
         know, so a typo is not silently stored."""
         skill = await self.runtime.skill(self.provider, self.spec, name)
-        await self.runtime.configure_skill(self.gateway, skill_key(skill), changes)
+        await self.runtime.configure_skill(self.spec, self.gateway, skill_key(skill), changes)
+
+    async def patch_config(self, patch: dict[str, Any]) -> None:
+        await self.runtime.patch_config(self.spec, self.gateway, patch)
 
     async def approve_pairing(self, channel: str, code: str) -> str:
         return await self.runtime.approve_pairing(self.provider, self.spec, channel, code)

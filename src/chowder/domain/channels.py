@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from chowder.core.errors import ProviderError, Unprocessable
+from chowder.domain.agent import RunningAgent
 from chowder.domain.files import Workspace
 from chowder.domain.ports import GatewayAccess
 from chowder.runtime.openclaw import rpc
 from chowder.runtime.openclaw.channels import CHANNELS, Channel, connect_patch, disconnect_patch, missing_fields
 
 CONFIG_FILE = "openclaw.json"
+_PLUGIN_LOAD_S = 30.0
+_LOGIN_TIMEOUT_S = 90.0
 
 
 async def channel_states(workspace: Workspace) -> list[tuple[Channel, bool]]:
@@ -60,16 +66,49 @@ async def live_status(
     return status_of(channel, payload)
 
 
-async def connect(http: httpx.AsyncClient, gateway: GatewayAccess, channel: Channel, fields: dict[str, Any]) -> None:
+async def connect(agent: RunningAgent, channel: Channel, fields: dict[str, Any]) -> None:
     """Writes the channel into the live config; returns once the gateway has applied it. A missing required
     field, or a field OpenClaw's schema refuses, is a 422 naming it; nothing is written then."""
     if missing := missing_fields(channel, fields):
         raise Unprocessable(f"Missing required field(s) for channel '{channel.id}': {', '.join(missing)}.")
     try:
-        await rpc.patch_config(http, gateway.url, gateway.token, connect_patch(channel, fields))
+        await agent.patch_config(connect_patch(channel, fields))
     except ProviderError as exc:
         raise Unprocessable(f"OpenClaw refused the channel settings: {exc.detail}") from exc
 
 
-async def disconnect(http: httpx.AsyncClient, gateway: GatewayAccess, channel: Channel) -> None:
-    await rpc.patch_config(http, gateway.url, gateway.token, disconnect_patch(channel))
+@dataclass(frozen=True, slots=True)
+class LoginQr:
+    image_base64: str
+    data: str | None
+    message: str | None
+
+
+async def start_login(
+    http: httpx.AsyncClient, agent: RunningAgent, channel: Channel, fields: dict[str, Any]
+) -> LoginQr:
+    """An interactive channel (WhatsApp): switched on like the others, then the gateway's own login QR. The
+    QR exists only once the service answered the gateway; when it cannot (no egress), a 502 with its words."""
+    await connect(agent, channel, fields)
+    gateway = agent.gateway
+    deadline = time.monotonic() + _PLUGIN_LOAD_S
+    while True:
+        try:
+            payload = await rpc.call(
+                http, gateway.url, gateway.token, "web.login.start", {"channel": channel.id}, _LOGIN_TIMEOUT_S
+            )
+            break
+        except ProviderError as exc:
+            # The plugin loads by hot reload just after the patch; until then it offers no login provider.
+            if "provider is not available" not in str(exc.detail) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1)
+    data_url = str(payload.get("qrDataUrl") or "")
+    message = payload.get("message")
+    if "base64," not in data_url:
+        raise ProviderError(str(message or f"The gateway produced no {channel.id} login QR."))
+    return LoginQr(data_url.partition("base64,")[2], payload.get("qrData"), message)
+
+
+async def disconnect(agent: RunningAgent, channel: Channel) -> None:
+    await agent.patch_config(disconnect_patch(channel))

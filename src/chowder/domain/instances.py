@@ -176,9 +176,8 @@ class Instances:
             view = await self.get(principal, instance_id)
             merged = merge_patch(view.openclaw_config or {}, patch)
             if view.status == Status.RUNNING and view.sandbox_id is not None:
-                gateway = await self.gateway(principal, instance_id)
-                provider = self._providers[view.sandbox_provider]
-                await self._runtime.apply_overrides(provider, view.sandbox_id, gateway, patch, merged)
+                agent = await self.agent(principal, instance_id)
+                await self._runtime.apply_overrides(agent.provider, agent.spec, agent.gateway, patch, merged)
         return await asyncio.to_thread(self._update, principal.organization_id, instance_id, name, patch)
 
     def _update(self, org_id: str, instance_id: str, name: str | None, patch: dict[str, Any] | None) -> InstanceView:

@@ -62,10 +62,15 @@ class AgentRuntime(Protocol):
         """Return the endpoint once the agent admits traffic; raise ProviderError with the reason if not."""
         ...
 
+    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> None:
+        """Merge-patch the running agent's live config; it validates the result (ProviderError with its
+        reasons when it refuses, and then nothing changed) and applies it before this returns."""
+        ...
+
     async def apply_overrides(
         self,
         provider: SandboxProvider,
-        sandbox_id: str,
+        spec: InstanceRuntimeSpec,
         gateway: GatewayAccess,
         patch: dict[str, Any],
         overrides: dict[str, Any],
@@ -89,7 +94,9 @@ class AgentRuntime(Protocol):
         ProviderError with the installer's output when it fails."""
         ...
 
-    async def configure_skill(self, gateway: GatewayAccess, key: str, changes: dict[str, Any]) -> None:
+    async def configure_skill(
+        self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, key: str, changes: dict[str, Any]
+    ) -> None:
         """Merge `changes` (enabled, apiKey, env, config) into the skill's live settings."""
         ...
 

@@ -24,6 +24,16 @@ _CONTROLLERS = ("memory", "cpu", "pids")
 _CPU_PERIOD_US = 100_000
 _ROOT_ENTRIES = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _PROBE_TIMEOUT_S = 10.0
+
+
+def _overflow_id(kind: str) -> int:
+    try:
+        return int(Path(f"/proc/sys/kernel/overflow{kind}").read_text())
+    except (OSError, ValueError):
+        return 65534
+
+
+INSIDE_UID, INSIDE_GID = _overflow_id("uid"), _overflow_id("gid")
 _RMDIR_WAIT_S = 2.0
 
 
@@ -49,6 +59,10 @@ class Isolation:
     def _bwrap_args(self, box: str, root: str, read_only_paths: list[str], die_with_parent: bool) -> list[str]:
         """`--die-with-parent` only for short commands: a sandbox must outlive a crashed control plane."""
         args = ["--unshare-all", "--share-net", "--cap-drop", "ALL", "--new-session"]
+        # Inside, the sandbox's uid shows as the overflow uid, which is also how the files of every unmapped
+        # owner (root's runtime cache) show: OpenClaw refuses plugins owned by "someone else" and accepts
+        # them as its own. Only the view changes: the kernel still checks the real host uid.
+        args += ["--uid", str(INSIDE_UID), "--gid", str(INSIDE_GID)]
         if die_with_parent:
             args.append("--die-with-parent")
         args += ["--ro-bind", "/usr", "/usr", *self.root_entries, "--ro-bind", "/etc", "/etc"]

@@ -27,13 +27,19 @@ class ChannelStatus(BaseModel):
 
 
 class ChannelConnect(BaseModel):
-    config: dict[str, Any]
+    """The info endpoint's fields; optional for interactive channels (WhatsApp), which log in by QR."""
+
+    config: dict[str, Any] = Field(default_factory=dict)
 
 
 class ChannelConnected(BaseModel):
+    """`qr_data` and `qr_image_base64` are present only for `awaiting_scan` (interactive channels)."""
+
     channel: str
     status: str
     message: str | None = None
+    qr_data: str | None = None
+    qr_image_base64: str | None = None
 
 
 class PairRequest(BaseModel):

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from chowder.api.deps import State, require
-from chowder.core.errors import BadRequest, NotFound
-from chowder.domain.channels import channel_states, connect, disconnect, live_status
+from chowder.core.errors import NotFound
+from chowder.domain.channels import channel_states, connect, disconnect, live_status, start_login
 from chowder.domain.models import Permission, Principal
 from chowder.runtime.openclaw.channels import CHANNELS, Channel
 from chowder.schemas.channels import (
@@ -45,17 +45,24 @@ async def channel_status(instance_id: str, channel: str, principal: CanManageCha
     return ChannelStatus(channel=found.id, enabled=enabled, connected=connected, details=details)
 
 
-@router.post("/v1/instances/{instance_id}/channels/{channel}/connect")
+@router.post("/v1/instances/{instance_id}/channels/{channel}/connect", response_model_exclude_unset=True)
 async def connect_channel(
     instance_id: str, channel: str, body: ChannelConnect, principal: CanManageChannels, state: State
 ) -> ChannelConnected:
     """Writes the channel (DM policy `pairing`) into the live config; answers once the gateway applied it.
-    Whether it actually reached the service shows in /status."""
+    Whether it actually reached the service shows in /status. WhatsApp answers with the gateway's login QR."""
     found = _channel(channel)
+    agent = await state.instances.agent(principal, instance_id)
     if found.connection_type == "interactive":
-        raise BadRequest(f"Channel '{found.id}' connects by QR scan, which this server does not offer yet.")
-    gateway = await state.instances.gateway(principal, instance_id)
-    await connect(state.http, gateway, found, body.config)
+        qr = await start_login(state.http, agent, found, body.config)
+        return ChannelConnected(
+            channel=found.id,
+            status="awaiting_scan",
+            message=qr.message,
+            qr_data=qr.data,
+            qr_image_base64=qr.image_base64,
+        )
+    await connect(agent, found, body.config)
     return ChannelConnected(channel=found.id, status="connected", message="Channel connected successfully.")
 
 
@@ -63,8 +70,7 @@ async def connect_channel(
 async def disconnect_channel(instance_id: str, channel: str, principal: CanManageChannels, state: State) -> Response:
     """Switched off; credentials are kept."""
     found = _channel(channel)
-    gateway = await state.instances.gateway(principal, instance_id)
-    await disconnect(state.http, gateway, found)
+    await disconnect(await state.instances.agent(principal, instance_id), found)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

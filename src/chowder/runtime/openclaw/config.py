@@ -7,7 +7,7 @@ environment (`OPENCLAW_GATEWAY_TOKEN`, and an env SecretRef for the model provid
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
@@ -31,6 +31,8 @@ class GatewayPlacement:
     state_dir: str
     log_file: str
     model_base_url: str
+    # The official channel plugins in the shared runtime (read-only), by plugin id.
+    plugin_dirs: dict[str, str] = field(default_factory=dict)
 
 
 def expand_dot_paths(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +100,15 @@ def base_config(model_provider: str) -> dict[str, Any]:
     }
 
 
-def managed_config(placement: GatewayPlacement) -> dict[str, Any]:
-    """Keys the control plane owns; applied last on every render so no override can weaken them."""
+def plugin_load_paths(config: dict[str, Any], plugin_dirs: dict[str, str]) -> list[str]:
+    """The shipped plugins this config trusts (`plugins.entries.<id>.enabled`), and only those: each one
+    discovered costs start-up time, and runs its own state migrations at boot."""
+    entries = (config.get("plugins") or {}).get("entries") or {}
+    return [path for plugin, path in plugin_dirs.items() if (entries.get(plugin) or {}).get("enabled") is True]
+
+
+def managed_config(placement: GatewayPlacement, config: dict[str, Any]) -> dict[str, Any]:
+    """Keys the control plane owns, for `config`; applied last on every render so no override can weaken them."""
     base = placement.model_base_url.rstrip("/")
     return {
         "gateway": {
@@ -135,8 +144,12 @@ def managed_config(placement: GatewayPlacement) -> dict[str, Any]:
             },
         },
         "agents": {"defaults": {"workspace": f"{placement.state_dir}/workspace"}},
-        # The control plane's fast path to the gateway (channel status, config patches), token-protected.
-        "plugins": {"entries": {"admin-http-rpc": {"enabled": True}}},
+        # The control plane's fast path to the gateway (channel status, config patches), token-protected;
+        # the channel plugins shipped with the runtime, so connecting a channel never installs anything.
+        "plugins": {
+            "entries": {"admin-http-rpc": {"enabled": True}},
+            "load": {"paths": plugin_load_paths(config, placement.plugin_dirs)},
+        },
         "discovery": {"mdns": {"mode": "off"}},
         "update": {"checkOnStart": False},
         "logging": {"file": placement.log_file},
@@ -157,6 +170,7 @@ MANAGED_PATHS: tuple[tuple[str, ...], ...] = (
     ("models", "providers", "gemini"),
     ("agents", "defaults", "workspace"),
     ("plugins", "entries", "admin-http-rpc"),
+    ("plugins", "load", "paths"),
     ("discovery", "mdns", "mode"),
     ("update", "checkOnStart"),
     ("logging", "file"),
@@ -199,12 +213,13 @@ def _gemini_model(model_id: str) -> dict[str, Any]:
 def render(model_provider: str, overrides: dict[str, Any], placement: GatewayPlacement) -> dict[str, Any]:
     """A new instance's whole file."""
     config, _ = split_system_prompt(expand_dot_paths(overrides))
-    return merge_patch(merge_patch(base_config(model_provider), config), managed_config(placement))
+    merged = merge_patch(base_config(model_provider), config)
+    return merge_patch(merged, managed_config(placement, merged))
 
 
 def reapply_managed(current: dict[str, Any], placement: GatewayPlacement) -> dict[str, Any]:
     """An existing file with the customer's and the gateway's own edits kept, and our keys enforced."""
-    return merge_patch(current, managed_config(placement))
+    return merge_patch(current, managed_config(placement, current))
 
 
 AGENTS_BEGIN = "<!-- chowder:system-prompt:begin -->"

@@ -42,6 +42,10 @@ class RuntimeCache:
     def entrypoint(self, release: Release) -> Path:
         return self.release_dir(release) / "node_modules" / "openclaw" / "openclaw.mjs"
 
+    def plugin_dirs(self, release: Release) -> tuple[Path, ...]:
+        """The release's official channel plugins, each a package OpenClaw can load from its directory."""
+        return tuple(self.release_dir(release) / "node_modules" / "@openclaw" / name for name in release.plugins)
+
     def is_installed(self, release: Release) -> bool:
         return self.node.is_file() and (self.release_dir(release) / _MARKER).is_file()
 

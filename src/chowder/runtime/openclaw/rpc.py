@@ -4,11 +4,13 @@ config): ~0.1 s per call where the equivalent CLI call costs seconds of Node sta
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayUnavailable, ProviderError
+from chowder.runtime.openclaw.config import merge_patch
 
 
 async def call(
@@ -36,9 +38,17 @@ async def call(
 
 
 async def patch_config(
-    http: httpx.AsyncClient, gateway_url: str, token: str, patch: dict[str, Any], timeout_s: float = 60
+    http: httpx.AsyncClient,
+    gateway_url: str,
+    token: str,
+    patch: dict[str, Any],
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    timeout_s: float = 60,
 ) -> dict[str, Any]:
-    """A JSON merge patch of the live config, validated by the gateway and returned once it is applied."""
+    """A JSON merge patch of the live config, validated by the gateway and returned once it is applied.
+    `derive(config as the patch leaves it)` adds the keys that follow from the result."""
     current = await call(http, gateway_url, token, "config.get", {})
+    if derive is not None:
+        patch = merge_patch(patch, derive(merge_patch(current.get("parsed") or {}, patch)))
     params = {"raw": json.dumps(patch), "baseHash": current.get("hash")}
     return await call(http, gateway_url, token, "config.patch", params, timeout_s)

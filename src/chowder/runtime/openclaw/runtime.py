@@ -70,6 +70,7 @@ class OpenClawRuntime:
             state_dir=info.root,
             log_file=f"{info.root}/logs/openclaw.log",
             model_base_url=f"{self._control_plane_url}/internal/model",
+            plugin_dirs=self._plugin_dirs(spec),
         )
         current = await self._read_config(provider, spec.sandbox_id)
         if current is None:
@@ -131,25 +132,35 @@ class OpenClawRuntime:
             f"The gateway did not become ready within {timeout_s:.0f} s.{await self._last_words(provider, sandbox_id)}"
         )
 
+    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> None:
+        """Through the gateway's own `config.patch`: validated with OpenClaw's schema (ProviderError with its
+        reasons), answered once applied (hot reload, or a restart where a key needs one). The shipped plugins
+        the result trusts are put on the load path in the same write."""
+        dirs = self._plugin_dirs(spec)
+
+        def load_paths(after: dict[str, Any]) -> dict[str, Any]:
+            return {"plugins": {"load": {"paths": oc_config.plugin_load_paths(after, dirs)}}}
+
+        await rpc.patch_config(self._http, gateway.url, gateway.token, patch, derive=load_paths)
+
     async def apply_overrides(
         self,
         provider: SandboxProvider,
-        sandbox_id: str,
+        spec: InstanceRuntimeSpec,
         gateway: GatewayAccess,
         patch: dict[str, Any],
         overrides: dict[str, Any],
     ) -> None:
-        """Through the gateway's own `config.patch`: validated with OpenClaw's schema, and answered once the
-        gateway has applied it (hot reload, or a restart where the key needs one)."""
+        """`openclaw_config` applied live; `agent.system_prompt` goes to AGENTS.md (OpenClaw has no key for it)."""
         config_patch, _ = oc_config.split_system_prompt(patch)
         if config_patch:
             try:
-                await rpc.patch_config(self._http, gateway.url, gateway.token, config_patch)
+                await self.patch_config(spec, gateway, config_patch)
             except ProviderError as exc:
                 raise BadRequest(f"OpenClaw refused the configuration: {exc.detail}") from exc
         if "system_prompt" in (patch.get("agent") or {}):
             _, prompt = oc_config.split_system_prompt(overrides)
-            await self._write_system_prompt(provider, sandbox_id, prompt)
+            await self._write_system_prompt(provider, spec.sandbox_id, prompt)
 
     async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:
         listed, _ = await self._cli_json(provider, spec, "skills", "list", "--json")
@@ -177,10 +188,12 @@ class OpenClawRuntime:
             raise ProviderError(f"Installing skill '{slug}' failed (exit {result.exit_code}): {output}")
         return output, await self.skill(provider, spec, slug.rsplit("/", 1)[-1])
 
-    async def configure_skill(self, gateway: GatewayAccess, key: str, changes: dict[str, Any]) -> None:
+    async def configure_skill(
+        self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, key: str, changes: dict[str, Any]
+    ) -> None:
         """`skills.entries.<key>` merge-patched live (OpenClaw re-reads skills without a restart)."""
         try:
-            await rpc.patch_config(self._http, gateway.url, gateway.token, {"skills": {"entries": {key: changes}}})
+            await self.patch_config(spec, gateway, {"skills": {"entries": {key: changes}}})
         except ProviderError as exc:
             raise BadRequest(f"OpenClaw refused the skill settings: {exc.detail}") from exc
 
@@ -219,6 +232,10 @@ class OpenClawRuntime:
                 f"openclaw {' '.join(args)} failed (exit {result.exit_code}): {_cli_reason(result)}"
             ) from exc
         return (parsed if isinstance(parsed, dict) else {}), info
+
+    def _plugin_dirs(self, spec: InstanceRuntimeSpec) -> dict[str, str]:
+        release = RELEASES[spec.release]
+        return {name: str(path) for name, path in zip(release.plugins, self.cache.plugin_dirs(release), strict=True)}
 
     async def _write_system_prompt(self, provider: SandboxProvider, sandbox_id: str, prompt: str | None) -> None:
         try:
