@@ -144,11 +144,12 @@ def test_other_orgs_instances_are_404_everywhere(client: TestClient) -> None:
     assert client.get("/v1/instances", headers=auth(stranger)).json() == []
 
 
-def test_patch_merges_openclaw_config(client: TestClient) -> None:
+def test_patch_merges_openclaw_config(client: TestClient, settings: Settings) -> None:
     key = signup(client)
     instance_id = create_instance(
         client, key, openclaw_config={"agents.defaults.timeoutSeconds": 300, "agent": {"system_prompt": "A"}}
     )["id"]
+    _set_status(settings, instance_id, "stopped")  # never booted: no file yet, the overrides render at first boot
     assert client.get(f"/v1/instances/{instance_id}", headers=auth(key)).json()["openclaw_config"] == {
         "agents": {"defaults": {"timeoutSeconds": 300}},
         "agent": {"system_prompt": "A"},

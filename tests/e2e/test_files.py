@@ -320,6 +320,53 @@ def test_a_skill_install_that_cannot_reach_clawhub_is_a_502_with_the_installer_o
     assert "web-search" not in {e["name"] for e in listing["entries"]}, "a failed install leaves nothing behind"
 
 
+def test_the_config_of_a_stopped_instance_is_validated_by_openclaw_and_used_at_the_next_start(
+    inst: RunningInstance,
+) -> None:
+    client, headers = inst.server.client, auth(inst.key)
+    config_file = next((inst.data_dir / "sandboxes" / sandbox_id_for(inst.instance_id)).rglob("openclaw.json"))
+    assert client.post(f"{inst.base}/stop", headers=headers).status_code == 200
+    stored = client.get(inst.base, headers=headers).json()["openclaw_config"]
+    before = config_file.read_bytes()
+    refused = client.patch(inst.base, headers=headers, json={"openclaw_config": {"session.dmScope": "everywhere"}})
+    assert refused.status_code == 400 and "session.dmScope" in refused.json()["detail"], refused.text
+    assert config_file.read_bytes() == before
+    assert client.get(inst.base, headers=headers).json()["openclaw_config"] == stored
+    applied = client.patch(inst.base, headers=headers, json={"openclaw_config": {"agents.defaults.timeoutSeconds": 91}})
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["openclaw_config"]["agents"]["defaults"]["timeoutSeconds"] == 91
+    assert json.loads(config_file.read_text())["agents"]["defaults"]["timeoutSeconds"] == 91
+    started = client.post(f"{inst.base}/start", headers=headers)
+    assert started.status_code == 200 and started.json()["error_message"] is None, started.text
+
+
+def test_a_config_the_gateway_refuses_at_start_falls_back_to_the_last_good_one(inst: RunningInstance) -> None:
+    """Written behind OpenClaw's back (its hot reload skips an invalid file, so the gateway runs on); at the
+    next start the gateway refuses it, and the last config it was ready with is put back first."""
+    client, headers = inst.server.client, auth(inst.key)
+    content = client.get(f"{inst.base}/files/content", headers=headers, params={"path": "openclaw.json"}).json()
+    broken = json.dumps({**json.loads(content["content"]), "agent": {"oops": True}})
+    client.put(f"{inst.base}/files/content", headers=headers, json={"path": "openclaw.json", "content": broken})
+    assert client.post(f"{inst.base}/stop", headers=headers).status_code == 200
+    started = client.post(f"{inst.base}/start", headers=headers)
+    assert started.status_code == 200, started.text
+    body = started.json()
+    assert body["status"] == "running"
+    assert (
+        body["error_message"].startswith("Started with the last good configuration")
+        and "agent" in body["error_message"]
+    )
+
+    def read(path: str) -> dict[str, object]:
+        response = client.get(f"{inst.base}/files/content", headers=headers, params={"path": path})
+        loaded: dict[str, object] = json.loads(response.json()["content"])
+        return loaded
+
+    assert read("openclaw.json.rejected")["agent"] == {"oops": True}
+    live = read("openclaw.json")
+    assert "agent" not in live and live["agents"]["defaults"]["timeoutSeconds"] == 91  # type: ignore[index]
+
+
 def test_a_stopped_instance_answers_409(inst: RunningInstance) -> None:
     client, headers = inst.server.client, auth(inst.key)
     assert client.post(f"{inst.base}/stop", headers=headers).status_code == 200

@@ -18,7 +18,7 @@ from chowder.core.settings import Settings
 from chowder.domain.agent import RunningAgent
 from chowder.domain.files import Workspace
 from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status, Tier
-from chowder.domain.ports import AgentRuntime, GatewayAccess, runtime_spec_of
+from chowder.domain.ports import AgentRuntime, GatewayAccess, InstanceRuntimeSpec, runtime_spec_of
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import TenantRepository
 from chowder.persistence.tables import InstanceRow
@@ -168,16 +168,23 @@ class Instances:
     async def update(
         self, principal: Principal, instance_id: str, name: str | None, config_patch: dict[str, Any] | None
     ) -> InstanceView:
-        """Rename, and deep-merge `openclaw_config` (null removes a key). A running gateway validates and
-        applies the change first; only then is it stored, so the two never diverge and a refused change
-        leaves everything as it was (400 with OpenClaw's reasons)."""
+        """Rename, and deep-merge `openclaw_config` (null removes a key). OpenClaw validates and applies the
+        change first (live on a running gateway, into the file of a stopped one); only then is it stored, so
+        the two never diverge and a refused change leaves everything as it was (400 with OpenClaw's reasons).
+        A config change to a provisioning instance waits for it to come up, then applies."""
         patch = _normalise_overrides(config_patch)
         if patch:
-            view = await self.get(principal, instance_id)
+            org_id = principal.organization_id
+            view = await self._wait_while(org_id, instance_id, Status.PROVISIONING, self._settings.start_timeout_s)
             merged = merge_patch(view.openclaw_config or {}, patch)
-            if view.status == Status.RUNNING and view.sandbox_id is not None:
+            if view.status == Status.RUNNING:
                 agent = await self.agent(principal, instance_id)
                 await self._runtime.apply_overrides(agent.provider, agent.spec, agent.gateway, patch, merged)
+            elif view.status == Status.PROVISIONING:
+                raise InvalidState("Instance is provisioning; openclaw_config can change once it is up.")
+            else:
+                provider, spec = await asyncio.to_thread(self._spec, org_id, instance_id)
+                await self._runtime.write_overrides(provider, spec, patch, merged)
         return await asyncio.to_thread(self._update, principal.organization_id, instance_id, name, patch)
 
     def _update(self, org_id: str, instance_id: str, name: str | None, patch: dict[str, Any] | None) -> InstanceView:
@@ -198,6 +205,11 @@ class Instances:
     async def agent(self, principal: Principal, instance_id: str) -> RunningAgent:
         """The running instance's agent (skills, pairing); 409 when it is not running."""
         return await asyncio.to_thread(self._agent, principal.organization_id, instance_id)
+
+    def _spec(self, org_id: str, instance_id: str) -> tuple[SandboxProvider, InstanceRuntimeSpec]:
+        with self._db.session() as session:
+            row = _visible(TenantRepository(session), org_id, instance_id)
+            return self._providers[row.sandbox_provider], runtime_spec_of(row, self._box)
 
     def _agent(self, org_id: str, instance_id: str) -> RunningAgent:
         with self._db.session() as session:

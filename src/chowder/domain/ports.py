@@ -62,6 +62,14 @@ class AgentRuntime(Protocol):
         """Return the endpoint once the agent admits traffic; raise ProviderError with the reason if not."""
         ...
 
+    async def remember_good_config(self, provider: SandboxProvider, sandbox_id: str) -> None:
+        """Keep the config a gateway just became ready with, to fall back on."""
+        ...
+
+    async def restore_last_good_config(self, provider: SandboxProvider, sandbox_id: str) -> bool:
+        """Put the last good config back (the refused one is kept aside); False when there is none to try."""
+        ...
+
     async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> None:
         """Merge-patch the running agent's live config; it validates the result (ProviderError with its
         reasons when it refuses, and then nothing changed) and applies it before this returns."""
@@ -77,6 +85,13 @@ class AgentRuntime(Protocol):
     ) -> None:
         """Apply a merge patch of `openclaw_config` to a running gateway, which validates it; BadRequest
         with the gateway's reasons when it refuses (then nothing changed)."""
+        ...
+
+    async def write_overrides(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, patch: dict[str, Any], overrides: dict[str, Any]
+    ) -> None:
+        """Apply a merge patch of `openclaw_config` to an agent that is not running, validated by the runtime
+        first (BadRequest with its reasons; nothing written)."""
         ...
 
     async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:

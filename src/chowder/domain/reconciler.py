@@ -25,7 +25,7 @@ from chowder.domain.models import Desired, Status
 from chowder.domain.ports import AgentRuntime, InstanceRuntimeSpec, runtime_spec_of
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import EngineRepository
-from chowder.sandbox.base import SandboxProvider, SandboxState
+from chowder.sandbox.base import SandboxInfo, SandboxProvider, SandboxState
 
 log = logging.getLogger("chowder.engine")
 
@@ -178,7 +178,7 @@ class Engine:
         try:
             if remaining <= 0:
                 raise ChowderError(f"Timed out after {timeout:.0f} s waiting for the gateway to become ready.")
-            endpoint = await asyncio.wait_for(self._launch(provider, snap), remaining)
+            endpoint, note = await asyncio.wait_for(self._launch(provider, snap), remaining)
         except (ChowderError, TimeoutError) as exc:
             reason = str(getattr(exc, "detail", "")) or (
                 f"Timed out after {timeout:.0f} s waiting for the gateway to become ready."
@@ -201,17 +201,33 @@ class Engine:
             sandbox_id=snap.sandbox_id,
             observed_at=now,
             status_changed_at=now,
-            error_message=None,
+            error_message=note,
         )
         log.info("instance %s: running at %s", snap.id, endpoint)
 
-    async def _launch(self, provider: SandboxProvider, snap: _Snapshot) -> str:
+    async def _launch(self, provider: SandboxProvider, snap: _Snapshot) -> tuple[str, str | None]:
+        """The endpoint, and a note when the gateway refused its config and runs on the last good one instead
+        (tried before giving up: an instance is `error` only if that cannot save it)."""
         await self._runtime.ensure_installed(snap.spec.release)
         info = await provider.create(self._runtime.sandbox_spec(snap.spec))
-        status = await provider.observe(snap.sandbox_id)
-        if status.state != SandboxState.RUNNING:
-            launch = await self._runtime.prepare(provider, info, snap.spec, snap.first_boot)
-            await provider.start(snap.sandbox_id, launch)
+        if (await provider.observe(snap.sandbox_id)).state == SandboxState.RUNNING:
+            return await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s), None
+        note = None
+        try:
+            endpoint = await self._start_gateway(provider, info, snap)
+        except ChowderError as refused:
+            if not await self._runtime.restore_last_good_config(provider, snap.sandbox_id):
+                raise
+            log.warning("instance %s: gateway refused its config; retrying with the last good one", snap.id)
+            note = f"Started with the last good configuration; the current one failed: {refused.detail}"
+            await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
+            endpoint = await self._start_gateway(provider, info, snap)
+        await self._runtime.remember_good_config(provider, snap.sandbox_id)
+        return endpoint, note
+
+    async def _start_gateway(self, provider: SandboxProvider, info: SandboxInfo, snap: _Snapshot) -> str:
+        launch = await self._runtime.prepare(provider, info, snap.spec, snap.first_boot)
+        await provider.start(snap.sandbox_id, launch)
         return await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s)
 
     async def _observe(self, provider: SandboxProvider, snap: _Snapshot) -> None:

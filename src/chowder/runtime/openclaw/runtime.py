@@ -31,6 +31,9 @@ from chowder.sandbox.base import (
 log = logging.getLogger("chowder.runtime")
 
 CONFIG_FILE = "openclaw.json"
+LAST_GOOD_FILE = "openclaw.json.last-good"
+REJECTED_FILE = "openclaw.json.rejected"
+CANDIDATE_FILE = "openclaw.json.candidate"
 AGENTS_FILE = "workspace/AGENTS.md"
 GATEWAY_LOG = "logs/gateway.out"
 _PROBE_EVERY_S = 0.5
@@ -132,6 +135,22 @@ class OpenClawRuntime:
             f"The gateway did not become ready within {timeout_s:.0f} s.{await self._last_words(provider, sandbox_id)}"
         )
 
+    async def remember_good_config(self, provider: SandboxProvider, sandbox_id: str) -> None:
+        await provider.write_file(sandbox_id, LAST_GOOD_FILE, await provider.read_file(sandbox_id, CONFIG_FILE))
+
+    async def restore_last_good_config(self, provider: SandboxProvider, sandbox_id: str) -> bool:
+        """The refused file stays readable as `openclaw.json.rejected` (files API), to see what went wrong."""
+        try:
+            good = await provider.read_file(sandbox_id, LAST_GOOD_FILE)
+        except NotFound:
+            return False
+        current = await provider.read_file(sandbox_id, CONFIG_FILE)
+        if current == good:
+            return False
+        await provider.write_file(sandbox_id, REJECTED_FILE, current)
+        await provider.write_file(sandbox_id, CONFIG_FILE, good)
+        return True
+
     async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> None:
         """Through the gateway's own `config.patch`: validated with OpenClaw's schema (ProviderError with its
         reasons), answered once applied (hot reload, or a restart where a key needs one). The shipped plugins
@@ -158,6 +177,33 @@ class OpenClawRuntime:
                 await self.patch_config(spec, gateway, config_patch)
             except ProviderError as exc:
                 raise BadRequest(f"OpenClaw refused the configuration: {exc.detail}") from exc
+        if "system_prompt" in (patch.get("agent") or {}):
+            _, prompt = oc_config.split_system_prompt(overrides)
+            await self._write_system_prompt(provider, spec.sandbox_id, prompt)
+
+    async def write_overrides(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, patch: dict[str, Any], overrides: dict[str, Any]
+    ) -> None:
+        """`openclaw_config` for an instance that is not running: the merged file is checked by OpenClaw's own
+        `config validate` inside the sandbox (~5 s) and written only if valid, so the next start uses it. An
+        instance that never booted has no file yet: its overrides are rendered at first boot."""
+        if (await provider.observe(spec.sandbox_id)).state == SandboxState.MISSING:
+            return
+        current = await self._read_config(provider, spec.sandbox_id)
+        if current is None:
+            return
+        config_patch, _ = oc_config.split_system_prompt(patch)
+        if config_patch:
+            candidate = (json.dumps(oc_config.merge_patch(current, config_patch), indent=2) + "\n").encode()
+            await provider.write_file(spec.sandbox_id, CANDIDATE_FILE, candidate)
+            try:
+                result, _ = await self._cli(
+                    provider, spec, ("config", "validate", "--json"), _CLI_TIMEOUT_S, config_file=CANDIDATE_FILE
+                )
+            finally:
+                await provider.delete_path(spec.sandbox_id, CANDIDATE_FILE)
+            _raise_unless_valid(result)
+            await provider.write_file(spec.sandbox_id, CONFIG_FILE, candidate)
         if "system_prompt" in (patch.get("agent") or {}):
             _, prompt = oc_config.split_system_prompt(overrides)
             await self._write_system_prompt(provider, spec.sandbox_id, prompt)
@@ -211,13 +257,19 @@ class OpenClawRuntime:
         raise ProviderError(f"openclaw pairing approve failed (exit {result.exit_code}): {reason}")
 
     async def _cli(
-        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, args: tuple[str, ...], timeout_s: float
+        self,
+        provider: SandboxProvider,
+        spec: InstanceRuntimeSpec,
+        args: tuple[str, ...],
+        timeout_s: float,
+        config_file: str = CONFIG_FILE,
     ) -> tuple[ExecResult, SandboxInfo]:
         """One OpenClaw CLI call inside the sandbox (same uid, binds and limits as the gateway): seconds of
         Node start-up, so only for what the gateway's HTTP RPC does not offer, never on a hot path."""
         info = await provider.create(self.sandbox_spec(spec))
         entry = self.cache.entrypoint(RELEASES[spec.release])
         env = {**self._env(spec, info), "NO_COLOR": "1", "FORCE_COLOR": "0"}
+        env["OPENCLAW_CONFIG_PATH"] = f"{info.root}/{config_file}"
         result = await provider.exec(spec.sandbox_id, [str(self.cache.node), str(entry), *args], env, timeout_s)
         return result, info
 
@@ -267,6 +319,19 @@ class OpenClawRuntime:
 def _plain(text: str) -> str:
     """CLI output as a client should read it: no colour codes, no trailing blank lines."""
     return _ANSI.sub("", text).strip()
+
+
+def _raise_unless_valid(result: ExecResult) -> None:
+    """`openclaw config validate --json`: BadRequest listing each issue's path and message when invalid."""
+    try:
+        verdict = json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        reason = _cli_reason(result)
+        raise ProviderError(f"openclaw config validate failed (exit {result.exit_code}): {reason}") from exc
+    if verdict.get("valid") is True:
+        return
+    issues = "; ".join(f"{i.get('path', '?')}: {i.get('message', '')}" for i in verdict.get("issues") or [])
+    raise BadRequest(f"OpenClaw refused the configuration: {issues or verdict.get('error', verdict)}")
 
 
 def _cli_reason(result: ExecResult) -> str:
