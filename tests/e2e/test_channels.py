@@ -87,6 +87,22 @@ def test_whatsapp_connect_asks_the_gateway_for_its_login_qr(telegram: TelegramEn
         assert base64.b64decode(body["qr_image_base64"]).startswith(b"\x89PNG")
     else:
         assert response.status_code == 502, response.text
-        assert "WhatsApp" in response.json()["detail"] and "provider is not available" not in response.text
+        assert response.json()["detail"].startswith("WhatsApp login failed"), response.text
     listed = {c["channel"]: c["enabled"] for c in client.get(f"{inst.base}/channels", headers=headers).json()}
     assert listed["whatsapp"] is True
+
+
+def test_a_plugin_channel_loads_from_the_runtime_and_reports_the_services_answer(telegram: TelegramEnv) -> None:
+    """Discord ships as an official plugin package in the runtime cache: connecting installs nothing, the
+    gateway trusts and starts it, and its status carries what discord.com answered (here: no route to it)."""
+    inst = telegram.inst
+    client, headers = inst.server.client, auth(inst.key)
+    base = f"{inst.base}/channels/discord"
+    connected = client.post(f"{base}/connect", headers=headers, json={"config": {"token": "MTIz.fake.token"}})
+    assert connected.status_code == 200, connected.text
+    deadline = time.monotonic() + 60
+    while "lastError" not in (status := client.get(f"{base}/status", headers=headers).json())["details"]:
+        assert time.monotonic() < deadline, status
+        time.sleep(1)
+    assert status["enabled"] is True and status["connected"] is False
+    assert "trusted" not in status["details"]["lastError"], status

@@ -99,9 +99,12 @@ def test_overrides_of_managed_keys_are_named() -> None:
 
 
 def test_only_the_shipped_plugins_a_config_trusts_are_on_the_load_path() -> None:
-    dirs = {"whatsapp": "/rt/@openclaw/whatsapp", "line": "/rt/@openclaw/line"}
+    plugins = (
+        config.ShippedPlugin("whatsapp", "2026.9.6", "/rt/@openclaw/whatsapp"),
+        config.ShippedPlugin("line", "2026.9.5", "/rt/@openclaw/line"),
+    )
     placement = config.GatewayPlacement(
-        port=1, state_dir="/s", log_file="/l", model_base_url="http://h", plugin_dirs=dirs
+        port=1, state_dir="/s", log_file="/l", model_base_url="http://h", plugins=plugins
     )
     fresh = config.render("anthropic", {}, placement)
     assert fresh["plugins"]["load"]["paths"] == []
@@ -109,3 +112,23 @@ def test_only_the_shipped_plugins_a_config_trusts_are_on_the_load_path() -> None
     assert config.render("anthropic", trusted, placement)["plugins"]["load"]["paths"] == ["/rt/@openclaw/whatsapp"]
     assert config.reapply_managed(trusted, placement)["plugins"]["load"]["paths"] == ["/rt/@openclaw/whatsapp"]
     assert config.managed_conflicts({"plugins": {"load": {"paths": ["/elsewhere"]}}}) == ["plugins.load.paths"]
+    assert fresh["plugins"]["installs"] == {}
+    trusts_line = {"plugins": {"entries": {"line": {"enabled": True}}}}
+    record = config.render("anthropic", trusts_line, placement)["plugins"]["installs"]["line"]
+    assert record["source"] == "npm" and record["spec"] == "@openclaw/line@2026.9.5"
+    assert record["installPath"] == "/rt/@openclaw/line"
+
+
+def test_inverse_patch_undoes_exactly_what_a_patch_changed() -> None:
+    before = {"channels": {"discord": {"enabled": False, "token": "t"}}, "plugins": {"entries": {"x": {"enabled": 1}}}}
+    patch = {
+        "channels": {"discord": {"enabled": True, "dmPolicy": "pairing"}},
+        "plugins": {"entries": {"discord": {"enabled": True}}, "load": {"paths": ["/p"]}},
+        "gone": None,
+    }
+    undo = config.inverse_patch(before, patch)
+    assert undo == {
+        "channels": {"discord": {"enabled": False, "dmPolicy": None}},
+        "plugins": {"entries": {"discord": None}, "load": None},
+    }
+    assert config.merge_patch(config.merge_patch(before, patch), undo) == before

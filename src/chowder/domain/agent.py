@@ -47,8 +47,9 @@ class RunningAgent:
         skill = await self.runtime.skill(self.provider, self.spec, name)
         await self.runtime.configure_skill(self.spec, self.gateway, skill_key(skill), changes)
 
-    async def patch_config(self, patch: dict[str, Any]) -> None:
-        await self.runtime.patch_config(self.spec, self.gateway, patch)
+    async def patch_config(self, patch: dict[str, Any]) -> bool:
+        """True when the change takes effect only after a restart of the agent."""
+        return await self.runtime.patch_config(self.spec, self.gateway, patch)
 
     async def approve_pairing(self, channel: str, code: str) -> str:
         return await self.runtime.approve_pairing(self.provider, self.spec, channel, code)

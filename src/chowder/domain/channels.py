@@ -66,14 +66,15 @@ async def live_status(
     return status_of(channel, payload)
 
 
-async def connect(agent: RunningAgent, channel: Channel, fields: dict[str, Any]) -> None:
+async def connect(agent: RunningAgent, channel: Channel, fields: dict[str, Any]) -> bool:
     """Writes the channel into the live config; returns once the gateway has applied it. A missing required
-    field, or a field OpenClaw's schema refuses, is a 422 naming it; nothing is written then."""
+    field, or a field OpenClaw's schema refuses, is a 422 naming it; nothing is written then. True when the
+    channel's plugin loads only after a restart (the first connect of a plugin channel)."""
     if missing := missing_fields(channel, fields):
         raise Unprocessable(f"Missing required field(s) for channel '{channel.id}': {', '.join(missing)}.")
     try:
-        await agent.patch_config(connect_patch(channel, fields))
-    except ProviderError as exc:
+        return await agent.patch_config(connect_patch(channel, fields))
+    except rpc.ConfigRefused as exc:
         raise Unprocessable(f"OpenClaw refused the channel settings: {exc.detail}") from exc
 
 
@@ -84,13 +85,9 @@ class LoginQr:
     message: str | None
 
 
-async def start_login(
-    http: httpx.AsyncClient, agent: RunningAgent, channel: Channel, fields: dict[str, Any]
-) -> LoginQr:
-    """An interactive channel (WhatsApp): switched on like the others, then the gateway's own login QR. The
-    QR exists only once the service answered the gateway; when it cannot (no egress), a 502 with its words."""
-    await connect(agent, channel, fields)
-    gateway = agent.gateway
+async def start_login(http: httpx.AsyncClient, gateway: GatewayAccess, channel: Channel) -> LoginQr:
+    """An interactive channel's (WhatsApp's) login QR, from the gateway. It exists only once the service
+    answered the gateway; when it cannot (no egress), a 502 with the gateway's words."""
     deadline = time.monotonic() + _PLUGIN_LOAD_S
     while True:
         try:
@@ -111,4 +108,5 @@ async def start_login(
 
 
 async def disconnect(agent: RunningAgent, channel: Channel) -> None:
+    """Switched off (a hot reload); its plugin stays trusted, so connecting again needs no restart."""
     await agent.patch_config(disconnect_patch(channel))

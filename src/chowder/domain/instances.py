@@ -179,7 +179,8 @@ class Instances:
             merged = merge_patch(view.openclaw_config or {}, patch)
             if view.status == Status.RUNNING:
                 agent = await self.agent(principal, instance_id)
-                await self._runtime.apply_overrides(agent.provider, agent.spec, agent.gateway, patch, merged)
+                if await self._runtime.apply_overrides(agent.provider, agent.spec, agent.gateway, patch, merged):
+                    await self.restart(principal, instance_id)
             elif view.status == Status.PROVISIONING:
                 raise InvalidState("Instance is provisioning; openclaw_config can change once it is up.")
             else:
@@ -266,6 +267,11 @@ class Instances:
             Status.STOPPED,
             self._settings.stop_grace_s + 60,
         )
+
+    async def restart(self, principal: Principal, instance_id: str) -> InstanceView:
+        """For changes a running gateway takes only at boot; 502 with the reason if it does not come back."""
+        await self.stop(principal, instance_id)
+        return await self.start(principal, instance_id)
 
     async def _change_and_wait(
         self,

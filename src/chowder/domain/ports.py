@@ -70,9 +70,10 @@ class AgentRuntime(Protocol):
         """Put the last good config back (the refused one is kept aside); False when there is none to try."""
         ...
 
-    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> None:
+    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> bool:
         """Merge-patch the running agent's live config; it validates the result (ProviderError with its
-        reasons when it refuses, and then nothing changed) and applies it before this returns."""
+        reasons when it refuses, and then nothing changed) and applies it before this returns. True when part
+        of the change takes effect only after a restart."""
         ...
 
     async def apply_overrides(
@@ -82,9 +83,9 @@ class AgentRuntime(Protocol):
         gateway: GatewayAccess,
         patch: dict[str, Any],
         overrides: dict[str, Any],
-    ) -> None:
+    ) -> bool:
         """Apply a merge patch of `openclaw_config` to a running gateway, which validates it; BadRequest
-        with the gateway's reasons when it refuses (then nothing changed)."""
+        with the gateway's reasons when it refuses (then nothing changed). True when a restart is needed."""
         ...
 
     async def write_overrides(

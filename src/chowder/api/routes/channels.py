@@ -49,12 +49,15 @@ async def channel_status(instance_id: str, channel: str, principal: CanManageCha
 async def connect_channel(
     instance_id: str, channel: str, body: ChannelConnect, principal: CanManageChannels, state: State
 ) -> ChannelConnected:
-    """Writes the channel (DM policy `pairing`) into the live config; answers once the gateway applied it.
-    Whether it actually reached the service shows in /status. WhatsApp answers with the gateway's login QR."""
+    """Writes the channel (DM policy `pairing`) into the live config; answers once the gateway applied it
+    (the first connect of a plugin channel restarts the gateway, ~20 s). Whether it actually reached the
+    service shows in /status. WhatsApp answers with the gateway's login QR."""
     found = _channel(channel)
     agent = await state.instances.agent(principal, instance_id)
+    if await connect(agent, found, body.config):
+        await state.instances.restart(principal, instance_id)
     if found.connection_type == "interactive":
-        qr = await start_login(state.http, agent, found, body.config)
+        qr = await start_login(state.http, agent.gateway, found)
         return ChannelConnected(
             channel=found.id,
             status="awaiting_scan",
@@ -62,7 +65,6 @@ async def connect_channel(
             qr_data=qr.data,
             qr_image_base64=qr.image_base64,
         )
-    await connect(agent, found, body.config)
     return ChannelConnected(channel=found.id, status="connected", message="Channel connected successfully.")
 
 

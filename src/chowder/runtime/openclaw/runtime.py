@@ -73,7 +73,7 @@ class OpenClawRuntime:
             state_dir=info.root,
             log_file=f"{info.root}/logs/openclaw.log",
             model_base_url=f"{self._control_plane_url}/internal/model",
-            plugin_dirs=self._plugin_dirs(spec),
+            plugins=self._plugins(spec),
         )
         current = await self._read_config(provider, spec.sandbox_id)
         if current is None:
@@ -151,16 +151,15 @@ class OpenClawRuntime:
         await provider.write_file(sandbox_id, CONFIG_FILE, good)
         return True
 
-    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> None:
-        """Through the gateway's own `config.patch`: validated with OpenClaw's schema (ProviderError with its
-        reasons), answered once applied (hot reload, or a restart where a key needs one). The shipped plugins
-        the result trusts are put on the load path in the same write."""
-        dirs = self._plugin_dirs(spec)
-
-        def load_paths(after: dict[str, Any]) -> dict[str, Any]:
-            return {"plugins": {"load": {"paths": oc_config.plugin_load_paths(after, dirs)}}}
-
-        await rpc.patch_config(self._http, gateway.url, gateway.token, patch, derive=load_paths)
+    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> bool:
+        """Through the gateway's own `config.patch`: validated with OpenClaw's schema (ConfigRefused with its
+        reasons), answered once applied (hot reload, or a restart where a key needs one). True when the result
+        trusts a shipped plugin the gateway has not loaded: OpenClaw takes a plugin's install record only at
+        boot, so that change needs a restart (which `prepare` completes)."""
+        after = await rpc.patch_config(self._http, gateway.url, gateway.token, patch)
+        wanted = oc_config.trusted_plugins(after, self._plugins(spec))["load"]["paths"]
+        loaded = ((after.get("plugins") or {}).get("load") or {}).get("paths") or []
+        return not set(wanted) <= set(loaded)
 
     async def apply_overrides(
         self,
@@ -169,17 +168,20 @@ class OpenClawRuntime:
         gateway: GatewayAccess,
         patch: dict[str, Any],
         overrides: dict[str, Any],
-    ) -> None:
-        """`openclaw_config` applied live; `agent.system_prompt` goes to AGENTS.md (OpenClaw has no key for it)."""
+    ) -> bool:
+        """`openclaw_config` applied live; `agent.system_prompt` goes to AGENTS.md (OpenClaw has no key for it).
+        True when the change needs a restart to take effect."""
         config_patch, _ = oc_config.split_system_prompt(patch)
+        restart = False
         if config_patch:
             try:
-                await self.patch_config(spec, gateway, config_patch)
-            except ProviderError as exc:
+                restart = await self.patch_config(spec, gateway, config_patch)
+            except rpc.ConfigRefused as exc:
                 raise BadRequest(f"OpenClaw refused the configuration: {exc.detail}") from exc
         if "system_prompt" in (patch.get("agent") or {}):
             _, prompt = oc_config.split_system_prompt(overrides)
             await self._write_system_prompt(provider, spec.sandbox_id, prompt)
+        return restart
 
     async def write_overrides(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, patch: dict[str, Any], overrides: dict[str, Any]
@@ -240,7 +242,7 @@ class OpenClawRuntime:
         """`skills.entries.<key>` merge-patched live (OpenClaw re-reads skills without a restart)."""
         try:
             await self.patch_config(spec, gateway, {"skills": {"entries": {key: changes}}})
-        except ProviderError as exc:
+        except rpc.ConfigRefused as exc:
             raise BadRequest(f"OpenClaw refused the skill settings: {exc.detail}") from exc
 
     async def approve_pairing(
@@ -285,9 +287,12 @@ class OpenClawRuntime:
             ) from exc
         return (parsed if isinstance(parsed, dict) else {}), info
 
-    def _plugin_dirs(self, spec: InstanceRuntimeSpec) -> dict[str, str]:
+    def _plugins(self, spec: InstanceRuntimeSpec) -> tuple[oc_config.ShippedPlugin, ...]:
         release = RELEASES[spec.release]
-        return {name: str(path) for name, path in zip(release.plugins, self.cache.plugin_dirs(release), strict=True)}
+        return tuple(
+            oc_config.ShippedPlugin(name, version, str(self.cache.plugin_dir(release, name)))
+            for name, version in release.plugins.items()
+        )
 
     async def _write_system_prompt(self, provider: SandboxProvider, sandbox_id: str, prompt: str | None) -> None:
         try:

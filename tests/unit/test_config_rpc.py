@@ -1,0 +1,57 @@
+"""The live-config write protocol against the admin RPC's wire format: refusal vs. a write that did not apply."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from chowder.runtime.openclaw import rpc
+
+
+def gateway(patch_answers: list[dict[str, Any]]) -> tuple[httpx.AsyncClient, list[tuple[str, dict[str, Any]]]]:
+    """A transport answering `config.get` with a fixed config and `config.patch` with the given answers in turn."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        calls.append((body["method"], body["params"]))
+        if body["method"] == "config.get":
+            parsed = {"channels": {"discord": {"enabled": False}}}
+            return httpx.Response(200, json={"ok": True, "payload": {"parsed": parsed, "hash": f"h{len(calls)}"}})
+        return httpx.Response(200, json=patch_answers.pop(0))
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handle)), calls
+
+
+def failure(message: str, issues: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    details = {"issues": issues} if issues else None
+    return {"ok": False, "error": {"code": "INVALID_REQUEST", "message": message, "details": details}}
+
+
+PATCH = {"channels": {"discord": {"enabled": True, "token": "t"}}}
+
+
+def test_a_schema_refusal_is_config_refused_and_nothing_is_undone() -> None:
+    http, calls = gateway([failure("invalid config", [{"path": "channels.discord.token", "message": "bad"}])])
+    with pytest.raises(rpc.ConfigRefused) as refused:
+        asyncio.run(rpc.patch_config(http, "http://gw", "tok", PATCH))
+    assert "channels.discord.token: bad" in str(refused.value.detail)
+    assert [method for method, _ in calls] == ["config.get", "config.patch"]
+    assert calls[1][1]["baseHash"] == "h1"
+
+
+def test_a_write_the_gateway_could_not_apply_is_undone_key_by_key() -> None:
+    not_applied = "config.patch persisted but was not applied to the active Gateway (failed)"
+    http, calls = gateway([failure(not_applied), {"ok": True, "payload": {}}])
+    with pytest.raises(rpc.ProviderError) as failed:
+        asyncio.run(rpc.patch_config(http, "http://gw", "tok", PATCH))
+    assert not isinstance(failed.value, rpc.ConfigRefused)
+    assert "previous config is back" in str(failed.value.detail)
+    assert [method for method, _ in calls] == ["config.get", "config.patch", "config.get", "config.patch"]
+    undo = calls[3][1]
+    assert json.loads(undo["raw"]) == {"channels": {"discord": {"enabled": False, "token": None}}}
+    assert undo["baseHash"] == "h3"
