@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -111,6 +113,26 @@ def test_tier_limits(client: TestClient, settings: Settings) -> None:
     assert (org["instance_limit"], org["instance_count"]) == (None, 10)
     assert client.get("/v1/subscription", headers=auth(key)).json()["instance_limit"] is None
     create_instance(client, key, name="eleventh")
+
+
+def test_two_creates_racing_for_the_last_slot_yield_one_201_and_one_402(client: TestClient, settings: Settings) -> None:
+    key = signup(client)
+    _set_tier(settings, "crab")
+    for i in range(9):
+        create_instance(client, key, name=f"i{i}")
+    start = threading.Barrier(2)
+
+    def create(name: str) -> int:
+        start.wait()
+        return client.post("/v1/instances", headers=auth(key), json={"name": name}).status_code
+
+    for attempt in range(3):  # three races, each starting at 9/10 again
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(pool.map(create, [f"a{attempt}", f"b{attempt}"]))
+        assert statuses == [201, 402], statuses
+        newest = client.get("/v1/instances", headers=auth(key)).json()[0]["id"]
+        assert client.delete(f"/v1/instances/{newest}", headers=auth(key)).status_code == 204
+    assert client.get("/v1/organization", headers=auth(key)).json()["instance_count"] == 9
 
 
 def test_list_is_newest_first_and_hides_deleted(client: TestClient, settings: Settings) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -12,9 +14,14 @@ from rich.console import Console
 
 from chowder.core.settings import Settings
 
+if TYPE_CHECKING:
+    from chowder.persistence.db import Database
+
 app = typer.Typer(help="Chowder: a self-hostable control plane for OpenClaw agents.", no_args_is_help=True)
 runtime_app = typer.Typer(help="The shared OpenClaw runtime cache.", no_args_is_help=True)
 app.add_typer(runtime_app, name="runtime")
+admin_app = typer.Typer(help="Operator commands, acting on the database directly.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -93,6 +100,63 @@ def doctor() -> None:
     console.print(f"sandbox provider: {provider.name}")
     for mechanism, description in provider.isolation_report().items():
         console.print(f"  {mechanism:<11} {description}")
+
+
+@admin_app.command("orgs")
+def admin_orgs() -> None:
+    """Every organization with its tier and instance count, oldest first."""
+    from rich.table import Table
+
+    from chowder.domain import orgs
+    from chowder.persistence.repositories import OperatorRepository, TenantRepository
+
+    table = Table("name", "tier", "instances", "stripe customer")
+    table.add_column("id", no_wrap=True, min_width=36)  # whole, to copy into `set-tier`
+    with _database() as db, db.session() as session:
+        repo = TenantRepository(session)
+        for org_id in OperatorRepository(session).org_ids():
+            org = orgs.view(repo, org_id)
+            limit = "unlimited" if org.instance_limit is None else str(org.instance_limit)
+            table.add_row(
+                org.name, org.subscription_tier, f"{org.instance_count}/{limit}", org.stripe_customer_id or "", org.id
+            )
+    Console(soft_wrap=True).print(table)
+
+
+@admin_app.command("set-tier")
+def admin_set_tier(
+    org_id: Annotated[str, typer.Argument(help="The organization's id (see `chowder admin orgs`).")],
+    tier: Annotated[str, typer.Argument(help="whale, lobster, crab or shrimp.")],
+) -> None:
+    """Set an organization's tier (whale is granted this way); instances above the new limit are kept."""
+    from chowder.core.errors import NotFound
+    from chowder.domain import orgs
+    from chowder.domain.models import Tier
+    from chowder.persistence.repositories import TenantRepository
+
+    if tier not in {t.value for t in Tier}:
+        raise typer.BadParameter(f"unknown tier {tier!r}; one of: {', '.join(t.value for t in Tier)}")
+    try:
+        with _database() as db, db.session() as session:
+            org = orgs.set_tier(TenantRepository(session), org_id, Tier(tier))
+    except NotFound:
+        console.print(f"[red]No organization {org_id}.[/red]")
+        raise typer.Exit(1) from None
+    limit = "unlimited" if org.instance_limit is None else org.instance_limit
+    console.print(f"{org.name} ({org.id}) is now on {org.subscription_tier}: {org.instance_count}/{limit} instances")
+
+
+@contextmanager
+def _database() -> Iterator[Database]:
+    """The server's database, migrated to the current schema."""
+    from chowder.persistence.db import Database, migrate
+
+    db = Database(Settings().resolved_database_url)
+    try:
+        migrate(db.engine)
+        yield db
+    finally:
+        db.dispose()
 
 
 if __name__ == "__main__":

@@ -95,3 +95,14 @@ def update(
     org.updated_at = now
     repo.session.flush()
     return view(repo, org_id)
+
+
+def set_tier(repo: TenantRepository, org_id: str, tier: Tier) -> OrganizationView:
+    """The operator's override (whale is granted this way, never bought). Existing instances are kept even
+    above the new limit; only new ones are refused. Locked like a create, so a racing create sees either tier."""
+    org = repo.lock_org(org_id)
+    if org is None:
+        raise NotFound("Organization not found.")
+    org.subscription_tier = tier
+    org.updated_at = utcnow()
+    return view(repo, org_id)

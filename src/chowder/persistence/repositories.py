@@ -169,3 +169,13 @@ class EngineRepository:
             select(InstanceRow.id).where(InstanceRow.sandbox_provider == provider, InstanceRow.torn_down.is_(False))
         )
         return set(rows)
+
+
+class OperatorRepository:
+    """The operator's queries (`chowder admin`): across tenants, never reachable from the API."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def org_ids(self) -> list[str]:
+        return list(self.session.scalars(select(OrganizationRow.id).order_by(OrganizationRow.created_at)))
