@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from chowder import __version__
 from chowder.api.errors import install_error_handlers
 from chowder.api.routes import (
+    billing,
     channels,
     files,
     health,
@@ -26,6 +27,7 @@ from chowder.api.routes import (
 )
 from chowder.api.state import AppState
 from chowder.core.settings import Settings
+from chowder.domain.billing import Billing
 from chowder.domain.instances import Instances
 from chowder.wiring import control_plane
 
@@ -45,7 +47,12 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
         async with control_plane(settings, control_plane_url) as parts:
             service = Instances(parts.db, parts.box, settings, parts.providers, parts.runtime, parts.engine.wake)
             app.state.chowder = AppState(
-                settings=settings, db=parts.db, box=parts.box, instances=service, http=parts.http
+                settings=settings,
+                db=parts.db,
+                box=parts.box,
+                instances=service,
+                http=parts.http,
+                billing=Billing(settings, parts.db),
             )
             task = asyncio.create_task(parts.engine.run(), name="chowder-engine") if run_engine else None
             try:
@@ -58,6 +65,7 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
 
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (health, organization, keys, instances, responses, files, channels, skills, usage, model_gateway):
+    routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage, model_gateway)
+    for module in routers:
         app.include_router(module.router)
     return app

@@ -8,6 +8,7 @@ import httpx
 
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
+from chowder.domain.billing import Billing
 from chowder.domain.instances import Instances
 from chowder.persistence.db import Database
 from chowder.proxy.sessions import SessionLocks
@@ -20,4 +21,5 @@ class AppState:
     box: SecretBox
     instances: Instances
     http: httpx.AsyncClient
+    billing: Billing
     sessions: SessionLocks = field(default_factory=SessionLocks)

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
         None, description="The ClawHub registry skill installs use (a mirror, a self-hosted one); unset: OpenClaw's."
     )
     skill_install_timeout_s: float = Field(180.0, description="Longest a skill install from ClawHub may take.")
+    stripe_secret_key: str | None = Field(None, description="Stripe API key; billing routes answer 503 without it.")
+    stripe_webhook_secret: str | None = Field(None, description="Signing secret of the Stripe webhook endpoint.")
+    stripe_price_crab: str | None = Field(None, description="Stripe price id of the crab tier (per instance).")
+    stripe_price_lobster: str | None = Field(None, description="Stripe price id of the lobster tier (per instance).")
+    stripe_success_url: str = Field("http://localhost:8000/billing/success", description="Checkout success page.")
+    stripe_cancel_url: str = Field("http://localhost:8000/billing/cancel", description="Checkout cancel page.")
+    stripe_portal_return_url: str = Field("http://localhost:8000/", description="Where the billing portal returns.")
+    stripe_api_base: str | None = Field(None, description="Stripe API address (a proxy or a test server).")
     max_upload_mb: int = Field(100, description="Largest file accepted by the files API (upload or write).")
     model_timeout_s: float = Field(120.0, description="Longest wait for a model provider's answer.")
     dev_model: bool = Field(
@@ -64,6 +72,12 @@ class Settings(BaseSettings):
         description="Replace every model provider with the built-in echo model (no provider key needed; the "
         "reply echoes the conversation). For trying Chowder and for tests: never use it in production.",
     )
+
+    @property
+    def stripe_prices(self) -> dict[str, str]:
+        """Paid tier → Stripe price id, for the tiers this server sells."""
+        prices = {"crab": self.stripe_price_crab, "lobster": self.stripe_price_lobster}
+        return {tier: price for tier, price in prices.items() if price}
 
     @property
     def resolved_database_url(self) -> str:

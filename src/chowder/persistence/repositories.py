@@ -10,7 +10,14 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from chowder.domain.models import Desired, Status
-from chowder.persistence.tables import ApiKeyRow, InstanceRow, KeyGrantRow, ModelKeyRow, OrganizationRow
+from chowder.persistence.tables import (
+    ApiKeyRow,
+    InstanceRow,
+    KeyGrantRow,
+    ModelKeyRow,
+    OrganizationRow,
+    StripeEventRow,
+)
 
 LIVE = (Status.PROVISIONING, Status.RUNNING, Status.STOPPED, Status.ERROR)
 
@@ -169,6 +176,27 @@ class EngineRepository:
             select(InstanceRow.id).where(InstanceRow.sandbox_provider == provider, InstanceRow.torn_down.is_(False))
         )
         return set(rows)
+
+
+class BillingRepository:
+    """Stripe webhooks name customers and subscriptions, not our orgs: these lookups span tenants."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def first_delivery(self, event_id: str, event_type: str, now: datetime) -> bool:
+        """Records the event as applied; False when it already was (then the caller applies nothing).
+        The row commits with the event's effects, so a failure leaves the event to be applied on retry."""
+        if self.session.get(StripeEventRow, event_id) is not None:
+            return False
+        self.session.add(StripeEventRow(id=event_id, type=event_type, received_at=now))
+        self.session.flush()
+        return True
+
+    def org_of_customer(self, customer_id: str) -> OrganizationRow | None:
+        return self.session.scalars(
+            select(OrganizationRow).where(OrganizationRow.stripe_customer_id == customer_id).with_for_update()
+        ).first()
 
 
 class OperatorRepository:

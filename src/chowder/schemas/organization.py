@@ -44,3 +44,11 @@ class Subscription(BaseModel):
     instance_count: int
     stripe_customer_id: str | None
     stripe_subscription_id: str | None
+
+
+class CheckoutRequest(BaseModel):
+    tier: str
+
+
+class BillingUrl(BaseModel):
+    url: str

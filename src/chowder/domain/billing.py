@@ -1,0 +1,165 @@
+"""Subscriptions through Stripe (official `stripe` library): Checkout to buy a paid tier, the customer portal to
+change or cancel it, and the signed webhook events that move an organization between tiers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import stripe
+
+from chowder.core.clock import utcnow
+from chowder.core.errors import BadRequest, InvalidState, NotFound, ServiceUnavailable
+from chowder.core.settings import Settings
+from chowder.domain import orgs
+from chowder.domain.models import Principal, Tier
+from chowder.persistence.db import Database
+from chowder.persistence.repositories import BillingRepository, TenantRepository
+from chowder.persistence.tables import OrganizationRow
+
+log = logging.getLogger("chowder.billing")
+
+NOT_CONFIGURED = "Billing is not configured on this server."
+PAID_TIERS = (Tier.CRAB, Tier.LOBSTER)
+# Subscription states in which the paid tier holds; any other (canceled, unpaid, …) is the free tier.
+PAYING = frozenset({"active", "trialing", "past_due"})
+
+
+class Billing:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self._settings = settings
+        self._db = db
+        self._client = (
+            stripe.StripeClient(
+                settings.stripe_secret_key,
+                base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
+                http_client=stripe.HTTPXClient(),
+                max_network_retries=2,
+            )
+            if settings.stripe_secret_key
+            else None
+        )
+
+    async def checkout(self, principal: Principal, tier: str) -> str:
+        """A Checkout session for `tier` (crab or lobster), one line item per instance; its URL."""
+        if tier not in PAID_TIERS:
+            raise BadRequest("Checkout sells the paid tiers only: 'crab' or 'lobster'.")
+        client = self._stripe()
+        price = self._settings.stripe_prices.get(tier)
+        if price is None:
+            raise ServiceUnavailable(NOT_CONFIGURED)
+        org = await self._org(principal.organization_id)
+        customer = org.stripe_customer_id or await self._new_customer(client, org)
+        metadata = {"organization_id": org.id, "tier": tier}
+        session = await client.v1.checkout.sessions.create_async(
+            params={
+                "mode": "subscription",
+                "customer": customer,
+                "client_reference_id": org.id,
+                "line_items": [{"price": price, "quantity": max(1, org.instance_count)}],
+                "success_url": self._settings.stripe_success_url,
+                "cancel_url": self._settings.stripe_cancel_url,
+                "metadata": metadata,
+                "subscription_data": {"metadata": metadata},
+            }
+        )
+        return str(session.url)
+
+    async def portal(self, principal: Principal) -> str:
+        """A customer-portal session (change tier, card, invoices, cancel); 409 before any checkout."""
+        client = self._stripe()
+        org = await self._org(principal.organization_id)
+        if org.stripe_customer_id is None:
+            raise InvalidState("No billing account yet: subscribe first with POST /v1/subscription/checkout.")
+        session = await client.v1.billing_portal.sessions.create_async(
+            params={"customer": org.stripe_customer_id, "return_url": self._settings.stripe_portal_return_url}
+        )
+        return str(session.url)
+
+    async def receive(self, payload: bytes, signature: str | None) -> None:
+        """A webhook delivery: verified with the endpoint's signing secret (400 if it does not match), then
+        applied once per event id; events this server does not act on are acknowledged."""
+        secret = self._settings.stripe_webhook_secret
+        if not secret:
+            raise ServiceUnavailable(NOT_CONFIGURED)
+        try:
+            stripe.Webhook.construct_event(payload, signature or "", secret)
+        except (ValueError, stripe.SignatureVerificationError) as exc:
+            raise BadRequest("Invalid Stripe signature.") from exc
+        await asyncio.to_thread(self._apply, json.loads(payload))
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind, obj = str(event.get("type")), event.get("data", {}).get("object", {})
+        with self._db.session() as session:
+            if not BillingRepository(session).first_delivery(str(event["id"]), kind, utcnow()):
+                log.info("stripe event %s (%s) already applied", event["id"], kind)
+                return
+            org = self._org_of(session, kind, obj)
+            if org is None or org.subscription_tier == Tier.WHALE:
+                return  # not ours, or granted by the operator: Stripe does not change a whale
+            tier = self._tier_of(kind, obj)
+            if tier is None:
+                return
+            org.subscription_tier = tier
+            if kind == "checkout.session.completed":
+                org.stripe_customer_id = obj.get("customer") or org.stripe_customer_id
+            org.stripe_subscription_id = obj.get("subscription") if kind.startswith("checkout") else obj.get("id")
+            if tier == Tier.SHRIMP:
+                org.stripe_subscription_id = None
+            org.updated_at = utcnow()
+            log.info("organization %s: %s → tier %s", org.id, kind, tier)
+
+    def _org_of(self, session: Any, kind: str, obj: dict[str, Any]) -> OrganizationRow | None:
+        if kind == "checkout.session.completed":
+            org_id = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("organization_id")
+            return TenantRepository(session).lock_org(str(org_id)) if org_id else None
+        if kind in ("customer.subscription.updated", "customer.subscription.deleted") and obj.get("customer"):
+            return BillingRepository(session).org_of_customer(str(obj["customer"]))
+        return None
+
+    def _tier_of(self, kind: str, obj: dict[str, Any]) -> Tier | None:
+        """The tier an event puts the org on; None when it says nothing about tiers."""
+        if kind == "checkout.session.completed":
+            tier = (obj.get("metadata") or {}).get("tier")
+            return Tier(tier) if tier in PAID_TIERS else None
+        if kind == "customer.subscription.deleted" or (
+            kind == "customer.subscription.updated" and obj.get("status") not in PAYING
+        ):
+            return Tier.SHRIMP
+        if kind == "customer.subscription.updated":
+            by_price = {price: tier for tier, price in self._settings.stripe_prices.items()}
+            items = (obj.get("items") or {}).get("data") or []
+            tiers = [by_price.get((item.get("price") or {}).get("id")) for item in items]
+            found = next((tier for tier in tiers if tier is not None), None)
+            return Tier(found) if found else None
+        return None
+
+    def _stripe(self) -> stripe.StripeClient:
+        if self._client is None:
+            raise ServiceUnavailable(NOT_CONFIGURED)
+        return self._client
+
+    async def _org(self, org_id: str) -> orgs.OrganizationView:
+        def read() -> orgs.OrganizationView:
+            with self._db.session() as session:
+                return orgs.view(TenantRepository(session), org_id)
+
+        return await asyncio.to_thread(read)
+
+    async def _new_customer(self, client: stripe.StripeClient, org: orgs.OrganizationView) -> str:
+        """The org's Stripe customer, created once; a concurrent creator's customer wins if it was first."""
+        customer = await client.v1.customers.create_async(
+            params={"name": org.name, "metadata": {"organization_id": org.id}}
+        )
+
+        def store() -> str:
+            with self._db.session() as session:
+                row = TenantRepository(session).lock_org(org.id)
+                if row is None:
+                    raise NotFound("Organization not found.")
+                row.stripe_customer_id = row.stripe_customer_id or customer.id
+                return row.stripe_customer_id
+
+        return await asyncio.to_thread(store)

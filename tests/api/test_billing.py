@@ -1,0 +1,142 @@
+"""Subscriptions: the real `stripe` library against a fake Stripe API, and webhooks signed as Stripe signs them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from chowder.api.app import create_app
+from chowder.core.settings import Settings
+from tests.conftest import SHARED_RUNTIME
+from tests.factories import auth, create_instance, signup
+from tests.fakes.stripe_api import FakeStripeApi, signed_event
+
+pytestmark = pytest.mark.persistence
+
+API_KEY = "sk_test_chowder"
+WEBHOOK_SECRET = "whsec_chowder_test"
+PRICES = {"crab": "price_crab", "lobster": "price_lobster"}
+
+
+@pytest.fixture
+def stripe_api() -> Iterator[FakeStripeApi]:
+    with FakeStripeApi(API_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def billing_client(data_dir: Path, database_url: str, stripe_api: FakeStripeApi) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        runtime_dir=SHARED_RUNTIME,
+        stripe_secret_key=API_KEY,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_price_crab=PRICES["crab"],
+        stripe_price_lobster=PRICES["lobster"],
+        stripe_api_base=stripe_api.url,
+    )
+    with TestClient(create_app(settings, control_plane_url="http://127.0.0.1:9", run_engine=False)) as client:
+        yield client
+
+
+def deliver(
+    client: TestClient, event_type: str, obj: dict[str, Any], event_id: str, secret: str = WEBHOOK_SECRET
+) -> int:
+    payload, signature = signed_event(event_type, obj, secret, event_id)
+    headers = {"Stripe-Signature": signature, "content-type": "application/json"}
+    return client.post("/v1/webhooks/stripe", content=payload, headers=headers).status_code
+
+
+def subscription(client: TestClient, key: str) -> dict[str, Any]:
+    body: dict[str, Any] = client.get("/v1/subscription", headers=auth(key)).json()
+    return body
+
+
+def test_checkout_portal_and_the_webhook_lifecycle(billing_client: TestClient, stripe_api: FakeStripeApi) -> None:
+    client = billing_client
+    key = signup(client)
+    org_id = client.get("/v1/organization", headers=auth(key)).json()["id"]
+    assert client.post("/v1/subscription/checkout", headers=auth(key), json={"tier": "whale"}).status_code == 400
+    no_customer = client.post("/v1/subscription/portal", headers=auth(key))
+    assert no_customer.status_code == 409
+
+    checkout = client.post("/v1/subscription/checkout", headers=auth(key), json={"tier": "lobster"})
+    assert checkout.status_code == 200, checkout.text
+    assert checkout.json()["url"].startswith("https://checkout.stripe.com/c/pay/cs_test_")
+    [customer_request] = stripe_api.posted("/v1/customers")
+    assert customer_request["metadata[organization_id]"] == org_id
+    [session_request] = stripe_api.posted("/v1/checkout/sessions")
+    assert session_request["mode"] == "subscription" and session_request["client_reference_id"] == org_id
+    assert session_request["line_items[0][price]"] == "price_lobster"
+    assert session_request["line_items[0][quantity]"] == "1"
+    customer = session_request["customer"]
+    assert subscription(client, key)["tier"] == "shrimp", "paid only when Stripe says so"
+    client.post("/v1/subscription/checkout", headers=auth(key), json={"tier": "crab"})
+    assert len(stripe_api.posted("/v1/customers")) == 1, "one Stripe customer per org"
+
+    completed = {
+        "id": "cs_test_1",
+        "object": "checkout.session",
+        "client_reference_id": org_id,
+        "customer": customer,
+        "subscription": "sub_1",
+        "metadata": {"organization_id": org_id, "tier": "lobster"},
+    }
+    assert deliver(client, "checkout.session.completed", completed, "evt_1") == 200
+    assert subscription(client, key) == {
+        "tier": "lobster",
+        "instance_limit": 500,
+        "instance_count": 0,
+        "stripe_customer_id": customer,
+        "stripe_subscription_id": "sub_1",
+    }
+    portal = client.post("/v1/subscription/portal", headers=auth(key))
+    assert portal.status_code == 200 and portal.json()["url"].startswith("https://billing.stripe.com/p/session/")
+    assert stripe_api.posted("/v1/billing_portal/sessions")[0]["customer"] == customer
+
+    updated = {"id": "sub_1", "object": "subscription", "customer": customer, "status": "active"}
+    updated["items"] = {"data": [{"price": {"id": "price_crab"}, "quantity": 1}]}
+    assert deliver(client, "customer.subscription.updated", updated, "evt_2") == 200
+    assert subscription(client, key)["tier"] == "crab"
+    assert deliver(client, "checkout.session.completed", completed, "evt_1") == 200, "duplicates are acknowledged"
+    assert subscription(client, key)["tier"] == "crab", "and not applied again"
+
+    for i in range(2):
+        create_instance(client, key, name=f"i{i}")
+    assert deliver(client, "customer.subscription.deleted", {**updated, "status": "canceled"}, "evt_3") == 200
+    after = subscription(client, key)
+    assert (after["tier"], after["instance_limit"], after["instance_count"]) == ("shrimp", 1, 2)
+    assert after["stripe_subscription_id"] is None and after["stripe_customer_id"] == customer
+    refused = client.post("/v1/instances", headers=auth(key), json={"name": "third"})
+    assert refused.status_code == 402, "instances are kept, but none beyond the free limit"
+    assert deliver(client, "invoice.paid", {"id": "in_1", "customer": customer}, "evt_4") == 200
+
+
+def test_webhooks_with_a_bad_signature_are_refused_and_change_nothing(billing_client: TestClient) -> None:
+    client = billing_client
+    key = signup(client)
+    org_id = client.get("/v1/organization", headers=auth(key)).json()["id"]
+    completed = {"client_reference_id": org_id, "customer": "cus_x", "subscription": "sub_x"}
+    completed["metadata"] = {"tier": "lobster"}
+    assert deliver(client, "checkout.session.completed", completed, "evt_a", secret="whsec_someone_else") == 400
+    missing = client.post("/v1/webhooks/stripe", content=b"{}", headers={"content-type": "application/json"})
+    assert (missing.status_code, missing.json()) == (400, {"detail": "Invalid Stripe signature."})
+    assert subscription(client, key)["tier"] == "shrimp"
+    assert deliver(client, "checkout.session.completed", completed, "evt_a") == 200, "the event id was not used up"
+    assert subscription(client, key)["tier"] == "lobster"
+
+
+def test_without_stripe_settings_billing_answers_503_and_the_rest_works(client: TestClient) -> None:
+    key = signup(client)
+    unavailable = {"detail": "Billing is not configured on this server."}
+    for path, body in (("/v1/subscription/checkout", {"tier": "crab"}), ("/v1/subscription/portal", None)):
+        response = client.post(path, headers=auth(key), json=body)
+        assert (response.status_code, response.json()) == (503, unavailable), path
+    assert client.post("/v1/webhooks/stripe", content=b"{}").status_code == 503
+    assert subscription(client, key)["tier"] == "shrimp"
+    assert client.post("/v1/subscription/checkout", json={"tier": "crab"}).status_code == 401
