@@ -95,6 +95,8 @@ def test_checkout_portal_and_the_webhook_lifecycle(billing_client: TestClient, s
         "stripe_customer_id": customer,
         "stripe_subscription_id": "sub_1",
     }
+    again = client.post("/v1/subscription/checkout", headers=auth(key), json={"tier": "crab"})
+    assert again.status_code == 409 and "portal" in again.json()["detail"], "no second subscription"
     portal = client.post("/v1/subscription/portal", headers=auth(key))
     assert portal.status_code == 200 and portal.json()["url"].startswith("https://billing.stripe.com/p/session/")
     assert stripe_api.posted("/v1/billing_portal/sessions")[0]["customer"] == customer

@@ -51,6 +51,11 @@ class Billing:
         if price is None:
             raise ServiceUnavailable(NOT_CONFIGURED)
         org = await self._org(principal.organization_id)
+        if org.stripe_subscription_id is not None:
+            raise InvalidState(
+                f"Already subscribed ({org.subscription_tier}): change tier in the customer portal "
+                "(POST /v1/subscription/portal)."
+            )
         customer = org.stripe_customer_id or await self._new_customer(client, org)
         metadata = {"organization_id": org.id, "tier": tier}
         session = await client.v1.checkout.sessions.create_async(
