@@ -29,11 +29,15 @@ async def call(
         raise GatewayUnavailable(GATEWAY_UNAVAILABLE) from exc
     if not isinstance(body, dict) or not body.get("ok"):
         error = body.get("error", {}) if isinstance(body, dict) else {}
-        issues = (error.get("details") or {}).get("issues") or []
-        listed = "; ".join(f"{i.get('path', '?')}: {i.get('message', '')}" for i in issues if isinstance(i, dict))
+        listed = listed_issues((error.get("details") or {}).get("issues") or [])
         raise ProviderError(f"{error.get('message', body)}" + (f" ({listed})" if listed else ""))
     payload: dict[str, Any] = body.get("payload") or {}
     return payload
+
+
+def listed_issues(issues: list[Any]) -> str:
+    """OpenClaw's validation issues (`[{path, message}]`, from the RPC and `config validate --json` alike)."""
+    return "; ".join(f"{i.get('path', '?')}: {i.get('message', '')}" for i in issues if isinstance(i, dict))
 
 
 class ConfigRefused(ProviderError):

@@ -178,9 +178,7 @@ class OpenClawRuntime:
                 restart = await self.patch_config(spec, gateway, config_patch)
             except rpc.ConfigRefused as exc:
                 raise BadRequest(f"OpenClaw refused the configuration: {exc.detail}") from exc
-        if "system_prompt" in (patch.get("agent") or {}):
-            _, prompt = oc_config.split_system_prompt(overrides)
-            await self._write_system_prompt(provider, spec.sandbox_id, prompt)
+        await self._apply_system_prompt(provider, spec.sandbox_id, patch, overrides)
         return restart
 
     async def write_overrides(
@@ -206,9 +204,7 @@ class OpenClawRuntime:
                 await provider.delete_path(spec.sandbox_id, CANDIDATE_FILE)
             _raise_unless_valid(result)
             await provider.write_file(spec.sandbox_id, CONFIG_FILE, candidate)
-        if "system_prompt" in (patch.get("agent") or {}):
-            _, prompt = oc_config.split_system_prompt(overrides)
-            await self._write_system_prompt(provider, spec.sandbox_id, prompt)
+        await self._apply_system_prompt(provider, spec.sandbox_id, patch, overrides)
 
     async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:
         listed, _ = await self._cli_json(provider, spec, "skills", "list", "--json")
@@ -294,6 +290,14 @@ class OpenClawRuntime:
             for name, version in release.plugins.items()
         )
 
+    async def _apply_system_prompt(
+        self, provider: SandboxProvider, sandbox_id: str, patch: dict[str, Any], overrides: dict[str, Any]
+    ) -> None:
+        """When the patch touches `agent.system_prompt`, the managed AGENTS.md block follows the merged value."""
+        if "system_prompt" in (patch.get("agent") or {}):
+            _, prompt = oc_config.split_system_prompt(overrides)
+            await self._write_system_prompt(provider, sandbox_id, prompt)
+
     async def _write_system_prompt(self, provider: SandboxProvider, sandbox_id: str, prompt: str | None) -> None:
         try:
             existing = (await provider.read_file(sandbox_id, AGENTS_FILE)).decode()
@@ -335,7 +339,7 @@ def _raise_unless_valid(result: ExecResult) -> None:
         raise ProviderError(f"openclaw config validate failed (exit {result.exit_code}): {reason}") from exc
     if verdict.get("valid") is True:
         return
-    issues = "; ".join(f"{i.get('path', '?')}: {i.get('message', '')}" for i in verdict.get("issues") or [])
+    issues = rpc.listed_issues(verdict.get("issues") or [])
     raise BadRequest(f"OpenClaw refused the configuration: {issues or verdict.get('error', verdict)}")
 
 
