@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -52,3 +54,11 @@ def output_text(response: dict[str, Any]) -> str:
         if item.get("type") == "message"
         for part in item.get("content", [])
     )
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """For effects of background work (engine, quantity sync): polls `condition` until it holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting until {what}"
+        time.sleep(0.05)

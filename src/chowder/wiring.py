@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+import stripe
 
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
+from chowder.domain.billing import stripe_client
+from chowder.domain.quantity_sync import QuantitySync
 from chowder.domain.reconciler import Engine
 from chowder.persistence.db import Database, migrate
 from chowder.runtime.openclaw.runtime import OpenClawRuntime
@@ -29,12 +32,14 @@ class ControlPlane:
     providers: dict[str, SandboxProvider]
     runtime: OpenClawRuntime
     engine: Engine
+    stripe: stripe.StripeClient | None
+    quantity_sync: QuantitySync
 
 
 @asynccontextmanager
 async def control_plane(settings: Settings, control_plane_url: str) -> AsyncIterator[ControlPlane]:
-    """Database migrated, secrets, sandbox provider (its isolation logged), HTTP client, runtime and engine;
-    `control_plane_url` is where sandboxes reach this server's model endpoint."""
+    """Database migrated, secrets, sandbox provider (its isolation logged), HTTP client, runtime, engine and the
+    Stripe quantity sync; `control_plane_url` is where sandboxes reach this server's model endpoint."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     await asyncio.to_thread(migrate, db.engine)
@@ -45,6 +50,8 @@ async def control_plane(settings: Settings, control_plane_url: str) -> AsyncIter
     try:
         async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=1000)) as http:
             runtime = OpenClawRuntime(settings, http, control_plane_url)
-            yield ControlPlane(db, box, http, providers, runtime, Engine(db, box, settings, providers, runtime))
+            engine = Engine(db, box, settings, providers, runtime)
+            client = stripe_client(settings)
+            yield ControlPlane(db, box, http, providers, runtime, engine, client, QuantitySync(settings, db, client))
     finally:
         db.dispose()

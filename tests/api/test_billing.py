@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,12 @@ from fastapi.testclient import TestClient
 
 from chowder.api.app import create_app
 from chowder.core.settings import Settings
+from chowder.domain import orgs
+from chowder.domain.models import Tier
+from chowder.persistence.db import Database
+from chowder.persistence.repositories import TenantRepository
 from tests.conftest import SHARED_RUNTIME
-from tests.factories import auth, create_instance, signup
+from tests.factories import auth, create_instance, signup, wait_until
 from tests.fakes.stripe_api import FakeStripeApi, signed_event
 
 pytestmark = pytest.mark.persistence
@@ -39,6 +44,8 @@ def billing_client(data_dir: Path, database_url: str, stripe_api: FakeStripeApi)
         stripe_price_crab=PRICES["crab"],
         stripe_price_lobster=PRICES["lobster"],
         stripe_api_base=stripe_api.url,
+        reconcile_interval_s=0.1,
+        stripe_sync_retry_s=0.3,
     )
     with TestClient(create_app(settings, control_plane_url="http://127.0.0.1:9", run_engine=False)) as client:
         yield client
@@ -79,12 +86,13 @@ def test_checkout_portal_and_the_webhook_lifecycle(billing_client: TestClient, s
     client.post("/v1/subscription/checkout", headers=auth(key), json={"tier": "crab"})
     assert len(stripe_api.posted("/v1/customers")) == 1, "one Stripe customer per org"
 
+    sub = stripe_api.subscribe(customer, PRICES["lobster"], quantity=1)
     completed = {
         "id": "cs_test_1",
         "object": "checkout.session",
         "client_reference_id": org_id,
         "customer": customer,
-        "subscription": "sub_1",
+        "subscription": sub,
         "metadata": {"organization_id": org_id, "tier": "lobster"},
     }
     assert deliver(client, "checkout.session.completed", completed, "evt_1") == 200
@@ -93,7 +101,7 @@ def test_checkout_portal_and_the_webhook_lifecycle(billing_client: TestClient, s
         "instance_limit": 500,
         "instance_count": 0,
         "stripe_customer_id": customer,
-        "stripe_subscription_id": "sub_1",
+        "stripe_subscription_id": sub,
     }
     again = client.post("/v1/subscription/checkout", headers=auth(key), json={"tier": "crab"})
     assert again.status_code == 409 and "portal" in again.json()["detail"], "no second subscription"
@@ -101,7 +109,7 @@ def test_checkout_portal_and_the_webhook_lifecycle(billing_client: TestClient, s
     assert portal.status_code == 200 and portal.json()["url"].startswith("https://billing.stripe.com/p/session/")
     assert stripe_api.posted("/v1/billing_portal/sessions")[0]["customer"] == customer
 
-    updated = {"id": "sub_1", "object": "subscription", "customer": customer, "status": "active"}
+    updated = {"id": sub, "object": "subscription", "customer": customer, "status": "active"}
     updated["items"] = {"data": [{"price": {"id": "price_crab"}, "quantity": 1}]}
     assert deliver(client, "customer.subscription.updated", updated, "evt_2") == 200
     assert subscription(client, key)["tier"] == "crab"
@@ -117,6 +125,70 @@ def test_checkout_portal_and_the_webhook_lifecycle(billing_client: TestClient, s
     refused = client.post("/v1/instances", headers=auth(key), json={"name": "third"})
     assert refused.status_code == 402, "instances are kept, but none beyond the free limit"
     assert deliver(client, "invoice.paid", {"id": "in_1", "customer": customer}, "evt_4") == 200
+
+
+def subscribe(client: TestClient, stripe_api: FakeStripeApi, key: str, tier: str) -> str:
+    """Checkout for `tier`, completed: the org's subscription id (one item, quantity 1, as Checkout sells it)."""
+    org_id = client.get("/v1/organization", headers=auth(key)).json()["id"]
+    assert client.post("/v1/subscription/checkout", headers=auth(key), json={"tier": tier}).status_code == 200
+    customer = stripe_api.posted("/v1/checkout/sessions")[-1]["customer"]
+    sub = stripe_api.subscribe(customer, PRICES[tier], quantity=1)
+    completed = {"client_reference_id": org_id, "customer": customer, "subscription": sub}
+    completed["metadata"] = {"organization_id": org_id, "tier": tier}
+    assert deliver(client, "checkout.session.completed", completed, f"evt_checkout_{org_id}") == 200
+    return sub
+
+
+def test_quantity_sync_follows_creates_and_deletes_through_a_stripe_outage(
+    billing_client: TestClient, stripe_api: FakeStripeApi
+) -> None:
+    client = billing_client
+    key = signup(client)
+    sub = subscribe(client, stripe_api, key, "crab")
+    wait_until(lambda: stripe_api.quantity(sub) == 0, "the subscription carries the org's 0 instances")
+    first = create_instance(client, key, name="first")
+    wait_until(lambda: stripe_api.quantity(sub) == 1, "a create raises the quantity")
+
+    stripe_api.down = True
+    started = time.monotonic()
+    for name in ("second", "third"):
+        create_instance(client, key, name=name)
+    assert client.delete(f"/v1/instances/{first['id']}", headers=auth(key)).status_code == 204
+    assert time.monotonic() - started < 3, "instance calls never wait for Stripe"
+    wait_until(lambda: stripe_api.refused >= 6, "two passes failed against the outage (3 attempts each)")
+    assert stripe_api.quantity(sub) == 1
+    assert subscription(client, key)["instance_count"] == 2, "nothing rolled back"
+
+    stripe_api.down = False
+    wait_until(lambda: stripe_api.quantity(sub) == 2, "the sync recovers with Stripe")
+    settled = len(stripe_api.requests)
+    time.sleep(1)
+    assert len(stripe_api.requests) == settled, "once Stripe holds the count, the sync stops calling it"
+    [update] = [form for method, path, form in stripe_api.requests[-2:] if method == "POST"]
+    assert update == {"quantity": "2"}
+
+
+def test_quantity_sync_leaves_free_and_whale_orgs_alone(
+    billing_client: TestClient, stripe_api: FakeStripeApi, database_url: str
+) -> None:
+    client = billing_client
+    free = signup(client, name="Free Org")
+    create_instance(client, free, name="only")
+    time.sleep(0.5)
+    assert stripe_api.requests == [], "a shrimp org has no subscription to sync"
+
+    whale = signup(client, name="Big Fish Ltd")
+    sub = subscribe(client, stripe_api, whale, "crab")
+    wait_until(lambda: stripe_api.quantity(sub) == 0, "the crab subscription is synced")
+    org_id = client.get("/v1/organization", headers=auth(whale)).json()["id"]
+    db = Database(database_url)
+    with db.session() as session:
+        orgs.set_tier(TenantRepository(session), org_id, Tier.WHALE)
+    db.dispose()
+    before = len(stripe_api.requests)
+    create_instance(client, whale, name="granted")
+    time.sleep(0.5)
+    assert len(stripe_api.requests) == before, "an operator-granted whale is not billed per instance"
 
 
 def test_webhooks_with_a_bad_signature_are_refused_and_change_nothing(billing_client: TestClient) -> None:

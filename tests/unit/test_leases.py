@@ -1,16 +1,24 @@
-"""Leases: one worker at a time per instance; an expired lease is taken over."""
+"""Leases: one worker at a time per instance, one Stripe quantity push at a time per org; an expired lease is
+taken over."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from chowder.core.clock import utcnow
+from chowder.core.settings import Settings
 from chowder.domain import orgs
+from chowder.domain.billing import stripe_client
+from chowder.domain.models import Tier
+from chowder.domain.quantity_sync import QuantitySync
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.repositories import EngineRepository, TenantRepository
 from chowder.persistence.tables import InstanceRow
+from tests.fakes.stripe_api import FakeStripeApi
 
 pytestmark = pytest.mark.persistence
 
@@ -66,4 +74,32 @@ def test_claim_is_exclusive_until_the_lease_expires(database_url: str) -> None:
     with db.session() as session:
         row = EngineRepository(session).get(instance_id)
         assert row is not None and row.lease_owner == "worker-b", "only the owner can release"
+    db.dispose()
+
+
+def test_one_process_pushes_an_orgs_quantity_at_a_time(data_dir: Path, database_url: str) -> None:
+    db = Database(database_url)
+    migrate(db.engine)
+    with FakeStripeApi("sk_test_lease") as stripe_api:
+        sub = stripe_api.subscribe("cus_lease", "price_crab", quantity=1)
+        with db.session() as session:
+            repo = TenantRepository(session)
+            org, _ = orgs.signup(repo, "Two Servers Co")
+            row = repo.lock_org(org.id)
+            assert row is not None
+            row.stripe_subscription_id = sub
+        with db.session() as session:
+            orgs.set_tier(TenantRepository(session), org.id, Tier.CRAB)  # marks the quantity due
+        stripe_settings = {"stripe_secret_key": "sk_test_lease", "stripe_price_crab": "price_crab"}
+        settings = Settings(data_dir=data_dir, stripe_api_base=stripe_api.url, **stripe_settings)
+        client = stripe_client(settings)
+
+        async def two_servers() -> None:
+            await asyncio.gather(*(QuantitySync(settings, db, client).sync_due() for _ in range(2)))
+
+        asyncio.run(two_servers())
+        assert [method for method, _path, _form in stripe_api.requests] == ["GET", "POST"], "one push, not two"
+        assert stripe_api.quantity(sub) == 0
+        asyncio.run(two_servers())
+        assert len(stripe_api.requests) == 2, "settled: nothing left to push"
     db.dispose()

@@ -1,5 +1,5 @@
 """`create_app(settings)`: builds everything; the lifespan owns the engine, database, HTTP client,
-sandbox providers and the reconciler task. No import-time singletons."""
+sandbox providers and the background tasks (reconciler, Stripe quantity sync). No import-time singletons."""
 
 from __future__ import annotations
 
@@ -45,20 +45,32 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
                 "and no provider key is needed. For trying Chowder and for tests only; never in production."
             )
         async with control_plane(settings, control_plane_url) as parts:
-            service = Instances(parts.db, parts.box, settings, parts.providers, parts.runtime, parts.engine.wake)
+            service = Instances(
+                parts.db,
+                parts.box,
+                settings,
+                parts.providers,
+                parts.runtime,
+                wake_engine=parts.engine.wake,
+                wake_quantity_sync=parts.quantity_sync.wake,
+            )
             app.state.chowder = AppState(
                 settings=settings,
                 db=parts.db,
                 box=parts.box,
                 instances=service,
                 http=parts.http,
-                billing=Billing(settings, parts.db),
+                billing=Billing(settings, parts.db, parts.stripe, parts.quantity_sync.wake),
             )
-            task = asyncio.create_task(parts.engine.run(), name="chowder-engine") if run_engine else None
+            # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
+            # its lease keeps two processes from pushing one org together.
+            tasks = [asyncio.create_task(parts.quantity_sync.run(), name="chowder-quantity-sync")]
+            if run_engine:
+                tasks.append(asyncio.create_task(parts.engine.run(), name="chowder-engine"))
             try:
                 yield
             finally:
-                if task is not None:
+                for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task

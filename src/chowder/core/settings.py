@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     stripe_cancel_url: str = Field("http://localhost:8000/billing/cancel", description="Checkout cancel page.")
     stripe_portal_return_url: str = Field("http://localhost:8000/", description="Where the billing portal returns.")
     stripe_api_base: str | None = Field(None, description="Stripe API address (a proxy or a test server).")
+    stripe_sync_retry_s: float = Field(
+        30.0, description="How long a failed push of a subscription's quantity to Stripe waits before its retry."
+    )
     max_upload_mb: int = Field(100, description="Largest file accepted by the files API (upload or write).")
     model_timeout_s: float = Field(120.0, description="Longest wait for a model provider's answer.")
     dev_model: bool = Field(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import stripe
@@ -14,7 +15,8 @@ from chowder.core.clock import utcnow
 from chowder.core.errors import BadRequest, InvalidState, NotFound, ServiceUnavailable
 from chowder.core.settings import Settings
 from chowder.domain import orgs
-from chowder.domain.models import Principal, Tier
+from chowder.domain.models import PAID_TIERS, Principal, Tier
+from chowder.domain.quantity_sync import mark_quantity_due
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import BillingRepository, TenantRepository
 from chowder.persistence.tables import OrganizationRow
@@ -22,25 +24,37 @@ from chowder.persistence.tables import OrganizationRow
 log = logging.getLogger("chowder.billing")
 
 NOT_CONFIGURED = "Billing is not configured on this server."
-PAID_TIERS = (Tier.CRAB, Tier.LOBSTER)
 # Subscription states in which the paid tier holds; any other (canceled, unpaid, …) is the free tier.
 PAYING = frozenset({"active", "trialing", "past_due"})
 
 
+def stripe_client(settings: Settings) -> stripe.StripeClient | None:
+    """The server's Stripe client; None when billing is not configured. Requests time out after 20 s (the
+    library's default is 80) and are retried twice, with the library's idempotency keys."""
+    if not settings.stripe_secret_key:
+        return None
+    return stripe.StripeClient(
+        settings.stripe_secret_key,
+        base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
+        http_client=stripe.HTTPXClient(timeout=20),
+        max_network_retries=2,
+    )
+
+
 class Billing:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    """`on_quantity_due` wakes the quantity sync after a webhook changed which subscription an org pays."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        client: stripe.StripeClient | None,
+        on_quantity_due: Callable[[], None],
+    ) -> None:
         self._settings = settings
         self._db = db
-        self._client = (
-            stripe.StripeClient(
-                settings.stripe_secret_key,
-                base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
-                http_client=stripe.HTTPXClient(),
-                max_network_retries=2,
-            )
-            if settings.stripe_secret_key
-            else None
-        )
+        self._client = client
+        self._on_quantity_due = on_quantity_due
 
     async def checkout(self, principal: Principal, tier: str) -> str:
         """A Checkout session for `tier` (crab or lobster), one line item per instance; its URL."""
@@ -93,20 +107,22 @@ class Billing:
             stripe.Webhook.construct_event(payload, signature or "", secret)
         except (ValueError, stripe.SignatureVerificationError) as exc:
             raise BadRequest("Invalid Stripe signature.") from exc
-        await asyncio.to_thread(self._apply, json.loads(payload))
+        if await asyncio.to_thread(self._apply, json.loads(payload)):
+            self._on_quantity_due()
 
-    def _apply(self, event: dict[str, Any]) -> None:
+    def _apply(self, event: dict[str, Any]) -> bool:
+        """True when the event left the org's Stripe quantity to be synced."""
         kind, obj = str(event.get("type")), event.get("data", {}).get("object", {})
         with self._db.session() as session:
             if not BillingRepository(session).first_delivery(str(event["id"]), kind, utcnow()):
                 log.info("stripe event %s (%s) already applied", event["id"], kind)
-                return
+                return False
             org = self._org_of(session, kind, obj)
             if org is None or org.subscription_tier == Tier.WHALE:
-                return  # not ours, or granted by the operator: Stripe does not change a whale
+                return False  # not ours, or granted by the operator: Stripe does not change a whale
             tier = self._tier_of(kind, obj)
             if tier is None:
-                return
+                return False
             org.subscription_tier = tier
             if kind == "checkout.session.completed":
                 org.stripe_customer_id = obj.get("customer") or org.stripe_customer_id
@@ -114,7 +130,10 @@ class Billing:
             if tier == Tier.SHRIMP:
                 org.stripe_subscription_id = None
             org.updated_at = utcnow()
+            # Checkout bought max(1, count) and instances may have come or gone since: recount.
+            mark_quantity_due(org)
             log.info("organization %s: %s → tier %s", org.id, kind, tier)
+            return org.stripe_quantity_due
 
     def _org_of(self, session: Any, kind: str, obj: dict[str, Any]) -> OrganizationRow | None:
         if kind == "checkout.session.completed":

@@ -19,6 +19,7 @@ from chowder.domain.agent import RunningAgent
 from chowder.domain.files import Workspace
 from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status, Tier
 from chowder.domain.ports import AgentRuntime, GatewayAccess, InstanceRuntimeSpec, runtime_spec_of
+from chowder.domain.quantity_sync import mark_quantity_due
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import TenantRepository
 from chowder.persistence.tables import InstanceRow
@@ -88,6 +89,7 @@ class Instances:
         providers: dict[str, SandboxProvider],
         runtime: AgentRuntime,
         wake_engine: Callable[[], None],
+        wake_quantity_sync: Callable[[], None],
     ) -> None:
         self._db = db
         self._box = box
@@ -95,6 +97,7 @@ class Instances:
         self._providers = providers
         self._runtime = runtime
         self._wake = wake_engine
+        self._wake_quantity_sync = wake_quantity_sync
 
     async def create(self, principal: Principal, request: CreateRequest) -> InstanceView:
         """201 at once in `provisioning`; validation and the tier limit are checked synchronously.
@@ -106,6 +109,7 @@ class Instances:
             self._insert, principal.organization_id, request, release.version, provider, overrides
         )
         self._wake()
+        self._wake_quantity_sync()
         return view
 
     def _insert(
@@ -125,6 +129,7 @@ class Instances:
             count = repo.live_instance_count(org_id)
             if limit is not None and count >= limit:
                 raise QuotaExceeded(f"Instance limit reached ({count}/{limit}). Upgrade your subscription.")
+            mark_quantity_due(org)
             now = utcnow()
             model_token = new_token()
             row = InstanceRow(
@@ -226,14 +231,19 @@ class Instances:
         return Workspace(agent.provider, agent.spec.sandbox_id, self._settings.max_upload_mb * 1024 * 1024)
 
     async def delete(self, principal: Principal, instance_id: str) -> None:
-        """Gone from the API at once (slot freed, grants dropped); the engine tears the sandbox down."""
+        """Gone from the API at once (slot freed, grants dropped, Stripe quantity due); the engine tears the
+        sandbox down."""
         await asyncio.to_thread(self._delete, principal.organization_id, instance_id)
         self._wake()
+        self._wake_quantity_sync()
 
     def _delete(self, org_id: str, instance_id: str) -> None:
         with self._db.session() as session:
             repo = TenantRepository(session)
             row = _visible(repo, org_id, instance_id)
+            org = repo.lock_org(org_id)
+            if org is not None:
+                mark_quantity_due(org)
             now = utcnow()
             row.status = Status.TERMINATED
             row.desired_state = Desired.DELETED

@@ -14,6 +14,8 @@ class Tier(StrEnum):
 
 
 TIER_LIMITS: dict[Tier, int | None] = {Tier.SHRIMP: 1, Tier.CRAB: 10, Tier.LOBSTER: 500, Tier.WHALE: None}
+# Bought through Stripe, billed per instance; whale is granted by the operator.
+PAID_TIERS = (Tier.CRAB, Tier.LOBSTER)
 
 
 class Permission(StrEnum):

@@ -10,6 +10,7 @@ from chowder.core.crypto import SecretBox
 from chowder.core.errors import NotFound
 from chowder.core.ids import KEY_DISPLAY_CHARS, ORG_KEY_PREFIX, hash_key, new_api_key, new_id
 from chowder.domain.models import TIER_LIMITS, KeyKind, Tier
+from chowder.domain.quantity_sync import mark_quantity_due
 from chowder.persistence.repositories import TenantRepository
 from chowder.persistence.tables import ApiKeyRow, ModelKeyRow, OrganizationRow
 
@@ -105,4 +106,5 @@ def set_tier(repo: TenantRepository, org_id: str, tier: Tier) -> OrganizationVie
         raise NotFound("Organization not found.")
     org.subscription_tier = tier
     org.updated_at = utcnow()
+    mark_quantity_due(org)  # back on a paid tier, the subscription is billed for today's count
     return view(repo, org_id)

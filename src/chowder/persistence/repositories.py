@@ -198,6 +198,35 @@ class BillingRepository:
             select(OrganizationRow).where(OrganizationRow.stripe_customer_id == customer_id).with_for_update()
         ).first()
 
+    def quantity_syncs_due(self, now: datetime) -> list[str]:
+        """Orgs whose Stripe quantity must be pushed and that no process is pushing (or waiting to retry)."""
+        return list(
+            self.session.scalars(
+                select(OrganizationRow.id).where(
+                    OrganizationRow.stripe_quantity_due.is_(True),
+                    or_(
+                        OrganizationRow.stripe_quantity_lease_until.is_(None),
+                        OrganizationRow.stripe_quantity_lease_until < now,
+                    ),
+                )
+            )
+        )
+
+    def claim_quantity_sync(self, org_id: str, now: datetime, until: datetime) -> bool:
+        """Compare-and-set: only one process pushes an org's quantity at a time, so pushes never overtake."""
+        result = self.session.execute(
+            update(OrganizationRow)
+            .where(
+                OrganizationRow.id == org_id,
+                or_(
+                    OrganizationRow.stripe_quantity_lease_until.is_(None),
+                    OrganizationRow.stripe_quantity_lease_until < now,
+                ),
+            )
+            .values(stripe_quantity_lease_until=until)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
 
 class OperatorRepository:
     """The operator's queries (`chowder admin`): across tenants, never reachable from the API."""

@@ -37,6 +37,10 @@ class OrganizationRow(Base):
     subscription_tier: Mapped[str] = mapped_column(String(16), default="shrimp")
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
+    # Set with every change of the instance count on a paid tier; cleared once Stripe holds the new quantity.
+    stripe_quantity_due: Mapped[bool] = mapped_column(default=False, index=True)
+    # While set, one process is pushing the quantity (or, after a failure, waits to retry until then).
+    stripe_quantity_lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

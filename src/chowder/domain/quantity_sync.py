@@ -1,0 +1,141 @@
+"""Keeps each paid subscription's Stripe quantity equal to its org's counted instances.
+
+An instance create or delete only marks the org, in its own transaction, so the instance call never waits on
+Stripe nor fails with it. This loop pushes the count and clears the mark once Stripe holds it; while Stripe is
+unreachable the mark stays and the push is retried. One process pushes an org at a time (a lease in the
+database), so a late push of an old count can never overwrite a newer one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+import stripe
+
+from chowder.core.clock import utcnow
+from chowder.core.settings import Settings
+from chowder.domain.models import PAID_TIERS
+from chowder.persistence.db import Database
+from chowder.persistence.repositories import BillingRepository, TenantRepository
+from chowder.persistence.tables import OrganizationRow
+
+log = logging.getLogger("chowder.billing")
+
+# Longer than the slowest push (two Stripe calls, each at most three attempts within the client's timeout), so a
+# lease never lapses while its holder is still pushing.
+PUSH_LEASE = timedelta(minutes=5)
+
+
+def mark_quantity_due(org: OrganizationRow) -> None:
+    """Called, with the org locked, by every change of its instance count and every change of its subscription."""
+    if org.stripe_subscription_id is not None and org.subscription_tier in PAID_TIERS:
+        org.stripe_quantity_due = True
+
+
+class QuantitySync:
+    def __init__(self, settings: Settings, db: Database, client: stripe.StripeClient | None) -> None:
+        self._settings = settings
+        self._db = db
+        self._client = client
+        self._retry = timedelta(seconds=settings.stripe_sync_retry_s)
+        self._wakeup: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Thread-safe: called after a transaction that marked an org."""
+        if self._loop is not None and self._wakeup is not None:
+            self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    async def run(self) -> None:
+        """Forever (nothing to do without Stripe): push what is due, then wait to be woken or for the next poll,
+        which picks up marks made by other processes and retries that have come due."""
+        if self._client is None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        while True:
+            await self.sync_due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._settings.reconcile_interval_s)
+            self._wakeup.clear()
+
+    async def sync_due(self) -> None:
+        """One pass over the orgs due; a failure leaves its org due (retried after `stripe_sync_retry_s`)."""
+        due = await asyncio.to_thread(self._due)
+        for org_id in due:
+            if await asyncio.to_thread(self._claim, org_id):
+                await self._sync(org_id)
+
+    async def _sync(self, org_id: str) -> None:
+        target = await asyncio.to_thread(self._target, org_id)
+        if target is None:
+            await asyncio.to_thread(self._settle, org_id, None)
+            return
+        subscription_id, count = target
+        try:
+            await self._push(org_id, subscription_id, count)
+        except stripe.InvalidRequestError as exc:
+            # Stripe refused the request itself (the subscription is gone or canceled, no item of ours): retrying
+            # cannot help; the next change of the count or the subscription tries again.
+            log.error("organization %s: Stripe refused quantity %d on %s: %s", org_id, count, subscription_id, exc)
+        except stripe.StripeError as exc:
+            log.warning("organization %s: Stripe quantity sync failed, retrying: %s", org_id, exc)
+            await asyncio.to_thread(self._retry_later, org_id)
+            return
+        await asyncio.to_thread(self._settle, org_id, count)
+
+    async def _push(self, org_id: str, subscription_id: str, count: int) -> None:
+        """Sets the quantity of the subscription's item of a Chowder price (or its only item), if it differs."""
+        assert self._client is not None
+        subscription = await self._client.v1.subscriptions.retrieve_async(subscription_id)
+        items = subscription["items"].data
+        ours = [item for item in items if item.price.id in self._settings.stripe_prices.values()]
+        item = ours[0] if ours else items[0] if len(items) == 1 else None
+        if item is None:
+            log.error("organization %s: subscription %s has no item of a Chowder price", org_id, subscription_id)
+            return
+        if item.quantity != count:
+            await self._client.v1.subscription_items.update_async(item.id, params={"quantity": count})
+            log.info("subscription %s: quantity %s → %d", subscription_id, item.quantity, count)
+
+    def _due(self) -> list[str]:
+        with self._db.session() as session:
+            return BillingRepository(session).quantity_syncs_due(utcnow())
+
+    def _claim(self, org_id: str) -> bool:
+        now = utcnow()
+        with self._db.session() as session:
+            return BillingRepository(session).claim_quantity_sync(org_id, now, now + PUSH_LEASE)
+
+    def _target(self, org_id: str) -> tuple[str, int] | None:
+        """The subscription and the quantity it should carry; None when the org no longer pays per instance."""
+        with self._db.session() as session:
+            repo = TenantRepository(session)
+            org = repo.org(org_id)
+            if org is None or org.stripe_subscription_id is None or org.subscription_tier not in PAID_TIERS:
+                return None
+            return org.stripe_subscription_id, repo.live_instance_count(org_id)
+
+    def _settle(self, org_id: str, pushed: int | None) -> None:
+        """Clears the mark only if the count did not move while pushing; otherwise the next pass pushes again."""
+        with self._db.session() as session:
+            repo = TenantRepository(session)
+            org = repo.lock_org(org_id)
+            if org is None:
+                return
+            org.stripe_quantity_lease_until = None
+            org.stripe_quantity_due = False
+            if pushed is not None and repo.live_instance_count(org_id) != pushed:
+                mark_quantity_due(org)
+            moved = org.stripe_quantity_due
+        if moved:
+            self.wake()
+
+    def _retry_later(self, org_id: str) -> None:
+        later = utcnow() + self._retry
+        with self._db.session() as session:
+            org = TenantRepository(session).org(org_id)
+            if org is not None:
+                org.stripe_quantity_lease_until = later
