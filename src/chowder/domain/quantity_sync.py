@@ -8,7 +8,6 @@ database), so a late push of an old count can never overwrite a newer one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ import stripe
 
 from chowder.core.clock import utcnow
 from chowder.core.settings import Settings
+from chowder.core.wakeup import Wakeup
 from chowder.domain.models import PAID_TIERS
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import BillingRepository, TenantRepository
@@ -40,26 +40,24 @@ class QuantitySync:
         self._db = db
         self._client = client
         self._retry = timedelta(seconds=settings.stripe_sync_retry_s)
-        self._wakeup: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = Wakeup()
 
     def wake(self) -> None:
         """Thread-safe: called after a transaction that marked an org."""
-        if self._loop is not None and self._wakeup is not None:
-            self._loop.call_soon_threadsafe(self._wakeup.set)
+        self._wakeup.set()
 
     async def run(self) -> None:
         """Forever (nothing to do without Stripe): push what is due, then wait to be woken or for the next poll,
         which picks up marks made by other processes and retries that have come due."""
         if self._client is None:
             return
-        self._loop = asyncio.get_running_loop()
-        self._wakeup = asyncio.Event()
+        self._wakeup.bind()
         while True:
-            await self.sync_due()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._settings.reconcile_interval_s)
-            self._wakeup.clear()
+            try:
+                await self.sync_due()
+            except Exception:  # a database hiccup or an answer Stripe should not give: the next pass retries
+                log.exception("Stripe quantity sync pass failed")
+            await self._wakeup.wait(self._settings.reconcile_interval_s)
 
     async def sync_due(self) -> None:
         """One pass over the orgs due; a failure leaves its org due (retried after `stripe_sync_retry_s`)."""

@@ -8,7 +8,6 @@ expires. Every step is idempotent (providers are), so resuming half-done work is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -21,6 +20,7 @@ from chowder.core.crypto import SecretBox
 from chowder.core.errors import ChowderError
 from chowder.core.ids import new_id, sandbox_id_for
 from chowder.core.settings import Settings
+from chowder.core.wakeup import Wakeup
 from chowder.domain.models import Desired, Status
 from chowder.domain.ports import AgentRuntime, InstanceRuntimeSpec, runtime_spec_of
 from chowder.persistence.db import Database
@@ -64,25 +64,20 @@ class Engine:
         self._lease = timedelta(seconds=settings.lease_s)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._boots = asyncio.Semaphore(MAX_PARALLEL_BOOTS)
-        self._wakeup: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = Wakeup()
 
     def wake(self) -> None:
         """Thread-safe: called by API handlers after recording intent."""
-        if self._loop is not None and self._wakeup is not None:
-            self._loop.call_soon_threadsafe(self._wakeup.set)
+        self._wakeup.set()
 
     async def run(self) -> None:
         """Forever: clean up orphans once, then claim and process work as it appears."""
-        self._loop = asyncio.get_running_loop()
-        self._wakeup = asyncio.Event()
+        self._wakeup.bind()
         await self._remove_orphans()
         try:
             while True:
                 await self.tick()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._settings.reconcile_interval_s)
-                self._wakeup.clear()
+                await self._wakeup.wait(self._settings.reconcile_interval_s)
         finally:
             for task in self._in_flight.values():
                 task.cancel()

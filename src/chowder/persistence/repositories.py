@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from chowder.domain.models import Desired, Status
 from chowder.persistence.tables import (
@@ -133,7 +133,7 @@ class EngineRepository:
                     & or_(InstanceRow.observed_at.is_(None), InstanceRow.observed_at < observe_before),
                     (InstanceRow.status == Status.TERMINATED) & InstanceRow.torn_down.is_(False),
                 ),
-                or_(InstanceRow.lease_expires_at.is_(None), InstanceRow.lease_expires_at < now),
+                _lapsed(InstanceRow.lease_expires_at, now),
             )
         )
         return list(rows)
@@ -144,11 +144,7 @@ class EngineRepository:
             update(InstanceRow)
             .where(
                 InstanceRow.id == instance_id,
-                or_(
-                    InstanceRow.lease_owner.is_(None),
-                    InstanceRow.lease_expires_at < now,
-                    InstanceRow.lease_owner == owner,
-                ),
+                or_(_lapsed(InstanceRow.lease_expires_at, now), InstanceRow.lease_owner == owner),
             )
             .values(lease_owner=owner, lease_expires_at=now + lease)
         )
@@ -204,10 +200,7 @@ class BillingRepository:
             self.session.scalars(
                 select(OrganizationRow.id).where(
                     OrganizationRow.stripe_quantity_due.is_(True),
-                    or_(
-                        OrganizationRow.stripe_quantity_lease_until.is_(None),
-                        OrganizationRow.stripe_quantity_lease_until < now,
-                    ),
+                    _lapsed(OrganizationRow.stripe_quantity_lease_until, now),
                 )
             )
         )
@@ -218,10 +211,7 @@ class BillingRepository:
             update(OrganizationRow)
             .where(
                 OrganizationRow.id == org_id,
-                or_(
-                    OrganizationRow.stripe_quantity_lease_until.is_(None),
-                    OrganizationRow.stripe_quantity_lease_until < now,
-                ),
+                _lapsed(OrganizationRow.stripe_quantity_lease_until, now),
             )
             .values(stripe_quantity_lease_until=until)
         )
@@ -236,3 +226,8 @@ class OperatorRepository:
 
     def org_ids(self) -> list[str]:
         return list(self.session.scalars(select(OrganizationRow.id).order_by(OrganizationRow.created_at)))
+
+
+def _lapsed(lease_until: InstrumentedAttribute[datetime | None], now: datetime) -> ColumnElement[bool]:
+    """A lease column that is free: never taken, or expired."""
+    return or_(lease_until.is_(None), lease_until < now)
