@@ -172,6 +172,8 @@ def test_scoped_keys_cannot_reach_org_endpoints(client: TestClient) -> None:
         ("GET", "/v1/keys"),
         ("POST", "/v1/keys"),
         ("GET", "/v1/subscription"),
+        ("POST", "/v1/subscription/checkout"),
+        ("POST", "/v1/subscription/portal"),
         ("GET", "/v1/instances"),
         ("POST", "/v1/instances"),
     ]:
