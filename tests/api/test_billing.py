@@ -52,9 +52,14 @@ def billing_client(data_dir: Path, database_url: str, stripe_api: FakeStripeApi)
 
 
 def deliver(
-    client: TestClient, event_type: str, obj: dict[str, Any], event_id: str, secret: str = WEBHOOK_SECRET
+    client: TestClient,
+    event_type: str,
+    obj: dict[str, Any],
+    event_id: str,
+    secret: str = WEBHOOK_SECRET,
+    created: int | None = None,
 ) -> int:
-    payload, signature = signed_event(event_type, obj, secret, event_id)
+    payload, signature = signed_event(event_type, obj, secret, event_id, created)
     headers = {"Stripe-Signature": signature, "content-type": "application/json"}
     return client.post("/v1/webhooks/stripe", content=payload, headers=headers).status_code
 
@@ -189,6 +194,31 @@ def test_quantity_sync_leaves_free_and_whale_orgs_alone(
     create_instance(client, whale, name="granted")
     time.sleep(0.5)
     assert len(stripe_api.requests) == before, "an operator-granted whale is not billed per instance"
+
+
+def test_events_delivered_out_of_order_do_not_undo_later_ones(
+    billing_client: TestClient, stripe_api: FakeStripeApi
+) -> None:
+    client = billing_client
+    key = signup(client)
+    first = subscribe(client, stripe_api, key, "crab")
+    customer = subscription(client, key)["stripe_customer_id"]
+    now = int(time.time())
+    canceled = {"id": first, "object": "subscription", "customer": customer, "status": "canceled"}
+    assert deliver(client, "customer.subscription.deleted", canceled, "evt_deleted", created=now + 20) == 200
+    assert subscription(client, key)["tier"] == "shrimp"
+    active = {**canceled, "status": "active", "items": {"data": [{"price": {"id": PRICES["lobster"]}, "quantity": 1}]}}
+    assert deliver(client, "customer.subscription.updated", active, "evt_late", created=now + 10) == 200
+    assert subscription(client, key)["tier"] == "shrimp", "an update older than the cancellation is not applied"
+
+    org_id = client.get("/v1/organization", headers=auth(key)).json()["id"]
+    second = stripe_api.subscribe(customer, PRICES["lobster"], quantity=1)
+    completed = {"client_reference_id": org_id, "customer": customer, "subscription": second}
+    completed["metadata"] = {"organization_id": org_id, "tier": "lobster"}
+    assert deliver(client, "checkout.session.completed", completed, "evt_again", created=now + 30) == 200
+    assert deliver(client, "customer.subscription.deleted", canceled, "evt_old_sub", created=now + 40) == 200
+    after = subscription(client, key)
+    assert (after["tier"], after["stripe_subscription_id"]) == ("lobster", second), "the old subscription's event"
 
 
 def test_webhooks_with_a_bad_signature_are_refused_and_change_nothing(billing_client: TestClient) -> None:

@@ -117,11 +117,13 @@ def _missing(kind: str, ident: str) -> JSONResponse:
     return _error(404, "invalid_request_error", f"No such {kind}: '{ident}'", "resource_missing")
 
 
-def signed_event(event_type: str, obj: dict[str, Any], secret: str, event_id: str) -> tuple[bytes, str]:
-    """An event body and the `Stripe-Signature` header Stripe would send with it."""
-    payload = json.dumps(
-        {"id": event_id, "object": "event", "type": event_type, "created": int(time.time()), "data": {"object": obj}}
-    ).encode()
+def signed_event(
+    event_type: str, obj: dict[str, Any], secret: str, event_id: str, created: int | None = None
+) -> tuple[bytes, str]:
+    """An event body and the `Stripe-Signature` header Stripe would send with it; `created` (Unix seconds) is when
+    Stripe made the event, now unless given (a late delivery of an older event is sent now, signed now)."""
+    event = {"id": event_id, "object": "event", "type": event_type, "created": created or int(time.time())}
+    payload = json.dumps(event | {"data": {"object": obj}}).encode()
     timestamp = int(time.time())
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
     return payload, f"t={timestamp},v1={digest}"

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import stripe
@@ -121,9 +122,10 @@ class Billing:
             if org is None or org.subscription_tier == Tier.WHALE:
                 return False  # not ours, or granted by the operator: Stripe does not change a whale
             tier = self._tier_of(kind, obj)
-            if tier is None:
+            if tier is None or _stale(org, kind, obj, event):
                 return False
             org.subscription_tier = tier
+            org.stripe_event_at = _created(event) or org.stripe_event_at
             if kind == "checkout.session.completed":
                 org.stripe_customer_id = obj.get("customer") or org.stripe_customer_id
             org.stripe_subscription_id = obj.get("subscription") if kind.startswith("checkout") else obj.get("id")
@@ -187,3 +189,22 @@ class Billing:
                 return row.stripe_customer_id
 
         return await asyncio.to_thread(store)
+
+
+def _created(event: dict[str, Any]) -> datetime | None:
+    created = event.get("created")
+    return datetime.fromtimestamp(int(created), UTC) if isinstance(created, int) else None
+
+
+def _stale(org: OrganizationRow, kind: str, obj: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Stripe does not deliver events in order: one older than the last applied, or about a subscription that is
+    not the org's current one (a late event of a canceled one), must not undo what came after it."""
+    created, last = _created(event), org.stripe_event_at
+    if created is not None and last is not None and created < last:
+        log.info("organization %s: %s %s is older than the last applied event; ignored", org.id, kind, event["id"])
+        return True
+    current = org.stripe_subscription_id
+    if kind.startswith("customer.subscription.") and current is not None and obj.get("id") != current:
+        log.info("organization %s: %s is about %s, not %s; ignored", org.id, kind, obj.get("id"), current)
+        return True
+    return False

@@ -41,6 +41,8 @@ class OrganizationRow(Base):
     stripe_quantity_due: Mapped[bool] = mapped_column(default=False, index=True)
     # While set, one process is pushing the quantity (or, after a failure, waits to retry until then).
     stripe_quantity_lease_until: Mapped[datetime | None]
+    # `created` of the last Stripe event applied: an older one, delivered late, is not applied over it.
+    stripe_event_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
