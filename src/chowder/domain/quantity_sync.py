@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 import stripe
@@ -32,6 +33,14 @@ def mark_quantity_due(org: OrganizationRow) -> None:
     """Called, with the org locked, by every change of its instance count and every change of its subscription."""
     if org.stripe_subscription_id is not None and org.subscription_tier in PAID_TIERS:
         org.stripe_quantity_due = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """What a claimed org's subscription should carry; no subscription when the org no longer pays per instance."""
+
+    subscription_id: str | None
+    count: int
 
 
 class QuantitySync:
@@ -63,15 +72,15 @@ class QuantitySync:
         """One pass over the orgs due; a failure leaves its org due (retried after `stripe_sync_retry_s`)."""
         due = await asyncio.to_thread(self._due)
         for org_id in due:
-            if await asyncio.to_thread(self._claim, org_id):
-                await self._sync(org_id)
+            claim = await asyncio.to_thread(self._claim, org_id)
+            if claim is not None:
+                await self._sync(org_id, claim)
 
-    async def _sync(self, org_id: str) -> None:
-        target = await asyncio.to_thread(self._target, org_id)
-        if target is None:
+    async def _sync(self, org_id: str, claim: _Claim) -> None:
+        subscription_id, count = claim.subscription_id, claim.count
+        if subscription_id is None:
             await asyncio.to_thread(self._settle, org_id, None)
             return
-        subscription_id, count = target
         try:
             await self._push(org_id, subscription_id, count)
         except stripe.InvalidRequestError as exc:
@@ -102,19 +111,18 @@ class QuantitySync:
         with self._db.session() as session:
             return BillingRepository(session).quantity_syncs_due(utcnow())
 
-    def _claim(self, org_id: str) -> bool:
+    def _claim(self, org_id: str) -> _Claim | None:
+        """Takes the org's lease and reads, in the same transaction, what to push; None when another process
+        holds the lease."""
         now = utcnow()
         with self._db.session() as session:
-            return BillingRepository(session).claim_quantity_sync(org_id, now, now + PUSH_LEASE)
-
-    def _target(self, org_id: str) -> tuple[str, int] | None:
-        """The subscription and the quantity it should carry; None when the org no longer pays per instance."""
-        with self._db.session() as session:
+            if not BillingRepository(session).claim_quantity_sync(org_id, now, now + PUSH_LEASE):
+                return None
             repo = TenantRepository(session)
             org = repo.org(org_id)
-            if org is None or org.stripe_subscription_id is None or org.subscription_tier not in PAID_TIERS:
-                return None
-            return org.stripe_subscription_id, repo.live_instance_count(org_id)
+            paying = org is not None and org.subscription_tier in PAID_TIERS
+            subscription_id = org.stripe_subscription_id if org is not None and paying else None
+            return _Claim(subscription_id, repo.live_instance_count(org_id))
 
     def _settle(self, org_id: str, pushed: int | None) -> None:
         """Clears the mark only if the count did not move while pushing; otherwise the next pass pushes again."""
