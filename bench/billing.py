@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from chowder.api.app import create_app
 from chowder.core.settings import Settings
 from tests.factories import auth, create_instance, signup, wait_until
-from tests.fakes.stripe_api import FakeStripeApi, signed_event
+from tests.fakes.stripe_api import FakeStripeApi, completed_checkout, signed_event
 
 API_KEY, SECRET, PRICE = "sk_test_bench", "whsec_bench", "price_crab"
 
@@ -34,8 +34,7 @@ def subscribed_org(client: TestClient, stripe_api: FakeStripeApi) -> tuple[str, 
     client.post("/v1/subscription/checkout", headers=auth(key), json={"tier": "crab"})
     customer = stripe_api.posted("/v1/checkout/sessions")[-1]["customer"]
     sub = stripe_api.subscribe(customer, PRICE, quantity=1)
-    completed = {"client_reference_id": org_id, "customer": customer, "subscription": sub}
-    completed["metadata"] = {"organization_id": org_id, "tier": "crab"}
+    completed = completed_checkout(org_id, customer, sub, "crab")
     payload, signature = signed_event("checkout.session.completed", completed, SECRET, "evt_bench")
     client.post("/v1/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature})
     wait_until(lambda: stripe_api.quantity(sub) == 0, "the subscription is synced")

@@ -18,7 +18,7 @@ from chowder.persistence.db import Database
 from chowder.persistence.repositories import TenantRepository
 from tests.conftest import SHARED_RUNTIME
 from tests.factories import auth, create_instance, signup, wait_until
-from tests.fakes.stripe_api import FakeStripeApi, signed_event
+from tests.fakes.stripe_api import FakeStripeApi, completed_checkout, signed_event
 
 pytestmark = pytest.mark.persistence
 
@@ -92,14 +92,7 @@ def test_checkout_portal_and_the_webhook_lifecycle(billing_client: TestClient, s
     assert len(stripe_api.posted("/v1/customers")) == 1, "one Stripe customer per org"
 
     sub = stripe_api.subscribe(customer, PRICES["lobster"], quantity=1)
-    completed = {
-        "id": "cs_test_1",
-        "object": "checkout.session",
-        "client_reference_id": org_id,
-        "customer": customer,
-        "subscription": sub,
-        "metadata": {"organization_id": org_id, "tier": "lobster"},
-    }
+    completed = completed_checkout(org_id, customer, sub, "lobster")
     assert deliver(client, "checkout.session.completed", completed, "evt_1") == 200
     assert subscription(client, key) == {
         "tier": "lobster",
@@ -138,8 +131,7 @@ def subscribe(client: TestClient, stripe_api: FakeStripeApi, key: str, tier: str
     assert client.post("/v1/subscription/checkout", headers=auth(key), json={"tier": tier}).status_code == 200
     customer = stripe_api.posted("/v1/checkout/sessions")[-1]["customer"]
     sub = stripe_api.subscribe(customer, PRICES[tier], quantity=1)
-    completed = {"client_reference_id": org_id, "customer": customer, "subscription": sub}
-    completed["metadata"] = {"organization_id": org_id, "tier": tier}
+    completed = completed_checkout(org_id, customer, sub, tier)
     assert deliver(client, "checkout.session.completed", completed, f"evt_checkout_{org_id}") == 200
     return sub
 
@@ -213,8 +205,7 @@ def test_events_delivered_out_of_order_do_not_undo_later_ones(
 
     org_id = client.get("/v1/organization", headers=auth(key)).json()["id"]
     second = stripe_api.subscribe(customer, PRICES["lobster"], quantity=1)
-    completed = {"client_reference_id": org_id, "customer": customer, "subscription": second}
-    completed["metadata"] = {"organization_id": org_id, "tier": "lobster"}
+    completed = completed_checkout(org_id, customer, second, "lobster")
     assert deliver(client, "checkout.session.completed", completed, "evt_again", created=now + 30) == 200
     assert deliver(client, "customer.subscription.deleted", canceled, "evt_old_sub", created=now + 40) == 200
     after = subscription(client, key)
@@ -225,8 +216,7 @@ def test_webhooks_with_a_bad_signature_are_refused_and_change_nothing(billing_cl
     client = billing_client
     key = signup(client)
     org_id = client.get("/v1/organization", headers=auth(key)).json()["id"]
-    completed = {"client_reference_id": org_id, "customer": "cus_x", "subscription": "sub_x"}
-    completed["metadata"] = {"tier": "lobster"}
+    completed = completed_checkout(org_id, "cus_x", "sub_x", "lobster")
     assert deliver(client, "checkout.session.completed", completed, "evt_a", secret="whsec_someone_else") == 400
     missing = client.post("/v1/webhooks/stripe", content=b"{}", headers={"content-type": "application/json"})
     assert (missing.status_code, missing.json()) == (400, {"detail": "Invalid Stripe signature."})

@@ -117,6 +117,18 @@ def _missing(kind: str, ident: str) -> JSONResponse:
     return _error(404, "invalid_request_error", f"No such {kind}: '{ident}'", "resource_missing")
 
 
+def completed_checkout(org_id: str, customer: str, subscription: str, tier: str) -> dict[str, Any]:
+    """The Checkout Session of a `checkout.session.completed` event, as Chowder's checkout creates it."""
+    return {
+        "id": f"cs_{subscription}",
+        "object": "checkout.session",
+        "client_reference_id": org_id,
+        "customer": customer,
+        "subscription": subscription,
+        "metadata": {"organization_id": org_id, "tier": tier},
+    }
+
+
 def signed_event(
     event_type: str, obj: dict[str, Any], secret: str, event_id: str, created: int | None = None
 ) -> tuple[bytes, str]:
