@@ -54,6 +54,7 @@ class Server:
             "CHOWDER_DATA_DIR": str(data_dir),
             "CHOWDER_DATABASE_URL": database_url,
             "CHOWDER_RUNTIME_DIR": str(SHARED_RUNTIME),
+            "CHOWDER_MODEL_PORT": str(free_port()),
             "CHOWDER_LEASE_S": "6",
             "CHOWDER_RECONCILE_INTERVAL_S": "0.5",
             "CHOWDER_OBSERVE_INTERVAL_S": "2",
@@ -139,22 +140,25 @@ def sandbox_processes(sandbox_dir: Path) -> list[int]:
     return found
 
 
-def gateway_pids(port: int) -> list[int]:
-    """Pids of OpenClaw gateways (process title `openclaw-gateway`) listening on this port, read from /proc."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
+def gateway_pids(gateway_url: str) -> list[int]:
+    """Pids of OpenClaw gateways (process title `openclaw-gateway`) listening where `gateway_url` points, read
+    from /proc: each process's sockets and addresses as its own network namespace shows them."""
+    url = httpx.URL(gateway_url)
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            title = (entry / "cmdline").read_bytes().split(b"\0")[0]
-            if title != b"openclaw-gateway":
+            if (entry / "cmdline").read_bytes().split(b"\0")[0] != b"openclaw-gateway":
                 continue
+            if url.host != "127.0.0.1" and f"|-- {url.host}\n" not in (entry / "net" / "fib_trie").read_text():
+                continue
+            inodes = set()
+            for table in ("tcp", "tcp6"):
+                for line in (entry / "net" / table).read_text().splitlines()[1:]:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == url.port:
+                        inodes.add(f"socket:[{fields[9]}]")
             if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
                 pids.append(int(entry.name))
         except OSError:

@@ -27,10 +27,6 @@ def _instance_tokens(data_dir: Path, instance_id: str) -> list[str]:
     return [box.decrypt(value) for value in row]
 
 
-def _port(gateway_url: str) -> int:
-    return int(gateway_url.rsplit(":", 1)[1])
-
-
 def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
     client = server.client
     secret = "sk-ant-e2e-secret-model-key"
@@ -43,15 +39,15 @@ def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
     running = server.wait_status(key, instance_id, {"running", "error"})
     assert running["status"] == "running", running["error_message"]
     assert running["sandbox_id"] == sandbox_id_for(instance_id) and running["gateway_url"]
-    port = _port(running["gateway_url"])
-    assert gateway_pids(port), "no gateway process is running"
+    gateway = running["gateway_url"]
+    assert gateway_pids(gateway), "no gateway process is running"
     status = client.get(f"/v1/instances/{instance_id}/status", headers=auth(key)).json()
     assert status == {"id": instance_id, "status": "running", "gateway_url": running["gateway_url"]}
 
     # The state dir holds the rendered config, and the standing instructions in AGENTS.md; no secret anywhere.
     state = next(sandbox_dir.rglob("openclaw.json")).parent
     config_text = (state / "openclaw.json").read_text()
-    assert '"bind": "loopback"' in config_text and "/internal/model/anthropic" in config_text
+    assert '"bind": "lan"' in config_text and "/model/anthropic" in config_text
     assert "Be terse." in (state / "workspace" / "AGENTS.md").read_text()
     (state / "workspace" / "notes.txt").write_text("kept across stop/start")
     secrets = [secret, key, *_instance_tokens(data_dir, instance_id)]
@@ -60,13 +56,13 @@ def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
             content = path.read_bytes()
             assert not [s for s in secrets if s.encode() in content], path
     assert not [s for s in secrets if s in server.log_text()]
-    for pid in gateway_pids(port):
+    for pid in gateway_pids(gateway):
         assert not [s for s in secrets if s.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
     stopped = client.post(f"/v1/instances/{instance_id}/stop", headers=auth(key))
     assert stopped.status_code == 200, stopped.text
     assert stopped.json()["status"] == "stopped"
-    assert gateway_pids(port) == [] and sandbox_processes(sandbox_dir) == []
+    assert gateway_pids(gateway) == [] and sandbox_processes(sandbox_dir) == []
     again = client.post(f"/v1/instances/{instance_id}/stop", headers=auth(key))
     assert (again.status_code, again.json()) == (409, {"detail": "Instance is stopped; it must be running to stop."})
 
@@ -75,7 +71,7 @@ def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "running"
     assert time.monotonic() - started < 180
-    assert gateway_pids(_port(response.json()["gateway_url"]))
+    assert gateway_pids(response.json()["gateway_url"])
     assert (state / "workspace" / "notes.txt").read_text() == "kept across stop/start"
 
     assert client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
@@ -84,7 +80,7 @@ def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
     while (sandbox_dir.exists() or sandbox_processes(sandbox_dir)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not sandbox_dir.exists(), "state dir left behind"
-    assert sandbox_processes(sandbox_dir) == [] and gateway_pids(port) == []
+    assert sandbox_processes(sandbox_dir) == [] and gateway_pids(gateway) == []
 
 
 def test_rejected_config_ends_in_error_and_delete_frees_everything(server: Server, data_dir: Path) -> None:

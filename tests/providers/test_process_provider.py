@@ -22,7 +22,7 @@ import pytest
 from chowder.core.errors import BadRequest, NotFound, ProviderError
 from chowder.core.settings import Settings
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxSpec, SandboxState
-from chowder.sandbox.isolation import INSIDE_UID, NAMESPACES
+from chowder.sandbox.isolation import INSIDE_UID
 from chowder.sandbox.process import EXEC_TIMEOUT_EXIT, ProcessProvider
 from chowder.sandbox.registry import make_provider
 
@@ -41,7 +41,7 @@ spawn(process.execPath, child, { detached: true, stdio: 'ignore' }).unref();
 http.createServer((req, res) => {
   const secret = require('crypto').createHash('sha256').update(process.env.SECRET || '').digest('hex');
   res.end(JSON.stringify({ pid: process.pid, uid: process.getuid(), secret }));
-}).listen(Number(process.env.PORT), '127.0.0.1');
+}).listen(Number(process.env.PORT), process.env.HOST);
 """
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -74,6 +74,7 @@ def launch_for(info: SandboxInfo) -> LaunchSpec:
         "PATH": f"{NODE.parent}:/usr/bin:/bin",
         "HOME": info.home,
         "PORT": str(info.app_port),
+        "HOST": "0.0.0.0" if info.app_listens_on_all else "127.0.0.1",
         "SECRET": SECRET,
     }
     return LaunchSpec(argv=(str(NODE), "-e", SERVER_JS, marker(info)), env=env)
@@ -145,29 +146,30 @@ def provider(settings: Settings) -> Iterator[ProcessProvider]:
 
 
 def isolated(provider: ProcessProvider) -> bool:
-    return provider.isolation.setpriv is not None and provider.isolation.namespaces == NAMESPACES
+    return provider.isolation.enabled and provider.refusal() is None
 
 
 def test_create_is_idempotent_and_lays_out_a_private_box(provider: ProcessProvider, settings: Settings) -> None:
     async def scenario() -> None:
         first = await provider.create(spec_for("a"))
         assert await provider.create(spec_for("a")) == first
-        other = await provider.create(spec_for("b"))
-        assert other.app_port != first.app_port
+        await provider.create(spec_for("b"))
         sandbox = settings.data_dir.resolve() / "sandboxes" / "a"
         assert first.root == str(sandbox / "box" / "root") and first.home == str(sandbox / "box" / "home")
         assert all((sandbox / "box" / name).is_dir() for name in ("root", "home", "logs", "tmp"))
         assert (sandbox / "meta.json").stat().st_mode & 0o777 == 0o600
         assert (sandbox / "box").stat().st_mode & 0o777 == 0o700
-        assert settings.data_dir.stat().st_mode & 0o011 == 0o011
+        assert sandbox.parent.stat().st_mode & 0o777 == 0o700, "no sandbox uid needs to traverse the data dir"
         meta = json.loads((sandbox / "meta.json").read_text())
         assert meta["labels"] == {"instance_id": "inst-a"} and meta["read_only_paths"] == [str(NODE_DIR)]
-        if provider.isolation.setpriv:
+        if provider.isolation.enabled:
             assert meta["uid"] >= settings.sandbox_uid_base and (sandbox / "box").stat().st_uid == meta["uid"]
             assert json.loads((sandbox.parent / "b" / "meta.json").read_text())["uid"] != meta["uid"]
         listed = await provider.list()
         assert set(listed) == {"a", "b"} and listed["a"].state == SandboxState.STOPPED
-        assert listed["a"].endpoint == f"http://127.0.0.1:{first.app_port}"
+        if provider.network is not None:  # each at the sandbox end of its own veth, on the same port
+            assert listed["a"].endpoint != listed["b"].endpoint
+            assert listed["a"].endpoint == f"http://{provider.network.sandbox_ip(meta['net_index'])}:{first.app_port}"
         assert (await provider.observe("nope")).state == SandboxState.MISSING
 
     run(scenario())
@@ -225,7 +227,7 @@ async def main() -> None:
     provider = ProcessProvider(make_settings(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
     info = await provider.create(spec_for("adopt"))
     await provider.start("adopt", launch_for(info))
-    print(info.app_port, flush=True)
+    print((await provider.observe("adopt")).endpoint, flush=True)
     await asyncio.sleep(300)
 
 asyncio.run(main())
@@ -243,9 +245,9 @@ def test_restarted_control_plane_adopts_then_destroy_leaves_nothing(
         control_plane = subprocess.Popen(
             [sys.executable, "-c", CONTROL_PLANE, *argv], cwd=REPO, stdout=subprocess.PIPE, text=True
         )
-        port = int((control_plane.stdout.readline() if control_plane.stdout else "") or 0)
-        assert port, "the child control plane failed to start the sandbox"
-        get_json(f"http://127.0.0.1:{port}")
+        endpoint = (control_plane.stdout.readline() if control_plane.stdout else "").strip()
+        assert endpoint.startswith("http"), "the child control plane failed to start the sandbox"
+        get_json(endpoint)
         info = run(provider.create(spec_for("adopt")))
         before = set(marked_processes(marker(info)))
         assert len(before) >= 3  # wrapper(s), server, its setsid child

@@ -10,7 +10,7 @@ from chowder.domain.agent import RunningAgent
 from chowder.domain.ports import AgentRuntime, GatewayAccess, InstanceRuntimeSpec
 from chowder.sandbox.base import SandboxProvider
 
-SPEC = InstanceRuntimeSpec("i", "o", "sb", "anthropic", "2026.9.6", {}, "gw-token", "model-token")
+SPEC = InstanceRuntimeSpec("i", "o", "sb", "anthropic", "2026.9.6", {}, "open", "gw-token", "model-token")
 
 
 class RecordingRuntime:

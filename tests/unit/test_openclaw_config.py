@@ -12,9 +12,10 @@ from chowder.runtime.openclaw.versions import resolve_release
 
 PLACEMENT = config.GatewayPlacement(
     port=19123,
+    bind="loopback",
     state_dir="/s/root",
     log_file="/s/root/logs/openclaw.log",
-    model_base_url="http://127.0.0.1:8000/internal/model",
+    model_base_url="http://10.231.0.1:8001/model",
 )
 
 
@@ -48,7 +49,7 @@ def test_render_is_hardened_and_managed_keys_win() -> None:
     assert rendered["logging"]["file"] == "/s/root/logs/openclaw.log"
     for provider in ("anthropic", "openai", "gemini"):
         entry = rendered["models"]["providers"][provider]
-        assert entry["baseUrl"].startswith("http://127.0.0.1:8000/internal/model/")
+        assert entry["baseUrl"].startswith("http://10.231.0.1:8001/model/")
         assert entry["apiKey"] == {"source": "env", "provider": "default", "id": config.MODEL_TOKEN_ENV}
     assert "token" not in json.dumps(rendered["gateway"]["auth"]).replace('"mode": "token"', "")
 
@@ -67,7 +68,9 @@ def test_reapply_managed_keeps_other_edits() -> None:
     current = config.render("anthropic", {}, PLACEMENT)
     current["channels"] = {"telegram": {"enabled": True}}
     current["gateway"]["port"] = 1
-    moved = config.GatewayPlacement(port=19200, state_dir="/s/root", log_file="/l", model_base_url="http://h:1")
+    moved = config.GatewayPlacement(
+        port=19200, bind="loopback", state_dir="/s/root", log_file="/l", model_base_url="http://h:1"
+    )
     updated = config.reapply_managed(current, moved)
     assert updated["channels"] == {"telegram": {"enabled": True}}
     assert updated["gateway"]["port"] == 19200
@@ -104,7 +107,7 @@ def test_only_the_shipped_plugins_a_config_trusts_are_on_the_load_path() -> None
         config.ShippedPlugin("line", "2026.9.5", "/rt/@openclaw/line"),
     )
     placement = config.GatewayPlacement(
-        port=1, state_dir="/s", log_file="/l", model_base_url="http://h", plugins=plugins
+        port=1, bind="loopback", state_dir="/s", log_file="/l", model_base_url="http://h", plugins=plugins
     )
     fresh = config.render("anthropic", {}, placement)
     assert fresh["plugins"]["load"]["paths"] == []

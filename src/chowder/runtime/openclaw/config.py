@@ -28,6 +28,8 @@ class GatewayPlacement:
     """Where one gateway lives, as seen from inside its sandbox."""
 
     port: int
+    # OpenClaw's bind mode: "lan" (every address) inside a network namespace of its own, else "loopback".
+    bind: str
     state_dir: str
     log_file: str
     model_base_url: str
@@ -157,7 +159,7 @@ def managed_config(placement: GatewayPlacement, config: dict[str, Any]) -> dict[
         "gateway": {
             "mode": "local",
             "port": placement.port,
-            "bind": "loopback",
+            "bind": placement.bind,
             "auth": {"mode": "token"},
             "controlUi": {"enabled": False},
             "terminal": {"enabled": False},

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from chowder.core.endpoints import MODEL_PATH
 from chowder.core.errors import BadRequest, NotFound, ProviderError
 from chowder.core.settings import Settings
 from chowder.domain.ports import GatewayAccess, InstanceRuntimeSpec
@@ -42,10 +43,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class OpenClawRuntime:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, control_plane_url: str) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self._settings = settings
         self._http = http
-        self._control_plane_url = control_plane_url.rstrip("/")
         self.cache = RuntimeCache(settings.resolved_runtime_dir)
 
     async def ensure_installed(self, release: str) -> None:
@@ -62,6 +62,7 @@ class OpenClawRuntime:
                 pids=self._settings.sandbox_pids,
             ),
             read_only_paths=(self.cache.node_dir, self.cache.release_dir(RELEASES[spec.release])),
+            egress=spec.egress,
         )
 
     async def prepare(
@@ -70,9 +71,10 @@ class OpenClawRuntime:
         """Write `openclaw.json` (fresh on first boot, managed keys re-applied after) and build the launch."""
         placement = oc_config.GatewayPlacement(
             port=info.app_port,
+            bind="lan" if info.app_listens_on_all else "loopback",
             state_dir=info.root,
             log_file=f"{info.root}/logs/openclaw.log",
-            model_base_url=f"{self._control_plane_url}/internal/model",
+            model_base_url=f"{info.control_plane_url.rstrip('/')}{MODEL_PATH}",
             plugins=self._plugins(spec),
         )
         current = await self._read_config(provider, spec.sandbox_id)
