@@ -62,7 +62,7 @@ def main() -> None:
             stripe_api_base=stripe_api.url,
             stripe_sync_retry_s=1.0,
         )
-        app = create_app(settings, control_plane_url="http://127.0.0.1:9", run_engine=False)
+        app = create_app(settings, run_engine=False, serve_sandboxes=False)
         with TestClient(app) as client:
             key, sub = subscribed_org(client, stripe_api)
             names = ("up_create", "up_delete", "down_create", "down_delete", "lag")

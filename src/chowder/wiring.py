@@ -37,19 +37,23 @@ class ControlPlane:
 
 
 @asynccontextmanager
-async def control_plane(settings: Settings, control_plane_url: str) -> AsyncIterator[ControlPlane]:
+async def control_plane(settings: Settings) -> AsyncIterator[ControlPlane]:
     """Database migrated, secrets, sandbox provider (its isolation logged), HTTP client, runtime, engine and the
-    Stripe quantity sync; `control_plane_url` is where sandboxes reach this server's model endpoint."""
+    Stripe quantity sync."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     await asyncio.to_thread(migrate, db.engine)
     box = SecretBox.from_settings(settings)
     provider = make_provider(settings)
     log.info("sandbox provider %s; isolation: %s", provider.name, provider.isolation_report())
+    if refusal := provider.refusal():
+        log.error("NO SANDBOX WILL START: %s", refusal)
+    elif settings.sandbox_isolation == "none":
+        log.warning("SANDBOX ISOLATION IS OFF (CHOWDER_SANDBOX_ISOLATION=none): for development only")
     providers = {provider.name: provider}
     try:
         async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=1000)) as http:
-            runtime = OpenClawRuntime(settings, http, control_plane_url)
+            runtime = OpenClawRuntime(settings, http)
             engine = Engine(db, box, settings, providers, runtime)
             client = stripe_client(settings)
             yield ControlPlane(db, box, http, providers, runtime, engine, client, QuantitySync(settings, db, client))

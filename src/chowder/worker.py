@@ -9,8 +9,10 @@ from chowder.core.settings import Settings
 from chowder.wiring import control_plane
 
 
-async def run_worker(settings: Settings, control_plane_url: str) -> None:
-    async with control_plane(settings, control_plane_url) as parts:
+async def run_worker(settings: Settings) -> None:
+    """Gateways it starts reach models at this host's sandbox-facing address (`CHOWDER_MODEL_PORT`), which a
+    `chowder serve` on the same host serves."""
+    async with control_plane(settings) as parts:
         async with asyncio.TaskGroup() as background:
             background.create_task(parts.engine.run(), name="chowder-engine")
             background.create_task(parts.quantity_sync.run(), name="chowder-quantity-sync")

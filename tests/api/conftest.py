@@ -20,6 +20,6 @@ def settings(data_dir: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings, control_plane_url="http://127.0.0.1:9", run_engine=False)
+    app = create_app(settings, run_engine=False, serve_sandboxes=False)
     with TestClient(app) as test_client:
         yield test_client

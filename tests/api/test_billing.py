@@ -47,7 +47,7 @@ def billing_client(data_dir: Path, database_url: str, stripe_api: FakeStripeApi)
         reconcile_interval_s=0.1,
         stripe_sync_retry_s=0.3,
     )
-    with TestClient(create_app(settings, control_plane_url="http://127.0.0.1:9", run_engine=False)) as client:
+    with TestClient(create_app(settings, run_engine=False, serve_sandboxes=False)) as client:
         yield client
 
 

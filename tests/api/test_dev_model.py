@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from chowder.api.app import create_app
+from chowder.api.internal import create_internal_app
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from tests.factories import auth, create_instance, signup
@@ -30,8 +31,15 @@ def dev_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def dev_client(dev_settings: Settings) -> Iterator[TestClient]:
-    app = create_app(dev_settings, control_plane_url="http://127.0.0.1:9", run_engine=False)
+    app = create_app(dev_settings, run_engine=False, serve_sandboxes=False)
     with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def model_client(dev_client: TestClient) -> Iterator[TestClient]:
+    """The sandbox-facing listener's app, sharing the API's state as it does in `chowder serve`."""
+    with TestClient(create_internal_app(dev_client.app.state.chowder)) as test_client:  # type: ignore[attr-defined]
         yield test_client
 
 
@@ -87,7 +95,7 @@ def test_dev_model_needs_no_model_key_to_create_or_chat(dev_client: TestClient, 
 
 
 def test_dev_model_gateway_answers_every_protocol_with_the_echo_model_and_meters_it(
-    dev_client: TestClient, dev_settings: Settings
+    dev_client: TestClient, model_client: TestClient, dev_settings: Settings
 ) -> None:
     key = signup(dev_client, "Dev", model_keys={})
     instance_id = create_instance(dev_client, key)["id"]
@@ -96,15 +104,13 @@ def test_dev_model_gateway_answers_every_protocol_with_the_echo_model_and_meters
     bearer = {"authorization": f"Bearer {credential}"}
     billed: list[tuple[int, int]] = []
 
-    message = dev_client.post("/internal/model/anthropic/v1/messages", headers=anthropic, json=HELLO)
+    message = model_client.post("/model/anthropic/v1/messages", headers=anthropic, json=HELLO)
     assert message.status_code == 200 and message.headers["content-type"].startswith("application/json")
     data = message.json()
     assert data["content"][0]["text"] == f"ECHO[{CLAUDE}] turns=1 msgs=1 last=hello there history="
     billed.append((data["usage"]["input_tokens"], data["usage"]["output_tokens"]))
 
-    streamed = dev_client.post(
-        "/internal/model/anthropic/v1/messages", headers=anthropic, json={**HELLO, "stream": True}
-    )
+    streamed = model_client.post("/model/anthropic/v1/messages", headers=anthropic, json={**HELLO, "stream": True})
     assert streamed.headers["content-type"].startswith("text/event-stream")
     events = _sse(streamed.text)
     assert events[0]["type"] == "message_start" and events[-1]["type"] == "message_stop"
@@ -118,7 +124,7 @@ def test_dev_model_gateway_answers_every_protocol_with_the_echo_model_and_meters
         {"role": "user", "content": "two"},
     ]
     responses = {"model": "gpt-4o", "input": history, "stream": True}
-    events = _sse(dev_client.post("/internal/model/openai/v1/responses", headers=bearer, json=responses).text)
+    events = _sse(model_client.post("/model/openai/v1/responses", headers=bearer, json=responses).text)
     completed = events[-1]["response"]
     assert completed["output"][0]["content"][0]["text"] == "ECHO[gpt-4o] turns=2 msgs=3 last=two history=one"
     billed.append((completed["usage"]["input_tokens"], completed["usage"]["output_tokens"]))
@@ -129,7 +135,7 @@ def test_dev_model_gateway_answers_every_protocol_with_the_echo_model_and_meters
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    events = _sse(dev_client.post("/internal/model/gemini/chat/completions", headers=bearer, json=chat).text)
+    events = _sse(model_client.post("/model/gemini/chat/completions", headers=bearer, json=chat).text)
     assert events[-1] == "[DONE]"
     billed.append((events[-2]["usage"]["prompt_tokens"], events[-2]["usage"]["completion_tokens"]))
 
@@ -143,27 +149,26 @@ def test_dev_model_gateway_answers_every_protocol_with_the_echo_model_and_meters
 
 
 def test_dev_model_gateway_still_authenticates_and_refuses_what_it_cannot_answer(
-    dev_client: TestClient, dev_settings: Settings
+    dev_client: TestClient, model_client: TestClient, dev_settings: Settings
 ) -> None:
     key = signup(dev_client, "Dev", model_keys={})
     instance_id = create_instance(dev_client, key)["id"]
     credential = _model_credential(dev_settings, instance_id)
-    messages = "/internal/model/anthropic/v1/messages"
+    messages = "/model/anthropic/v1/messages"
 
-    unknown = dev_client.post(messages, headers={"x-api-key": "not-a-credential"}, json=HELLO)
+    unknown = model_client.post(messages, headers={"x-api-key": "not-a-credential"}, json=HELLO)
     assert (unknown.status_code, unknown.json()["error"]["message"]) == (401, "Invalid instance credential.")
-    assert dev_client.post(messages, json=HELLO).status_code == 401
+    assert model_client.post(messages, json=HELLO).status_code == 401
     assert (
-        dev_client.post("/internal/model/moon/v1/messages", headers={"x-api-key": credential}, json=HELLO).status_code
-        == 404
+        model_client.post("/model/moon/v1/messages", headers={"x-api-key": credential}, json=HELLO).status_code == 404
     )
-    garbled = dev_client.post(messages, headers={"x-api-key": credential}, content=b"{not json")
+    garbled = model_client.post(messages, headers={"x-api-key": credential}, content=b"{not json")
     assert (garbled.status_code, garbled.json()["type"]) == (400, "error")
-    models = dev_client.get("/internal/model/openai/v1/models", headers={"authorization": f"Bearer {credential}"})
+    models = model_client.get("/model/openai/v1/models", headers={"authorization": f"Bearer {credential}"})
     assert models.status_code == 404 and models.json()["error"]["code"] == "chowder_model_gateway"
 
     assert dev_client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
-    gone = dev_client.post(messages, headers={"x-api-key": credential}, json=HELLO)
+    gone = model_client.post(messages, headers={"x-api-key": credential}, json=HELLO)
     assert gone.status_code == 401, "a deleted instance's credential no longer works"
     usage = dev_client.get("/v1/organization/usage", headers=auth(key)).json()
     assert usage["total"]["requests"] == 0, "refused calls are not metered"
@@ -173,3 +178,18 @@ def _sse(raw: str) -> list[Any]:
     """The decoded `data:` payload of every event; `[DONE]` stays a string."""
     payloads = [line[6:] for line in raw.splitlines() if line.startswith("data: ")]
     return [p if p == "[DONE]" else json.loads(p) for p in payloads]
+
+
+def test_model_routes_are_served_only_on_the_sandbox_facing_listener(
+    dev_client: TestClient, model_client: TestClient, dev_settings: Settings
+) -> None:
+    key = signup(dev_client, "Dev", model_keys={})
+    credential = _model_credential(dev_settings, create_instance(dev_client, key)["id"])
+    anthropic = {"x-api-key": credential}
+    for path in ("/internal/model/anthropic/v1/messages", "/model/anthropic/v1/messages"):
+        assert dev_client.post(path, headers=anthropic, json=HELLO).status_code == 404, path
+    assert model_client.get("/v1/organization", headers=auth(key)).status_code == 404
+    assert model_client.get("/healthz").status_code == 404
+    files = model_client.post("/model/openai/v1/files", headers={"authorization": f"Bearer {credential}"}, json={})
+    assert files.status_code == 404 and files.json()["error"]["code"] == "chowder_model_gateway"
+    assert model_client.post("/model/anthropic/v1/messages", headers=anthropic, json=HELLO).status_code == 200

@@ -28,6 +28,7 @@ INSTANCE_FIELDS = {
     "openclaw_version",
     "openclaw_config",
     "region",
+    "egress",  # extension: the egress policy
     "error_message",
     "created_at",
     "updated_at",

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from chowder import __version__
 from chowder.api.errors import install_error_handlers
+from chowder.api.internal import serve_sandbox_facing
 from chowder.api.routes import (
     billing,
     channels,
@@ -19,7 +20,6 @@ from chowder.api.routes import (
     health,
     instances,
     keys,
-    model_gateway,
     organization,
     responses,
     skills,
@@ -34,8 +34,9 @@ from chowder.wiring import control_plane
 log = logging.getLogger("chowder")
 
 
-def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool = True) -> FastAPI:
-    """`control_plane_url` is where sandboxes reach this server (its model endpoint)."""
+def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: bool = True) -> FastAPI:
+    """The public API. With `serve_sandboxes` the lifespan also runs the sandbox-facing listener (the model
+    endpoint) on its own socket; tests of the API alone leave it off and build it with `create_internal_app`."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +45,7 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
                 "DEV MODEL ON: every model call is answered by the built-in echo model, not a real provider, "
                 "and no provider key is needed. For trying Chowder and for tests only; never in production."
             )
-        async with control_plane(settings, control_plane_url) as parts:
+        async with control_plane(settings) as parts:
             service = Instances(
                 parts.db,
                 parts.box,
@@ -54,7 +55,7 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
                 wake_engine=parts.engine.wake,
                 wake_quantity_sync=parts.quantity_sync.wake,
             )
-            app.state.chowder = AppState(
+            state = app.state.chowder = AppState(
                 settings=settings,
                 db=parts.db,
                 box=parts.box,
@@ -67,8 +68,10 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
             tasks = [asyncio.create_task(parts.quantity_sync.run(), name="chowder-quantity-sync")]
             if run_engine:
                 tasks.append(asyncio.create_task(parts.engine.run(), name="chowder-engine"))
+            provider = parts.providers[settings.sandbox_provider]
             try:
-                yield
+                async with serve_sandbox_facing(state, provider) if serve_sandboxes else contextlib.nullcontext():
+                    yield
             finally:
                 for task in tasks:
                     task.cancel()
@@ -77,7 +80,7 @@ def create_app(settings: Settings, *, control_plane_url: str, run_engine: bool =
 
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage, model_gateway)
+    routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage)
     for module in routers:
         app.include_router(module.router)
     return app

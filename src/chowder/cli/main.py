@@ -47,8 +47,7 @@ def serve(
 
     _logging()
     settings = Settings(dev_model=True) if dev_model else Settings()
-    url = settings.control_plane_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    uvicorn.run(create_app(settings, control_plane_url=url, run_engine=engine), host=host, port=port, log_config=None)
+    uvicorn.run(create_app(settings, run_engine=engine), host=host, port=port, log_config=None)
 
 
 @app.command()
@@ -57,10 +56,7 @@ def worker() -> None:
     from chowder.worker import run_worker
 
     _logging()
-    settings = Settings()
-    if settings.control_plane_url is None:
-        raise typer.BadParameter("set CHOWDER_CONTROL_PLANE_URL to where sandboxes reach the API")
-    asyncio.run(run_worker(settings, settings.control_plane_url))
+    asyncio.run(run_worker(Settings()))
 
 
 @runtime_app.command("install")

@@ -25,7 +25,7 @@ from chowder.persistence.repositories import TenantRepository
 from chowder.persistence.tables import InstanceRow
 from chowder.runtime.openclaw.config import expand_dot_paths, managed_conflicts, merge_patch
 from chowder.runtime.openclaw.versions import resolve_release
-from chowder.sandbox.base import SandboxProvider
+from chowder.sandbox.base import Egress, SandboxProvider, SandboxState
 
 DEFAULT_SANDBOX = "sandbox"
 _POLL_S = 0.25
@@ -44,6 +44,7 @@ class InstanceView:
     openclaw_version: str
     openclaw_config: dict[str, Any] | None
     region: str | None
+    egress: str
     error_message: str | None
     created_at: datetime
     updated_at: datetime
@@ -62,6 +63,7 @@ class InstanceView:
             openclaw_version=row.openclaw_version,
             openclaw_config=row.openclaw_config,
             region=row.region,
+            egress=row.egress,
             error_message=row.error_message,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -76,6 +78,7 @@ class CreateRequest:
     openclaw_version: str
     openclaw_config: dict[str, Any] | None
     region: str | None
+    egress: Egress = "open"
 
 
 class Instances:
@@ -144,6 +147,7 @@ class Instances:
                 openclaw_release=release,
                 openclaw_config=overrides,
                 region=request.region,
+                egress=request.egress,
                 gateway_token_enc=self._box.encrypt(new_token()),
                 model_token_hash=hash_key(model_token),
                 model_token_enc=self._box.encrypt(model_token),
@@ -171,15 +175,26 @@ class Instances:
             return InstanceView.of(_visible(TenantRepository(session), org_id, instance_id))
 
     async def update(
-        self, principal: Principal, instance_id: str, name: str | None, config_patch: dict[str, Any] | None
+        self,
+        principal: Principal,
+        instance_id: str,
+        name: str | None,
+        config_patch: dict[str, Any] | None,
+        egress: Egress | None = None,
     ) -> InstanceView:
-        """Rename, and deep-merge `openclaw_config` (null removes a key). OpenClaw validates and applies the
-        change first (live on a running gateway, into the file of a stopped one); only then is it stored, so
-        the two never diverge and a refused change leaves everything as it was (400 with OpenClaw's reasons).
-        A config change to a provisioning instance waits for it to come up, then applies."""
+        """Rename, set the egress policy, and deep-merge `openclaw_config` (null removes a key). OpenClaw validates
+        and applies a config change first (live on a running gateway, into the file of a stopped one); only then
+        is it stored, so the two never diverge and a refused change leaves everything as it was (400 with
+        OpenClaw's reasons). The egress policy is applied to the sandbox (at once while it runs) before it is
+        stored. A change to a provisioning instance waits for it to come up, then applies."""
         patch = _normalise_overrides(config_patch)
+        org_id = principal.organization_id
+        if egress is not None:
+            await self._wait_while(org_id, instance_id, Status.PROVISIONING, self._settings.start_timeout_s)
+            provider, spec = await asyncio.to_thread(self._spec, org_id, instance_id)
+            if (await provider.observe(spec.sandbox_id)).state != SandboxState.MISSING:
+                await provider.set_egress(spec.sandbox_id, egress)
         if patch:
-            org_id = principal.organization_id
             view = await self._wait_while(org_id, instance_id, Status.PROVISIONING, self._settings.start_timeout_s)
             merged = merge_patch(view.openclaw_config or {}, patch)
             if view.status == Status.RUNNING:
@@ -191,13 +206,17 @@ class Instances:
             else:
                 provider, spec = await asyncio.to_thread(self._spec, org_id, instance_id)
                 await self._runtime.write_overrides(provider, spec, patch, merged)
-        return await asyncio.to_thread(self._update, principal.organization_id, instance_id, name, patch)
+        return await asyncio.to_thread(self._update, org_id, instance_id, name, patch, egress)
 
-    def _update(self, org_id: str, instance_id: str, name: str | None, patch: dict[str, Any] | None) -> InstanceView:
+    def _update(
+        self, org_id: str, instance_id: str, name: str | None, patch: dict[str, Any] | None, egress: Egress | None
+    ) -> InstanceView:
         with self._db.session() as session:
             row = _visible(TenantRepository(session), org_id, instance_id)
             if name is not None:
                 row.name = name
+            if egress is not None:
+                row.egress = egress
             if patch:
                 row.openclaw_config = merge_patch(row.openclaw_config or {}, patch)
             row.updated_at = utcnow()

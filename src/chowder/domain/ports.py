@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from chowder.core.crypto import SecretBox
 from chowder.core.ids import sandbox_id_for
 from chowder.persistence.tables import InstanceRow
-from chowder.sandbox.base import LaunchSpec, SandboxInfo, SandboxProvider, SandboxSpec
+from chowder.sandbox.base import Egress, LaunchSpec, SandboxInfo, SandboxProvider, SandboxSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,7 @@ class InstanceRuntimeSpec:
     model_provider: str
     release: str
     overrides: dict[str, Any]
+    egress: Egress
     gateway_token: str = field(repr=False)
     model_token: str = field(repr=False)
 
@@ -42,6 +43,7 @@ def runtime_spec_of(row: InstanceRow, box: SecretBox) -> InstanceRuntimeSpec:
         model_provider=row.model_provider,
         release=row.openclaw_release,
         overrides=row.openclaw_config or {},
+        egress="none" if row.egress == "none" else "open",
         gateway_token=box.decrypt(row.gateway_token_enc),
         model_token=box.decrypt(row.model_token_enc),
     )

@@ -11,14 +11,14 @@ import asyncio
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import ChowderError
-from chowder.core.ids import new_id, sandbox_id_for
+from chowder.core.ids import hash_key, new_id, new_token, sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
 from chowder.domain.models import Desired, Status
@@ -221,9 +221,25 @@ class Engine:
         return endpoint, note
 
     async def _start_gateway(self, provider: SandboxProvider, info: SandboxInfo, snap: _Snapshot) -> str:
-        launch = await self._runtime.prepare(provider, info, snap.spec, snap.first_boot)
+        spec = await self._new_credentials(snap)
+        launch = await self._runtime.prepare(provider, info, spec, snap.first_boot)
         await provider.start(snap.sandbox_id, launch)
         return await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s)
+
+    async def _new_credentials(self, snap: _Snapshot) -> InstanceRuntimeSpec:
+        """A new gateway token and model credential at every boot (an adopted gateway keeps its own): whatever
+        an earlier boot's token reached (a log, a copied state dir, a former sandbox) opens nothing now."""
+        gateway_token, model_token = new_token(), new_token()
+        stored = await self._update(
+            snap.id,
+            Status.PROVISIONING,
+            gateway_token_enc=self._box.encrypt(gateway_token),
+            model_token_hash=hash_key(model_token),
+            model_token_enc=self._box.encrypt(model_token),
+        )
+        if not stored:
+            raise ChowderError("The instance changed while its gateway was starting.")
+        return replace(snap.spec, gateway_token=gateway_token, model_token=model_token)
 
     async def _observe(self, provider: SandboxProvider, snap: _Snapshot) -> None:
         """A running instance whose sandbox died is booted again; a live one is left alone (adoption)."""

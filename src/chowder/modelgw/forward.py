@@ -31,6 +31,15 @@ class Upstream:
     auth_prefix: str
 
 
+# What each provider protocol needs of its upstream, and all a sandbox may ask for: the rest of a provider's API
+# (files, batches, fine-tuning, admin) is never reachable with an instance's credential.
+MODEL_ROUTES: dict[str, frozenset[tuple[str, str]]] = {
+    "anthropic": frozenset({("POST", "v1/messages"), ("POST", "v1/messages/count_tokens"), ("GET", "v1/models")}),
+    "openai": frozenset({("POST", "v1/responses"), ("POST", "v1/chat/completions"), ("GET", "v1/models")}),
+    "gemini": frozenset({("POST", "chat/completions"), ("GET", "models")}),
+}
+
+
 def upstreams(settings: Settings) -> dict[str, Upstream]:
     return {
         "anthropic": Upstream(settings.anthropic_base_url, "x-api-key", ""),

@@ -101,6 +101,7 @@ class InstanceRow(Base):
     openclaw_release: Mapped[str] = mapped_column(String(32))
     openclaw_config: Mapped[dict[str, Any] | None]
     region: Mapped[str | None] = mapped_column(String(64))
+    egress: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
     error_message: Mapped[str | None] = mapped_column(Text)
     gateway_token_enc: Mapped[str] = mapped_column(Text)
     model_token_hash: Mapped[str] = mapped_column(String(64), unique=True)

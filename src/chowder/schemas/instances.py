@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chowder.schemas.common import Name, Timestamp
 from chowder.schemas.organization import ProviderName
+
+Egress = Literal["open", "none"]
+EGRESS_HELP = (
+    "Extension. What the agent may reach besides the control plane's model endpoint: `open` (default) the public "
+    "internet, `none` nothing. Never the host, other instances, private or link-local addresses."
+)
 
 
 class InstanceCreate(BaseModel):
@@ -17,6 +23,7 @@ class InstanceCreate(BaseModel):
     openclaw_version: str = "v1"
     openclaw_config: dict[str, Any] | None = None
     region: str | None = None
+    egress: Egress = Field("open", description=EGRESS_HELP)
 
 
 class InstanceUpdate(BaseModel):
@@ -24,6 +31,7 @@ class InstanceUpdate(BaseModel):
 
     name: Name | None = None
     openclaw_config: dict[str, Any] | None = None
+    egress: Egress | None = Field(None, description=EGRESS_HELP + " Applied at once to a running instance.")
 
 
 class Instance(BaseModel):
@@ -38,6 +46,7 @@ class Instance(BaseModel):
     openclaw_version: str
     openclaw_config: dict[str, Any] | None
     region: str | None
+    egress: Egress = Field(description=EGRESS_HELP)
     error_message: str | None
     created_at: Timestamp
     updated_at: Timestamp

@@ -42,8 +42,8 @@ async def get_instance(instance_id: str, principal: CanRead, state: State) -> In
 
 @router.patch("/v1/instances/{instance_id}")
 async def update_instance(instance_id: str, body: InstanceUpdate, principal: CanConfigure, state: State) -> Instance:
-    """`openclaw_config` is deep-merged (null removes a key) and applied live to a running gateway."""
-    view = await state.instances.update(principal, instance_id, body.name, body.openclaw_config)
+    """`openclaw_config` is deep-merged (null removes a key) and applied live to a running gateway, as is `egress`."""
+    view = await state.instances.update(principal, instance_id, body.name, body.openclaw_config, body.egress)
     return _public(view)
 
 

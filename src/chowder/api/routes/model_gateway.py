@@ -1,4 +1,5 @@
-"""`/internal/model/{provider}/...`: the endpoint sandboxes' gateways call for every model request."""
+"""`/model/{provider}/...` on the sandbox-facing listener: the endpoint sandboxes' gateways call for every model
+request, and only the routes each provider protocol needs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import logging
 from fastapi import APIRouter, Request, Response
 
 from chowder.api.deps import State
+from chowder.core.endpoints import MODEL_PATH
 from chowder.core.errors import BadRequest, Unauthorized
 from chowder.domain import model_access, usage
 from chowder.modelgw.forward import (
+    MODEL_ROUTES,
     UpstreamUnavailable,
     echo_answer,
     forward,
@@ -25,13 +28,15 @@ router = APIRouter(include_in_schema=False)
 log = logging.getLogger("chowder.modelgw")
 
 
-@router.api_route("/internal/model/{provider}/{tail:path}", methods=["GET", "POST"])
+@router.api_route(MODEL_PATH + "/{provider}/{tail:path}", methods=["GET", "POST"])
 async def model_call(provider: str, tail: str, request: Request, state: State) -> Response:
     """Authenticated by the instance's own credential, never by a customer's API key. With the dev model on,
     the built-in echo model answers and the organization needs no provider key."""
     upstream = upstreams(state.settings).get(provider)
     if upstream is None:
         return provider_error(provider, 404, f"Unknown model provider '{provider}'.")
+    if (request.method, tail.strip("/")) not in MODEL_ROUTES[provider]:
+        return provider_error(provider, 404, f"Not a model route: {request.method} /{tail.strip('/')}.")
     credential = presented_credential(request)
     if credential is None:
         return provider_error(provider, 401, "Missing instance credential.")
