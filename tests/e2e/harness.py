@@ -179,8 +179,15 @@ class RunningInstance:
 
 
 @contextmanager
-def running_instance(org: str, model_keys: dict[str, str] | None = None, **env: str) -> Iterator[RunningInstance]:
-    """A server of its own with one running instance, for a module of tests to share; all torn down after."""
+def running_instance(
+    org: str,
+    model_keys: dict[str, str] | None = None,
+    *,
+    openclaw_config: dict[str, Any] | None = None,
+    **env: str,
+) -> Iterator[RunningInstance]:
+    """A server of its own with one running instance (created with `openclaw_config`), for a module of tests to
+    share; all torn down after."""
     require_runtime()
     data_dir = Path(tempfile.mkdtemp(prefix="chowder-e2e-", dir="/tmp"))
     data_dir.chmod(0o711)
@@ -188,7 +195,7 @@ def running_instance(org: str, model_keys: dict[str, str] | None = None, **env: 
     try:
         server.start()
         key = signup(server.client, org, model_keys=model_keys)
-        instance_id = create_instance(server.client, key)["id"]
+        instance_id = create_instance(server.client, key, openclaw_config=openclaw_config)["id"]
         body = server.wait_status(key, instance_id, {"running", "error"})
         assert body["status"] == "running", body["error_message"]
         yield RunningInstance(server, key, instance_id, data_dir)

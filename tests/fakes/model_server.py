@@ -5,14 +5,22 @@ One port speaks OpenAI Chat Completions, OpenAI Responses and Anthropic Messages
 real OpenClaw gateway (and the control plane's model proxy in front of it) can be driven offline. Routes match on
 the path's suffix, because the control plane forwards e.g. `/anthropic/v1/messages` or `/openai/v1/responses`
 with their prefix, and Gemini's OpenAI-compatible path is `/v1beta/openai/chat/completions`.
+
+One scripted tool call lets tests run a command through the agent's own shell tool (OpenClaw's `exec`): a latest
+user message with a line `RUN_SHELL: <command>` is answered by a call to that tool (Anthropic Messages and OpenAI
+Responses, when the request offers it), and the call's result by the text `SHELL_RESULT:\n<result text>`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +63,9 @@ from tests.fakes.loopback import LoopbackServer
 __all__ = [  # the echo model's names stay importable from here, as before they moved
     "INTERNAL_CONTEXT",
     "RUNTIME_SUFFIX",
+    "RUN_SHELL",
+    "SHELL_RESULT",
+    "SHELL_TOOL",
     "SYSTEM_ROLES",
     "TEXT_PART_TYPES",
     "TIMESTAMP_PREFIX",
@@ -64,6 +75,7 @@ __all__ = [  # the echo model's names stay importable from here, as before they 
     "Event",
     "FakeModelServer",
     "RequestLog",
+    "ToolCall",
     "WireProtocol",
     "anthropic_events",
     "answer",
@@ -78,6 +90,7 @@ __all__ = [  # the echo model's names stay importable from here, as before they 
     "reply_text",
     "response_object",
     "responses_events",
+    "scripted_answer",
     "split_pieces",
     "text_of",
     "user_words",
@@ -114,6 +127,181 @@ def error_body(protocol: WireProtocol, status: int) -> dict[str, Any]:
         return {"type": "error", "error": {"type": kind, "message": message}}
     kind, code, message = OPENAI_ERRORS.get(status, ("server_error", None, f"fake failure (HTTP {status})"))
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+# --- The scripted shell tool call --------------------------------------------------------------------------------
+
+SHELL_TOOL = "exec"  # OpenClaw's shell tool; input schema `{"command": string (required), "workdir", "env", ...}`
+RUN_SHELL = "RUN_SHELL: "
+_RUN_SHELL_LINE = re.compile(rf"^{re.escape(RUN_SHELL)}(.*\S)", re.MULTILINE)
+SHELL_RESULT = "SHELL_RESULT:\n"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A scripted answer calling `name`: `answer.text` is the tool input as JSON and `answer.pieces` its streamed
+    fragments, so usage is counted as for a text answer."""
+
+    name: str
+    call_id: str
+    answer: Answer
+
+
+def scripted_answer(protocol: WireProtocol, body: dict[str, Any], pieces: int = 3) -> Answer | ToolCall:
+    """The result of our own shell call comes back as `SHELL_RESULT:` text; a `RUN_SHELL:` line in the latest user
+    message becomes that call; anything else gets the echo. Chat Completions always gets the echo."""
+    echo = answer(protocol, body, pieces)
+    if protocol == "chat":
+        return echo
+    result = _shell_result(protocol, body)
+    if result is not None:
+        text = SHELL_RESULT + result
+        return dataclasses.replace(echo, text=text, pieces=split_pieces(text, pieces), output_tokens=count_words(text))
+    users = parse_conversation(protocol, body).user_texts
+    command = _RUN_SHELL_LINE.search(users[-1]) if users else None
+    if command is None or SHELL_TOOL not in _offered_tools(body):
+        return echo
+    arguments = json.dumps({"command": command.group(1)})
+    call = dataclasses.replace(
+        echo, text=arguments, pieces=split_pieces(arguments, pieces), output_tokens=count_words(arguments)
+    )
+    prefix = "toolu_" if protocol == "anthropic" else "call_"
+    return ToolCall(SHELL_TOOL, _new_id(prefix), call)
+
+
+def _offered_tools(body: dict[str, Any]) -> set[str]:
+    """Tool names as Anthropic (`tools[].name`) and Responses (flat function tools) declare them."""
+    return {tool["name"] for tool in body.get("tools") or [] if isinstance(tool, dict) and "name" in tool}
+
+
+def _shell_result(protocol: WireProtocol, body: dict[str, Any]) -> str | None:
+    """The text of our shell call's result, if the conversation ends with it (OpenClaw's injected internal-context
+    message aside): the model is then asked to go on after the call."""
+    items = body.get("messages") if protocol == "anthropic" else body.get("input")
+    items = [item for item in items or [] if isinstance(item, dict) and not _internal_context(item)]
+    if not items:
+        return None
+    if protocol == "anthropic":
+        return _anthropic_tool_result(items)
+    calls = {item.get("call_id") for item in items if _is_shell_call(item, "function_call")}
+    last = items[-1]
+    if last.get("type") == "function_call_output" and last.get("call_id") in calls:
+        return text_of(last.get("output"))
+    return None
+
+
+def _anthropic_tool_result(messages: list[dict[str, Any]]) -> str | None:
+    """Anthropic puts `tool_use` blocks in assistant messages and `tool_result` blocks in the next user one."""
+
+    def blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+        content = message.get("content")
+        return [block for block in content if isinstance(block, dict)] if isinstance(content, list) else []
+
+    calls = {
+        block.get("id")
+        for message in messages
+        if message.get("role") == "assistant"
+        for block in blocks(message)
+        if _is_shell_call(block, "tool_use")
+    }
+    results = [
+        text_of(block.get("content"))
+        for block in blocks(messages[-1])
+        if block.get("type") == "tool_result" and block.get("tool_use_id") in calls
+    ]
+    return "\n".join(results) if results else None
+
+
+def _is_shell_call(item: dict[str, Any], kind: str) -> bool:
+    return item.get("type") == kind and item.get("name") == SHELL_TOOL
+
+
+def _internal_context(item: dict[str, Any]) -> bool:
+    """OpenClaw's `<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>` user message, which it may add after a tool result."""
+    text = text_of(item.get("content"))
+    return item.get("role") == "user" and INTERNAL_CONTEXT.search(text) is not None and not user_words(text)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:24]}"
+
+
+def _tool_call_json(protocol: WireProtocol, call: ToolCall) -> dict[str, Any]:
+    """The tool call as one JSON document, for a request that did not ask to stream."""
+    if protocol == "anthropic":
+        return _anthropic_tool_message(call, _new_id("msg_"), done=True)
+    return _tool_response(call, _new_id("resp_"), _new_id("fc_"), done=True)
+
+
+def _tool_call_sse(protocol: WireProtocol, call: ToolCall) -> Iterator[bytes]:
+    """The tool call as the protocol's server-sent events, the input JSON streamed in `answer.pieces`."""
+    if protocol == "anthropic":
+        return encode_sse(_anthropic_tool_events(call), numbered=False)
+    return encode_sse(_responses_tool_events(call), numbered=True)
+
+
+def _tool_use_block(call: ToolCall, done: bool) -> dict[str, Any]:
+    """Anthropic streams the block with an empty `input`, then the JSON as `input_json_delta` fragments."""
+    tool_input = json.loads(call.answer.text) if done else {}
+    return {"type": "tool_use", "id": call.call_id, "name": call.name, "input": tool_input}
+
+
+def _anthropic_tool_message(call: ToolCall, msg_id: str, done: bool) -> dict[str, Any]:
+    a = call.answer
+    return {
+        "id": msg_id,
+        "type": "message",
+        "role": "assistant",
+        "model": a.model,
+        "content": [_tool_use_block(call, done=True)] if done else [],
+        "stop_reason": "tool_use" if done else None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": a.input_tokens, "output_tokens": a.output_tokens if done else 0},
+    }
+
+
+def _anthropic_tool_events(call: ToolCall) -> Iterator[Event]:
+    a = call.answer
+    yield "message_start", {"message": _anthropic_tool_message(call, _new_id("msg_"), done=False)}
+    yield "content_block_start", {"index": 0, "content_block": _tool_use_block(call, done=False)}
+    yield "ping", {}
+    for piece in a.pieces:
+        yield "content_block_delta", {"index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}}
+    yield "content_block_stop", {"index": 0}
+    delta = {"stop_reason": "tool_use", "stop_sequence": None}
+    yield "message_delta", {"delta": delta, "usage": {"output_tokens": a.output_tokens}}
+    yield "message_stop", {}
+
+
+def _function_call_item(call: ToolCall, item_id: str, done: bool) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": item_id,
+        "call_id": call.call_id,
+        "name": call.name,
+        "arguments": call.answer.text if done else "",
+        "status": "completed" if done else "in_progress",
+    }
+
+
+def _tool_response(call: ToolCall, resp_id: str, item_id: str, done: bool) -> dict[str, Any]:
+    """The echo's response object (status, usage) with the function call as its only output item."""
+    output = [_function_call_item(call, item_id, done=True)] if done else []
+    return {**response_object(call.answer, resp_id, item_id, done), "output": output}
+
+
+def _responses_tool_events(call: ToolCall) -> Iterator[Event]:
+    """What OpenAI streams for a function call; `type`/`sequence_number` are added on sending."""
+    resp_id, item_id = _new_id("resp_"), _new_id("fc_")
+    where = {"item_id": item_id, "output_index": 0}
+    yield "response.created", {"response": _tool_response(call, resp_id, item_id, done=False)}
+    yield "response.in_progress", {"response": _tool_response(call, resp_id, item_id, done=False)}
+    yield "response.output_item.added", {"output_index": 0, "item": _function_call_item(call, item_id, done=False)}
+    for piece in call.answer.pieces:
+        yield "response.function_call_arguments.delta", {**where, "delta": piece}
+    yield "response.function_call_arguments.done", {**where, "arguments": call.answer.text}
+    yield "response.output_item.done", {"output_index": 0, "item": _function_call_item(call, item_id, done=True)}
+    yield "response.completed", {"response": _tool_response(call, resp_id, item_id, done=True)}
 
 
 # --- Request log ---------------------------------------------------------------------------------------------------
@@ -215,7 +403,7 @@ class FakeModelServer(LoopbackServer):
         body = await _json_body(request)
         delay, interval = self.delay_s, self.stream_interval_s
         status = self._refusal(protocol, headers, body)
-        result = answer(protocol, body, self.pieces) if status is None and body is not None else None
+        result = scripted_answer(protocol, body, self.pieces) if status is None and body is not None else None
         self.requests.append(_record(request.url.path, headers, body, protocol, status, result))
         if not await self.pause(delay):
             return JSONResponse(error_body(protocol, 503), 503)
@@ -239,10 +427,17 @@ class FakeModelServer(LoopbackServer):
             return 401
         return 400 if body is None else None
 
-    def _render(self, protocol: WireProtocol, body: dict[str, Any], result: Answer, interval: float) -> Response:
-        if not wants_stream(body):
+    def _render(
+        self, protocol: WireProtocol, body: dict[str, Any], result: Answer | ToolCall, interval: float
+    ) -> Response:
+        if isinstance(result, ToolCall):
+            if not wants_stream(body):
+                return JSONResponse(_tool_call_json(protocol, result))
+            events = _tool_call_sse(protocol, result)
+        elif not wants_stream(body):
             return JSONResponse(json_answer(protocol, result))
-        events = sse_answer(protocol, body, result)
+        else:
+            events = sse_answer(protocol, body, result)
         return StreamingResponse(
             self._paced(events, interval), media_type="text/event-stream", headers={"cache-control": "no-cache"}
         )
@@ -254,10 +449,13 @@ def _record(
     body: dict[str, Any] | None,
     protocol: WireProtocol,
     status: int | None,
-    result: Answer | None,
+    result: Answer | ToolCall | None,
 ) -> dict[str, Any]:
     """One entry of `FakeModelServer.requests`, logged on arrival: `status` is the answer decided then (a `stop()`
-    during the delay answers 503 instead); `reply` and `usage` are None for refused requests."""
+    during the delay answers 503 instead); `usage` is None for refused requests, `reply` for them and for tool
+    calls, `tool_call` (`{"name", "input"}`) for everything but tool calls."""
+    call = result if isinstance(result, ToolCall) else None
+    billed = result.answer if isinstance(result, ToolCall) else result
     return {
         "path": path,
         "headers": headers,
@@ -266,8 +464,9 @@ def _record(
         "model": body.get("model") if body else None,
         "stream": bool(body and wants_stream(body)),
         "status": status or 200,
-        "reply": result.text if result else None,
-        "usage": {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens} if result else None,
+        "reply": result.text if isinstance(result, Answer) else None,
+        "tool_call": {"name": call.name, "input": json.loads(call.answer.text)} if call else None,
+        "usage": {"input_tokens": billed.input_tokens, "output_tokens": billed.output_tokens} if billed else None,
         "received_at": time.time(),
     }
 

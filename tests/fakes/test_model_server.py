@@ -311,3 +311,126 @@ def test_jsonl_log_and_fast_clean_shutdown(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
+
+
+# --- The scripted shell tool call ---------------------------------------------------------------------------------
+
+SHELL = "id -u; cat /proc/self/status | grep CapEff"
+EXEC_TOOL = {"name": "exec", "input_schema": {"type": "object", "required": ["command"]}}
+RUN_SHELL_TURN = {
+    "role": "user",
+    "content": [{"type": "text", "text": f"[Thu 2026-12-03 07:42 UTC] RUN_SHELL: {SHELL}"}],
+}
+INTERNAL_TURN = {"role": "user", "content": [{"type": "text", "text": INTERNAL}]}
+
+
+def anthropic_after_call(result: str, tool_use_id: str = "toolu_1") -> list[dict[str, Any]]:
+    """The second request of a turn as OpenClaw sends it: the call, its result, then the internal context again."""
+    call = {"type": "tool_use", "id": "toolu_1", "name": "exec", "input": {"command": SHELL}}
+    tool_result = {"type": "tool_result", "tool_use_id": tool_use_id, "content": result, "is_error": False}
+    return [
+        RUN_SHELL_TURN,
+        {"role": "assistant", "content": [call]},
+        {"role": "user", "content": [tool_result]},
+        INTERNAL_TURN,
+    ]
+
+
+def test_anthropic_shell_call_stream(fake: FakeModelServer) -> None:
+    body = {"model": "claude-x", "messages": [RUN_SHELL_TURN, INTERNAL_TURN], "tools": [EXEC_TOOL], "stream": True}
+    events = sse(post(fake, "/anthropic/v1/messages", body))
+    assert [name for name, _ in events] == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        *["content_block_delta"] * 3,
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert events[0][1]["message"]["content"] == [] and events[0][1]["message"]["stop_reason"] is None
+    block = events[1][1]["content_block"]
+    assert (block["type"], block["name"], block["input"]) == ("tool_use", "exec", {})
+    assert block["id"].startswith("toolu_")
+    deltas = [data["delta"] for _, data in events[3:6]]
+    assert {d["type"] for d in deltas} == {"input_json_delta"}
+    assert json.loads("".join(d["partial_json"] for d in deltas)) == {"command": SHELL}
+    assert events[7][1]["delta"]["stop_reason"] == "tool_use"
+    record = fake.requests[-1]
+    assert record["tool_call"] == {"name": "exec", "input": {"command": SHELL}} and record["reply"] is None
+    assert events[7][1]["usage"] == {"output_tokens": record["usage"]["output_tokens"]}
+
+
+def test_anthropic_shell_call_json(fake: FakeModelServer) -> None:
+    body = {"model": "claude-x", "messages": [RUN_SHELL_TURN], "tools": [EXEC_TOOL]}
+    data = post(fake, "/v1/messages", body).json()
+    assert (data["type"], data["role"], data["stop_reason"]) == ("message", "assistant", "tool_use")
+    [block] = data["content"]
+    assert (block["type"], block["name"], block["input"]) == ("tool_use", "exec", {"command": SHELL})
+    assert data["usage"] == fake.requests[-1]["usage"]
+
+
+def test_anthropic_shell_result_becomes_the_answer(fake: FakeModelServer) -> None:
+    output = "65534\nCapEff:\t0000000000000000"
+    body = {"model": "claude-x", "messages": anthropic_after_call(output), "tools": [EXEC_TOOL]}
+    assert post(fake, "/v1/messages", body).json()["content"] == [{"type": "text", "text": f"SHELL_RESULT:\n{output}"}]
+    events = sse(post(fake, "/v1/messages", {**body, "stream": True}))
+    text = "".join(data["delta"]["text"] for name, data in events if name == "content_block_delta")
+    assert text == f"SHELL_RESULT:\n{output}"
+    assert events[-2][1]["delta"]["stop_reason"] == "end_turn"
+    assert fake.requests[-1]["tool_call"] is None and fake.requests[-1]["reply"] == text
+
+
+def test_shell_script_needs_the_tool_our_call_and_a_marker_line(fake: FakeModelServer) -> None:
+    no_tools = post(fake, "/v1/messages", {"model": "m", "messages": [RUN_SHELL_TURN]}).json()
+    assert no_tools["stop_reason"] == "end_turn", "a background call (no tools) gets the echo"
+    quoted = {"role": "user", "content": f'{{"messages":["user: RUN_SHELL: {SHELL}"]}}'}
+    inline = post(fake, "/v1/messages", {"model": "m", "messages": [quoted], "tools": [EXEC_TOOL]}).json()
+    assert inline["stop_reason"] == "end_turn", "the marker must start a line"
+    other_call = anthropic_after_call("x", tool_use_id="toolu_other")
+    foreign = post(fake, "/v1/messages", {"model": "m", "messages": other_call, "tools": [EXEC_TOOL]}).json()
+    assert foreign["stop_reason"] == "tool_use", "another call's result is not reported: the marker asks again"
+    chat = {"model": "m", "messages": [RUN_SHELL_TURN], "tools": [EXEC_TOOL]}
+    assert post(fake, "/v1/chat/completions", chat).json()["choices"][0]["finish_reason"] == "stop"
+
+
+def test_responses_shell_call_and_result(fake: FakeModelServer) -> None:
+    function_tool = {"type": "function", "name": "exec", "parameters": {"type": "object"}}
+    turn = {"role": "user", "content": [{"type": "input_text", "text": f"RUN_SHELL: {SHELL}"}]}
+    body = {"model": "gpt-x", "input": [turn], "tools": [function_tool], "stream": True}
+    events = sse(post(fake, "/openai/v1/responses", body))
+    names = [name for name, _ in events]
+    assert names == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        *["response.function_call_arguments.delta"] * 3,
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    datas = [data for _, data in events]
+    assert [d["sequence_number"] for d in datas] == list(range(len(datas)))
+    added = datas[2]["item"]
+    assert (added["type"], added["name"], added["arguments"], added["status"]) == (
+        "function_call",
+        "exec",
+        "",
+        "in_progress",
+    )
+    arguments = "".join(d["delta"] for d in datas[3:6])
+    assert arguments == datas[6]["arguments"] and json.loads(arguments) == {"command": SHELL}
+    assert all(d["item_id"] == added["id"] for d in datas[3:7])
+    completed = datas[-1]["response"]
+    assert completed["status"] == "completed"
+    assert completed["output"] == [{**added, "arguments": arguments, "status": "completed"}]
+
+    as_json = post(fake, "/v1/responses", {**body, "stream": False}).json()
+    assert [(o["type"], json.loads(o["arguments"])) for o in as_json["output"]] == [
+        ("function_call", {"command": SHELL})
+    ]
+    call = {"type": "function_call", "call_id": added["call_id"], "name": "exec", "arguments": arguments}
+    result = {"type": "function_call_output", "call_id": added["call_id"], "output": "65534"}
+    follow_up = {"model": "gpt-x", "input": [turn, call, result, INTERNAL_TURN], "tools": [function_tool]}
+    answer = post(fake, "/v1/responses", follow_up).json()
+    assert answer["output"][0]["content"][0]["text"] == "SHELL_RESULT:\n65534"
