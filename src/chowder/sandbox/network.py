@@ -172,10 +172,14 @@ class HostNetwork:
             Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
 
     def _ensure_table(self) -> None:
-        listed = subprocess.run(["nft", "-j", "list", "table", "inet", TABLE], capture_output=True, text=True)
-        if listed.returncode == 0 and _TABLE_VERSION in listed.stdout:
-            return
-        if listed.returncode == 0:
+        try:
+            listed = _run(["nft", "-j", "list", "tables"])
+        except ProviderError as exc:
+            raise ProviderError(f"nftables cannot be used here: {exc.detail}") from exc
+        tables = [entry["table"] for entry in json.loads(listed)["nftables"] if "table" in entry]
+        if any(table["family"] == "inet" and table["name"] == TABLE for table in tables):
+            if _TABLE_VERSION in _run(["nft", "-j", "list", "table", "inet", TABLE]):
+                return
             _nft(f"delete table inet {TABLE}")
         _nft(_RULES % {"version": _TABLE_VERSION, "prefix": IFACE_PREFIX})
         blocked = [*BLOCKED, *_host_lans()]

@@ -1,0 +1,231 @@
+"""What a hostile agent can reach from inside its sandbox, asked of the agent itself: every probe is a shell command
+the fake model has OpenClaw's `exec` tool run, so it sees exactly the network, files and sockets the agent has.
+
+Two instances share one server. The "outside world" is a server the test runs in a network namespace of its own
+(203.0.113.0/24, routed only to that namespace): never an address off this machine."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chowder.core.ids import sandbox_id_for
+from chowder.sandbox.isolation import find_bwrap
+from tests.e2e.agent_shell import EXEC_CONFIG, agent_shell
+from tests.e2e.harness import Server, destroy_sandboxes, free_port, require_runtime, sandbox_processes
+from tests.factories import auth, create_instance, signup
+from tests.fakes.model_server import FakeModelServer
+
+pytestmark = pytest.mark.e2e
+
+OUTSIDE_NETNS = "chowder-test-outside"
+OUTSIDE_LINK = "chtout0"  # not chw*: that prefix is the sandboxes' links
+OUTSIDE_HOST, OUTSIDE_SERVER = "203.0.113.1", "203.0.113.2"
+
+
+@dataclass
+class Tenants:
+    """Two organizations with one instance each: `a` is the agent that probes, `b` its neighbour."""
+
+    server: Server
+    keys: dict[str, str]
+    a: str
+    b: str
+    model_port: int
+    outside_port: int
+    canary_port: int
+
+
+def _run(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=20)
+
+
+@pytest.fixture(scope="module")
+def outside() -> Iterator[int]:
+    """A web server in a namespace of the test's own, reached through a veth route only to it."""
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 is missing")
+    subprocess.run(["ip", "netns", "delete", OUTSIDE_NETNS], capture_output=True)
+    _run("ip", "netns", "add", OUTSIDE_NETNS)
+    server = None
+    try:
+        _run("ip", "link", "add", OUTSIDE_LINK, "type", "veth", "peer", "name", "eth0", "netns", OUTSIDE_NETNS)
+        _run("ip", "addr", "add", f"{OUTSIDE_HOST}/24", "dev", OUTSIDE_LINK)
+        _run("ip", "link", "set", OUTSIDE_LINK, "up")
+        _run("ip", "-n", OUTSIDE_NETNS, "addr", "add", f"{OUTSIDE_SERVER}/24", "dev", "eth0")
+        _run("ip", "-n", OUTSIDE_NETNS, "link", "set", "eth0", "up")
+        port = 8080
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", OUTSIDE_NETNS, sys.executable, "-m", "http.server", str(port)]
+            + ["--bind", OUTSIDE_SERVER],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:  # from the host, where the route leads only into that namespace
+            try:
+                httpx.get(f"http://{OUTSIDE_SERVER}:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield port
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        subprocess.run(["ip", "netns", "delete", OUTSIDE_NETNS], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def canary() -> Iterator[int]:
+    """A service on every host address (loopback included) that no sandbox may reach."""
+    listener = socket.create_server(("0.0.0.0", 0))
+    listener.settimeout(0.5)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                conn.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def tenants(outside: int, canary: int) -> Iterator[Tenants]:
+    require_runtime()
+    data_dir = Path(tempfile.mkdtemp(prefix="chowder-e2e-", dir="/tmp"))
+    model_port = free_port()
+    with FakeModelServer() as fake:
+        server = Server(
+            data_dir,
+            f"sqlite:///{data_dir / 'chowder.db'}",
+            CHOWDER_ANTHROPIC_BASE_URL=fake.url,
+            CHOWDER_MODEL_PORT=str(model_port),
+            CHOWDER_SANDBOX_DISK_MB="256",
+        )
+        try:
+            server.start()
+            keys, ids = {}, {}
+            for org in ("Alpha", "Beta"):
+                keys[org] = signup(server.client, org, model_keys={"anthropic": "sk-ant-isolation"})
+                ids[org] = create_instance(server.client, keys[org], openclaw_config=EXEC_CONFIG)["id"]
+            for org, instance_id in ids.items():
+                body = server.wait_status(keys[org], instance_id, {"running", "error"})
+                assert body["status"] == "running", body["error_message"]
+            keys = {ids[org]: key for org, key in keys.items()}
+            yield Tenants(server, keys, ids["Alpha"], ids["Beta"], model_port, outside, canary)
+        finally:
+            server.stop()
+            destroy_sandboxes(data_dir)
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def shell(env: Tenants, instance_id: str, command: str) -> str:
+    return agent_shell(env.server, env.keys[instance_id], instance_id, command)
+
+
+def connect(env: Tenants, instance_id: str, host: str, port: int) -> str:
+    """OPEN, or BLOCKED with the errno, of a TCP connect from inside the agent's sandbox (3 s at most)."""
+    code = (
+        f"import socket; s = socket.socket(); s.settimeout(3); r = s.connect_ex(('{host}', {port})); "
+        "print('OPEN' if r == 0 else 'BLOCKED', r)"
+    )
+    return shell(env, instance_id, f'python3 -c "{code}"').split()[0]
+
+
+def gateway_host(env: Tenants, instance_id: str) -> str:
+    body = env.server.client.get(f"/v1/instances/{instance_id}", headers=auth(env.keys[instance_id])).json()
+    return httpx.URL(body["gateway_url"]).host
+
+
+def test_the_host_and_other_tenants_are_out_of_reach(tenants: Tenants) -> None:
+    a_host = gateway_host(tenants, tenants.a)
+    host_side = a_host.rsplit(".", 1)[0] + "." + str(int(a_host.rsplit(".", 1)[1]) - 1)
+    model_address = "10.231.0.1"
+    assert connect(tenants, tenants.a, model_address, tenants.model_port) == "OPEN", "the model endpoint is"
+    for host, port, what in [
+        ("127.0.0.1", tenants.canary_port, "a service on the host's loopback"),
+        ("127.0.0.1", tenants.server.port, "the control plane's API"),
+        (host_side, tenants.canary_port, "the host, through its side of the sandbox's own link"),
+        (model_address, tenants.canary_port, "the host at the model address, on another port"),
+        (gateway_host(tenants, tenants.b), 18789, "another instance's gateway"),
+    ]:
+        assert connect(tenants, tenants.a, host, port) == "BLOCKED", what
+
+    sockets = shell(tenants, tenants.a, "cat /proc/net/tcp /proc/net/tcp6")
+    local_ports = {int(line.split()[1].rsplit(":", 1)[1], 16) for line in sockets.splitlines() if ":" in line}
+    for port in (tenants.server.port, tenants.model_port, tenants.canary_port):
+        assert port not in local_ports, f"host socket {port} visible in the sandbox's /proc/net"
+    assert "Permission denied" in shell(tenants, tenants.a, "cat /etc/shadow; echo done")
+
+
+def test_the_model_endpoint_serves_model_routes_only(tenants: Tenants) -> None:
+    base = f"http://10.231.0.1:{tenants.model_port}"
+    paths = "/v1/organization /model/openai/v1/files /healthz"
+    answer = shell(
+        tenants, tenants.a, f'for p in {paths}; do curl -s -o /dev/null -w "$p %{{http_code}} " {base}$p; done'
+    )
+    assert answer.split() == ["/v1/organization", "404", "/model/openai/v1/files", "404", "/healthz", "404"]
+    public = tenants.server.client.post("/model/anthropic/v1/messages", json={})
+    assert public.status_code == 404, "the public API does not serve model routes"
+
+
+def test_egress_none_blocks_what_open_allows_and_chat_works_in_both(tenants: Tenants) -> None:
+    client, headers = tenants.server.client, auth(tenants.keys[tenants.a])
+    assert client.get(f"/v1/instances/{tenants.a}", headers=headers).json()["egress"] == "open"
+    assert connect(tenants, tenants.a, OUTSIDE_SERVER, tenants.outside_port) == "OPEN"
+
+    closed = client.patch(f"/v1/instances/{tenants.a}", headers=headers, json={"egress": "none"})
+    assert (closed.status_code, closed.json()["egress"]) == (200, "none")
+    assert connect(tenants, tenants.a, OUTSIDE_SERVER, tenants.outside_port) == "BLOCKED"
+    assert connect(tenants, tenants.b, OUTSIDE_SERVER, tenants.outside_port) == "OPEN", "only a's policy changed"
+
+    reopened = client.patch(f"/v1/instances/{tenants.a}", headers=headers, json={"egress": "open"})
+    assert reopened.json()["egress"] == "open"
+    assert connect(tenants, tenants.a, OUTSIDE_SERVER, tenants.outside_port) == "OPEN"
+    bad = client.patch(f"/v1/instances/{tenants.a}", headers=headers, json={"egress": "some"})
+    assert bad.status_code == 422
+
+
+def test_a_host_without_a_mechanism_refuses_to_start_sandboxes(data_dir: Path) -> None:
+    """The server runs in a mount namespace where bwrap cannot be executed: an instance ends in `error` saying
+    so, and nothing is started (not even its box is made)."""
+    require_runtime()
+    bwrap = find_bwrap()
+    assert bwrap is not None
+    server = Server(data_dir, f"sqlite:///{data_dir / 'chowder.db'}", CHOWDER_DEV_MODEL="1")
+    server.wrapper = ["unshare", "--mount", "--", "sh", "-c", f'mount --bind /dev/null {bwrap} && exec "$@"', "-"]
+    try:
+        server.start()
+        key = signup(server.client, "Weak", model_keys={})
+        instance_id = create_instance(server.client, key)["id"]
+        failed = server.wait_status(key, instance_id, {"running", "error"}, timeout_s=60)
+        assert failed["status"] == "error"
+        assert "bwrap not found" in failed["error_message"]
+        assert "CHOWDER_SANDBOX_ISOLATION=none" in failed["error_message"]
+        sandbox_dir = data_dir / "sandboxes" / sandbox_id_for(instance_id)
+        assert not sandbox_dir.exists() and sandbox_processes(data_dir / "sandboxes") == []
+    finally:
+        server.stop()
