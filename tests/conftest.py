@@ -1,5 +1,5 @@
 """Shared fixtures: settings on a fresh database (SQLite, or PostgreSQL when CHOWDER_TEST_DATABASE_URL
-names a server), and data dirs that sandbox uids can traverse."""
+names a server), and data dirs no sandbox uid can traverse (as under a 0700 home)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,8 @@ SHARED_RUNTIME = Path(os.environ.get("CHOWDER_RUNTIME_DIR", REPO / ".chowder" / 
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    """Under /tmp, mode 0711: pytest's own tmp_path sits in a 0700 dir that sandbox uids cannot enter."""
+    """Mode 0700, as a data dir under root's home is: no sandbox uid may need to traverse it."""
     path = Path(tempfile.mkdtemp(prefix="chowder-test-", dir="/tmp"))
-    path.chmod(0o711)
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

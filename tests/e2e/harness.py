@@ -190,8 +190,7 @@ def running_instance(
     """A server of its own with one running instance (created with `openclaw_config`), for a module of tests to
     share; all torn down after."""
     require_runtime()
-    data_dir = Path(tempfile.mkdtemp(prefix="chowder-e2e-", dir="/tmp"))
-    data_dir.chmod(0o711)
+    data_dir = Path(tempfile.mkdtemp(prefix="chowder-e2e-", dir="/tmp"))  # 0700
     server = Server(data_dir, f"sqlite:///{data_dir / 'chowder.db'}", **env)
     try:
         server.start()

@@ -21,9 +21,18 @@ import httpx
 import pytest
 
 from chowder.core.ids import sandbox_id_for
+from chowder.core.settings import Settings
 from chowder.sandbox.isolation import find_bwrap
-from tests.e2e.agent_shell import EXEC_CONFIG, agent_shell
-from tests.e2e.harness import Server, destroy_sandboxes, free_port, require_runtime, sandbox_processes
+from tests.conftest import SHARED_RUNTIME
+from tests.e2e.agent_shell import CLAUDE, EXEC_CONFIG, agent_shell
+from tests.e2e.harness import (
+    Server,
+    destroy_sandboxes,
+    free_port,
+    gateway_pids,
+    require_runtime,
+    sandbox_processes,
+)
 from tests.factories import auth, create_instance, signup
 from tests.fakes.model_server import FakeModelServer
 
@@ -229,3 +238,40 @@ def test_a_host_without_a_mechanism_refuses_to_start_sandboxes(data_dir: Path) -
         assert not sandbox_dir.exists() and sandbox_processes(data_dir / "sandboxes") == []
     finally:
         server.stop()
+
+
+def test_a_clone_under_a_0700_home_keeps_per_sandbox_uids(data_dir: Path) -> None:
+    """Data dir and runtime cache both inside a mode-0700 directory, as in a clone under /root: the gateway
+    still runs as a host uid of its own (never root, never the server's), and answers."""
+    require_runtime()
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    runtime = data_dir / "runtime"
+    runtime.mkdir()
+    _run("mount", "--bind", str(SHARED_RUNTIME), str(runtime))
+    try:
+        _run("mount", "-o", "remount,bind,ro", str(runtime))  # the shared cache stays untouchable
+        server = Server(data_dir, f"sqlite:///{data_dir / 'chowder.db'}", CHOWDER_DEV_MODEL="1")
+        server.env["CHOWDER_RUNTIME_DIR"] = str(runtime)
+        try:
+            server.start()
+            key = signup(server.client, "Home", model_keys={})
+            instance_id = create_instance(server.client, key)["id"]
+            body = server.wait_status(key, instance_id, {"running", "error"})
+            assert body["status"] == "running", body["error_message"]
+            pids = gateway_pids(body["gateway_url"])
+            assert pids, "no gateway listens where the instance says"
+            uids = {int(line.split()[1]) for pid in pids for line in _status(pid) if line.startswith("Uid:")}
+            assert uids and all(uid >= Settings().sandbox_uid_base for uid in uids), uids
+            turn = server.client.post(
+                f"/v1/instances/{instance_id}/responses", headers=auth(key), json={"model": CLAUDE, "input": "hi"}
+            )
+            assert turn.status_code == 200, turn.text
+        finally:
+            server.stop()
+            destroy_sandboxes(data_dir)
+    finally:
+        _run("umount", str(runtime))
+
+
+def _status(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/status").read_text().splitlines()
