@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Server, destroy_sandboxes, require_runtime
+from tests.fakes.outside import outside_network
 
 pytestmark = pytest.mark.e2e
 
@@ -34,3 +35,10 @@ def server(server_factory: type[Server], data_dir: Path) -> Server:
     srv = server_factory(data_dir, f"sqlite:///{data_dir / 'chowder.db'}")
     srv.start()
     return srv
+
+
+@pytest.fixture(scope="session")
+def outside() -> Iterator[str]:
+    """The tests' stand-in for the internet (a namespace of their own); its address."""
+    with outside_network() as address:
+        yield address

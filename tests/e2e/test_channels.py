@@ -30,8 +30,12 @@ class TelegramEnv:
 
 
 @pytest.fixture(scope="module")
-def telegram() -> Iterator[TelegramEnv]:
-    with FakeTelegramApi("7001:chowder-fake-token") as bot, running_instance("Channels", CHOWDER_DEV_MODEL="1") as inst:
+def telegram(outside: str) -> Iterator[TelegramEnv]:
+    """The Bot API where Telegram's would be for the agent: outside its sandbox and the host, reached by egress."""
+    with (
+        FakeTelegramApi("7001:chowder-fake-token", outside=True) as bot,
+        running_instance("Channels", CHOWDER_DEV_MODEL="1") as inst,
+    ):
         yield TelegramEnv(inst, bot)
 
 

@@ -1,8 +1,8 @@
 """What a hostile agent can reach from inside its sandbox, asked of the agent itself: every probe is a shell command
 the fake model has OpenClaw's `exec` tool run, so it sees exactly the network, files and sockets the agent has.
 
-Two instances share one server. The "outside world" is a server the test runs in a network namespace of its own
-(203.0.113.0/24, routed only to that namespace): never an address off this machine."""
+Two tenants share one server. The "outside world" is a server in the tests' own network namespace
+(tests/fakes/outside.py): never an address off this machine."""
 
 from __future__ import annotations
 
@@ -35,12 +35,9 @@ from tests.e2e.harness import (
 )
 from tests.factories import auth, create_instance, signup
 from tests.fakes.model_server import FakeModelServer
+from tests.fakes.outside import ADDRESS, NETNS
 
 pytestmark = pytest.mark.e2e
-
-OUTSIDE_NETNS = "chowder-test-outside"
-OUTSIDE_LINK = "chtout0"  # not chw*: that prefix is the sandboxes' links
-OUTSIDE_HOST, OUTSIDE_SERVER = "203.0.113.1", "203.0.113.2"
 
 
 @dataclass
@@ -61,30 +58,19 @@ def _run(*argv: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def outside() -> Iterator[int]:
-    """A web server in a namespace of the test's own, reached through a veth route only to it."""
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 is missing")
-    subprocess.run(["ip", "netns", "delete", OUTSIDE_NETNS], capture_output=True)
-    _run("ip", "netns", "add", OUTSIDE_NETNS)
-    server = None
+def outside_port(outside: str) -> Iterator[int]:
+    """A web server in the tests' outside namespace (stand-in for the internet)."""
+    port = 8080
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", NETNS, sys.executable, "-m", "http.server", str(port), "--bind", outside],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        _run("ip", "link", "add", OUTSIDE_LINK, "type", "veth", "peer", "name", "eth0", "netns", OUTSIDE_NETNS)
-        _run("ip", "addr", "add", f"{OUTSIDE_HOST}/24", "dev", OUTSIDE_LINK)
-        _run("ip", "link", "set", OUTSIDE_LINK, "up")
-        _run("ip", "-n", OUTSIDE_NETNS, "addr", "add", f"{OUTSIDE_SERVER}/24", "dev", "eth0")
-        _run("ip", "-n", OUTSIDE_NETNS, "link", "set", "eth0", "up")
-        port = 8080
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", OUTSIDE_NETNS, sys.executable, "-m", "http.server", str(port)]
-            + ["--bind", OUTSIDE_SERVER],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         deadline = time.monotonic() + 10
-        while True:  # from the host, where the route leads only into that namespace
+        while True:  # from the host, whose route to it leads only into that namespace
             try:
-                httpx.get(f"http://{OUTSIDE_SERVER}:{port}/", timeout=1)
+                httpx.get(f"http://{outside}:{port}/", timeout=1)
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
@@ -92,10 +78,8 @@ def outside() -> Iterator[int]:
                 time.sleep(0.1)
         yield port
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(10)
-        subprocess.run(["ip", "netns", "delete", OUTSIDE_NETNS], capture_output=True)
+        server.terminate()
+        server.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +106,7 @@ def canary() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def tenants(outside: int, canary: int) -> Iterator[Tenants]:
+def tenants(outside_port: int, canary: int) -> Iterator[Tenants]:
     require_runtime()
     data_dir = Path(tempfile.mkdtemp(prefix="chowder-e2e-", dir="/tmp"))
     model_port = free_port()
@@ -144,7 +128,7 @@ def tenants(outside: int, canary: int) -> Iterator[Tenants]:
                 body = server.wait_status(keys[org], instance_id, {"running", "error"})
                 assert body["status"] == "running", body["error_message"]
             keys = {ids[org]: key for org, key in keys.items()}
-            yield Tenants(server, keys, ids["Alpha"], ids["Beta"], model_port, outside, canary)
+            yield Tenants(server, keys, ids["Alpha"], ids["Beta"], model_port, outside_port, canary)
         finally:
             server.stop()
             destroy_sandboxes(data_dir)
@@ -204,16 +188,16 @@ def test_the_model_endpoint_serves_model_routes_only(tenants: Tenants) -> None:
 def test_egress_none_blocks_what_open_allows_and_chat_works_in_both(tenants: Tenants) -> None:
     client, headers = tenants.server.client, auth(tenants.keys[tenants.a])
     assert client.get(f"/v1/instances/{tenants.a}", headers=headers).json()["egress"] == "open"
-    assert connect(tenants, tenants.a, OUTSIDE_SERVER, tenants.outside_port) == "OPEN"
+    assert connect(tenants, tenants.a, ADDRESS, tenants.outside_port) == "OPEN"
 
     closed = client.patch(f"/v1/instances/{tenants.a}", headers=headers, json={"egress": "none"})
     assert (closed.status_code, closed.json()["egress"]) == (200, "none")
-    assert connect(tenants, tenants.a, OUTSIDE_SERVER, tenants.outside_port) == "BLOCKED"
-    assert connect(tenants, tenants.b, OUTSIDE_SERVER, tenants.outside_port) == "OPEN", "only a's policy changed"
+    assert connect(tenants, tenants.a, ADDRESS, tenants.outside_port) == "BLOCKED"
+    assert connect(tenants, tenants.b, ADDRESS, tenants.outside_port) == "OPEN", "only a's policy changed"
 
     reopened = client.patch(f"/v1/instances/{tenants.a}", headers=headers, json={"egress": "open"})
     assert reopened.json()["egress"] == "open"
-    assert connect(tenants, tenants.a, OUTSIDE_SERVER, tenants.outside_port) == "OPEN"
+    assert connect(tenants, tenants.a, ADDRESS, tenants.outside_port) == "OPEN"
     bad = client.patch(f"/v1/instances/{tenants.a}", headers=headers, json={"egress": "some"})
     assert bad.status_code == 422
 

@@ -1,5 +1,6 @@
-"""A Starlette app served on an ephemeral 127.0.0.1 port from a background thread: what every fake upstream
-(model provider, Telegram Bot API) is, so each one only writes its routes."""
+"""A Starlette app served on an ephemeral port from a background thread: what every fake upstream (model provider,
+Telegram Bot API) is, so each one only writes its routes. On 127.0.0.1 for what the control plane calls; in the
+tests' outside namespace (`outside=True`) for what agents call from their sandboxes, as they would the internet."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from typing import Self
 import uvicorn
 from starlette.applications import Starlette
 
+from tests.fakes.outside import ADDRESS as OUTSIDE_ADDRESS
+from tests.fakes.outside import bind_outside
+
 
 class LoopbackServer:
     """Subclasses implement `app()`; use as `with Fake() as fake: fake.url`. `pause()` lets handlers wait in
@@ -21,7 +25,9 @@ class LoopbackServer:
 
     thread_name = "fake-upstream"
 
-    def __init__(self) -> None:
+    def __init__(self, *, outside: bool = False) -> None:
+        self.outside = outside
+        self.host = OUTSIDE_ADDRESS if outside else "127.0.0.1"
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -29,7 +35,7 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def app(self) -> Starlette:
         raise NotImplementedError
@@ -46,8 +52,11 @@ class LoopbackServer:
         """Bind an ephemeral port ourselves (so `port` is known at once) and return once uvicorn is serving."""
         if self._server is not None:
             raise RuntimeError(f"{self.thread_name} already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        if self.outside:
+            sock = bind_outside()
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app(),

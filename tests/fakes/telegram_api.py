@@ -43,8 +43,8 @@ class FakeTelegramApi(LoopbackServer):
 
     thread_name = "fake-telegram"
 
-    def __init__(self, token: str) -> None:
-        super().__init__()
+    def __init__(self, token: str, *, outside: bool = False) -> None:
+        super().__init__(outside=outside)
         self.token = token
         self.bot = {
             "id": int(token.split(":", 1)[0]),

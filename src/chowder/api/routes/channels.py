@@ -57,7 +57,8 @@ async def connect_channel(
     if await connect(agent, found, body.config):
         await state.instances.restart(principal, instance_id)
     if found.connection_type == "interactive":
-        qr = await start_login(state.http, agent.gateway, found)
+        gateway = await state.instances.gateway(principal, instance_id)  # a restart gave it a new token
+        qr = await start_login(state.http, gateway, found)
         return ChannelConnected(
             channel=found.id,
             status="awaiting_scan",

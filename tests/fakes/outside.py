@@ -1,0 +1,66 @@
+"""The outside world for end-to-end tests: a network namespace the tests make, holding 203.0.113.2 (TEST-NET-3),
+with the host's route to that block leading only into it. A sandbox with open egress reaches a server there the way
+it would reach the internet (forwarded, masqueraded), and no packet ever leaves the machine."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+NETNS = "chowder-test-outside"
+LINK = "chtout0"  # not chw*: that prefix names the sandboxes' links, which the sandbox policy treats apart
+HOST_ADDRESS, ADDRESS = "203.0.113.1", "203.0.113.2"
+_CLONE_NEWNET = 0x40000000
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=20)
+
+
+@contextmanager
+def outside_network() -> Iterator[str]:
+    """The namespace (made afresh, removed after, its veth with it); yields the address servers there use."""
+    subprocess.run(["ip", "netns", "delete", NETNS], capture_output=True)
+    _ip("netns", "add", NETNS)
+    try:
+        _ip("link", "add", LINK, "type", "veth", "peer", "name", "eth0", "netns", NETNS)
+        _ip("addr", "add", f"{HOST_ADDRESS}/24", "dev", LINK)
+        _ip("link", "set", LINK, "up")
+        _ip("-n", NETNS, "addr", "add", f"{ADDRESS}/24", "dev", "eth0")
+        _ip("-n", NETNS, "link", "set", "eth0", "up")
+        _ip("-n", NETNS, "link", "set", "lo", "up")
+        yield ADDRESS
+    finally:
+        subprocess.run(["ip", "netns", "delete", NETNS], capture_output=True)
+
+
+def bind_outside(port: int = 0) -> socket.socket:
+    """A TCP socket bound in the outside namespace: made by a short-lived thread that enters the namespace (only
+    that thread moves), so this process can serve there from any thread."""
+    made: dict[str, socket.socket | BaseException] = {}
+
+    def enter_and_bind() -> None:
+        try:
+            fd = os.open(f"/run/netns/{NETNS}", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns into {NETNS}")
+            finally:
+                os.close(fd)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((ADDRESS, port))
+            made["socket"] = sock
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller's thread)
+            made["error"] = exc
+
+    thread = threading.Thread(target=enter_and_bind, name="bind-outside")
+    thread.start()
+    thread.join()
+    if "error" in made:
+        raise made["error"]  # type: ignore[misc]
+    return made["socket"]  # type: ignore[return-value]
