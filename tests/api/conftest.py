@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from chowder.api.app import create_app
 from chowder.core.settings import Settings
@@ -23,3 +25,23 @@ def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings, control_plane_url="http://127.0.0.1:9", run_engine=False)
     with TestClient(app) as test_client:
         yield test_client
+
+
+def sql(settings: Settings, statement: str, **params: str) -> Any:
+    """One statement on the app's database, behind its back: the first row, if it returns any."""
+    engine = create_engine(settings.resolved_database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        result = conn.execute(text(statement), params)
+        row = result.first() if result.returns_rows else None
+    engine.dispose()
+    return row
+
+
+def pretend_running(settings: Settings, instance_id: str) -> None:
+    """Running at a gateway URL nobody listens on: calls get past the state check; a turn then cannot connect
+    (502)."""
+    sql(
+        settings,
+        "UPDATE instances SET status = 'running', gateway_url = 'http://127.0.0.1:9' WHERE id = :i",
+        i=instance_id,
+    )
