@@ -6,6 +6,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
 
 from chowder.api.deps import State, require
 from chowder.core.errors import PayloadTooLarge
@@ -42,7 +43,7 @@ async def list_directory(
 
 @router.get("/v1/instances/{instance_id}/files/content")
 async def read_file(instance_id: str, path: str, principal: CanUseFiles, state: State) -> FileContent:
-    """Text only (UTF-8); other files answer 415 and are read with /files/download."""
+    """UTF-8 text up to 10 MiB; other files answer 415, larger ones 413, and are read with /files/download."""
     content = await (await state.instances.workspace(principal, instance_id)).read_text(path)
     return FileContent(path=path, content=content)
 
@@ -73,10 +74,15 @@ async def upload_file(
 
 
 @router.get("/v1/instances/{instance_id}/files/download")
-async def download_file(instance_id: str, path: str, principal: CanUseFiles, state: State) -> Response:
-    data, name, media_type = await (await state.instances.workspace(principal, instance_id)).read_bytes(path)
-    disposition = f"attachment; filename=\"{_ascii(name)}\"; filename*=UTF-8''{quote(name)}"
-    return Response(content=data, media_type=media_type, headers={"Content-Disposition": disposition})
+async def download_file(instance_id: str, path: str, principal: CanUseFiles, state: State) -> StreamingResponse:
+    """Streamed from the sandbox, never held whole in memory."""
+    download = await (await state.instances.workspace(principal, instance_id)).download(path)
+    name = download.name
+    headers = {
+        "Content-Disposition": f"attachment; filename=\"{_ascii(name)}\"; filename*=UTF-8''{quote(name)}",
+        "Content-Length": str(download.file.size),
+    }
+    return StreamingResponse(download.file.chunks, media_type=download.media_type, headers=headers)
 
 
 @router.post("/v1/instances/{instance_id}/files/move", status_code=status.HTTP_204_NO_CONTENT)
