@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile,
 from fastapi.responses import StreamingResponse
 
 from chowder.api.deps import State, require
-from chowder.core.errors import PayloadTooLarge
 from chowder.domain import files
 from chowder.domain.models import Permission, Principal
 from chowder.schemas.files import DirectoryCreate, DirectoryListing, FileContent, FileEntry, FileMove
@@ -17,7 +16,6 @@ from chowder.schemas.files import DirectoryCreate, DirectoryListing, FileContent
 router = APIRouter(tags=["files"])
 
 CanUseFiles = Annotated[Principal, Depends(require(Permission.FILES))]
-_UPLOAD_CHUNK = 1024 * 1024
 
 
 @router.get("/v1/instances/{instance_id}/files")
@@ -64,12 +62,8 @@ async def upload_file(
     state: State,
 ) -> Response:
     workspace = await state.instances.workspace(principal, instance_id)
-    data = bytearray()
-    while chunk := await file.read(_UPLOAD_CHUNK):
-        data.extend(chunk)
-        if len(data) > workspace.max_bytes:
-            raise PayloadTooLarge(f"The file exceeds the {workspace.max_bytes // (1024 * 1024)} MiB limit.")
-    await workspace.write(path, bytes(data))
+    # One byte past the limit is enough for the write to refuse the file (413).
+    await workspace.write(path, await file.read(workspace.max_bytes + 1))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
