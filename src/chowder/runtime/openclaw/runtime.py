@@ -129,9 +129,10 @@ class OpenClawRuntime:
                     f"The gateway exited during start-up.{await self._last_words(provider, sandbox_id)}"
                 )
             try:
-                response = await self._http.get(f"{status.endpoint}/readyz", timeout=2.0)
-                if response.status_code == 200:
-                    return status.endpoint
+                # Only the status counts: the body, which the gateway could make endless, is never read.
+                async with self._http.stream("GET", f"{status.endpoint}/readyz", timeout=2.0) as response:
+                    if response.status_code == 200:
+                        return status.endpoint
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(_PROBE_EVERY_S)
