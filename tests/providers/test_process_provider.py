@@ -377,6 +377,31 @@ def test_reads_are_bounded_and_refuse_what_would_block(provider: ProcessProvider
     run(scenario())
 
 
+@pytest.mark.timeout(60)
+def test_a_fifo_as_the_log_file_fails_the_start_at_once_and_holds_no_lock(provider: ProcessProvider) -> None:
+    """The log is opened under the provider-wide lock: a FIFO there, with or without a reader, must neither
+    block the start nor keep other sandboxes from being created."""
+
+    async def scenario() -> None:
+        info = await provider.create(spec_for("fifo-log"))
+        log = Path(info.root) / "logs" / "app.out"
+        log.parent.mkdir()
+        os.mkfifo(log)
+        async with asyncio.timeout(5):
+            with pytest.raises(ProviderError, match="The log file logs/app.out is not a regular file."):
+                await provider.start("fifo-log", launch_idle(info))
+            reader = os.open(log, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                with pytest.raises(ProviderError, match="The log file logs/app.out is not a regular file."):
+                    await provider.start("fifo-log", launch_idle(info))
+            finally:
+                os.close(reader)
+            await provider.create(spec_for("after"))
+        assert (await provider.observe("fifo-log")).state == SandboxState.STOPPED
+
+    run(scenario())
+
+
 def test_exec_captures_output_and_kills_on_timeout(provider: ProcessProvider) -> None:
     async def scenario() -> None:
         info = await provider.create(spec_for("cmd"))

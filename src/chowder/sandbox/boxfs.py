@@ -23,6 +23,7 @@ ROOT = "root"
 _ESCAPE = "Path escapes the instance root."
 _MISSING = "File not found."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class BoxFiles:
@@ -146,19 +147,29 @@ class BoxFiles:
         return [] if relative == "." else relative.split("/")
 
     def open_log(self, log_file: str) -> int:
-        """An append-only fd of a log file below the root (a process's stdout), created for the sandbox uid."""
+        """An append-only fd of a log file below the root (a process's stdout), created for the sandbox uid.
+
+        Its caller may hold the provider-wide lock, so nothing here may wait on the tenant: opened O_NONBLOCK, a
+        FIFO planted there fails at once (ENXIO without a reader) instead of blocking until one comes, and
+        anything but a regular file is refused."""
         parts = clean(log_file)
         if not parts:
             raise ProviderError("The log file path is empty.")
+        not_regular = ProviderError(f"The log file {log_file} is not a regular file.")
         *parents, name = [ROOT, *parts]
         with _box_fd(self._box) as box_fd:
             dir_fd = _open_dir(box_fd, parents, create_as=self._uid)
             try:
-                fd = os.open(
-                    name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640, dir_fd=dir_fd
-                )
+                fd = os.open(name, _LOG_FLAGS, 0o640, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:
+                    raise not_regular from exc
+                raise
             finally:
                 os.close(dir_fd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise not_regular
         _chown(fd, self._uid)
         return fd
 
