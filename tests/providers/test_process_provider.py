@@ -122,10 +122,14 @@ def status_line(pid: int, key: str) -> str:
     raise KeyError(key)
 
 
-@pytest.fixture
-def settings(data_dir: Path) -> Settings:
+def own_settings(data_dir: Path) -> Settings:
     """Own port window and uid base, so parallel runs and other data dirs rarely meet."""
     return make_settings(data_dir, random.randrange(21000, 32000, 100), 260000 + random.randrange(0, 30000, 100))
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return own_settings(data_dir)
 
 
 @pytest.fixture

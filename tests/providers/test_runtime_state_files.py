@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from chowder.core.errors import ProviderError
 from chowder.runtime.openclaw.runtime import CONFIG_FILE, GATEWAY_LOG, LAST_GOOD_FILE, OpenClawRuntime, read_config
 from chowder.sandbox.process import ProcessProvider
-from tests.providers.test_process_provider import make_settings, run, spec_for
+from tests.providers.test_process_provider import own_settings, run, spec_for
 
 pytestmark = pytest.mark.timeout(60)
 SANDBOX = "state"
@@ -27,7 +26,7 @@ HUGE = 20 * 1024**3
 @contextlib.asynccontextmanager
 async def state_dir(data_dir: Path) -> AsyncIterator[tuple[ProcessProvider, OpenClawRuntime, Path]]:
     """A created (never started) sandbox, the runtime, and the root the tenant writes to."""
-    settings = make_settings(data_dir, random.randrange(21000, 32000, 100), 260000 + random.randrange(0, 30000, 100))
+    settings = own_settings(data_dir)
     provider = ProcessProvider(settings)
     root = Path((await provider.create(spec_for(SANDBOX))).root)
     try:
