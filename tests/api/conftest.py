@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,17 @@ def settings(data_dir: Path, database_url: str) -> Settings:
     return Settings(data_dir=data_dir, database_url=database_url, runtime_dir=SHARED_RUNTIME)
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+@contextlib.contextmanager
+def client_for(settings: Settings) -> Iterator[TestClient]:
+    """The app on `settings` with its lifespan running, the lifecycle engine off."""
     app = create_app(settings, control_plane_url="http://127.0.0.1:9", run_engine=False)
     with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with client_for(settings) as test_client:
         yield test_client
 
 

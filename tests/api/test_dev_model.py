@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from chowder.api.app import create_app
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
-from tests.api.conftest import pretend_running, sql
+from tests.api.conftest import client_for, pretend_running, sql
 from tests.factories import auth, create_instance, signup
 
 pytestmark = pytest.mark.persistence
@@ -30,8 +29,7 @@ def dev_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def dev_client(dev_settings: Settings) -> Iterator[TestClient]:
-    app = create_app(dev_settings, control_plane_url="http://127.0.0.1:9", run_engine=False)
-    with TestClient(app) as test_client:
+    with client_for(dev_settings) as test_client:
         yield test_client
 
 

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from chowder.api.app import create_app
 from chowder.core.ids import sandbox_id_for
 from chowder.core.settings import MIB, Settings
 from chowder.sandbox.base import Resources, SandboxSpec
 from chowder.sandbox.process import ProcessProvider
-from tests.api.conftest import pretend_running
+from tests.api.conftest import client_for, pretend_running
 from tests.factories import auth, create_instance, signup
 
 pytestmark = pytest.mark.timeout(60)
@@ -32,8 +31,7 @@ def upload_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def files_client(upload_settings: Settings) -> Iterator[TestClient]:
-    app = create_app(upload_settings, control_plane_url="http://127.0.0.1:9", run_engine=False)
-    with TestClient(app) as test_client:
+    with client_for(upload_settings) as test_client:
         yield test_client
 
 
