@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
-from chowder.api.app import create_app
 from chowder.api.internal import create_internal_app
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
+from tests.api.conftest import client_for, pretend_running, sql
 from tests.factories import auth, create_instance, signup
 
 pytestmark = pytest.mark.persistence
@@ -31,8 +30,7 @@ def dev_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def dev_client(dev_settings: Settings) -> Iterator[TestClient]:
-    app = create_app(dev_settings, run_engine=False, serve_sandboxes=False)
-    with TestClient(app) as test_client:
+    with client_for(dev_settings) as test_client:
         yield test_client
 
 
@@ -43,28 +41,10 @@ def model_client(dev_client: TestClient) -> Iterator[TestClient]:
         yield test_client
 
 
-def _sql(settings: Settings, statement: str, **params: str) -> Any:
-    engine = create_engine(settings.resolved_database_url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.begin() as conn:
-        result = conn.execute(text(statement), params)
-        row = result.first() if result.returns_rows else None
-    engine.dispose()
-    return row
-
-
 def _model_credential(settings: Settings, instance_id: str) -> str:
     """The instance's own model credential, as its gateway would present it."""
-    row = _sql(settings, "SELECT model_token_enc FROM instances WHERE id = :i", i=instance_id)
+    row = sql(settings, "SELECT model_token_enc FROM instances WHERE id = :i", i=instance_id)
     return SecretBox.from_settings(settings).decrypt(row[0])
-
-
-def _pretend_running(settings: Settings, instance_id: str) -> None:
-    """Running at a gateway URL nobody listens on: a turn gets past its checks, then cannot connect (502)."""
-    _sql(
-        settings,
-        "UPDATE instances SET status = 'running', gateway_url = 'http://127.0.0.1:9' WHERE id = :i",
-        i=instance_id,
-    )
 
 
 def test_without_dev_model_an_org_without_model_keys_cannot_create_or_chat(
@@ -76,7 +56,7 @@ def test_without_dev_model_an_org_without_model_keys_cannot_create_or_chat(
 
     keyed = signup(client, "Keyed")  # an anthropic key only: a turn on another provider is refused
     instance_id = create_instance(client, keyed)["id"]
-    _pretend_running(settings, instance_id)
+    pretend_running(settings, instance_id)
     turn = client.post(
         f"/v1/instances/{instance_id}/responses", headers=auth(keyed), json={"model": "gpt-4o", "input": "hi"}
     )
@@ -87,7 +67,7 @@ def test_dev_model_needs_no_model_key_to_create_or_chat(dev_client: TestClient, 
     key = signup(dev_client, "Dev", model_keys={})
     body = create_instance(dev_client, key)
     assert (body["status"], body["model_provider"]) == ("provisioning", "anthropic")
-    _pretend_running(dev_settings, body["id"])
+    pretend_running(dev_settings, body["id"])
     turn = dev_client.post(
         f"/v1/instances/{body['id']}/responses", headers=auth(key), json={"model": CLAUDE, "input": "hi"}
     )

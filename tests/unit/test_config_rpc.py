@@ -12,6 +12,11 @@ import pytest
 from chowder.runtime.openclaw import rpc
 
 
+def answer(payload: object) -> httpx.Response:
+    """A 200 whose body is still to be read, as a gateway's on the network is (the client streams it)."""
+    return httpx.Response(200, stream=httpx.ByteStream(json.dumps(payload).encode()))
+
+
 def gateway(patch_answers: list[dict[str, Any]]) -> tuple[httpx.AsyncClient, list[tuple[str, dict[str, Any]]]]:
     """A transport answering `config.get` with a fixed config and `config.patch` with the given answers in turn."""
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -21,8 +26,8 @@ def gateway(patch_answers: list[dict[str, Any]]) -> tuple[httpx.AsyncClient, lis
         calls.append((body["method"], body["params"]))
         if body["method"] == "config.get":
             parsed = {"channels": {"discord": {"enabled": False}}}
-            return httpx.Response(200, json={"ok": True, "payload": {"parsed": parsed, "hash": f"h{len(calls)}"}})
-        return httpx.Response(200, json=patch_answers.pop(0))
+            return answer({"ok": True, "payload": {"parsed": parsed, "hash": f"h{len(calls)}"}})
+        return answer(patch_answers.pop(0))
 
     return httpx.AsyncClient(transport=httpx.MockTransport(handle)), calls
 
@@ -55,3 +60,16 @@ def test_a_write_the_gateway_could_not_apply_is_undone_key_by_key() -> None:
     undo = calls[3][1]
     assert json.loads(undo["raw"]) == {"channels": {"discord": {"enabled": False, "token": None}}}
     assert undo["baseHash"] == "h3"
+
+
+def test_an_oversized_answer_is_refused_and_asked_for_uncompressed() -> None:
+    seen: list[str | None] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("accept-encoding"))
+        return answer({"ok": True, "payload": {"x": "x" * (17 * 1024 * 1024)}})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    with pytest.raises(rpc.ProviderError, match="The gateway's answer exceeds 16 MiB."):
+        asyncio.run(rpc.call(http, "http://gw", "tok", "config.get", {}))
+    assert seen == ["identity"]

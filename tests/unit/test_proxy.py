@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import socket
 
 import httpx
 import pytest
 
 from chowder.core.errors import GATEWAY_UNAVAILABLE, BadRequest, GatewayTimeout, GatewayUnavailable
+from chowder.core.settings import MIB
 from chowder.domain.chat import Turn, check_session_id, model_ref
 from chowder.domain.models import ModelProvider
 from chowder.proxy.responses import send_turn
@@ -137,3 +140,66 @@ def test_a_gateway_that_dies_mid_stream_ends_the_stream_with_an_error_event() ->
     body = asyncio.run(scenario())
     assert body.startswith(b"event: response.created")
     assert b"event: response.failed" in body and body.rstrip().endswith(b"data: [DONE]")
+
+
+async def _serve_endless(first: bytes) -> tuple[asyncio.AbstractServer, int, list[int]]:
+    """A hostile gateway: a chunked 200 answer starting with `first`, then 'x' without a newline until the
+    proxy hangs up (64 MiB at most); the list gets how many bytes it managed to send."""
+    sent = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        writer.write(b"%x\r\n%s\r\n" % (len(first), first))
+        chunk = b"x" * 65536
+        with contextlib.suppress(ConnectionError):
+            while sent[0] < 64 * MIB:
+                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await writer.drain()
+                sent[0] += len(chunk)
+        writer.transport.abort()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], sent
+
+
+def _turn_against_endless_gateway(stream: bool) -> tuple[bytes | object, int]:
+    """The streamed body or the error detail of one turn against `_serve_endless`, and how much it sent; the
+    session must be free again afterwards."""
+    locks = SessionLocks()
+
+    async def scenario() -> tuple[bytes | object, int]:
+        server, port, sent = await _serve_endless(
+            b'event: response.created\ndata: {"type":"response.created"}\n\ndata: {"'
+        )
+        turn = Turn("i", f"http://127.0.0.1:{port}", "token", "anthropic/claude-x")
+        body = {"model": "claude-x", "input": "hi", "stream": stream}
+        async with server, httpx.AsyncClient() as http:
+            try:
+                response = await send_turn(http, turn, "s", body, 5, locks.hold("i", "s"))
+                result: bytes | object = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+            except GatewayUnavailable as exc:
+                result = exc.detail
+        async with asyncio.timeout(1), locks.hold("i", "s"):
+            pass
+        return result, sent[0]
+
+    return asyncio.run(scenario())
+
+
+@pytest.mark.timeout(30)
+def test_an_endless_event_line_ends_the_stream_with_response_failed() -> None:
+    body, sent = _turn_against_endless_gateway(stream=True)
+    assert sent < 16 * MIB, "the proxy hung up soon after the bound"
+    assert isinstance(body, bytes) and body.startswith(b"event: response.created\ndata: ")
+    assert body.endswith(b"data: [DONE]\n\n") and len(body) < 4096
+    failed = json.loads(body.split(b"event: response.failed\ndata: ")[1].split(b"\n")[0])
+    message = "The gateway sent an event line over 4 MiB; the stream was cut."
+    assert failed["response"]["error"] == {"code": "gateway_error", "message": message}
+
+
+@pytest.mark.timeout(30)
+def test_an_endless_whole_answer_is_a_502_naming_the_bound() -> None:
+    detail, sent = _turn_against_endless_gateway(stream=False)
+    assert sent < 16 * MIB, "the proxy hung up soon after the bound"
+    assert detail == {"error": "The gateway's answer exceeds 4 MiB."}

@@ -52,6 +52,16 @@ def test_meter_reads_every_protocol_even_split_across_chunks(answer: bytes, expe
     assert (meter.input_tokens, meter.output_tokens) == expected
 
 
+def test_a_line_over_the_bound_is_skipped_and_metering_goes_on() -> None:
+    meter = UsageMeter()
+    meter.feed(b'data: {"junk": "')
+    for _ in range(80):  # 5 MiB without a newline
+        meter.feed(b"x" * 65536)
+    meter.feed(b'"}\n\n' + _sse({"type": "message_delta", "usage": {"input_tokens": 3, "output_tokens": 9}}))
+    meter.finish()
+    assert (meter.input_tokens, meter.output_tokens) == (3, 9)
+
+
 def test_session_and_model_come_from_the_request() -> None:
     body = json.dumps(
         {

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from chowder import __version__
+from chowder.api.body_limit import BodyLimit, BodyLimits
 from chowder.api.errors import install_error_handlers
 from chowder.api.internal import serve_sandbox_facing
 from chowder.api.routes import (
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
 
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, limits=BodyLimits.from_settings(settings))
     routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage)
     for module in routers:
         app.include_router(module.router)

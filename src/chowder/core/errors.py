@@ -7,10 +7,14 @@ ChowderError
 ├── Forbidden             403
 ├── NotFound              404
 ├── InvalidState          409
+├── PayloadTooLarge       413
+├── UnsupportedMediaType  415
 ├── Unprocessable         422
 ├── GatewayUnavailable    502
 ├── ServiceUnavailable    503
+├── GatewayTimeout        504
 └── ProviderError         502 (sandbox/runtime failures; also an instance's error_message)
+    └── FileTooLarge      a tenant file over the bound its reader set
 """
 
 from __future__ import annotations
@@ -82,3 +86,7 @@ class ServiceUnavailable(ChowderError):
 
 class ProviderError(ChowderError):
     """A sandbox or runtime operation failed; the text is safe to show the instance's owner."""
+
+
+class FileTooLarge(ProviderError):
+    """A sandbox file is larger than its reader is willing to hold in memory (the tenant sets its size)."""

@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Settings give sizes in MiB (`*_mb`); this turns them into bytes.
+MIB = 1024 * 1024
+
 
 class Settings(BaseSettings):
     """Everything the server reads from its environment, with safe defaults for one host."""
@@ -73,7 +76,22 @@ class Settings(BaseSettings):
     stripe_sync_retry_s: float = Field(
         30.0, description="How long a failed push of a subscription's quantity to Stripe waits before its retry."
     )
-    max_upload_mb: int = Field(100, description="Largest file accepted by the files API (upload or write).")
+    max_request_mb: int = Field(
+        1,
+        description="Largest request body of a JSON route, 413 beyond; the file writing routes (upload, write) take "
+        "up to max_upload_mb, chat and model calls up to max_model_request_mb. Bodies are refused as they arrive, "
+        "never held past the limit.",
+    )
+    max_upload_mb: int = Field(
+        100,
+        description="Largest file accepted by the files API (upload or write), 413 beyond; its request body may "
+        "exceed it only by the multipart or JSON framing around the file.",
+    )
+    max_model_request_mb: int = Field(
+        32,
+        description="Largest body of a chat call (/responses) and of a gateway's model call: a whole conversation "
+        "with its images, which outgrows max_request_mb; 32 MiB is what Anthropic's Messages API accepts.",
+    )
     model_timeout_s: float = Field(120.0, description="Longest wait for a model provider's answer.")
     dev_model: bool = Field(
         False,

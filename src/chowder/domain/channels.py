@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,18 +15,14 @@ from chowder.domain.files import Workspace
 from chowder.domain.ports import GatewayAccess
 from chowder.runtime.openclaw import rpc
 from chowder.runtime.openclaw.channels import CHANNELS, Channel, connect_patch, disconnect_patch, missing_fields
+from chowder.runtime.openclaw.runtime import read_config
 
-CONFIG_FILE = "openclaw.json"
 _PLUGIN_LOAD_S = 30.0
 _LOGIN_TIMEOUT_S = 90.0
 
 
 async def channel_states(workspace: Workspace) -> list[tuple[Channel, bool]]:
-    raw = await workspace.provider.read_file(workspace.sandbox_id, CONFIG_FILE)
-    try:
-        config = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ProviderError(f"{CONFIG_FILE} is not valid JSON: {exc}") from exc
+    config = await read_config(workspace.provider, workspace.sandbox_id) or {}
     return [(channel, channel.enabled_in(config)) for channel in CHANNELS.values()]
 
 

@@ -9,17 +9,30 @@ import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from chowder.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from chowder.sandbox.base import FileEntry, SandboxProvider
+from chowder.core.errors import BadRequest, FileTooLarge, PayloadTooLarge, UnsupportedMediaType
+from chowder.core.settings import MIB
+from chowder.sandbox.base import FileEntry, FileStream, SandboxProvider
 
 MAX_PATH_CHARS = 4096
 MAX_NAME_BYTES = 255
+# A JSON answer holds the text several times over (bytes, str, encoded); a larger file streams through download.
+MAX_INLINE_BYTES = 10 * MIB
+_USE_DOWNLOAD = "use GET /v1/instances/{instance_id}/files/download instead."
 
 
 @dataclass(frozen=True, slots=True)
 class Listing:
     path: str
     entries: list[FileEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A file to stream, with the name for Content-Disposition and a guessed media type."""
+
+    file: FileStream
+    name: str
+    media_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,23 +47,26 @@ class Workspace:
         return Listing(path, await self.provider.list_dir(self.sandbox_id, checked(path)))
 
     async def read_text(self, path: str) -> str:
-        data = await self.provider.read_file(self.sandbox_id, checked(path))
+        """Up to MAX_INLINE_BYTES of UTF-8 text; 413 or 415 pointing at download otherwise."""
+        try:
+            data = await self.provider.read_file(self.sandbox_id, checked(path), max_bytes=MAX_INLINE_BYTES)
+        except FileTooLarge:
+            raise PayloadTooLarge(
+                f"The file is larger than {MAX_INLINE_BYTES // MIB} MiB, the most returned inline; {_USE_DOWNLOAD}"
+            ) from None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
-            raise UnsupportedMediaType(
-                "The file is not UTF-8 text; use GET /v1/instances/{instance_id}/files/download instead."
-            ) from None
+            raise UnsupportedMediaType(f"The file is not UTF-8 text; {_USE_DOWNLOAD}") from None
 
-    async def read_bytes(self, path: str) -> tuple[bytes, str, str]:
-        """The content, the file name for Content-Disposition and a guessed media type."""
-        data = await self.provider.read_file(self.sandbox_id, checked(path))
+    async def download(self, path: str) -> Download:
+        stream = await self.provider.open_file(self.sandbox_id, checked(path))
         name = posixpath.basename(path.rstrip("/")) or "download"
-        return data, name, mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return Download(stream, name, mimetypes.guess_type(name)[0] or "application/octet-stream")
 
     async def write(self, path: str, data: bytes) -> None:
         if len(data) > self.max_bytes:
-            raise PayloadTooLarge(f"The file exceeds the {self.max_bytes // (1024 * 1024)} MiB limit.")
+            raise PayloadTooLarge(f"The file exceeds the {self.max_bytes // MIB} MiB limit.")
         await self.provider.write_file(self.sandbox_id, checked(path), data)
 
     async def move(self, source: str, destination: str) -> None:

@@ -14,7 +14,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, GatewayUnavailable, InvalidState, NotFound, QuotaExceeded
 from chowder.core.ids import hash_key, new_id, new_token
-from chowder.core.settings import Settings
+from chowder.core.settings import MIB, Settings
 from chowder.domain.agent import RunningAgent
 from chowder.domain.files import Workspace
 from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status, Tier
@@ -247,7 +247,7 @@ class Instances:
     async def workspace(self, principal: Principal, instance_id: str) -> Workspace:
         """The running instance's files; 409 when it is not running (its sandbox may not be reachable)."""
         agent = await self.agent(principal, instance_id)
-        return Workspace(agent.provider, agent.spec.sandbox_id, self._settings.max_upload_mb * 1024 * 1024)
+        return Workspace(agent.provider, agent.spec.sandbox_id, self._settings.max_upload_mb * MIB)
 
     async def delete(self, principal: Principal, instance_id: str) -> None:
         """Gone from the API at once (slot freed, grants dropped, Stripe quantity due); the engine tears the

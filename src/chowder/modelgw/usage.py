@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+from chowder.core.bounded import MAX_ANSWER_BYTES, LineSplitter
+
 # OpenClaw appends "Runtime: agent=main | session=agent:main:<session key> | …" to the user's message.
 _SESSION = re.compile(r"session=agent:[^:|\s\\]+:([^|\s\\]+)")
 
@@ -30,21 +32,19 @@ class UsageMeter:
     """Fed every chunk of an answer; keeps the largest input/output token counts reported, which is the
     final figure in every protocol (Anthropic reports output cumulatively, OpenAI once at the end)."""
 
-    _KEEP_LIMIT = 4 * 1024 * 1024
-
     def __init__(self) -> None:
         self.input_tokens = 0
         self.output_tokens = 0
-        self._pending = b""
+        self._lines = LineSplitter(MAX_ANSWER_BYTES)
         self._saw_events = False
         self._whole = bytearray()
 
     def feed(self, chunk: bytes) -> None:
-        if len(self._whole) < self._KEEP_LIMIT:
+        """A line over MAX_ANSWER_BYTES is skipped (the answer itself passes on untouched); so is the whole of a
+        larger non-streamed answer."""
+        if len(self._whole) < MAX_ANSWER_BYTES:
             self._whole.extend(chunk)
-        self._pending += chunk
-        *lines, self._pending = self._pending.split(b"\n")
-        for line in lines:
+        for line in self._lines.feed(chunk).split(b"\n"):
             if line.startswith(b"data:"):
                 self._saw_events = True
                 self._take_json(line[5:].strip())

@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from chowder.core.bounded import IDENTITY, MAX_ANSWER_BYTES, BodyTooLarge, LineSplitter, read_body
 from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayTimeout, GatewayUnavailable
+from chowder.core.settings import MIB
 from chowder.domain.chat import Turn
 
 AGENT_TARGET = "openclaw"
@@ -38,6 +40,7 @@ async def send_turn(
             "Authorization": f"Bearer {turn.gateway_token}",
             "x-openclaw-session-key": session_id,
             "x-openclaw-model": turn.model_ref,
+            **IDENTITY,
         },
         timeout=httpx.Timeout(timeout_s, connect=10.0),
     )
@@ -52,7 +55,9 @@ async def send_turn(
         raise GatewayUnavailable(GATEWAY_UNAVAILABLE) from exc
     if answer.status_code >= 400 or not body.get("stream"):
         try:
-            content = await answer.aread()
+            content = await read_body(answer, MAX_ANSWER_BYTES)
+        except BodyTooLarge as exc:
+            raise GatewayUnavailable({"error": str(exc)}) from exc
         except httpx.HTTPError as exc:
             raise GatewayUnavailable(GATEWAY_UNAVAILABLE) from exc
         finally:
@@ -66,6 +71,10 @@ async def send_turn(
                 yield _rewrite_event_model(line, caller_model)
         except httpx.HTTPError:
             yield _failure_event("The gateway connection was lost mid-stream.")
+        except _LineTooLong:
+            yield _failure_event(
+                f"The gateway sent an event line over {MAX_ANSWER_BYTES // MIB} MiB; the stream was cut."
+            )
         finally:
             await answer.aclose()
             await session_lock.__aexit__(None, None, None)
@@ -89,15 +98,20 @@ def _complete(status: int, content: bytes, caller_model: Any) -> Response:
 
 
 async def _lines(answer: httpx.Response) -> AsyncIterator[bytes]:
-    """Whole lines (with their newline) as they arrive, so each SSE line can be looked at."""
-    pending = b""
-    async for chunk in answer.aiter_bytes():
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        if complete:
-            yield b"".join(line + b"\n" for line in complete)
-    if pending:
-        yield pending
+    """Whole lines (with their newline) as they arrive, so each SSE line can be looked at; _LineTooLong when
+    the gateway sends a line over MAX_ANSWER_BYTES, which would otherwise be held however long it grew."""
+    lines = LineSplitter(MAX_ANSWER_BYTES)
+    async for chunk in answer.aiter_raw():
+        if complete := lines.feed(chunk):
+            yield complete
+        if lines.dropped:
+            raise _LineTooLong
+    if rest := lines.rest():
+        yield rest
+
+
+class _LineTooLong(Exception):
+    pass
 
 
 def _rewrite_event_model(lines: bytes, caller_model: Any) -> bytes:

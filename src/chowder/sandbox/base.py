@@ -7,6 +7,7 @@ file operations are relative to the sandbox root (the directory the app sees as 
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -89,6 +90,15 @@ class FileEntry:
     mode: int
 
 
+@dataclass(frozen=True, slots=True)
+class FileStream:
+    """A regular file opened for reading: its size when opened, then exactly that many bytes in chunks. The
+    file stays open until the chunks run out or are closed (`aclose`)."""
+
+    size: int
+    chunks: AsyncGenerator[bytes, None]
+
+
 class SandboxProvider(Protocol):
     """Implemented by `process` now; `docker` and `kubernetes` later."""
 
@@ -124,7 +134,14 @@ class SandboxProvider(Protocol):
 
     async def exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult: ...
 
-    async def read_file(self, sandbox_id: str, path: str) -> bytes: ...
+    async def read_file(self, sandbox_id: str, path: str, *, max_bytes: int, tail: bool = False) -> bytes:
+        """A regular file's content, held in memory: FileTooLarge beyond `max_bytes`, or with `tail` its last
+        `max_bytes`. Whatever the tenant put there, it never blocks: a FIFO or device is a BadRequest."""
+        ...
+
+    async def open_file(self, sandbox_id: str, path: str) -> FileStream:
+        """A regular file to stream, of any size: checked (a FIFO or device is a BadRequest) before a byte is read."""
+        ...
 
     async def write_file(self, sandbox_id: str, path: str, data: bytes) -> None: ...
 

@@ -13,14 +13,17 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from chowder.core.errors import BadRequest, ChowderError, NotFound, ProviderError
+from chowder.core.errors import BadRequest, ChowderError, FileTooLarge, NotFound, ProviderError
+from chowder.core.settings import MIB
 from chowder.sandbox.base import FileEntry
 
 ROOT = "root"
 _ESCAPE = "Path escapes the instance root."
 _MISSING = "File not found."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class BoxFiles:
@@ -30,7 +33,24 @@ class BoxFiles:
         self._box = box
         self._uid = uid
 
-    def read(self, path: str) -> bytes:
+    def read(self, path: str, max_bytes: int, *, tail: bool = False) -> bytes:
+        """At most `max_bytes` of a regular file: FileTooLarge beyond (also when it grew since it was sized), or
+        with `tail` its last `max_bytes`."""
+        file, size = self.open_regular(path)
+        with file:
+            if tail:
+                file.seek(max(0, size - max_bytes))
+            data = file.read(max_bytes + 1)
+        if len(data) <= max_bytes:
+            return data
+        if tail:
+            return data[-max_bytes:]
+        raise FileTooLarge(f"The file is larger than {max_bytes / MIB:g} MiB.")
+
+    def open_regular(self, path: str) -> tuple[BinaryIO, int]:
+        """A regular file open for reading, and its size. Opened O_NONBLOCK, so a FIFO without a writer does not
+        wait, and refused unless regular before anything reads it (a FIFO or device would block or never end).
+        A file object, not an fd: one its reader drops unread is still closed when collected."""
         with self._root_fd() as root_fd, _file_errors():
             *parents, name = self._resolve(path, follow_last=True) or ["."]
             dir_fd = _open_dir(root_fd, parents)
@@ -38,13 +58,16 @@ class BoxFiles:
                 fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
             finally:
                 os.close(dir_fd)
-            with os.fdopen(fd, "rb") as file:
-                mode = os.fstat(file.fileno()).st_mode
-                if stat.S_ISDIR(mode):
-                    raise BadRequest("Is a directory.")
-                if not stat.S_ISREG(mode):
-                    raise BadRequest("Not a regular file.")
-                return file.read()
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise BadRequest("Is a directory.")
+            if not stat.S_ISREG(info.st_mode):
+                raise BadRequest("Not a regular file.")
+        except BaseException:
+            os.close(fd)
+            raise
+        return os.fdopen(fd, "rb"), info.st_size
 
     def write(self, path: str, data: bytes) -> None:
         with self._root_fd() as root_fd, _file_errors():
@@ -124,19 +147,29 @@ class BoxFiles:
         return [] if relative == "." else relative.split("/")
 
     def open_log(self, log_file: str) -> int:
-        """An append-only fd of a log file below the root (a process's stdout), created for the sandbox uid."""
+        """An append-only fd of a log file below the root (a process's stdout), created for the sandbox uid.
+
+        Its caller may hold the provider-wide lock, so nothing here may wait on the tenant: opened O_NONBLOCK, a
+        FIFO planted there fails at once (ENXIO without a reader) instead of blocking until one comes, and
+        anything but a regular file is refused."""
         parts = clean(log_file)
         if not parts:
             raise ProviderError("The log file path is empty.")
+        not_regular = ProviderError(f"The log file {log_file} is not a regular file.")
         *parents, name = [ROOT, *parts]
         with _box_fd(self._box) as box_fd:
             dir_fd = _open_dir(box_fd, parents, create_as=self._uid)
             try:
-                fd = os.open(
-                    name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640, dir_fd=dir_fd
-                )
+                fd = os.open(name, _LOG_FLAGS, 0o640, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:
+                    raise not_regular from exc
+                raise
             finally:
                 os.close(dir_fd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise not_regular
         _chown(fd, self._uid)
         return fd
 

@@ -27,10 +27,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from chowder.core.errors import ChowderError, ProviderError
 from chowder.core.settings import Settings
@@ -39,6 +39,7 @@ from chowder.sandbox.base import (
     Egress,
     ExecResult,
     FileEntry,
+    FileStream,
     LaunchSpec,
     Resources,
     SandboxInfo,
@@ -61,6 +62,7 @@ _BOX_DIRS = (ROOT, "home", "logs", "tmp")
 _DESTROY_GRACE_S = 2.0
 _KILL_WAIT_S = 10.0
 _POLL_S = 0.05
+_CHUNK = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -157,8 +159,12 @@ class ProcessProvider:
         """
         return await _off_loop(self._exec, sandbox_id, argv, env, timeout_s)
 
-    async def read_file(self, sandbox_id: str, path: str) -> bytes:
-        return await _off_loop(lambda: self._files_of(sandbox_id).read(path))
+    async def read_file(self, sandbox_id: str, path: str, *, max_bytes: int, tail: bool = False) -> bytes:
+        return await _off_loop(lambda: self._files_of(sandbox_id).read(path, max_bytes, tail=tail))
+
+    async def open_file(self, sandbox_id: str, path: str) -> FileStream:
+        file, size = await _off_loop(lambda: self._files_of(sandbox_id).open_regular(path))
+        return FileStream(size, _chunks(file, size))
 
     async def write_file(self, sandbox_id: str, path: str, data: bytes) -> None:
         """Atomic (temp file + rename, which replaces a symlink rather than writing through it); makes parents."""
@@ -461,6 +467,19 @@ async def _off_loop(function: Callable[..., T], *args: Any) -> T:
         raise
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         raise ProviderError(f"Process sandbox: {exc}") from exc
+
+
+async def _chunks(file: BinaryIO, size: int) -> AsyncGenerator[bytes, None]:
+    """Exactly `size` bytes of an open file, each chunk read in a thread, then the file closed. A file that shrank
+    meanwhile is a ProviderError: its size was promised (Content-Length) and cannot be kept."""
+    with file:
+        left = size
+        while left:
+            chunk = await _off_loop(file.read, min(left, _CHUNK))
+            if not chunk:
+                raise ProviderError("The file shrank while it was being read.")
+            left -= len(chunk)
+            yield chunk
 
 
 def _checked(sandbox_id: str) -> str:

@@ -6,9 +6,9 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
 
 from chowder.api.deps import State, require
-from chowder.core.errors import PayloadTooLarge
 from chowder.domain import files
 from chowder.domain.models import Permission, Principal
 from chowder.schemas.files import DirectoryCreate, DirectoryListing, FileContent, FileEntry, FileMove
@@ -16,7 +16,6 @@ from chowder.schemas.files import DirectoryCreate, DirectoryListing, FileContent
 router = APIRouter(tags=["files"])
 
 CanUseFiles = Annotated[Principal, Depends(require(Permission.FILES))]
-_UPLOAD_CHUNK = 1024 * 1024
 
 
 @router.get("/v1/instances/{instance_id}/files")
@@ -42,7 +41,7 @@ async def list_directory(
 
 @router.get("/v1/instances/{instance_id}/files/content")
 async def read_file(instance_id: str, path: str, principal: CanUseFiles, state: State) -> FileContent:
-    """Text only (UTF-8); other files answer 415 and are read with /files/download."""
+    """UTF-8 text up to 10 MiB; other files answer 415, larger ones 413, and are read with /files/download."""
     content = await (await state.instances.workspace(principal, instance_id)).read_text(path)
     return FileContent(path=path, content=content)
 
@@ -63,20 +62,21 @@ async def upload_file(
     state: State,
 ) -> Response:
     workspace = await state.instances.workspace(principal, instance_id)
-    data = bytearray()
-    while chunk := await file.read(_UPLOAD_CHUNK):
-        data.extend(chunk)
-        if len(data) > workspace.max_bytes:
-            raise PayloadTooLarge(f"The file exceeds the {workspace.max_bytes // (1024 * 1024)} MiB limit.")
-    await workspace.write(path, bytes(data))
+    # One byte past the limit is enough for the write to refuse the file (413).
+    await workspace.write(path, await file.read(workspace.max_bytes + 1))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/v1/instances/{instance_id}/files/download")
-async def download_file(instance_id: str, path: str, principal: CanUseFiles, state: State) -> Response:
-    data, name, media_type = await (await state.instances.workspace(principal, instance_id)).read_bytes(path)
-    disposition = f"attachment; filename=\"{_ascii(name)}\"; filename*=UTF-8''{quote(name)}"
-    return Response(content=data, media_type=media_type, headers={"Content-Disposition": disposition})
+async def download_file(instance_id: str, path: str, principal: CanUseFiles, state: State) -> StreamingResponse:
+    """Streamed from the sandbox, never held whole in memory."""
+    download = await (await state.instances.workspace(principal, instance_id)).download(path)
+    name = download.name
+    headers = {
+        "Content-Disposition": f"attachment; filename=\"{_ascii(name)}\"; filename*=UTF-8''{quote(name)}",
+        "Content-Length": str(download.file.size),
+    }
+    return StreamingResponse(download.file.chunks, media_type=download.media_type, headers=headers)
 
 
 @router.post("/v1/instances/{instance_id}/files/move", status_code=status.HTTP_204_NO_CONTENT)

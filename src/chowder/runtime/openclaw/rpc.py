@@ -8,8 +8,13 @@ from typing import Any
 
 import httpx
 
+from chowder.core.bounded import IDENTITY, BodyTooLarge, read_body
 from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayUnavailable, ProviderError
+from chowder.core.settings import MIB
 from chowder.runtime.openclaw.config import inverse_patch, merge_patch
+
+# config.get carries the config twice (raw and parsed), skills.status every skill's metadata: megabytes at most.
+_MAX_ANSWER_BYTES = 16 * MIB
 
 
 async def call(
@@ -18,15 +23,18 @@ async def call(
     """The method's payload; GatewayUnavailable when the gateway cannot be reached, ProviderError when it
     refuses the call (its code and message are kept)."""
     try:
-        response = await http.post(
+        async with http.stream(
+            "POST",
             f"{gateway_url}/api/v1/admin/rpc",
             json={"method": method, "params": params},
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", **IDENTITY},
             timeout=timeout_s,
-        )
-        body = response.json()
+        ) as response:
+            body = json.loads(await read_body(response, _MAX_ANSWER_BYTES))
     except (httpx.HTTPError, ValueError) as exc:
         raise GatewayUnavailable(GATEWAY_UNAVAILABLE) from exc
+    except BodyTooLarge as exc:
+        raise ProviderError(str(exc)) from exc
     if not isinstance(body, dict) or not body.get("ok"):
         error = body.get("error", {}) if isinstance(body, dict) else {}
         listed = listed_issues((error.get("details") or {}).get("issues") or [])

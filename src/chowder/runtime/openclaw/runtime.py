@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 
 from chowder.core.endpoints import MODEL_PATH
-from chowder.core.errors import BadRequest, NotFound, ProviderError
-from chowder.core.settings import Settings
+from chowder.core.errors import BadRequest, FileTooLarge, NotFound, ProviderError
+from chowder.core.settings import MIB, Settings
 from chowder.domain.ports import GatewayAccess, InstanceRuntimeSpec
 from chowder.runtime.openclaw import config as oc_config
 from chowder.runtime.openclaw import rpc
@@ -38,6 +38,10 @@ CANDIDATE_FILE = "openclaw.json.candidate"
 AGENTS_FILE = "workspace/AGENTS.md"
 GATEWAY_LOG = "logs/gateway.out"
 _PROBE_EVERY_S = 0.5
+# openclaw.json and AGENTS.md are kilobytes; the bound is what a tenant that makes them anything costs us.
+_STATE_FILE_BYTES = 4 * MIB
+# The last lines of a gateway that failed to start, for its error message; the log itself may be gigabytes.
+_LOG_TAIL_BYTES = 64 * 1024
 _CLI_TIMEOUT_S = 60.0
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -77,7 +81,7 @@ class OpenClawRuntime:
             model_base_url=f"{info.control_plane_url.rstrip('/')}{MODEL_PATH}",
             plugins=self._plugins(spec),
         )
-        current = await self._read_config(provider, spec.sandbox_id)
+        current = await read_config(provider, spec.sandbox_id)
         if current is None:
             rendered = oc_config.render(spec.model_provider, spec.overrides, placement)
             _, prompt = oc_config.split_system_prompt(spec.overrides)
@@ -127,9 +131,10 @@ class OpenClawRuntime:
                     f"The gateway exited during start-up.{await self._last_words(provider, sandbox_id)}"
                 )
             try:
-                response = await self._http.get(f"{status.endpoint}/readyz", timeout=2.0)
-                if response.status_code == 200:
-                    return status.endpoint
+                # Only the status counts: the body, which the gateway could make endless, is never read.
+                async with self._http.stream("GET", f"{status.endpoint}/readyz", timeout=2.0) as response:
+                    if response.status_code == 200:
+                        return status.endpoint
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(_PROBE_EVERY_S)
@@ -138,18 +143,20 @@ class OpenClawRuntime:
         )
 
     async def remember_good_config(self, provider: SandboxProvider, sandbox_id: str) -> None:
-        await provider.write_file(sandbox_id, LAST_GOOD_FILE, await provider.read_file(sandbox_id, CONFIG_FILE))
+        current = await _read_state(provider, sandbox_id, CONFIG_FILE)
+        if current is not None:
+            await provider.write_file(sandbox_id, LAST_GOOD_FILE, current)
 
     async def restore_last_good_config(self, provider: SandboxProvider, sandbox_id: str) -> bool:
         """The refused file stays readable as `openclaw.json.rejected` (files API), to see what went wrong."""
-        try:
-            good = await provider.read_file(sandbox_id, LAST_GOOD_FILE)
-        except NotFound:
+        good = await _read_state(provider, sandbox_id, LAST_GOOD_FILE)
+        if good is None:
             return False
-        current = await provider.read_file(sandbox_id, CONFIG_FILE)
+        current = await _read_state(provider, sandbox_id, CONFIG_FILE)
         if current == good:
             return False
-        await provider.write_file(sandbox_id, REJECTED_FILE, current)
+        if current is not None:
+            await provider.write_file(sandbox_id, REJECTED_FILE, current)
         await provider.write_file(sandbox_id, CONFIG_FILE, good)
         return True
 
@@ -191,7 +198,7 @@ class OpenClawRuntime:
         instance that never booted has no file yet: its overrides are rendered at first boot."""
         if (await provider.observe(spec.sandbox_id)).state == SandboxState.MISSING:
             return
-        current = await self._read_config(provider, spec.sandbox_id)
+        current = await read_config(provider, spec.sandbox_id)
         if current is None:
             return
         config_patch, _ = oc_config.split_system_prompt(patch)
@@ -301,30 +308,41 @@ class OpenClawRuntime:
             await self._write_system_prompt(provider, sandbox_id, prompt)
 
     async def _write_system_prompt(self, provider: SandboxProvider, sandbox_id: str, prompt: str | None) -> None:
-        try:
-            existing = (await provider.read_file(sandbox_id, AGENTS_FILE)).decode()
-        except NotFound:
-            existing = ""
+        existing = (await _read_state(provider, sandbox_id, AGENTS_FILE) or b"").decode()
         await provider.write_file(sandbox_id, AGENTS_FILE, oc_config.with_system_prompt(existing, prompt).encode())
-
-    async def _read_config(self, provider: SandboxProvider, sandbox_id: str) -> dict[str, Any] | None:
-        try:
-            raw = await provider.read_file(sandbox_id, CONFIG_FILE)
-        except NotFound:
-            return None
-        try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ProviderError(f"{CONFIG_FILE} is not valid JSON: {exc}") from exc
-        return parsed if isinstance(parsed, dict) else None
 
     async def _last_words(self, provider: SandboxProvider, sandbox_id: str) -> str:
         try:
-            text = (await provider.read_file(sandbox_id, GATEWAY_LOG)).decode(errors="replace")
+            tail = await _read_state(provider, sandbox_id, GATEWAY_LOG, max_bytes=_LOG_TAIL_BYTES, tail=True)
         except Exception:
             return ""
-        lines = [line for line in text.splitlines() if line.strip()][-8:]
+        lines = [line for line in (tail or b"").decode(errors="replace").splitlines() if line.strip()][-8:]
         return ("\nLast gateway output:\n" + "\n".join(lines)) if lines else ""
+
+
+async def read_config(provider: SandboxProvider, sandbox_id: str) -> dict[str, Any] | None:
+    """The instance's `openclaw.json` as it is now; None when there is none yet."""
+    raw = await _read_state(provider, sandbox_id, CONFIG_FILE)
+    if raw is None:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ProviderError(f"{CONFIG_FILE} is not valid JSON: {exc}") from exc
+    return parsed if isinstance(parsed, dict) else None
+
+
+async def _read_state(
+    provider: SandboxProvider, sandbox_id: str, path: str, *, max_bytes: int = _STATE_FILE_BYTES, tail: bool = False
+) -> bytes | None:
+    """A file of the instance's state that the control plane reads itself; None when missing. The tenant may
+    have put anything there: what is not a regular file of a sane size is a ProviderError naming the file."""
+    try:
+        return await provider.read_file(sandbox_id, path, max_bytes=max_bytes, tail=tail)
+    except NotFound:
+        return None
+    except (BadRequest, FileTooLarge) as exc:
+        raise ProviderError(f"Cannot read {path}: {exc.detail}") from exc
 
 
 def _plain(text: str) -> str:
