@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chowder.sandbox.base import Resources
+from chowder.sandbox.cgroup_parent import ParentCgroup
 
 CGROUP_PARENT = "chowder"
 NAMESPACES = "bwrap (mount, pid, ipc, uts, user, cgroup); network shared with host"
@@ -147,11 +148,12 @@ def _probe(candidate: Isolation, uid: int, sandboxes_dir: Path) -> str | None:
 class Cgroups:
     """One cgroup per sandbox under `chowder/`, on the v2 or v1 hierarchies the host has (detected once)."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, reserved_mb: int) -> None:
         self.version = "none"
         self._parents: dict[str, Path] = {}
         if not enabled:
             self.note = "unavailable: isolation disabled"
+            self.parent = ParentCgroup(self.version, self._parents, reserved_mb)
             return
         try:
             self.version, self._parents = _detect_v2() or _detect_v1()
@@ -159,6 +161,7 @@ class Cgroups:
             self.note = f"{self.version} {'/'.join(self._parents)}, per sandbox under {parents}"
         except _Unavailable as exc:
             self.note = f"unavailable: {exc}"
+        self.parent = ParentCgroup(self.version, self._parents, reserved_mb)
 
     @property
     def available(self) -> bool:
@@ -170,6 +173,7 @@ class Cgroups:
 
     def ensure(self, name: str, resources: Resources) -> list[Path]:
         """Create the cgroup with its limits (idempotent: a reboot empties /sys/fs/cgroup); its cgroup.procs files."""
+        self.parent.require()
         for directory in self.dirs(name):
             directory.mkdir(exist_ok=True)
         for controller, parent in self._parents.items():

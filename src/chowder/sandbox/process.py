@@ -85,7 +85,7 @@ class ProcessProvider:
         self._dir = settings.data_dir.resolve() / "sandboxes"
         _prepare_dirs(self._dir)
         self.isolation = detect_isolation(settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
-        self.cgroups = Cgroups(enabled=settings.sandbox_isolation != "none")
+        self.cgroups = Cgroups(settings.sandbox_isolation != "none", settings.host_reserved_mb)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def isolation_report(self) -> dict[str, str]:
@@ -93,6 +93,7 @@ class ProcessProvider:
             "user": self.isolation.user,
             "namespaces": self.isolation.namespaces,
             "cgroups": self.cgroups.note,
+            "parent cgroup": self.cgroups.parent.note,
             "network": NETWORK,
         }
 
