@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +14,19 @@ import pytest
 
 from chowder.core.settings import Settings
 from chowder.sandbox.process import ProcessProvider
-from tests.providers.test_process_provider import make_settings, run
+from chowder.sandbox.seccomp import _UNIFIED_NUMBERS, build_program
+from tests.providers.test_process_provider import (
+    NODE,
+    launch_idle,
+    make_settings,
+    marked_processes,
+    marker,
+    run,
+    spec_for,
+    status_line,
+)
+
+ENV = {"PATH": "/usr/bin:/bin"}
 
 
 @pytest.fixture
@@ -35,6 +50,11 @@ def provider(settings: Settings) -> Iterator[ProcessProvider]:
     run(destroy_all())
 
 
+def in_sandbox(provider: ProcessProvider, sandbox_id: str, argv: list[str]) -> tuple[int, str, str]:
+    result = run(provider.exec(sandbox_id, argv, ENV, 30))
+    return result.exit_code, result.stdout, result.stderr
+
+
 def test_parent_cgroup_caps_all_sandboxes_together(provider: ProcessProvider, settings: Settings) -> None:
     if not provider.cgroups.available:
         pytest.skip(f"cgroups not writable here: {provider.cgroups.note}")
@@ -50,3 +70,135 @@ def test_parent_cgroup_caps_all_sandboxes_together(provider: ProcessProvider, se
         (found,) = [parent / file for parent in parents if (parent / file).exists()]
         assert int(found.read_text()) == value, file
     assert all(parent.name == "chowder" for parent in parents)
+
+
+SIGSYS_EXIT = 128 + 31
+# Each line: the name, the errno the syscall fails with (0: it works). x86_64 numbers.
+SYSCALLS_PY = r"""
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+def call(number, *args):
+    ctypes.set_errno(0)
+    result = libc.syscall(ctypes.c_long(number), *(ctypes.c_long(a) for a in args))
+    return ctypes.get_errno() if result == -1 else 0
+params = ctypes.create_string_buffer(120)
+print(json.dumps({
+    "unshare(CLONE_NEWUSER)": call(272, 0x10000000),
+    "clone3": call(435, 0, 0),
+    "mount": call(165, 0, 0, 0, 0, 0),
+    "setns": call(308, 0, 0),
+    "keyctl(GET_KEYRING_ID)": call(250, 0, -3, 0),
+    "add_key": call(248, 0, 0, 0, 0, 0),
+    "ptrace(TRACEME)": call(101, 0, 0, 0, 0),
+    "process_vm_readv": call(310, os.getppid(), 0, 0, 0, 0, 0),
+    "bpf": call(321, 0, 0, 0),
+    "perf_event_open": call(298, 0, 0, -1, -1, 0),
+    "io_uring_setup": call(425, 1, ctypes.addressof(params)),
+    "userfaultfd": call(323, 0),
+    "socket(AF_ALG)": call(41, 38, 5, 0),
+    "socket(AF_VSOCK)": call(41, 40, 1, 0),
+    "socket(AF_INET)": call(41, 2, 1, 0),
+    "getpid": call(39),
+}))
+"""
+DENIED = {
+    "unshare(CLONE_NEWUSER)": 1,  # EPERM from the filter; bwrap's --disable-userns alone would say ENOSPC
+    "clone3": 38,  # ENOSYS: libc falls back to clone
+    "mount": 1,
+    "setns": 1,
+    "keyctl(GET_KEYRING_ID)": 1,
+    "add_key": 1,
+    "ptrace(TRACEME)": 1,
+    "process_vm_readv": 1,
+    "bpf": 1,
+    "perf_event_open": 1,
+    "io_uring_setup": 1,
+    "userfaultfd": 1,
+    "socket(AF_ALG)": 97,  # EAFNOSUPPORT
+    "socket(AF_VSOCK)": 97,
+    "socket(AF_INET)": 0,
+    "getpid": 0,
+}
+# A foreign architecture's syscall: i386's getpid through `int 0x80`, then x32's getpid.
+FOREIGN_PY = r"""
+import ctypes, mmap, sys
+print("before", flush=True)
+if sys.argv[1] == "i386":
+    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(bytes([0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3]))  # mov eax, 20; int 0x80; ret
+    print(ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(page)))(), flush=True)
+else:
+    print(ctypes.CDLL(None).syscall(ctypes.c_long(0x40000000 | 39)), flush=True)
+print("after", flush=True)
+"""
+WORKER_JS = """
+const { Worker } = require('worker_threads');
+const worker = new Worker('require("worker_threads").parentPort.postMessage(6 * 7)', { eval: true });
+worker.on('message', (answer) => {
+  require('child_process').exec('echo child', (error, out) => {
+    const status = require('fs').readFileSync('/proc/self/status', 'utf8');
+    console.log(JSON.stringify({ answer, child: out.trim(), seccomp: /Seccomp:\\s+(\\d)/.exec(status)[1] }));
+  });
+});
+"""
+
+
+def python3() -> str:
+    """The host's own Python, visible inside through the read-only /usr."""
+    if not Path("/usr/bin/python3").exists():
+        pytest.skip("no /usr/bin/python3 to make raw syscalls from inside the sandbox")
+    if platform.machine() != "x86_64":
+        pytest.skip("the syscall numbers and machine code here are x86_64's")
+    return "/usr/bin/python3"
+
+
+def exe(pid: int) -> Path | None:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return None
+
+
+def test_seccomp_refuses_namespaces_mounts_keyrings_tracing_and_kernel_surface(provider: ProcessProvider) -> None:
+    interpreter = python3()
+    run(provider.create(spec_for("jail")))
+    code, _, err = in_sandbox(provider, "jail", ["unshare", "-U", "true"])
+    assert code != 0 and "Operation not permitted" in err
+    code, _, err = in_sandbox(provider, "jail", ["sh", "-c", "mkdir -p /tmp/y && mount -t tmpfs x /tmp/y"])
+    assert code != 0
+    code, out, err = in_sandbox(provider, "jail", [interpreter, "-c", SYSCALLS_PY])
+    assert code == 0, err
+    assert json.loads(out) == DENIED
+
+
+def test_unified_numbers_agree_with_libseccomp_where_it_knows_the_name() -> None:
+    """The fallback numbers for syscalls an older libseccomp cannot name: checked against a newer one's."""
+    import pyseccomp
+
+    known = {name: pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name) for name in _UNIFIED_NUMBERS}
+    assert {name: number for name, number in known.items() if number != -1} == {
+        name: _UNIFIED_NUMBERS[name] for name, number in known.items() if number != -1
+    }
+    assert len(build_program()) % 8 == 0
+
+
+@pytest.mark.parametrize("kind", ["i386", "x32"])
+def test_seccomp_kills_other_architectures_syscalls(provider: ProcessProvider, kind: str) -> None:
+    interpreter = python3()
+    run(provider.create(spec_for("foreign")))
+    code, out, _ = in_sandbox(provider, "foreign", [interpreter, "-c", FOREIGN_PY, kind])
+    assert (code, out.split()) == (SIGSYS_EXIT, ["before"])
+
+
+def test_node_threads_and_children_run_under_the_filter(provider: ProcessProvider) -> None:
+    """Node starts threads with clone3 first: ENOSYS must make glibc fall back to clone, as it does."""
+    info = run(provider.create(spec_for("node")))
+    code, out, err = in_sandbox(provider, "node", [str(NODE), "-e", WORKER_JS])
+    assert code == 0, err
+    assert json.loads(out) == {"answer": 42, "child": "child", "seccomp": "2"}
+    run(provider.start("node", launch_idle(info)))  # the long-running process gets the filter as well
+    deadline = time.monotonic() + 10
+    while not (apps := [pid for pid in marked_processes(marker(info)) if exe(pid) == NODE.resolve()]):
+        assert time.monotonic() < deadline, "the app never started"
+        time.sleep(0.05)
+    assert status_line(apps[0], "Seccomp") == "2" and status_line(apps[0], "NoNewPrivs") == "1"

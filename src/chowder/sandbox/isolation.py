@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,13 +50,25 @@ class Isolation:
     namespaces: str
 
     def wrap(
-        self, argv: list[str], *, uid: int, box: str, root: str, read_only_paths: list[str], die_with_parent: bool
+        self,
+        argv: list[str],
+        *,
+        uid: int,
+        box: str,
+        root: str,
+        read_only_paths: list[str],
+        die_with_parent: bool,
+        hardening: Sequence[str] = (),
     ) -> list[str]:
-        """The command that runs `argv` as `uid` inside namespaces that show only `box` read-write."""
+        """The command that runs `argv` as `uid` inside namespaces that show only `box` read-write.
+
+        `hardening`: more bwrap arguments (the seccomp filter's, see `seccomp.Seccomp.bwrap_args`).
+        """
         prefix = [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if self.setpriv else []
         if self.bwrap is None:
             return [*prefix, *argv]
-        return [*prefix, self.bwrap, *self._bwrap_args(box, root, read_only_paths, die_with_parent), "--", *argv]
+        bwrap_args = self._bwrap_args(box, root, read_only_paths, die_with_parent)
+        return [*prefix, self.bwrap, *bwrap_args, *hardening, "--", *argv]
 
     def _bwrap_args(self, box: str, root: str, read_only_paths: list[str], die_with_parent: bool) -> list[str]:
         """`--die-with-parent` only for short commands: a sandbox must outlive a crashed control plane."""

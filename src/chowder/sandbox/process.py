@@ -47,6 +47,7 @@ from chowder.sandbox.base import (
 )
 from chowder.sandbox.boxfs import ROOT, BoxFiles
 from chowder.sandbox.isolation import Cgroups, detect_isolation, join_cgroups
+from chowder.sandbox.seccomp import detect_seccomp
 
 T = TypeVar("T")
 
@@ -86,6 +87,7 @@ class ProcessProvider:
         _prepare_dirs(self._dir)
         self.isolation = detect_isolation(settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
         self.cgroups = Cgroups(settings.sandbox_isolation != "none", settings.host_reserved_mb)
+        self.seccomp = detect_seccomp(self.isolation, settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def isolation_report(self) -> dict[str, str]:
@@ -94,6 +96,7 @@ class ProcessProvider:
             "namespaces": self.isolation.namespaces,
             "cgroups": self.cgroups.note,
             "parent cgroup": self.cgroups.parent.note,
+            "seccomp": self.seccomp.note,
             "network": NETWORK,
         }
 
@@ -193,22 +196,24 @@ class ProcessProvider:
                 raise ProviderError(f"Read-only path {missing[0]} does not exist.")
             log_fd = self._files(meta).open_log(launch.log_file)
             try:
-                process = subprocess.Popen(
-                    self._command(meta, list(launch.argv), die_with_parent=False),
-                    env=dict(launch.env),
-                    cwd=self._cwd(meta),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_fd,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+                with self.seccomp.bwrap_args() as (hardening, fds):
+                    process = subprocess.Popen(
+                        self._command(meta, list(launch.argv), die_with_parent=False, hardening=hardening),
+                        env=dict(launch.env),
+                        cwd=self._cwd(meta),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log_fd,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        pass_fds=fds,
+                    )
             finally:
                 os.close(log_fd)
             self._children[sandbox_id] = process
             meta.pid, meta.start_time = process.pid, procfs.start_time(process.pid)
             self._write_meta(meta)
 
-    def _command(self, meta: _Meta, argv: list[str], *, die_with_parent: bool) -> list[str]:
+    def _command(self, meta: _Meta, argv: list[str], *, die_with_parent: bool, hardening: list[str]) -> list[str]:
         wrapped = self.isolation.wrap(
             argv,
             uid=meta.uid,
@@ -216,6 +221,7 @@ class ProcessProvider:
             root=self._root(meta),
             read_only_paths=meta.read_only_paths,
             die_with_parent=die_with_parent,
+            hardening=hardening,
         )
         procs_files = self.cgroups.ensure(meta.sandbox_id, meta.resources) if self.cgroups.available else []
         return join_cgroups(procs_files, wrapped)
@@ -292,15 +298,17 @@ class ProcessProvider:
 
     def _exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
         meta = self._require_meta(sandbox_id)
-        process = subprocess.Popen(
-            self._command(meta, argv, die_with_parent=True),
-            env=dict(env),
-            cwd=self._cwd(meta),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        with self.seccomp.bwrap_args() as (hardening, fds):
+            process = subprocess.Popen(
+                self._command(meta, argv, die_with_parent=True, hardening=hardening),
+                env=dict(env),
+                cwd=self._cwd(meta),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=fds,
+            )
         try:
             out, err = process.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
