@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import random
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chowder.core.settings import Settings
+from chowder.sandbox.diskquota import IMAGE
 from chowder.sandbox.process import ProcessProvider
 from chowder.sandbox.seccomp import _UNIFIED_NUMBERS, build_program
+from tests.conftest import unmount_below
 from tests.providers.test_process_provider import (
     NODE,
+    REPO,
     launch_idle,
     make_settings,
     marked_processes,
@@ -31,15 +39,16 @@ ENV = {"PATH": "/usr/bin:/bin"}
 
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
-    """Own port window and uid base, as in the contract tests."""
-    return make_settings(data_dir, random.randrange(21000, 32000, 100), 260000 + random.randrange(0, 30000, 100))
+    """A small disk quota, filled in a moment; own port window and uid base, as in the contract tests."""
+    port, uid = random.randrange(21000, 32000, 100), 260000 + random.randrange(0, 30000, 100)
+    return make_settings(data_dir, port, uid, sandbox_disk_mb=64)
 
 
 @pytest.fixture
 def provider(settings: Settings) -> Iterator[ProcessProvider]:
-    """Every sandbox is destroyed afterwards (processes, cgroups)."""
+    """Every sandbox is destroyed afterwards (processes, cgroups, mounts); `data_dir` unmounts any leftover."""
     if os.geteuid() != 0:
-        pytest.skip("per-sandbox uids and cgroups need root")
+        pytest.skip("disk quotas and per-sandbox uids need root; without it sandboxes refuse to start")
     provider = ProcessProvider(settings)
     yield provider
 
@@ -202,3 +211,138 @@ def test_node_threads_and_children_run_under_the_filter(provider: ProcessProvide
         assert time.monotonic() < deadline, "the app never started"
         time.sleep(0.05)
     assert status_line(apps[0], "Seccomp") == "2" and status_line(apps[0], "NoNewPrivs") == "1"
+
+
+def mount_options(path: Path) -> set[str]:
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == str(path):
+            return set(fields[5].split(","))
+    return set()
+
+
+def loop_device_of(image: Path) -> str | None:
+    """The loop device backed by `image`, read from sysfs (independent of our code)."""
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        if backing.read_text().strip().removesuffix(" (deleted)") == str(image):
+            return backing.parts[3]
+    return None
+
+
+def test_disk_quota_ends_in_enospc_while_others_keep_writing(provider: ProcessProvider, data_dir: Path) -> None:
+    full = run(provider.create(spec_for("full")))
+    run(provider.create(spec_for("other")))
+    fill = ["dd", "if=/dev/zero", f"of={full.root}/big", "bs=1M", "count=100"]
+    code, _, err = in_sandbox(provider, "full", fill)
+    assert code != 0 and "No space left on device" in err
+    code, out, _ = in_sandbox(provider, "full", ["df", "-m", "--output=size", "."])
+    assert code == 0 and int(out.split()[-1]) <= 64
+    code, _, err = in_sandbox(provider, "other", ["dd", "if=/dev/zero", "of=ok", "bs=1M", "count=8"])
+    assert code == 0, err
+    (data_dir / "control-plane.bin").write_bytes(bytes(8 << 20))
+    run(provider.write_file("other", "notes.txt", b"still writable"))
+    assert run(provider.read_file("other", "notes.txt")) == b"still writable"
+
+
+def test_disk_image_outlives_stop_restart_and_reboot_and_goes_with_destroy(
+    provider: ProcessProvider, settings: Settings
+) -> None:
+    info = run(provider.create(spec_for("kept")))
+    sandbox_dir = settings.data_dir.resolve() / "sandboxes" / "kept"
+    box, image = sandbox_dir / "box", sandbox_dir / IMAGE
+    assert os.path.ismount(box) and image.stat().st_mode & 0o777 == 0o600
+    assert image.stat().st_blocks * 512 < 8 << 20, "sparse: the quota is not taken from the host up front"
+    assert mount_options(box) >= {"nosuid", "nodev"}
+    assert box.stat().st_uid == Path(info.root).stat().st_uid and box.stat().st_mode & 0o777 == 0o700
+    run(provider.write_file("kept", "state.txt", b"kept"))
+
+    run(provider.start("kept", launch_idle(info)))
+    run(provider.stop("kept", grace_s=5))
+    assert ProcessProvider(settings).isolation_report()["disk quota"].startswith("in force")  # a restart
+    assert os.path.ismount(box)
+    subprocess.run(["umount", str(box)], check=True)  # what a host reboot leaves: the image, not the mount
+    assert not os.path.ismount(box) and not any(box.iterdir())
+    run(provider.start("kept", launch_idle(info)))
+    assert os.path.ismount(box) and run(provider.read_file("kept", "state.txt")) == b"kept"
+
+    assert loop_device_of(image) is not None
+    run(provider.destroy("kept"))
+    assert not sandbox_dir.exists() and loop_device_of(image) is None
+    assert not any(str(sandbox_dir) in line for line in Path("/proc/self/mountinfo").read_text().splitlines())
+
+
+NON_ROOT_CONTROL_PLANE = """
+import asyncio, json, sys
+from pathlib import Path
+from chowder.core.errors import ProviderError
+from tests.providers.test_process_provider import make_settings, spec_for
+from chowder.sandbox.process import ProcessProvider
+
+provider = ProcessProvider(make_settings(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
+try:
+    asyncio.run(provider.create(spec_for("refused")))
+    error = None
+except ProviderError as exc:
+    error = str(exc)
+print(json.dumps({"report": provider.isolation_report(), "error": error}))
+"""
+
+
+def test_without_loop_mounts_sandboxes_refuse_to_be_created(settings: Settings, data_dir: Path) -> None:
+    """A control plane that cannot mount (not root) refuses sandboxes, saying why and how to fix it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start a non-root control plane")
+    uid = settings.sandbox_uid_base - 1
+    os.chown(data_dir, uid, uid)
+    argv = [sys.executable, "-c", NON_ROOT_CONTROL_PLANE, str(data_dir), str(settings.gateway_port_min), "300000"]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    child = subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=environment,
+        timeout=60,
+    )
+    if "ModuleNotFoundError" in child.stderr or "Permission denied" in child.stderr:
+        pytest.skip(f"this Python or checkout is not readable by other uids: {child.stderr.strip()[-200:]}")
+    assert child.returncode == 0, child.stderr
+    outcome: dict[str, Any] = json.loads(child.stdout)
+    assert outcome["report"]["disk quota"].startswith("NOT in force: the control plane does not run as root")
+    error = outcome["error"] or ""
+    assert "no disk quota" in error and "needs root" in error and "CHOWDER_SANDBOX_ISOLATION=none" in error
+    assert not (data_dir / "sandboxes" / "refused" / IMAGE).exists()
+
+
+def test_unmount_below_cleans_what_a_failed_test_left(data_dir: Path) -> None:
+    """The `data_dir` fixture's safety net, exercised: a mount left below the data dir is detached."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting needs root")
+    target = data_dir / "left" / "behind"
+    target.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "leftover", str(target)], check=True)
+    unmount_below(data_dir)
+    assert not os.path.ismount(target)
+
+
+def test_report_lists_each_mechanism_in_force(provider: ProcessProvider) -> None:
+    report = provider.isolation_report()
+    for mechanism in ("seccomp", "disk quota", "parent cgroup"):
+        assert report[mechanism].startswith("in force"), report
+    assert "--disable-userns" in report["seccomp"] and "64 MB" in report["disk quota"]
+
+
+def test_isolation_none_has_no_filter_nor_image(data_dir: Path) -> None:
+    settings = make_settings(data_dir, random.randrange(21000, 32000, 100), 260000, sandbox_isolation="none")
+    provider = ProcessProvider(settings)
+    report = provider.isolation_report()
+    assert report["seccomp"].startswith("off") and report["disk quota"].startswith("off")
+
+    async def scenario() -> None:
+        await provider.create(spec_for("plain"))
+        assert not (data_dir / "sandboxes" / "plain" / IMAGE).exists()
+        result = await provider.exec("plain", ["grep", "Seccomp:", "/proc/self/status"], ENV, 10)
+        assert result.stdout.split() == ["Seccomp:", "0"]
+        await provider.destroy("plain")
+
+    asyncio.run(scenario())

@@ -8,6 +8,10 @@ from `SandboxSpec.resources` (the runtime fills them from settings), kept in met
 
 The control plane runs as root while the tenant controls everything under `box/`: files there are reached
 only through `boxfs` (never following a symlink out); processes are known through `procfs` (pid + start time).
+
+Hardening, each in its own module and refused rather than skipped when isolation is on: `box/` is the mount
+of `disk.img`, the sandbox's disk quota (`diskquota`); every process runs under a seccomp filter (`seccomp`);
+the sandboxes' parent cgroup caps them all together (`cgroup_parent`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from chowder.sandbox.base import (
     SandboxStatus,
 )
 from chowder.sandbox.boxfs import ROOT, BoxFiles
+from chowder.sandbox.diskquota import DiskQuota
 from chowder.sandbox.isolation import Cgroups, detect_isolation, join_cgroups
 from chowder.sandbox.seccomp import detect_seccomp
 
@@ -88,6 +93,7 @@ class ProcessProvider:
         self.isolation = detect_isolation(settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
         self.cgroups = Cgroups(settings.sandbox_isolation != "none", settings.host_reserved_mb)
         self.seccomp = detect_seccomp(self.isolation, settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
+        self.disk = DiskQuota(settings.sandbox_disk_mb, settings.sandbox_isolation, self._dir)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def isolation_report(self) -> dict[str, str]:
@@ -97,6 +103,7 @@ class ProcessProvider:
             "cgroups": self.cgroups.note,
             "parent cgroup": self.cgroups.parent.note,
             "seccomp": self.seccomp.note,
+            "disk quota": self.disk.note,
             "network": NETWORK,
         }
 
@@ -167,7 +174,7 @@ class ProcessProvider:
                     spec.resources,
                     [str(p) for p in spec.read_only_paths],
                 )
-                _make_layout(sandbox_dir, uid)
+                _make_layout(sandbox_dir, uid, self.disk)
                 self._write_meta(meta)
         return SandboxInfo(
             meta.sandbox_id, root=self._root(meta), home=str(self._box(meta) / "home"), app_port=meta.port
@@ -214,6 +221,7 @@ class ProcessProvider:
             self._write_meta(meta)
 
     def _command(self, meta: _Meta, argv: list[str], *, die_with_parent: bool, hardening: list[str]) -> list[str]:
+        self.disk.mount(self._dir / meta.sandbox_id)
         wrapped = self.isolation.wrap(
             argv,
             uid=meta.uid,
@@ -270,6 +278,7 @@ class ProcessProvider:
             self._terminate(meta, _DESTROY_GRACE_S)
         if self.cgroups.available:
             self.cgroups.remove(sandbox_id)
+        self.disk.release(sandbox_dir)
         if sandbox_dir.exists():
             shutil.rmtree(sandbox_dir)
         self._children.pop(sandbox_id, None)
@@ -331,6 +340,7 @@ class ProcessProvider:
         return str(self._box(meta) / ROOT)
 
     def _files(self, meta: _Meta) -> BoxFiles:
+        self.disk.mount(self._dir / meta.sandbox_id)
         return BoxFiles(self._box(meta), meta.uid)
 
     def _files_of(self, sandbox_id: str) -> BoxFiles:
@@ -395,10 +405,11 @@ def _prepare_dirs(sandboxes: Path) -> None:
         sandboxes.parent.chmod(stat.S_IMODE(data_dir.st_mode) | 0o011)
 
 
-def _make_layout(sandbox_dir: Path, uid: int) -> None:
+def _make_layout(sandbox_dir: Path, uid: int, disk: DiskQuota) -> None:
     sandbox_dir.mkdir(mode=0o711, exist_ok=True)
     box = sandbox_dir / "box"
     box.mkdir(mode=0o700, exist_ok=True)
+    disk.provision(sandbox_dir, uid)
     os.chown(box, uid, uid, follow_symlinks=False)
     for name in _BOX_DIRS:
         (box / name).mkdir(mode=0o755, exist_ok=True)
