@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,19 @@ def data_dir() -> Iterator[Path]:
     """Mode 0700, as a data dir under root's home is: no sandbox uid may need to traverse it."""
     path = Path(tempfile.mkdtemp(prefix="chowder-test-", dir="/tmp"))
     yield path
+    unmount_below(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def unmount_below(path: Path) -> None:
+    """Detach what a failed test left mounted below `path` (sandbox disk images), deepest first.
+
+    Lazily: a mount still busy is gone from the tree at once, and its loop device is freed when it is released.
+    """
+    prefix = f"{path.resolve()}/"
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for mountpoint in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", mountpoint], check=False, capture_output=True)
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def doctor() -> None:
     provider = make_provider(settings)
     console.print(f"sandbox provider: {provider.name}")
     for mechanism, description in provider.isolation_report().items():
-        console.print(f"  {mechanism:<11} {description}")
+        console.print(f"  {mechanism:<13} {description}")
 
 
 @admin_app.command("orgs")

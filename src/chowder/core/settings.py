@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     sandbox_memory_mb: int = Field(3072, description="Memory limit of one sandbox (cgroup).")
     sandbox_cpus: float = Field(2.0, description="CPU limit of one sandbox, in cores (cgroup).")
     sandbox_pids: int = Field(1024, description="Process limit of one sandbox (cgroup).")
+    sandbox_disk_mb: int = Field(
+        2048, gt=0, description="Disk quota of one sandbox: the size of its own filesystem, fixed when it is created."
+    )
+    host_reserved_mb: int = Field(
+        1024, ge=0, description="Memory kept for the control plane and the host: all sandboxes together get the rest."
+    )
     node_compile_cache: bool = Field(
         False, description="Node compile cache per sandbox: faster cold starts, ~300 MiB more memory each."
     )

@@ -13,11 +13,12 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from chowder.sandbox.base import Resources
+from chowder.sandbox.cgroup_parent import ParentCgroup
 
 CGROUP_PARENT = "chowder"
 NAMESPACES = "bwrap (mount, pid, ipc, uts, user, cgroup), all capabilities dropped"
@@ -79,9 +80,11 @@ class Isolation:
         die_with_parent: bool,
         netns: str | None,
         cgroup_procs: list[Path],
+        hardening: Sequence[str] = (),
     ) -> Iterator[Wrapped]:
         """The command that runs `argv` in the cgroups, in the network namespace `netns`, as `uid`, inside
-        namespaces that show only `box` read-write.
+        namespaces that show only `box` read-write; `hardening` adds bwrap arguments (the seccomp filter's, see
+        `seccomp.Seccomp.bwrap_args`).
 
         The sandbox uid never has to traverse the host paths (a data dir under a 0700 home works): in a mount
         namespace of the launch's own, root binds them onto fixed mount points under /run/chowder/view, which
@@ -97,7 +100,8 @@ class Isolation:
         binds = ["--bind", str(VIEW / "box"), box]
         for source, view in views[1:]:
             binds += ["--ro-bind", str(view), source]
-        bwrap = [self.tools["bwrap"], *self._bwrap_args(die_with_parent), *binds, "--chdir", root, "--", *argv]
+        bwrap = [self.tools["bwrap"], *self._bwrap_args(die_with_parent), *binds, "--chdir", root, *hardening]
+        bwrap += ["--", *argv]
         setpriv = [self.tools["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *bwrap]
         private = [self.tools["unshare"], "--mount", "--propagation", "private", "--", *_shell(joins + mounts, setpriv)]
         yield Wrapped([self.tools["nsenter"], f"--net={netns}", *private] if netns else private)
@@ -147,7 +151,7 @@ def detect_isolation(mode: str, sandboxes_dir: Path, probe_uid: int) -> Isolatio
             missing.append(f"{name} not found ({fix if name == 'bwrap' else 'apt-get install ' + fix})")
     tools = {name: path for name, path in found.items() if path is not None}
     candidate = Isolation(True, tools, entries, tuple(missing))
-    if not missing and (error := _probe(candidate, probe_uid, sandboxes_dir)) is not None:
+    if not missing and (error := probe(candidate, ["true"], probe_uid, sandboxes_dir)[0]) is not None:
         candidate = Isolation(True, tools, entries, (f"bwrap cannot create namespaces as uid {probe_uid}: {error}",))
     return candidate
 
@@ -177,14 +181,21 @@ def _root_entries() -> tuple[str, ...]:
     return tuple(args)
 
 
-def _probe(candidate: Isolation, uid: int, sandboxes_dir: Path) -> str | None:
-    """Run `true` the way a sandbox would run, in a box of the probe uid's own (host network: the probe has no
-    namespace of its own); the error text when that fails, None when it works."""
+def probe(
+    candidate: Isolation,
+    argv: list[str],
+    uid: int,
+    sandboxes_dir: Path,
+    hardening: Sequence[str] = (),
+    fds: tuple[int, ...] = (),
+) -> tuple[str | None, str]:
+    """Run `argv` the way a sandbox would run, in a box of the probe uid's own (host network: the probe has no
+    namespace of its own): (the error text when that fails, else None; its output)."""
     box = sandboxes_dir / ".probe"
     box.mkdir(mode=0o700, exist_ok=True)
     os.chown(box, uid, uid)
     with candidate.wrap(
-        ["true"],
+        argv,
         uid=uid,
         box=str(box),
         root=str(box),
@@ -192,6 +203,7 @@ def _probe(candidate: Isolation, uid: int, sandboxes_dir: Path) -> str | None:
         die_with_parent=True,
         netns=None,
         cgroup_procs=[],
+        hardening=hardening,
     ) as wrapped:
         try:
             result = subprocess.run(
@@ -201,23 +213,24 @@ def _probe(candidate: Isolation, uid: int, sandboxes_dir: Path) -> str | None:
                 text=True,
                 timeout=_PROBE_TIMEOUT_S,
                 cwd="/",
-                pass_fds=wrapped.fds,
+                pass_fds=(*wrapped.fds, *fds),
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return str(exc)
+            return str(exc), ""
     if result.returncode != 0:
-        return result.stderr.strip() or f"exit code {result.returncode}"
-    return None
+        return result.stderr.strip() or f"exit code {result.returncode}", result.stdout
+    return None, result.stdout
 
 
 class Cgroups:
     """One cgroup per sandbox under `chowder/`, on the v2 or v1 hierarchies the host has (detected once)."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, reserved_mb: int) -> None:
         self.version = "none"
         self._parents: dict[str, Path] = {}
         if not enabled:
             self.note = "unavailable: isolation disabled"
+            self.parent = ParentCgroup(self.version, self._parents, reserved_mb)
             return
         try:
             self.version, self._parents = _detect_v2() or _detect_v1()
@@ -225,6 +238,7 @@ class Cgroups:
             self.note = f"{self.version} {'/'.join(self._parents)}, per sandbox under {parents}"
         except _Unavailable as exc:
             self.note = f"unavailable: {exc}"
+        self.parent = ParentCgroup(self.version, self._parents, reserved_mb)
 
     @property
     def available(self) -> bool:
@@ -236,6 +250,7 @@ class Cgroups:
 
     def ensure(self, name: str, resources: Resources) -> list[Path]:
         """Create the cgroup with its limits (idempotent: a reboot empties /sys/fs/cgroup); its cgroup.procs files."""
+        self.parent.require()
         for directory in self.dirs(name):
             directory.mkdir(exist_ok=True)
         for controller, parent in self._parents.items():

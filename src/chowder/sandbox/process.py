@@ -8,6 +8,10 @@ from `SandboxSpec.resources` (the runtime fills them from settings), kept in met
 
 The control plane runs as root while the tenant controls everything under `box/`: files there are reached
 only through `boxfs` (never following a symlink out); processes are known through `procfs` (pid + start time).
+
+Hardening, each in its own module and refused rather than skipped when isolation is on: `box/` is the mount
+of `disk.img`, the sandbox's disk quota (`diskquota`); every process runs under a seccomp filter (`seccomp`);
+the sandboxes' parent cgroup caps them all together (`cgroup_parent`).
 """
 
 from __future__ import annotations
@@ -48,8 +52,10 @@ from chowder.sandbox.base import (
     SandboxStatus,
 )
 from chowder.sandbox.boxfs import ROOT, BoxFiles
+from chowder.sandbox.diskquota import DiskQuota
 from chowder.sandbox.isolation import DISABLED, Cgroups, Wrapped, detect_isolation
 from chowder.sandbox.network import HostNetwork
+from chowder.sandbox.seccomp import detect_seccomp
 
 T = TypeVar("T")
 log = logging.getLogger("chowder.sandbox")
@@ -94,13 +100,20 @@ class ProcessProvider:
         _prepare_dirs(self._dir)
         self.isolation = detect_isolation(settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
         enabled = self.isolation.enabled
-        self.cgroups = Cgroups(enabled=enabled)
+        self.cgroups = Cgroups(enabled, settings.host_reserved_mb)
+        self.seccomp = detect_seccomp(self.isolation, settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
+        self.disk = DiskQuota(settings.sandbox_disk_mb, settings.sandbox_isolation, self._dir)
         self.network = HostNetwork(settings.sandbox_subnet, settings.model_port) if enabled else None
         self.missing = list(self.isolation.missing)
         if enabled and not self.cgroups.available:
             self.missing.append(f"cgroups {self.cgroups.note}")
         if self.network is not None and self.network.problem is not None:
             self.missing.append(f"network namespaces unavailable: {self.network.problem}")
+        if self.seccomp.required and self.seccomp.program is None:
+            self.missing.append(f"seccomp {self.seccomp.note}")
+        for name, problem in (("disk quota", self.disk.problem), ("parent cgroup", self.cgroups.parent.problem)):
+            if problem is not None:
+                self.missing.append(f"{name}: {problem}")
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def isolation_report(self) -> dict[str, str]:
@@ -108,6 +121,9 @@ class ProcessProvider:
             "user": self.isolation.user,
             "namespaces": self.isolation.namespaces,
             "cgroups": self.cgroups.note,
+            "parent cgroup": self.cgroups.parent.note,
+            "seccomp": self.seccomp.note,
+            "disk quota": self.disk.note,
             "network": self.network.note if self.network else "host network shared (isolation disabled)",
         }
         if not self.isolation.enabled:
@@ -204,7 +220,7 @@ class ProcessProvider:
                     [str(p) for p in spec.read_only_paths],
                     spec.egress,
                 )
-                _make_layout(sandbox_dir, uid)
+                _make_layout(sandbox_dir, uid, self.disk)
                 self._write_meta(meta)
             if meta.egress != spec.egress:
                 meta.egress = spec.egress
@@ -292,18 +308,24 @@ class ProcessProvider:
 
     @contextlib.contextmanager
     def _command(self, meta: _Meta, argv: list[str], *, die_with_parent: bool) -> Iterator[Wrapped]:
-        """The wrapped command in the sandbox's cgroup and network namespace (both made here if missing)."""
-        with self.isolation.wrap(
-            argv,
-            uid=meta.uid,
-            box=str(self._box(meta)),
-            root=self._root(meta),
-            read_only_paths=meta.read_only_paths,
-            die_with_parent=die_with_parent,
-            netns=self._attach(meta),
-            cgroup_procs=self.cgroups.ensure(meta.sandbox_id, meta.resources) if self.cgroups.available else [],
-        ) as wrapped:
-            yield wrapped
+        """The wrapped command in the sandbox's cgroup, network namespace (both made here if missing), its disk
+        mounted, under the seccomp filter."""
+        self.disk.mount(self._dir / meta.sandbox_id)
+        with (
+            self.seccomp.bwrap_args() as (hardening, seccomp_fds),
+            self.isolation.wrap(
+                argv,
+                uid=meta.uid,
+                box=str(self._box(meta)),
+                root=self._root(meta),
+                read_only_paths=meta.read_only_paths,
+                die_with_parent=die_with_parent,
+                netns=self._attach(meta),
+                cgroup_procs=self.cgroups.ensure(meta.sandbox_id, meta.resources) if self.cgroups.available else [],
+                hardening=hardening,
+            ) as wrapped,
+        ):
+            yield Wrapped(wrapped.argv, (*wrapped.fds, *seccomp_fds))
 
     def _cwd(self, meta: _Meta) -> str:
         """bwrap changes into the root itself (--chdir), inside its own mount view."""
@@ -351,6 +373,7 @@ class ProcessProvider:
             self.cgroups.remove(sandbox_id)
         if self.network is not None:
             self.network.detach(sandbox_id, meta.net_index if meta else None)
+        self.disk.release(sandbox_dir)
         if sandbox_dir.exists():
             shutil.rmtree(sandbox_dir)
         self._children.pop(sandbox_id, None)
@@ -421,6 +444,7 @@ class ProcessProvider:
         return str(self._box(meta) / ROOT)
 
     def _files(self, meta: _Meta) -> BoxFiles:
+        self.disk.mount(self._dir / meta.sandbox_id)
         return BoxFiles(self._box(meta), meta.uid)
 
     def _files_of(self, sandbox_id: str) -> BoxFiles:
@@ -490,15 +514,16 @@ def _checked(sandbox_id: str) -> str:
 
 
 def _prepare_dirs(sandboxes: Path) -> None:
-    """Root's alone: sandboxes get their boxes bound through fds, so no sandbox uid needs to traverse any of it."""
+    """Root's alone: a launch binds the box in a mount namespace of its own, so no sandbox uid traverses any of it."""
     sandboxes.mkdir(parents=True, exist_ok=True)
     sandboxes.chmod(0o700)
 
 
-def _make_layout(sandbox_dir: Path, uid: int) -> None:
+def _make_layout(sandbox_dir: Path, uid: int, disk: DiskQuota) -> None:
     sandbox_dir.mkdir(mode=0o700, exist_ok=True)
     box = sandbox_dir / "box"
     box.mkdir(mode=0o700, exist_ok=True)
+    disk.provision(sandbox_dir, uid)
     os.chown(box, uid, uid, follow_symlinks=False)
     for name in _BOX_DIRS:
         (box / name).mkdir(mode=0o755, exist_ok=True)
