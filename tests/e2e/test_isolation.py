@@ -6,6 +6,7 @@ Two tenants share one server. The "outside world" is a server in the tests' own 
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -200,6 +201,28 @@ def test_egress_none_blocks_what_open_allows_and_chat_works_in_both(tenants: Ten
     assert connect(tenants, tenants.a, ADDRESS, tenants.outside_port) == "OPEN"
     bad = client.patch(f"/v1/instances/{tenants.a}", headers=headers, json={"egress": "some"})
     assert bad.status_code == 422
+
+
+def test_a_full_disk_is_enospc_inside_one_sandbox_only(tenants: Tenants) -> None:
+    """256 MiB each here (CHOWDER_SANDBOX_DISK_MB): writing 400 MiB fails inside a with ENOSPC; while a's disk is
+    full, b and the control plane go on. (a's command frees the space itself before its turn ends: OpenClaw needs
+    room to record the turn.)"""
+    box = tenants.server.data_dir / "sandboxes" / sandbox_id_for(tenants.a) / "box"
+    command = "head -c 400M /dev/zero > fill.bin 2>/tmp/err; echo exit=$?; cat /tmp/err; sleep 8; rm fill.bin"
+    result: dict[str, str] = {}
+    filling = threading.Thread(target=lambda: result.update(out=shell(tenants, tenants.a, command)))
+    filling.start()
+    try:
+        deadline = time.monotonic() + 60
+        while (free := os.statvfs(box)).f_bavail * free.f_frsize > 1 << 20:
+            assert time.monotonic() < deadline, "a's disk never filled"
+            time.sleep(0.2)
+        headers = auth(tenants.keys[tenants.b])
+        assert tenants.server.client.get(f"/v1/instances/{tenants.b}", headers=headers).status_code == 200
+        assert shell(tenants, tenants.b, "echo fine > b.txt && cat b.txt").split() == ["fine"]
+    finally:
+        filling.join(120)
+    assert "exit=1" in result["out"] and "No space left on device" in result["out"], result
 
 
 def test_a_host_without_a_mechanism_refuses_to_start_sandboxes(data_dir: Path) -> None:

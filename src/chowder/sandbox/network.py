@@ -149,12 +149,15 @@ class HostNetwork:
             _set_egress(attachment.iface, egress)
 
     def detach(self, sandbox_id: str, index: int | None) -> None:
-        """Idempotent: removing the namespace removes the veth pair with it."""
+        """Idempotent. The veth pair is deleted first: the kernel tears a deleted namespace down later, and its
+        interface name must be free when this returns."""
         netns = f"chowder-{sandbox_id}"
         with _host_lock():
             if index is not None and self._owns(netns, index):
-                _set_egress(f"{IFACE_PREFIX}{index}", "none")
-                _purge_endpoints(f"{IFACE_PREFIX}{index}")
+                iface = f"{IFACE_PREFIX}{index}"
+                _set_egress(iface, "none")
+                _purge_endpoints(iface)
+                _run(["ip", "link", "delete", iface])
             if (NETNS_DIR / netns).exists():
                 _run(["ip", "netns", "delete", netns])
 
@@ -178,7 +181,8 @@ class HostNetwork:
             raise ProviderError(f"nftables cannot be used here: {exc.detail}") from exc
         tables = [entry["table"] for entry in json.loads(listed)["nftables"] if "table" in entry]
         if any(table["family"] == "inet" and table["name"] == TABLE for table in tables):
-            if _TABLE_VERSION in _run(["nft", "-j", "list", "table", "inet", TABLE]):
+            # The plain listing: nft's JSON leaves the table's comment out.
+            if _TABLE_VERSION in _run(["nft", "list", "table", "inet", TABLE]):
                 return
             _nft(f"delete table inet {TABLE}")
         _nft(_RULES % {"version": _TABLE_VERSION, "prefix": IFACE_PREFIX})
