@@ -331,8 +331,9 @@ def test_unmount_below_cleans_what_a_failed_test_left(data_dir: Path) -> None:
 
 def test_report_lists_each_mechanism_in_force(provider: ProcessProvider) -> None:
     report = provider.isolation_report()
-    for mechanism in ("seccomp", "disk quota", "parent cgroup"):
+    for mechanism in ("user", "namespaces", "cgroups", "parent cgroup", "seccomp", "disk quota", "network"):
         assert report[mechanism].startswith("in force"), report
+    assert "REFUSING" not in report and "WARNING" not in report
     assert "--disable-userns" in report["seccomp"] and "64 MB" in report["disk quota"]
 
 

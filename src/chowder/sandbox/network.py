@@ -122,12 +122,12 @@ class HostNetwork:
         if self.problem is None:
             resolvers = ", ".join(_resolvers()) or "none usable"
             self.note = (
-                f"own namespace per sandbox (veth, {self.subnet}); model endpoint {self.model_address}:"
+                f"in force: own namespace per sandbox (veth, {self.subnet}); model endpoint {self.model_address}:"
                 f"{model_port}; egress per instance (open: internet only; DNS to {resolvers}); "
                 "no host, loopback, private or link-local destinations"
             )
         else:
-            self.note = f"unavailable: {self.problem}"
+            self.note = f"NOT in force: {self.problem}"
 
     def attach(self, sandbox_id: str, known_index: int | None, egress: Egress) -> Attachment:
         """The sandbox's namespace, veth and rules, made or repaired (a host reboot empties /run/netns)."""

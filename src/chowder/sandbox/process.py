@@ -117,14 +117,18 @@ class ProcessProvider:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def isolation_report(self) -> dict[str, str]:
+        off = "off (isolation disabled)"
+        missing = f"NOT in force: {'; '.join(self.isolation.missing)}" if self.isolation.missing else None
         report = {
-            "user": self.isolation.user,
-            "namespaces": self.isolation.namespaces,
-            "cgroups": self.cgroups.note,
+            "user": off if not self.isolation.enabled else missing or f"in force: {self.isolation.user}",
+            "namespaces": off if not self.isolation.enabled else missing or f"in force: {self.isolation.namespaces}",
+            "cgroups": off
+            if not self.isolation.enabled
+            else ("in force: " if self.cgroups.available else "NOT in force: ") + self.cgroups.note,
             "parent cgroup": self.cgroups.parent.note,
             "seccomp": self.seccomp.note,
             "disk quota": self.disk.note,
-            "network": self.network.note if self.network else "host network shared (isolation disabled)",
+            "network": self.network.note if self.network else "off (isolation disabled): the host's network",
         }
         if not self.isolation.enabled:
             report["WARNING"] = DISABLED
