@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chowder.core.ids import sandbox_id_for
-from tests.e2e.harness import Server, destroy_sandboxes, require_runtime, sandbox_processes
-from tests.factories import auth, create_instance, signup
+from tests.e2e.harness import Server, create_running, destroy_sandboxes, require_runtime, sandbox_processes
+from tests.factories import auth, signup
 
 IDLE_SETTLE_S = 20
 
@@ -39,11 +39,8 @@ def tree_rss_mib(pids: list[int]) -> float:
 
 def one_run(server: Server, key: str) -> dict[str, float]:
     client = server.client
-    started = time.monotonic()
-    instance_id = create_instance(client, key)["id"]
-    body = server.wait_status(key, instance_id, {"running", "error"})
-    assert body["status"] == "running", body["error_message"]
-    create_s = time.monotonic() - started
+    body, create_s = create_running(server, key)
+    instance_id = body["id"]
     time.sleep(IDLE_SETTLE_S)
     sandbox_dir = server.data_dir / "sandboxes" / sandbox_id_for(instance_id)
     rss = tree_rss_mib(sandbox_processes(sandbox_dir))

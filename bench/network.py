@@ -34,8 +34,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this checkout's code, not an in
 from chowder.core.ids import sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.sandbox.network import HostNetwork
-from tests.e2e.harness import Server, destroy_sandboxes, free_port, require_runtime
-from tests.factories import auth, create_instance, signup
+from tests.e2e.harness import Server, create_running, destroy_sandboxes, free_port, require_runtime
+from tests.factories import auth, signup
 
 MODEL = "claude-sonnet-4-20250514"
 WARM_TURNS, HEALTH_GETS, ATTACHES = 10, 50, 20
@@ -62,11 +62,8 @@ def turn(server: Server, key: str, instance_id: str) -> None:
 
 def one_run(server: Server, key: str) -> dict[str, float]:
     client = server.client
-    started = time.monotonic()
-    instance_id = create_instance(client, key)["id"]
-    body = server.wait_status(key, instance_id, {"running", "error"})
-    assert body["status"] == "running", body["error_message"]
-    create_s = time.monotonic() - started
+    body, create_s = create_running(server, key)
+    instance_id = body["id"]
     cold_turn_s = timed_ms(lambda: turn(server, key, instance_id)) / 1000
     warm = [timed_ms(lambda: turn(server, key, instance_id)) for _ in range(WARM_TURNS)]
     with httpx.Client(base_url=body["gateway_url"], timeout=10, trust_env=False) as gateway:  # one kept-alive conn

@@ -112,6 +112,15 @@ class Server:
             time.sleep(0.5)
 
 
+def create_running(server: Server, key: str) -> tuple[dict[str, Any], float]:
+    """A new instance once it runs, and how long create → running took (s)."""
+    started = time.monotonic()
+    instance_id = create_instance(server.client, key)["id"]
+    body = server.wait_status(key, instance_id, {"running", "error"})
+    assert body["status"] == "running", body["error_message"]
+    return body, time.monotonic() - started
+
+
 def destroy_sandboxes(data_dir: Path) -> None:
     """Whatever a test did, leave no sandbox process or cgroup behind."""
     provider = make_provider(Settings(data_dir=data_dir, runtime_dir=SHARED_RUNTIME))

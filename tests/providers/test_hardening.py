@@ -25,6 +25,7 @@ from tests.conftest import unmount_below
 from tests.providers.test_process_provider import (
     NODE,
     REPO,
+    destroyed_after,
     launch_idle,
     make_settings,
     marked_processes,
@@ -49,14 +50,7 @@ def provider(settings: Settings) -> Iterator[ProcessProvider]:
     """Every sandbox is destroyed afterwards (processes, cgroups, mounts); `data_dir` unmounts any leftover."""
     if os.geteuid() != 0:
         pytest.skip("disk quotas and per-sandbox uids need root; without it sandboxes refuse to start")
-    provider = ProcessProvider(settings)
-    yield provider
-
-    async def destroy_all() -> None:
-        for sandbox_id in await provider.list():
-            await provider.destroy(sandbox_id)
-
-    run(destroy_all())
+    yield from destroyed_after(ProcessProvider(settings))
 
 
 def in_sandbox(provider: ProcessProvider, sandbox_id: str, argv: list[str]) -> tuple[int, str, str]:

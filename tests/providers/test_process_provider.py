@@ -139,7 +139,11 @@ def provider(settings: Settings) -> Iterator[ProcessProvider]:
 
     With the same instance, which reaps the processes it spawned: no zombie outlives the test run.
     """
-    provider = ProcessProvider(settings)
+    yield from destroyed_after(ProcessProvider(settings))
+
+
+def destroyed_after(provider: ProcessProvider) -> Iterator[ProcessProvider]:
+    """Yields the provider, then destroys every sandbox it lists, whatever the test did."""
     yield provider
 
     async def destroy_all() -> None:
