@@ -269,6 +269,26 @@ def test_disk_image_outlives_stop_restart_and_reboot_and_goes_with_destroy(
     assert not any(str(sandbox_dir) in line for line in Path("/proc/self/mountinfo").read_text().splitlines())
 
 
+def test_a_sandbox_made_before_disk_quotas_moves_onto_an_image_keeping_its_files(
+    provider: ProcessProvider, settings: Settings
+) -> None:
+    info = run(provider.create(spec_for("older")))
+    run(provider.write_file("older", "notes/kept.txt", b"from before"))
+    sandbox_dir = settings.data_dir.resolve() / "sandboxes" / "older"
+    box, image = sandbox_dir / "box", sandbox_dir / IMAGE
+    plain = sandbox_dir / "plain"  # the box as a plain directory, as every sandbox was before quotas
+    subprocess.run(["cp", "-a", f"{box}/.", str(plain)], check=True)
+    subprocess.run(["umount", str(box)], check=True)
+    image.unlink()
+    box.rmdir()
+    plain.rename(box)
+
+    run(provider.start("older", launch_idle(info)))
+    assert os.path.ismount(box) and image.exists() and not (sandbox_dir / "box.before-quota").exists()
+    assert run(provider.read_file("older", "notes/kept.txt", max_bytes=1024)) == b"from before"
+    assert (box / "root" / "notes" / "kept.txt").stat().st_uid == Path(info.root).stat().st_uid
+
+
 NON_ROOT_CONTROL_PLANE = """
 import asyncio, json, sys
 from pathlib import Path

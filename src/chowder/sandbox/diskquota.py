@@ -77,16 +77,36 @@ class DiskQuota:
             return
         if not image.exists():
             if self.required:
-                raise ProviderError(
-                    f"Sandbox {sandbox_dir.name} has no disk image: it was made before disk quotas; destroy and "
-                    "create it again."
-                )
+                self._move_onto_image(sandbox_dir)
             return
         with _locked(image):
             if not os.path.ismount(box):
                 if self.problem is not None:
                     raise ProviderError(f"Sandbox refused: no disk quota ({self.problem}). {_FIX}.")
                 _run("mount", "-t", "ext4", "-o", _MOUNT_OPTIONS, str(image), str(box))
+
+    def _move_onto_image(self, sandbox_dir: Path) -> None:
+        """A sandbox made before disk quotas (a plain `box/` directory) gets its image now, its files copied in
+        with owners and modes; the old tree goes only once the copy is complete and mounted in its place."""
+        if self.problem is not None:
+            raise ProviderError(f"Sandbox refused: no disk quota ({self.problem}). {_FIX}.")
+        box, image = sandbox_dir / _BOX, sandbox_dir / IMAGE
+        old = sandbox_dir / f"{_BOX}.before-quota"
+        uid = box.stat().st_uid
+        _make_image(image, self.size_mb, uid)
+        with tempfile.TemporaryDirectory(dir=sandbox_dir) as staging:
+            _run("mount", "-t", "ext4", "-o", _MOUNT_OPTIONS, str(image), staging)
+            try:
+                _run("cp", "-a", f"{box}/.", staging)
+            except ProviderError as exc:
+                image.unlink()
+                raise ProviderError(f"Sandbox {sandbox_dir.name}: its files do not fit its disk quota: {exc}") from exc
+            finally:
+                _run("umount", staging)
+        box.rename(old)
+        box.mkdir(mode=0o700)
+        _run("mount", "-t", "ext4", "-o", _MOUNT_OPTIONS, str(image), str(box))
+        shutil.rmtree(old)
 
     def release(self, sandbox_dir: Path) -> None:
         """Unmount `box/` (its loop device is freed with it); the caller then deletes the sandbox dir.
