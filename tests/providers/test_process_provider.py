@@ -423,6 +423,9 @@ def test_exec_captures_output_and_kills_on_timeout(provider: ProcessProvider) ->
         assert slow.exit_code == EXEC_TIMEOUT_EXIT and "timed out" in slow.stderr
         assert time.monotonic() - started < 5
         assert marked_processes("sleep 30.4321") == [] and marked_processes("sleep 31.4321") == []
+        flood = await provider.exec("cmd", ["sh", "-c", "head -c 20000000 /dev/zero | tr '\\0' x"], env, 30)
+        assert flood.exit_code == 0 and flood.stdout.startswith("x" * 1000) and len(flood.stdout) < 5 << 20
+        assert "output cut at 4 MiB (15805696 bytes more)" in flood.stdout, "the rest was drained, not kept"
 
     run(scenario())
 

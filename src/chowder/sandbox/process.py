@@ -30,11 +30,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import IO, Any, BinaryIO, TypeVar
 
 from chowder.core.errors import ChowderError, ProviderError
 from chowder.core.settings import Settings
@@ -69,6 +70,7 @@ _DESTROY_GRACE_S = 2.0
 _KILL_WAIT_S = 10.0
 _POLL_S = 0.05
 _CHUNK = 256 * 1024
+_EXEC_OUTPUT_CAP = 4 << 20
 
 
 @dataclass(slots=True)
@@ -426,15 +428,16 @@ class ProcessProvider:
                 start_new_session=True,
                 pass_fds=command.fds,
             )
+        out, err = (_CappedReader(pipe) for pipe in (process.stdout, process.stderr))
         try:
-            out, err = process.communicate(timeout=timeout_s)
+            code = process.wait(timeout=timeout_s)
+            code, note = (128 - code if code < 0 else code), ""
         except subprocess.TimeoutExpired:
             procfs.kill_tree(process.pid)
-            out, err = process.communicate(timeout=_KILL_WAIT_S)
+            process.wait(timeout=_KILL_WAIT_S)
+            code = EXEC_TIMEOUT_EXIT
             note = f"\n[chowder] timed out after {timeout_s:g} s; the command's processes were killed.\n"
-            return ExecResult(EXEC_TIMEOUT_EXIT, _text(out), _text(err) + note)
-        code = process.returncode
-        return ExecResult(128 - code if code < 0 else code, _text(out), _text(err))
+        return ExecResult(code, out.text(), err.text() + note)
 
     # Meta and layout
 
@@ -568,5 +571,30 @@ def _named_user(uid: int) -> bool:
     return True
 
 
-def _text(data: bytes) -> str:
-    return data.decode(errors="replace")
+class _CappedReader(threading.Thread):
+    """Drains one output pipe of a command to its end, keeping its first `_EXEC_OUTPUT_CAP` bytes: the tenant
+    controls what a command prints, so it may never grow the control plane's memory past that, nor block the
+    command on a full pipe."""
+
+    def __init__(self, pipe: IO[bytes] | None) -> None:
+        super().__init__(name="exec-output", daemon=True)
+        assert pipe is not None
+        self._pipe = pipe
+        self._kept = bytearray()
+        self._dropped = 0
+        self.start()
+
+    def run(self) -> None:
+        with self._pipe:
+            while chunk := os.read(self._pipe.fileno(), 64 * 1024):
+                room = _EXEC_OUTPUT_CAP - len(self._kept)
+                self._kept += chunk[:room]
+                self._dropped += max(0, len(chunk) - room)
+
+    def text(self) -> str:
+        """What was read once the pipe ended (or a moment after the command, if a leftover child keeps it open)."""
+        self.join(_KILL_WAIT_S)
+        text = bytes(self._kept).decode(errors="replace")
+        if self._dropped:
+            text += f"\n[chowder] output cut at {_EXEC_OUTPUT_CAP >> 20} MiB ({self._dropped} bytes more).\n"
+        return text
