@@ -7,6 +7,7 @@ Two tenants share one server. The "outside world" is a server in the tests' own 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -239,7 +240,8 @@ def test_a_host_without_a_mechanism_refuses_to_start_sandboxes(data_dir: Path) -
         instance_id = create_instance(server.client, key)["id"]
         failed = server.wait_status(key, instance_id, {"running", "error"}, timeout_s=60)
         assert failed["status"] == "error"
-        assert "bwrap not found" in failed["error_message"]
+        # Masked in the venv, the bundled bwrap is not found; masked in the copy a 0700 home needs, it cannot run.
+        assert re.search(r"bwrap (not found|cannot create namespaces)", failed["error_message"]), failed
         assert "CHOWDER_SANDBOX_ISOLATION=none" in failed["error_message"]
         sandbox_dir = data_dir / "sandboxes" / sandbox_id_for(instance_id)
         assert not sandbox_dir.exists() and sandbox_processes(data_dir / "sandboxes") == []

@@ -7,6 +7,7 @@ sandbox uid, a mkdir in each cgroup hierarchy): a mechanism that merely looks pr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shlex
 import shutil
@@ -174,23 +175,24 @@ def find_bwrap() -> str | None:
 def _runnable_by_sandboxes(bundled: Path) -> Path:
     """bwrap runs as the sandbox's uid, so it and the library it loads beside it (`../../<package>.libs`) must be
     reachable by any uid; in a virtualenv under a 0700 home they are not. Then a copy of both under /run/chowder
-    (root's, traversable) serves, made once per boot and replaced atomically."""
+    (root's, traversable) serves: one directory per bwrap build, complete before it takes its name, never
+    changed or removed while control planes may run it."""
     package = bundled.parents[1]
     if all(directory.stat().st_mode & stat.S_IXOTH for directory in bundled.parents):
         return bundled
-    target = RUN_DIR / "bwrap"
+    build = hashlib.sha256(bundled.read_bytes()).hexdigest()[:16]
+    target = RUN_DIR / f"bwrap-{build}"
     copy = target / package.name / bundled.parent.name / bundled.name
-    if copy.is_file() and copy.stat().st_size == bundled.stat().st_size:
+    if target.is_dir():
         return copy
     _make_views([])
     staging = Path(tempfile.mkdtemp(prefix=".bwrap-", dir=RUN_DIR))
     for name in (package.name, f"{package.name}.libs"):
         shutil.copytree(package.parent / name, staging / name, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     staging.chmod(0o755)
-    shutil.rmtree(target, ignore_errors=True)
     try:
-        os.replace(staging, target)
-    except OSError:  # another control plane put its copy there first
+        os.rename(staging, target)
+    except OSError:  # another control plane named its copy first
         shutil.rmtree(staging, ignore_errors=True)
     return copy
 
