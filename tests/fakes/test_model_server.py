@@ -141,18 +141,22 @@ def test_responses_json_with_string_input(fake: FakeModelServer) -> None:
     }
 
 
+# The event sequence of an Anthropic stream in three pieces (text or tool input alike).
+ANTHROPIC_STREAM = [
+    "message_start",
+    "content_block_start",
+    "ping",
+    *["content_block_delta"] * 3,
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+]
+
+
 def test_anthropic_stream(fake: FakeModelServer) -> None:
     body = {"model": "claude-x", "system": "You are helpful", "messages": OPENCLAW_MESSAGES, "stream": True}
     events = sse(post(fake, "/v1/messages", body))
-    assert [name for name, _ in events] == [
-        "message_start",
-        "content_block_start",
-        "ping",
-        *["content_block_delta"] * 3,
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-    ]
+    assert [name for name, _ in events] == ANTHROPIC_STREAM
     assert all(data["type"] == name for name, data in events)
     message = events[0][1]["message"]
     usage = fake.requests[-1]["usage"]
@@ -339,15 +343,7 @@ def anthropic_after_call(result: str, tool_use_id: str = "toolu_1") -> list[dict
 def test_anthropic_shell_call_stream(fake: FakeModelServer) -> None:
     body = {"model": "claude-x", "messages": [RUN_SHELL_TURN, INTERNAL_TURN], "tools": [EXEC_TOOL], "stream": True}
     events = sse(post(fake, "/anthropic/v1/messages", body))
-    assert [name for name, _ in events] == [
-        "message_start",
-        "content_block_start",
-        "ping",
-        *["content_block_delta"] * 3,
-        "content_block_stop",
-        "message_delta",
-        "message_stop",
-    ]
+    assert [name for name, _ in events] == ANTHROPIC_STREAM
     assert events[0][1]["message"]["content"] == [] and events[0][1]["message"]["stop_reason"] is None
     block = events[1][1]["content_block"]
     assert (block["type"], block["name"], block["input"]) == ("tool_use", "exec", {})
