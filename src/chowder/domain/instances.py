@@ -186,14 +186,10 @@ class Instances:
         and applies a config change first (live on a running gateway, into the file of a stopped one); only then
         is it stored, so the two never diverge and a refused change leaves everything as it was (400 with
         OpenClaw's reasons). The egress policy is applied to the sandbox (at once while it runs) before it is
-        stored. A change to a provisioning instance waits for it to come up, then applies."""
+        stored, after the config change succeeded. A change to a provisioning instance waits for it to come up,
+        then applies."""
         patch = _normalise_overrides(config_patch)
         org_id = principal.organization_id
-        if egress is not None:
-            await self._wait_while(org_id, instance_id, Status.PROVISIONING, self._settings.start_timeout_s)
-            provider, spec = await asyncio.to_thread(self._spec, org_id, instance_id)
-            if (await provider.observe(spec.sandbox_id)).state != SandboxState.MISSING:
-                await provider.set_egress(spec.sandbox_id, egress)
         if patch:
             view = await self._wait_while(org_id, instance_id, Status.PROVISIONING, self._settings.start_timeout_s)
             merged = merge_patch(view.openclaw_config or {}, patch)
@@ -206,6 +202,11 @@ class Instances:
             else:
                 provider, spec = await asyncio.to_thread(self._spec, org_id, instance_id)
                 await self._runtime.write_overrides(provider, spec, patch, merged)
+        if egress is not None:  # after the config, which OpenClaw may refuse: then nothing has changed
+            await self._wait_while(org_id, instance_id, Status.PROVISIONING, self._settings.start_timeout_s)
+            provider, spec = await asyncio.to_thread(self._spec, org_id, instance_id)
+            if (await provider.observe(spec.sandbox_id)).state != SandboxState.MISSING:
+                await provider.set_egress(spec.sandbox_id, egress)
         return await asyncio.to_thread(self._update, org_id, instance_id, name, patch, egress)
 
     def _update(
