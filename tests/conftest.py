@@ -3,6 +3,7 @@ names a server), and data dirs no sandbox uid can traverse (as under a 0700 home
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,8 +25,22 @@ def data_dir() -> Iterator[Path]:
     """Mode 0700, as a data dir under root's home is: no sandbox uid may need to traverse it."""
     path = Path(tempfile.mkdtemp(prefix="chowder-test-", dir="/tmp"))
     yield path
+    release_networks_below(path)
     unmount_below(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def release_networks_below(path: Path) -> None:
+    """Remove the network namespaces and veths of sandboxes a test left below `path` (host-wide kernel objects
+    that deleting the directory would not free). Deleting the veth first frees its name at once."""
+    for meta_file in path.glob("sandboxes/*/meta.json"):
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("net_index") is not None:
+            subprocess.run(["ip", "link", "delete", f"chw{meta['net_index']}"], capture_output=True)
+        subprocess.run(["ip", "netns", "delete", f"chowder-{meta['sandbox_id']}"], capture_output=True)
 
 
 def unmount_below(path: Path) -> None:

@@ -202,6 +202,13 @@ def test_egress_none_blocks_what_open_allows_and_chat_works_in_both(tenants: Ten
     assert connect(tenants, tenants.a, ADDRESS, tenants.outside_port) == "OPEN"
     bad = client.patch(f"/v1/instances/{tenants.a}", headers=headers, json={"egress": "some"})
     assert bad.status_code == 422
+    refused_config = {"agents": {"defaults": {"timeoutSeconds": "soon"}}}
+    refused = client.patch(
+        f"/v1/instances/{tenants.a}", headers=headers, json={"egress": "none", "openclaw_config": refused_config}
+    )
+    assert refused.status_code == 400, refused.text
+    assert client.get(f"/v1/instances/{tenants.a}", headers=headers).json()["egress"] == "open"
+    assert connect(tenants, tenants.a, ADDRESS, tenants.outside_port) == "OPEN", "a refused PATCH changes nothing"
 
 
 def test_a_full_disk_is_enospc_inside_one_sandbox_only(tenants: Tenants) -> None:
