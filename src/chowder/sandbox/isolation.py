@@ -6,7 +6,6 @@ sandbox uid, a mkdir in each cgroup hierarchy): a mechanism that merely looks pr
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shlex
@@ -16,7 +15,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from chowder.sandbox.base import Resources
 from chowder.sandbox.cgroup_parent import ParentCgroup
 
 CGROUP_PARENT = "chowder"
+USER = "per-sandbox host uid (setpriv)"
 NAMESPACES = "bwrap (mount, pid, ipc, uts, user, cgroup), all capabilities dropped"
 _CONTROLLERS = ("memory", "cpu", "pids")
 _CPU_PERIOD_US = 100_000
@@ -46,14 +46,6 @@ _RMDIR_WAIT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
-class Wrapped:
-    """A sandbox command line, and the fds it needs passed to the child."""
-
-    argv: list[str]
-    fds: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class Isolation:
     """How every sandbox process is wrapped on this host. `missing` says what the host cannot give, in words an
     operator can act on; with anything missing no sandbox may run (fail closed) unless isolation is disabled."""
@@ -63,15 +55,6 @@ class Isolation:
     root_entries: tuple[str, ...]
     missing: tuple[str, ...] = ()
 
-    @property
-    def user(self) -> str:
-        return "per-sandbox host uid (setpriv)" if self.enabled else "same uid as the server (isolation disabled)"
-
-    @property
-    def namespaces(self) -> str:
-        return NAMESPACES if self.enabled else "none (isolation disabled)"
-
-    @contextlib.contextmanager
     def wrap(
         self,
         argv: list[str],
@@ -84,7 +67,7 @@ class Isolation:
         netns: str | None,
         cgroup_procs: list[Path],
         hardening: Sequence[str] = (),
-    ) -> Iterator[Wrapped]:
+    ) -> list[str]:
         """The command that runs `argv` in the cgroups, in the network namespace `netns`, as `uid`, inside
         namespaces that show only `box` read-write; `hardening` adds bwrap arguments (the seccomp filter's, see
         `seccomp.Seccomp.bwrap_args`).
@@ -95,8 +78,7 @@ class Isolation:
         shell rather than `preexec_fn`, which is unsafe in a threaded program)."""
         joins = [f'echo "$$" > {shlex.quote(str(procs))}' for procs in cgroup_procs]
         if not self.enabled:
-            yield Wrapped(_shell(joins, argv))
-            return
+            return _shell(joins, argv)
         views = [(box, VIEW / "box"), *((path, VIEW / f"ro{i}") for i, path in enumerate(read_only_paths))]
         _make_views([view for _, view in views])
         mounts = [f"mount --bind {shlex.quote(source)} {shlex.quote(str(view))}" for source, view in views]
@@ -107,7 +89,7 @@ class Isolation:
         bwrap += ["--", *argv]
         setpriv = [self.tools["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *bwrap]
         private = [self.tools["unshare"], "--mount", "--propagation", "private", "--", *_shell(joins + mounts, setpriv)]
-        yield Wrapped([self.tools["nsenter"], f"--net={netns}", *private] if netns else private)
+        return [self.tools["nsenter"], f"--net={netns}", *private] if netns else private
 
     def _bwrap_args(self, die_with_parent: bool) -> list[str]:
         """`--die-with-parent` only for short commands: a sandbox must outlive a crashed control plane. The
@@ -222,7 +204,7 @@ def probe(
     box = sandboxes_dir / ".probe"
     box.mkdir(mode=0o700, exist_ok=True)
     os.chown(box, uid, uid)
-    with candidate.wrap(
+    wrapped = candidate.wrap(
         argv,
         uid=uid,
         box=str(box),
@@ -232,19 +214,19 @@ def probe(
         netns=None,
         cgroup_procs=[],
         hardening=hardening,
-    ) as wrapped:
-        try:
-            result = subprocess.run(
-                wrapped.argv,
-                env={"PATH": "/usr/bin:/bin"},
-                capture_output=True,
-                text=True,
-                timeout=_PROBE_TIMEOUT_S,
-                cwd="/",
-                pass_fds=(*wrapped.fds, *fds),
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return str(exc), ""
+    )
+    try:
+        result = subprocess.run(
+            wrapped,
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT_S,
+            cwd="/",
+            pass_fds=fds,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc), ""
     if result.returncode != 0:
         return result.stderr.strip() or f"exit code {result.returncode}", result.stdout
     return None, result.stdout

@@ -54,7 +54,7 @@ from chowder.sandbox.base import (
 )
 from chowder.sandbox.boxfs import ROOT, BoxFiles
 from chowder.sandbox.diskquota import DiskQuota
-from chowder.sandbox.isolation import DISABLED, Cgroups, Wrapped, detect_isolation
+from chowder.sandbox.isolation import DISABLED, NAMESPACES, USER, Cgroups, detect_isolation
 from chowder.sandbox.network import HostNetwork
 from chowder.sandbox.seccomp import detect_seccomp
 
@@ -71,6 +71,14 @@ _KILL_WAIT_S = 10.0
 _POLL_S = 0.05
 _CHUNK = 256 * 1024
 _EXEC_OUTPUT_CAP = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Wrapped:
+    """A sandbox command line, and the fds to pass the child (the seccomp filter's)."""
+
+    argv: list[str]
+    fds: tuple[int, ...]
 
 
 @dataclass(slots=True)
@@ -119,14 +127,16 @@ class ProcessProvider:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def isolation_report(self) -> dict[str, str]:
-        off = "off (isolation disabled)"
-        missing = f"NOT in force: {'; '.join(self.isolation.missing)}" if self.isolation.missing else None
-        report = {
-            "user": off if not self.isolation.enabled else missing or f"in force: {self.isolation.user}",
-            "namespaces": off if not self.isolation.enabled else missing or f"in force: {self.isolation.namespaces}",
-            "cgroups": off
-            if not self.isolation.enabled
-            else ("in force: " if self.cgroups.available else "NOT in force: ") + self.cgroups.note,
+        if not self.isolation.enabled:
+            report = dict.fromkeys(("user", "namespaces", "cgroups"), "off (isolation disabled)")
+        else:
+            wrapper = f"NOT in force: {'; '.join(self.isolation.missing)}" if self.isolation.missing else None
+            report = {
+                "user": wrapper or f"in force: {USER}",
+                "namespaces": wrapper or f"in force: {NAMESPACES}",
+                "cgroups": ("in force: " if self.cgroups.available else "NOT in force: ") + self.cgroups.note,
+            }
+        report |= {
             "parent cgroup": self.cgroups.parent.note,
             "seccomp": self.seccomp.note,
             "disk quota": self.disk.note,
@@ -147,10 +157,6 @@ class ProcessProvider:
         """Where the control plane listens for its sandboxes (the model endpoint): an address only they reach."""
         host = self.network.model_address if self.network else "127.0.0.1"
         return host, self._settings.model_port
-
-    def isolation_summary(self) -> str:
-        """The report on one line, for the start-up log."""
-        return "; ".join(f"{mechanism}: {text}" for mechanism, text in self.isolation_report().items())
 
     async def create(self, spec: SandboxSpec) -> SandboxInfo:
         return await _off_loop(self._create, spec)
@@ -317,9 +323,8 @@ class ProcessProvider:
         """The wrapped command in the sandbox's cgroup, network namespace (both made here if missing), its disk
         mounted, under the seccomp filter."""
         self.disk.mount(self._dir / meta.sandbox_id)
-        with (
-            self.seccomp.bwrap_args() as (hardening, seccomp_fds),
-            self.isolation.wrap(
+        with self.seccomp.bwrap_args() as (hardening, seccomp_fds):
+            argv = self.isolation.wrap(
                 argv,
                 uid=meta.uid,
                 box=str(self._box(meta)),
@@ -329,9 +334,8 @@ class ProcessProvider:
                 netns=self._attach(meta),
                 cgroup_procs=self.cgroups.ensure(meta.sandbox_id, meta.resources) if self.cgroups.available else [],
                 hardening=hardening,
-            ) as wrapped,
-        ):
-            yield Wrapped(wrapped.argv, (*wrapped.fds, *seccomp_fds))
+            )
+            yield Wrapped(argv, seccomp_fds)
 
     def _cwd(self, meta: _Meta) -> str:
         """bwrap changes into the root itself (--chdir), inside its own mount view."""
