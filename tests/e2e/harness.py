@@ -126,7 +126,7 @@ def destroy_sandboxes(data_dir: Path) -> None:
     provider = make_provider(Settings(data_dir=data_dir, runtime_dir=SHARED_RUNTIME))
 
     async def destroy_all() -> None:
-        for sandbox_id in await provider.list():
+        for sandbox_id in await provider.sandboxes():
             await provider.destroy(sandbox_id)
 
     asyncio.run(destroy_all())

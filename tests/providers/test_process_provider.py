@@ -147,7 +147,7 @@ def destroyed_after(provider: ProcessProvider) -> Iterator[ProcessProvider]:
     yield provider
 
     async def destroy_all() -> None:
-        for sandbox_id in await provider.list():
+        for sandbox_id in await provider.sandboxes():
             await provider.destroy(sandbox_id)
 
     run(destroy_all())
@@ -173,7 +173,7 @@ def test_create_is_idempotent_and_lays_out_a_private_box(provider: ProcessProvid
         if provider.isolation.enabled:
             assert meta["uid"] >= settings.sandbox_uid_base and (sandbox / "box").stat().st_uid == meta["uid"]
             assert json.loads((sandbox.parent / "b" / "meta.json").read_text())["uid"] != meta["uid"]
-        listed = await provider.list()
+        listed = await provider.sandboxes()
         assert set(listed) == {"a", "b"} and listed["a"].state == SandboxState.STOPPED
         if provider.network is not None:  # each at the sandbox end of its own veth, on the same port
             assert listed["a"].endpoint != listed["b"].endpoint
@@ -273,7 +273,7 @@ def test_restarted_control_plane_adopts_then_destroy_leaves_nothing(
             assert json.loads(meta_path.read_text())["pid"] == pid
             assert get_json(status.endpoint or "")["uid"] >= 0
             assert set(marked_processes(marker(info))) == before
-            assert set(await provider.list()) == {"adopt"}
+            assert set(await provider.sandboxes()) == {"adopt"}
             cgroups = provider.cgroups.dirs("adopt")
             await provider.destroy("adopt")
             assert marked_processes(marker(info)) == []
@@ -281,7 +281,7 @@ def test_restarted_control_plane_adopts_then_destroy_leaves_nothing(
             assert not any(directory.exists() for directory in cgroups)
             assert (await provider.observe("adopt")).state == SandboxState.MISSING
             await provider.destroy("adopt")
-            assert await provider.list() == {}
+            assert await provider.sandboxes() == {}
 
         run(scenario())
         os.waitpid(pid, 0)

@@ -74,7 +74,12 @@ def runtime_install(
         console.print(f"OpenClaw {release.version} is installed in {cache.root}")
         return
     with console.status(f"Installing OpenClaw {release.version} into {cache.root}") as status:
-        cache.install(release, lambda line: (console.print(line), status.update(line.strip())))
+
+        def show(line: str) -> None:
+            console.print(line)
+            status.update(line.strip())
+
+        cache.install(release, show)
     console.print(f"[green]OpenClaw {release.version} ready[/green]")
 
 

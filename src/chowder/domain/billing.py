@@ -157,7 +157,7 @@ class Billing:
         if kind == "customer.subscription.updated":
             by_price = {price: tier for tier, price in self._settings.stripe_prices.items()}
             items = (obj.get("items") or {}).get("data") or []
-            tiers = [by_price.get((item.get("price") or {}).get("id")) for item in items]
+            tiers = [by_price.get(str((item.get("price") or {}).get("id"))) for item in items]
             found = next((tier for tier in tiers if tier is not None), None)
             return Tier(found) if found else None
         return None

@@ -43,7 +43,7 @@ class Workspace:
     sandbox_id: str
     max_bytes: int
 
-    async def list(self, path: str) -> Listing:
+    async def list_dir(self, path: str) -> Listing:
         return Listing(path, await self.provider.list_dir(self.sandbox_id, checked(path)))
 
     async def read_text(self, path: str) -> str:

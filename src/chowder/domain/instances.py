@@ -160,7 +160,7 @@ class Instances:
             repo.add(row)
             return InstanceView.of(row)
 
-    async def list(self, principal: Principal) -> list[InstanceView]:
+    async def list_for(self, principal: Principal) -> list[InstanceView]:
         return await asyncio.to_thread(self._list, principal.organization_id)
 
     def _list(self, org_id: str) -> list[InstanceView]:

@@ -8,6 +8,7 @@ expires. Every step is idempotent (providers are), so resuming half-done work is
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -97,7 +98,10 @@ class Engine:
             if claimed:
                 task = asyncio.create_task(self._work(instance_id))
                 self._in_flight[instance_id] = task
-                task.add_done_callback(lambda _t, i=instance_id: self._in_flight.pop(i, None))
+                task.add_done_callback(functools.partial(self._forget, instance_id))
+
+    def _forget(self, instance_id: str, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(instance_id, None)
 
     async def drain(self) -> None:
         """Wait for the work in flight (tests and graceful shutdown)."""
@@ -254,7 +258,7 @@ class Engine:
         """Sandboxes with no instance that still needs them (e.g. deleted while we were down) are destroyed."""
         for name, provider in self._providers.items():
             try:
-                existing = await provider.list()
+                existing = await provider.sandboxes()
                 owners = await asyncio.to_thread(self._with_repo, lambda repo, n=name: repo.not_torn_down(n))
                 expected = {sandbox_id_for(instance_id) for instance_id in owners}
                 for sandbox_id in existing.keys() - expected:

@@ -71,6 +71,6 @@ def totals(
         query = query.where(UsageEventRow.created_at < until)
     if column is not None:
         query = query.group_by(column).order_by(column)
-        return [Totals(g, int(n), int(i), int(o)) for g, n, i, o in session.execute(query)]
-    n, i, o = session.execute(query).one()
-    return [Totals(None, int(n), int(i), int(o))]
+        return [Totals(row[0], int(row[1]), int(row[2]), int(row[3])) for row in session.execute(query)]
+    row = session.execute(query).one()
+    return [Totals(None, int(row[0]), int(row[1]), int(row[2]))]

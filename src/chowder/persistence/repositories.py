@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from chowder.domain.models import Desired, Status
@@ -148,7 +149,7 @@ class EngineRepository:
             )
             .values(lease_owner=owner, lease_expires_at=now + lease)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return cast("CursorResult[Any]", result).rowcount == 1
 
     def release(self, instance_id: str, owner: str) -> None:
         self.session.execute(
@@ -215,7 +216,7 @@ class BillingRepository:
             )
             .values(stripe_quantity_lease_until=until)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return cast("CursorResult[Any]", result).rowcount == 1
 
 
 class OperatorRepository:

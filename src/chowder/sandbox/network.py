@@ -108,7 +108,7 @@ class HostNetwork:
     """The host side of sandbox networks: set up once per control plane (idempotent), then attach and detach."""
 
     def __init__(self, subnet: str, model_port: int) -> None:
-        self.subnet = ipaddress.ip_network(subnet)
+        self.subnet = ipaddress.IPv4Network(subnet)
         if self.subnet.version != 4 or self.subnet.prefixlen > 24:
             raise ValueError(f"Sandbox subnet {subnet} must be an IPv4 network of /24 or larger.")
         self.model_address = str(self.subnet.network_address + 1)

@@ -173,7 +173,7 @@ class ProcessProvider:
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         return await _off_loop(self._observe, sandbox_id)
 
-    async def list(self) -> dict[str, SandboxStatus]:
+    async def sandboxes(self) -> dict[str, SandboxStatus]:
         return await _off_loop(self._list)
 
     async def set_egress(self, sandbox_id: str, egress: Egress) -> None:

@@ -22,7 +22,7 @@ CanUseFiles = Annotated[Principal, Depends(require(Permission.FILES))]
 async def list_directory(
     instance_id: str, principal: CanUseFiles, state: State, path: Annotated[str, Query()] = "."
 ) -> DirectoryListing:
-    listing = await (await state.instances.workspace(principal, instance_id)).list(path)
+    listing = await (await state.instances.workspace(principal, instance_id)).list_dir(path)
     return DirectoryListing(
         path=listing.path,
         entries=[

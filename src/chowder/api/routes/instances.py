@@ -32,7 +32,7 @@ async def create_instance(body: InstanceCreate, principal: OrgPrincipal, state: 
 @router.get("/v1/instances")
 async def list_instances(principal: OrgPrincipal, state: State) -> list[Instance]:
     """Newest first; deleted instances are left out."""
-    return [_public(view) for view in await state.instances.list(principal)]
+    return [_public(view) for view in await state.instances.list_for(principal)]
 
 
 @router.get("/v1/instances/{instance_id}")

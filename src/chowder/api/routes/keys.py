@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from fastapi import APIRouter, Response, status
 
 from chowder.api.deps import OrgPrincipal, Repo
@@ -12,17 +14,23 @@ from chowder.schemas.keys import InstanceGrant, Key, KeyCreate, KeyCreated, KeyD
 router = APIRouter(tags=["keys"])
 
 
-def _key(view: keys.KeyView) -> dict[str, object]:
-    return {
-        "id": view.id,
-        "organization_id": view.organization_id,
-        "name": view.name,
-        "key_prefix": view.key_prefix,
-        "is_active": view.is_active,
-        "expires_at": view.expires_at,
-        "last_used_at": view.last_used_at,
-        "created_at": view.created_at,
-    }
+KeyModel = TypeVar("KeyModel", bound=Key)
+
+
+def _key(view: keys.KeyView, model: type[KeyModel], **extra: object) -> KeyModel:
+    return model.model_validate(
+        {
+            "id": view.id,
+            "organization_id": view.organization_id,
+            "name": view.name,
+            "key_prefix": view.key_prefix,
+            "is_active": view.is_active,
+            "expires_at": view.expires_at,
+            "last_used_at": view.last_used_at,
+            "created_at": view.created_at,
+            **extra,
+        }
+    )
 
 
 @router.post("/v1/keys", status_code=status.HTTP_201_CREATED)
@@ -36,19 +44,19 @@ def create_key(body: KeyCreate, principal: OrgPrincipal, repo: Repo) -> KeyCreat
         [Permission(p) for p in body.permissions],
         body.expires_at,
     )
-    return KeyCreated(**_key(view), raw_key=raw)  # type: ignore[arg-type]
+    return _key(view, KeyCreated, raw_key=raw)
 
 
 @router.get("/v1/keys")
 def list_keys(principal: OrgPrincipal, repo: Repo) -> list[Key]:
-    return [Key(**_key(view)) for view in keys.list_scoped(repo, principal.organization_id)]  # type: ignore[arg-type]
+    return [_key(view, Key) for view in keys.list_scoped(repo, principal.organization_id)]
 
 
 @router.get("/v1/keys/{key_id}")
 def get_key(key_id: str, principal: OrgPrincipal, repo: Repo) -> KeyDetail:
     view = keys.get_scoped(repo, principal.organization_id, key_id)
     grants = [InstanceGrant(instance_id=i, permissions=p) for i, p in view.instances]
-    return KeyDetail(**_key(view), instances=grants)  # type: ignore[arg-type]
+    return _key(view, KeyDetail, instances=grants)
 
 
 @router.delete("/v1/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
