@@ -7,7 +7,7 @@ import asyncio
 from typing import Any, cast
 
 from chowder.domain.agent import RunningAgent
-from chowder.domain.ports import AgentRuntime, GatewayAccess, InstanceRuntimeSpec
+from chowder.domain.ports.runtime import AgentRuntime, GatewayAccess, InstanceRuntimeSpec
 from chowder.sandbox.base import SandboxProvider
 
 SPEC = InstanceRuntimeSpec("i", "o", "sb", "anthropic", "2026.9.6", {}, "open", "gw-token", "model-token")

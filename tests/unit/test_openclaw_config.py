@@ -7,6 +7,7 @@ import json
 import pytest
 
 from chowder.core.errors import BadRequest
+from chowder.core.merge_patch import inverse_patch, merge_patch
 from chowder.runtime.openclaw import config
 from chowder.runtime.openclaw.versions import resolve_release
 
@@ -27,7 +28,7 @@ def test_dot_paths_and_nested_objects_mean_the_same() -> None:
 
 def test_merge_patch_is_rfc7386() -> None:
     target = {"a": {"b": 1, "c": 2}, "d": [1, 2]}
-    assert config.merge_patch(target, {"a": {"b": None, "e": 3}, "d": [3]}) == {"a": {"c": 2, "e": 3}, "d": [3]}
+    assert merge_patch(target, {"a": {"b": None, "e": 3}, "d": [3]}) == {"a": {"c": 2, "e": 3}, "d": [3]}
     assert target == {"a": {"b": 1, "c": 2}, "d": [1, 2]}, "the input is not modified"
 
 
@@ -129,9 +130,9 @@ def test_inverse_patch_undoes_exactly_what_a_patch_changed() -> None:
         "plugins": {"entries": {"discord": {"enabled": True}}, "load": {"paths": ["/p"]}},
         "gone": None,
     }
-    undo = config.inverse_patch(before, patch)
+    undo = inverse_patch(before, patch)
     assert undo == {
         "channels": {"discord": {"enabled": False, "dmPolicy": None}},
         "plugins": {"entries": {"discord": None}, "load": None},
     }
-    assert config.merge_patch(config.merge_patch(before, patch), undo) == before
+    assert merge_patch(merge_patch(before, patch), undo) == before

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chowder.domain.ports import AgentRuntime, GatewayAccess, InstanceRuntimeSpec
+from chowder.domain.ports.runtime import AgentRuntime, GatewayAccess, InstanceRuntimeSpec
 from chowder.sandbox.base import SandboxProvider
 
 

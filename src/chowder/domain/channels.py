@@ -12,7 +12,7 @@ import httpx
 from chowder.core.errors import ProviderError, Unprocessable
 from chowder.domain.agent import RunningAgent
 from chowder.domain.files import Workspace
-from chowder.domain.ports import GatewayAccess
+from chowder.domain.ports.runtime import GatewayAccess
 from chowder.runtime.openclaw import rpc
 from chowder.runtime.openclaw.channels import CHANNELS, Channel, connect_patch, disconnect_patch, missing_fields
 from chowder.runtime.openclaw.runtime import read_config

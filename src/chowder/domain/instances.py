@@ -14,17 +14,16 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, GatewayUnavailable, InvalidState, NotFound, QuotaExceeded
 from chowder.core.ids import hash_key, new_id, new_token
+from chowder.core.merge_patch import merge_patch
 from chowder.core.settings import MIB, Settings
 from chowder.domain.agent import RunningAgent
 from chowder.domain.files import Workspace
 from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status, Tier
-from chowder.domain.ports import AgentRuntime, GatewayAccess, InstanceRuntimeSpec, runtime_spec_of
+from chowder.domain.ports.runtime import AgentRuntime, GatewayAccess, InstanceRuntimeSpec, runtime_spec_of
 from chowder.domain.quantity_sync import mark_quantity_due
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import TenantRepository
 from chowder.persistence.tables import InstanceRow
-from chowder.runtime.openclaw.config import expand_dot_paths, managed_conflicts, merge_patch
-from chowder.runtime.openclaw.versions import resolve_release
 from chowder.sandbox.base import Egress, SandboxProvider, SandboxState
 
 DEFAULT_SANDBOX = "sandbox"
@@ -105,12 +104,10 @@ class Instances:
     async def create(self, principal: Principal, request: CreateRequest) -> InstanceView:
         """201 at once in `provisioning`; validation and the tier limit are checked synchronously.
         Raises BadRequest if the org holds no key for the model provider (unless the dev model answers)."""
-        release = resolve_release(request.openclaw_version)
+        release = self._runtime.resolve_version(request.openclaw_version)
         provider = self._provider_name(request.sandbox_provider)
-        overrides = _normalise_overrides(request.openclaw_config)
-        view = await asyncio.to_thread(
-            self._insert, principal.organization_id, request, release.version, provider, overrides
-        )
+        overrides = self._overrides(request.openclaw_config)
+        view = await asyncio.to_thread(self._insert, principal.organization_id, request, release, provider, overrides)
         self._wake()
         self._wake_quantity_sync()
         return view
@@ -188,7 +185,7 @@ class Instances:
         OpenClaw's reasons). The egress policy is applied to the sandbox (at once while it runs) before it is
         stored, after the config change succeeded. A change to a provisioning instance waits for it to come up,
         then applies."""
-        patch = _normalise_overrides(config_patch)
+        patch = self._overrides(config_patch)
         org_id = principal.organization_id
         if patch:
             view = await self._wait_while(org_id, instance_id, Status.PROVISIONING, self._settings.start_timeout_s)
@@ -345,6 +342,9 @@ class Instances:
                 return view
             await asyncio.sleep(_POLL_S)
 
+    def _overrides(self, config: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if config is None else self._runtime.check_overrides(config)
+
     def _provider_name(self, requested: str) -> str:
         name = self._settings.sandbox_provider if requested == DEFAULT_SANDBOX else requested
         if name not in self._providers:
@@ -366,16 +366,3 @@ def running(repo: TenantRepository, org_id: str, instance_id: str) -> InstanceRo
     if row.status != Status.RUNNING or row.gateway_url is None:
         raise InvalidState(f"Instance is {row.status}, not running.")
     return row
-
-
-def _normalise_overrides(config: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Expanded to nested objects; keys the control plane owns (port, auth, model routing, hardening) are refused."""
-    if config is None:
-        return None
-    try:
-        expanded = expand_dot_paths(config)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from exc
-    if conflicts := managed_conflicts(expanded):
-        raise BadRequest(f"openclaw_config cannot set {', '.join(conflicts)}: managed by Chowder.")
-    return expanded

@@ -23,7 +23,7 @@ from chowder.core.ids import hash_key, new_id, new_token, sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
 from chowder.domain.models import Desired, Status
-from chowder.domain.ports import AgentRuntime, InstanceRuntimeSpec, runtime_spec_of
+from chowder.domain.ports.runtime import AgentRuntime, InstanceRuntimeSpec, runtime_spec_of
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import EngineRepository
 from chowder.sandbox.base import SandboxInfo, SandboxProvider, SandboxState

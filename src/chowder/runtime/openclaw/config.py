@@ -10,6 +10,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from chowder.core.merge_patch import merge_patch
+
 GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
 MODEL_TOKEN_ENV = "CHOWDER_MODEL_TOKEN"
 SYSTEM_PROMPT_PATH = ("agent", "system_prompt")
@@ -76,33 +78,6 @@ def expand_dot_paths(overrides: dict[str, Any]) -> dict[str, Any]:
         else:
             node[leaf] = expanded
     return result
-
-
-def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """JSON merge patch (RFC 7386): objects merge recursively, `None` removes a key, the rest replaces."""
-    result = copy.deepcopy(target)
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge_patch(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
-
-
-def inverse_patch(before: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """The merge patch that undoes `patch` on `before`: only the keys the patch touched."""
-    undo: dict[str, Any] = {}
-    for key, value in patch.items():
-        if key not in before:
-            if value is not None:
-                undo[key] = None
-        elif isinstance(value, dict) and isinstance(before[key], dict):
-            undo[key] = inverse_patch(before[key], value)
-        else:
-            undo[key] = copy.deepcopy(before[key])
-    return undo
 
 
 def split_system_prompt(config: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -10,8 +10,8 @@ import httpx
 
 from chowder.core.bounded import IDENTITY, BodyTooLarge, read_body
 from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayUnavailable, ProviderError
+from chowder.core.merge_patch import inverse_patch, merge_patch
 from chowder.core.settings import MIB
-from chowder.runtime.openclaw.config import inverse_patch, merge_patch
 
 # config.get carries the config twice (raw and parsed), skills.status every skill's metadata: megabytes at most.
 _MAX_ANSWER_BYTES = 16 * MIB

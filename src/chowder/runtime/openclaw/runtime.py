@@ -13,12 +13,13 @@ import httpx
 
 from chowder.core.endpoints import MODEL_PATH
 from chowder.core.errors import BadRequest, FileTooLarge, NotFound, ProviderError
+from chowder.core.merge_patch import merge_patch
 from chowder.core.settings import MIB, Settings
-from chowder.domain.ports import GatewayAccess, InstanceRuntimeSpec
+from chowder.domain.ports.runtime import GatewayAccess, InstanceRuntimeSpec
 from chowder.runtime.openclaw import config as oc_config
 from chowder.runtime.openclaw import rpc
 from chowder.runtime.openclaw.installer import RuntimeCache
-from chowder.runtime.openclaw.versions import RELEASES
+from chowder.runtime.openclaw.versions import RELEASES, resolve_release
 from chowder.sandbox.base import (
     ExecResult,
     LaunchSpec,
@@ -51,6 +52,20 @@ class OpenClawRuntime:
         self._settings = settings
         self._http = http
         self.cache = RuntimeCache(settings.resolved_runtime_dir)
+
+    def resolve_version(self, requested: str) -> str:
+        return resolve_release(requested).version
+
+    def check_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Expanded to nested objects; keys the control plane owns (port, auth, model routing, hardening) are
+        refused."""
+        try:
+            expanded = oc_config.expand_dot_paths(overrides)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+        if conflicts := oc_config.managed_conflicts(expanded):
+            raise BadRequest(f"openclaw_config cannot set {', '.join(conflicts)}: managed by Chowder.")
+        return expanded
 
     async def ensure_installed(self, release: str) -> None:
         if not self.cache.is_installed(RELEASES[release]):
@@ -203,7 +218,7 @@ class OpenClawRuntime:
             return
         config_patch, _ = oc_config.split_system_prompt(patch)
         if config_patch:
-            candidate = (json.dumps(oc_config.merge_patch(current, config_patch), indent=2) + "\n").encode()
+            candidate = (json.dumps(merge_patch(current, config_patch), indent=2) + "\n").encode()
             await provider.write_file(spec.sandbox_id, CANDIDATE_FILE, candidate)
             try:
                 result, _ = await self._cli(

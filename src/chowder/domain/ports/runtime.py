@@ -1,4 +1,4 @@
-"""What the domain needs from the outside, as Protocols: the engine is written against these."""
+"""The agent runtime port: what the engine and the use cases need of the agent inside a sandbox (OpenClaw)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,15 @@ def runtime_spec_of(row: InstanceRow, box: SecretBox) -> InstanceRuntimeSpec:
 
 class AgentRuntime(Protocol):
     """The agent that runs inside a sandbox (OpenClaw): how to install, configure, launch and probe it."""
+
+    def resolve_version(self, requested: str) -> str:
+        """The release an API `openclaw_version` (alias or exact) names; BadRequest listing the supported ones."""
+        ...
+
+    def check_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """`openclaw_config` as the runtime will merge it (dot paths expanded); BadRequest for what it refuses,
+        such as keys the control plane manages."""
+        ...
 
     async def ensure_installed(self, release: str) -> None: ...
 
