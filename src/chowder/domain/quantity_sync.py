@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import stripe
@@ -18,6 +18,7 @@ from chowder.core.clock import utcnow
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
 from chowder.domain.models import PAID_TIERS
+from chowder.domain.ports.tenancy import OrgRecord
 from chowder.persistence.db import Database
 from chowder.persistence.repositories import BillingRepository, TenantRepository
 from chowder.persistence.tables import OrganizationRow
@@ -27,6 +28,13 @@ log = logging.getLogger("chowder.billing")
 # Longer than the slowest push (two Stripe calls, each at most three attempts within the client's timeout), so a
 # lease never lapses while its holder is still pushing.
 PUSH_LEASE = timedelta(minutes=5)
+
+
+def with_quantity_due(org: OrgRecord) -> OrgRecord:
+    """Called, with the org locked, by every change of its instance count and every change of its subscription:
+    the org as it must be saved."""
+    paying = org.stripe_subscription_id is not None and org.subscription_tier in PAID_TIERS
+    return replace(org, stripe_quantity_due=True) if paying else org
 
 
 def mark_quantity_due(org: OrganizationRow) -> None:

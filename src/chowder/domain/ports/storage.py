@@ -1,0 +1,42 @@
+"""Storage as the domain sees it: a use case runs its reads and writes in one unit of work, opened in one place
+(`Transactions`), and gets plain records back, never database rows or sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from chowder.domain.ports.instances import EngineRepository, InstanceRepository
+from chowder.domain.ports.tenancy import KeyRepository, OrgRepository, StripeEventRepository, UsageRepository
+
+T = TypeVar("T")
+
+
+class UnitOfWork(Protocol):
+    """The repositories of one transaction. Every tenant read and write takes the organization id; the few
+    lookups that span tenants by design say so (authentication, the model credential, the engine, Stripe)."""
+
+    @property
+    def orgs(self) -> OrgRepository: ...
+
+    @property
+    def keys(self) -> KeyRepository: ...
+
+    @property
+    def instances(self) -> InstanceRepository: ...
+
+    @property
+    def usage(self) -> UsageRepository: ...
+
+    @property
+    def stripe_events(self) -> StripeEventRepository: ...
+
+    @property
+    def engine(self) -> EngineRepository: ...
+
+
+class Transactions(Protocol):
+    """Runs `work` in one transaction, off the event loop (database drivers block): committed when it returns,
+    rolled back when it raises, so a use case's writes land together or not at all."""
+
+    async def __call__(self, work: Callable[[UnitOfWork], T]) -> T: ...

@@ -1,0 +1,113 @@
+"""SQL repositories of instances (the ports in `domain/ports/instances.py`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from chowder.domain.models import Desired, Status
+from chowder.domain.ports.instances import InstanceRecord
+from chowder.persistence.leases import lapsed
+from chowder.persistence.records import columns_of, instance_of
+from chowder.persistence.tables import InstanceRow
+
+LIVE = (Status.PROVISIONING, Status.RUNNING, Status.STOPPED, Status.ERROR)
+
+
+class SqlInstanceRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, instance: InstanceRecord) -> None:
+        self._session.add(InstanceRow(**columns_of(instance)))
+        self._session.flush()
+
+    def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
+        row = self._session.scalars(
+            select(InstanceRow).where(
+                InstanceRow.id == instance_id, InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE)
+            )
+        ).one_or_none()
+        return None if row is None else instance_of(row)
+
+    def of_org(self, org_id: str) -> list[InstanceRecord]:
+        rows = self._session.scalars(
+            select(InstanceRow)
+            .where(InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE))
+            .order_by(InstanceRow.created_at.desc(), InstanceRow.id)
+        )
+        return [instance_of(row) for row in rows]
+
+    def count_live(self, org_id: str) -> int:
+        count = self._session.scalar(
+            select(func.count())
+            .select_from(InstanceRow)
+            .where(InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE))
+        )
+        return count or 0
+
+    def by_model_token(self, token_hash: str) -> InstanceRecord | None:
+        row = self._session.scalars(
+            select(InstanceRow).where(InstanceRow.model_token_hash == token_hash, InstanceRow.status.in_(LIVE))
+        ).one_or_none()
+        return None if row is None else instance_of(row)
+
+
+class SqlEngineRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def needing_work(self, now: datetime, observe_before: datetime) -> list[str]:
+        """Instances whose observed state differs from the desired one, or whose liveness check is due."""
+        rows = self._session.scalars(
+            select(InstanceRow.id).where(
+                or_(
+                    InstanceRow.status == Status.PROVISIONING,
+                    (InstanceRow.status == Status.RUNNING) & (InstanceRow.desired_state != Desired.RUNNING),
+                    (InstanceRow.status == Status.RUNNING)
+                    & or_(InstanceRow.observed_at.is_(None), InstanceRow.observed_at < observe_before),
+                    (InstanceRow.status == Status.TERMINATED) & InstanceRow.torn_down.is_(False),
+                ),
+                lapsed(InstanceRow.lease_expires_at, now),
+            )
+        )
+        return list(rows)
+
+    def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Compare-and-set: take a free or expired lease (or renew our own)."""
+        result = self._session.execute(
+            update(InstanceRow)
+            .where(
+                InstanceRow.id == instance_id,
+                or_(lapsed(InstanceRow.lease_expires_at, now), InstanceRow.lease_owner == owner),
+            )
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+        )
+        return cast("CursorResult[Any]", result).rowcount == 1
+
+    def release(self, instance_id: str, owner: str) -> None:
+        self._session.execute(
+            update(InstanceRow)
+            .where(InstanceRow.id == instance_id, InstanceRow.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+    def leased(self, instance_id: str, owner: str) -> InstanceRecord | None:
+        row = self._session.get(InstanceRow, instance_id)
+        return None if row is None or row.lease_owner != owner else instance_of(row)
+
+    def state_of(self, instance_id: str) -> tuple[Status, Desired] | None:
+        row = self._session.execute(
+            select(InstanceRow.status, InstanceRow.desired_state).where(InstanceRow.id == instance_id)
+        ).one_or_none()
+        return None if row is None else (Status(row[0]), Desired(row[1]))
+
+    def not_torn_down(self, provider: str) -> set[str]:
+        """Ids of the instances on a provider whose sandbox must not be treated as an orphan."""
+        rows = self._session.scalars(
+            select(InstanceRow.id).where(InstanceRow.sandbox_provider == provider, InstanceRow.torn_down.is_(False))
+        )
+        return set(rows)

@@ -1,0 +1,62 @@
+"""The SQL unit of work: one session per use case, its repositories built on it, run in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from functools import cached_property
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from chowder.domain.ports.storage import UnitOfWork
+from chowder.persistence.db import Database
+from chowder.persistence.instances import SqlEngineRepository, SqlInstanceRepository
+from chowder.persistence.tenancy import SqlKeyRepository, SqlOrgRepository, SqlStripeEventRepository, SqlUsageRepository
+
+T = TypeVar("T")
+
+
+class SqlUnitOfWork:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    @cached_property
+    def orgs(self) -> SqlOrgRepository:
+        return SqlOrgRepository(self._session)
+
+    @cached_property
+    def keys(self) -> SqlKeyRepository:
+        return SqlKeyRepository(self._session)
+
+    @cached_property
+    def instances(self) -> SqlInstanceRepository:
+        return SqlInstanceRepository(self._session)
+
+    @cached_property
+    def usage(self) -> SqlUsageRepository:
+        return SqlUsageRepository(self._session)
+
+    @cached_property
+    def stripe_events(self) -> SqlStripeEventRepository:
+        return SqlStripeEventRepository(self._session)
+
+    @cached_property
+    def engine(self) -> SqlEngineRepository:
+        return SqlEngineRepository(self._session)
+
+
+class SqlTransactions:
+    """`Transactions` on a database: each call is one session, committed when the work returns."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def __call__(self, work: Callable[[UnitOfWork], T]) -> T:
+        return await asyncio.to_thread(self.run_sync, work)
+
+    def run_sync(self, work: Callable[[UnitOfWork], T]) -> T:
+        """The same transaction for callers that are not on an event loop (the operator CLI)."""
+        with self._db.session() as session:
+            return work(SqlUnitOfWork(session))
+
