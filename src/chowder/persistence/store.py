@@ -59,4 +59,3 @@ class SqlTransactions:
         """The same transaction for callers that are not on an event loop (the operator CLI)."""
         with self._db.session() as session:
             return work(SqlUnitOfWork(session))
-
