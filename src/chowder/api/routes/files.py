@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from chowder.api.deps import State, require
 from chowder.domain import files
 from chowder.domain.models import Permission, Principal
+from chowder.sandbox.base import FileEntry as SandboxEntry
 from chowder.schemas.files import DirectoryCreate, DirectoryListing, FileContent, FileEntry, FileMove
 
 router = APIRouter(tags=["files"])
@@ -23,20 +24,7 @@ async def list_directory(
     instance_id: str, principal: CanUseFiles, state: State, path: Annotated[str, Query()] = "."
 ) -> DirectoryListing:
     listing = await (await state.instances.workspace(principal, instance_id)).list_dir(path)
-    return DirectoryListing(
-        path=listing.path,
-        entries=[
-            FileEntry(
-                name=e.name,
-                path=e.path,
-                is_dir=e.is_dir,
-                size=0 if e.is_dir else e.size,
-                mod_time=files.modified_at(e),
-                permissions=files.permissions_string(e.mode),
-            )
-            for e in listing.entries
-        ],
-    )
+    return DirectoryListing(path=listing.path, entries=[_entry(entry) for entry in listing.entries])
 
 
 @router.get("/v1/instances/{instance_id}/files/content")
@@ -97,6 +85,17 @@ async def delete_file(instance_id: str, path: str, principal: CanUseFiles, state
 async def make_directory(instance_id: str, body: DirectoryCreate, principal: CanUseFiles, state: State) -> Response:
     await (await state.instances.workspace(principal, instance_id)).mkdir(body.path)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _entry(entry: SandboxEntry) -> FileEntry:
+    return FileEntry(
+        name=entry.name,
+        path=entry.path,
+        is_dir=entry.is_dir,
+        size=0 if entry.is_dir else entry.size,
+        mod_time=files.modified_at(entry),
+        permissions=files.permissions_string(entry.mode),
+    )
 
 
 def _ascii(name: str) -> str:
