@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from chowder.core.errors import GATEWAY_UNAVAILABLE, BadRequest, GatewayTimeout, GatewayUnavailable
+from chowder.core.model_providers import ModelProvider
 from chowder.core.settings import MIB
 from chowder.domain.chat import Turn, check_session_id, model_ref
-from chowder.domain.models import ModelProvider
 from chowder.proxy.responses import send_turn
 from chowder.proxy.sessions import SessionLocks
 
