@@ -132,3 +132,19 @@ class AgentRuntime(Protocol):
     ) -> str:
         """Approve a DM pairing code; the runtime's own words. NotFound for a code it has no request for."""
         ...
+
+    def chat_request(
+        self, gateway: GatewayAccess, session_id: str, model_ref: str, body: dict[str, Any]
+    ) -> ChatRequest:
+        """A Responses API request (`body`, its `model` the caller's) as the agent's gateway takes it, for one turn
+        in `session_id` on the model `model_ref` (`provider/model`)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One chat turn addressed to an agent's gateway: POST `body` as JSON to `url` with `headers`."""
+
+    url: str
+    headers: dict[str, str] = field(repr=False)  # carries the gateway token
+    body: dict[str, Any]
