@@ -74,7 +74,9 @@ async def forward(
     )
 
 
-async def echo_answer(provider: ProviderSpec, tail: str, request: Request, on_usage: OnUsage) -> Response:
+async def echo_answer(
+    provider: ProviderSpec, tail: str, request: Request, user_words: echo.UserWords, on_usage: OnUsage
+) -> Response:
     """The built-in echo model's answer to a model call, in the protocol its path names, streamed if the
     request asks; `on_usage` gets its tokens exactly as for a provider's answer."""
     protocol = echo.protocol_for("/" + tail.lstrip("/"))
@@ -84,7 +86,7 @@ async def echo_answer(provider: ProviderSpec, tail: str, request: Request, on_us
     body = echo.parse_body(await request.body())
     if body is None:
         return provider_error(provider.protocol, 400, "The request body is not a JSON object.")
-    result = echo.answer(protocol, body)
+    result = echo.answer(protocol, body, user_words)
     if echo.wants_stream(body):
         chunks: Iterable[bytes] = echo.sse_answer(protocol, body, result)
         media_type, headers = "text/event-stream", {"cache-control": "no-cache"}

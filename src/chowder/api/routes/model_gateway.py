@@ -14,7 +14,7 @@ from chowder.core.errors import BadRequest, Unauthorized
 from chowder.core.model_providers import ProviderProtocol, provider_named
 from chowder.domain import model_access, usage
 from chowder.modelgw.forward import UpstreamUnavailable, echo_answer, forward, presented_credential, provider_error
-from chowder.modelgw.usage import UsageMeter, model_of, session_of
+from chowder.modelgw.usage import UsageMeter, model_of
 from chowder.persistence.repositories import TenantRepository
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +46,7 @@ async def model_call(provider: str, tail: str, request: Request, state: State) -
     except BadRequest as exc:
         return provider_error(spec.protocol, 400, str(exc.detail))
     body = await request.body()
-    session_id = session_of(body)
+    session_id = state.runtime.session_of_model_call(body)
 
     async def on_usage(meter: UsageMeter) -> None:
         event = usage.UsageEvent(
@@ -70,7 +70,7 @@ async def model_call(provider: str, tail: str, request: Request, state: State) -
             log.exception("could not record usage of instance %s", access.instance_id)
 
     if access.api_key is None:
-        return await echo_answer(spec, tail, request, on_usage)
+        return await echo_answer(spec, tail, request, state.runtime.user_words, on_usage)
     base_url = state.settings.model_base_url(spec.name)
     try:
         return await forward(

@@ -140,6 +140,15 @@ class AgentRuntime(Protocol):
         in `session_id` on the model `model_ref` (`provider/model`)."""
         ...
 
+    def session_of_model_call(self, body: bytes) -> str | None:
+        """The chat session a model call made by the agent belongs to, when the agent marked it in the request."""
+        ...
+
+    def user_words(self, text: str) -> str:
+        """The user's own words in a user message of a model call made by the agent: what the agent wraps around
+        them (timestamps, injected context, markers) removed. The dev model echoes them."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
