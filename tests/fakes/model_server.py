@@ -29,17 +29,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from chowder.modelgw import echo as echo_model
 from chowder.modelgw.echo import (
-    INTERNAL_CONTEXT,
-    RUNTIME_SUFFIX,
     SYSTEM_ROLES,
     TEXT_PART_TYPES,
-    TIMESTAMP_PREFIX,
     Answer,
     Conversation,
     Event,
     WireProtocol,
-    answer,
     anthropic_events,
     chat_completion,
     chat_events,
@@ -47,7 +44,6 @@ from chowder.modelgw.echo import (
     encode_sse,
     json_answer,
     parse_body,
-    parse_conversation,
     protocol_for,
     reply_text,
     response_object,
@@ -55,9 +51,9 @@ from chowder.modelgw.echo import (
     split_pieces,
     sse_answer,
     text_of,
-    user_words,
     wants_stream,
 )
+from chowder.runtime.openclaw.model_calls import INTERNAL_CONTEXT, RUNTIME_SUFFIX, TIMESTAMP_PREFIX, user_words
 from tests.fakes.loopback import LoopbackServer
 
 __all__ = [  # the echo model's names stay importable from here, as before they moved
@@ -97,6 +93,16 @@ __all__ = [  # the echo model's names stay importable from here, as before they 
 ]
 
 DEFAULT_MODELS = ("fake-model", "fake-model-b")
+
+
+def parse_conversation(protocol: WireProtocol, body: dict[str, Any]) -> Conversation:
+    """The echo model's reading of a conversation as OpenClaw wrote it."""
+    return echo_model.parse_conversation(protocol, body, user_words)
+
+
+def answer(protocol: WireProtocol, body: dict[str, Any], pieces: int = 3) -> Answer:
+    """The echo model's answer to a conversation as OpenClaw wrote it."""
+    return echo_model.answer(protocol, body, user_words, pieces)
 
 
 # --- Simulated provider failures -----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ CONVERSATIONS: dict[echo.WireProtocol, dict[str, Any]] = {
 @pytest.mark.parametrize("protocol", list(CONVERSATIONS))
 def test_the_meter_reads_the_echo_models_usage_off_its_answer(protocol: echo.WireProtocol, stream: bool) -> None:
     body = {**CONVERSATIONS[protocol], "stream": stream}
-    result = echo.answer(protocol, body)
+    result = echo.answer(protocol, body, str.strip)
     assert result.text == f"ECHO[{body['model']}] turns=1 msgs=1 last=hi there history="
     assert (result.input_tokens, result.output_tokens) == (4, len(result.text.split()))
     assert echo.wants_stream(body) is stream

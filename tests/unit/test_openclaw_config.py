@@ -8,6 +8,7 @@ import pytest
 
 from chowder.core.errors import BadRequest
 from chowder.core.merge_patch import inverse_patch, merge_patch
+from chowder.core.model_providers import ModelProvider
 from chowder.runtime.openclaw import config
 from chowder.runtime.openclaw.versions import resolve_release
 
@@ -136,3 +137,13 @@ def test_inverse_patch_undoes_exactly_what_a_patch_changed() -> None:
         "plugins": {"entries": {"discord": None}, "load": None},
     }
     assert merge_patch(merge_patch(before, patch), undo) == before
+
+
+def test_every_model_provider_has_an_entry_and_a_managed_path() -> None:
+    assert set(config.PROVIDER_ENTRIES) == set(ModelProvider)
+    rendered = config.render("gemini", {}, PLACEMENT)
+    assert list(rendered["models"]["providers"]) == [provider.value for provider in ModelProvider]
+    for provider in ModelProvider:
+        assert ("models", "providers", provider.value) in config.MANAGED_PATHS
+        primary = config.render(provider.value, {}, PLACEMENT)["agents"]["defaults"]["model"]["primary"]
+        assert primary.startswith(f"{provider.value}/")

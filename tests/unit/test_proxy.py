@@ -11,11 +11,21 @@ import httpx
 import pytest
 
 from chowder.core.errors import GATEWAY_UNAVAILABLE, BadRequest, GatewayTimeout, GatewayUnavailable
+from chowder.core.model_providers import ModelProvider
 from chowder.core.settings import MIB
 from chowder.domain.chat import Turn, check_session_id, model_ref
-from chowder.domain.models import ModelProvider
 from chowder.proxy.responses import send_turn
 from chowder.proxy.sessions import SessionLocks
+from chowder.runtime.openclaw import chat
+
+
+class _Runtime:
+    """All the proxy asks of the agent runtime: how a turn is addressed to its gateway (OpenClaw's way)."""
+
+    chat_request = staticmethod(chat.chat_request)
+
+
+RUNTIME = _Runtime()
 
 
 def _closed_port() -> int:
@@ -32,7 +42,9 @@ def test_unreachable_gateway_is_502_with_the_documented_body() -> None:
     async def scenario() -> None:
         async with httpx.AsyncClient() as http:
             with pytest.raises(GatewayUnavailable) as caught:
-                await send_turn(http, turn, "main", {"model": "claude-x", "input": "hi"}, 5, locks.hold("i", "main"))
+                await send_turn(
+                    http, RUNTIME, turn, "main", {"model": "claude-x", "input": "hi"}, 5, locks.hold("i", "main")
+                )
         assert caught.value.detail == GATEWAY_UNAVAILABLE
         # The session lock was released: the next turn on the session is not stuck behind the failed one.
         async with asyncio.timeout(1), locks.hold("i", "main"):
@@ -110,7 +122,9 @@ def test_a_silent_gateway_times_out_with_a_clear_504_and_frees_the_session() -> 
         turn = Turn("i", f"http://127.0.0.1:{port}", "token", "anthropic/claude-x")
         async with server, httpx.AsyncClient() as http:
             with pytest.raises(GatewayTimeout) as caught:
-                await send_turn(http, turn, "s", {"model": "claude-x", "input": "hi"}, 0.5, locks.hold("i", "s"))
+                await send_turn(
+                    http, RUNTIME, turn, "s", {"model": "claude-x", "input": "hi"}, 0.5, locks.hold("i", "s")
+                )
         assert caught.value.detail == {"error": "The gateway did not answer within 0.5 s."}
         async with asyncio.timeout(1), locks.hold("i", "s"):
             pass
@@ -130,7 +144,7 @@ def test_a_gateway_that_dies_mid_stream_ends_the_stream_with_an_error_event() ->
         turn = Turn("i", f"http://127.0.0.1:{port}", "token", "anthropic/claude-x")
         async with server, httpx.AsyncClient() as http:
             response = await send_turn(
-                http, turn, "s", {"model": "claude-x", "input": "hi", "stream": True}, 5, locks.hold("i", "s")
+                http, RUNTIME, turn, "s", {"model": "claude-x", "input": "hi", "stream": True}, 5, locks.hold("i", "s")
             )
             body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
         async with asyncio.timeout(1), locks.hold("i", "s"):
@@ -176,7 +190,7 @@ def _turn_against_endless_gateway(stream: bool) -> tuple[bytes | object, int]:
         body = {"model": "claude-x", "input": "hi", "stream": stream}
         async with server, httpx.AsyncClient() as http:
             try:
-                response = await send_turn(http, turn, "s", body, 5, locks.hold("i", "s"))
+                response = await send_turn(http, RUNTIME, turn, "s", body, 5, locks.hold("i", "s"))
                 result: bytes | object = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
             except GatewayUnavailable as exc:
                 result = exc.detail

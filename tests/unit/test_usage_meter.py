@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chowder.domain import orgs, usage
-from chowder.modelgw.usage import UsageMeter, model_of, session_of
+from chowder.modelgw.usage import UsageMeter, model_of
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.repositories import TenantRepository
 
@@ -62,19 +62,10 @@ def test_a_line_over_the_bound_is_skipped_and_metering_goes_on() -> None:
     assert (meter.input_tokens, meter.output_tokens) == (3, 9)
 
 
-def test_session_and_model_come_from_the_request() -> None:
-    body = json.dumps(
-        {
-            "model": "claude-x",
-            "messages": [
-                {"role": "user", "content": "old\n\nRuntime: agent=main | session=agent:main:alice | x"},
-                {"role": "user", "content": "new\n\nRuntime: agent=main | session=agent:main:user:42 | model=m"},
-            ],
-        }
-    ).encode()
-    assert session_of(body) == "user:42"
+def test_the_model_comes_from_the_request() -> None:
+    body = json.dumps({"model": "claude-x", "messages": [{"role": "user", "content": "hi"}]}).encode()
     assert model_of(body) == "claude-x"
-    assert session_of(b'{"model": "x"}') is None
+    assert model_of(b"{oops") == "unknown"
 
 
 @pytest.mark.persistence

@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 instances=service,
                 http=parts.http,
                 billing=Billing(settings, parts.db, parts.stripe, parts.quantity_sync.wake),
+                runtime=parts.runtime,
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.

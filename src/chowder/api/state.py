@@ -10,6 +10,7 @@ from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
 from chowder.domain.instances import Instances
+from chowder.domain.ports.runtime import AgentRuntime
 from chowder.persistence.db import Database
 from chowder.proxy.sessions import SessionLocks
 
@@ -22,4 +23,5 @@ class AppState:
     instances: Instances
     http: httpx.AsyncClient
     billing: Billing
+    runtime: AgentRuntime
     sessions: SessionLocks = field(default_factory=SessionLocks)

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chowder.core.model_providers import PROVIDERS, ModelProvider
+
 # Settings give sizes in MiB (`*_mb`); this turns them into bytes.
 MIB = 1024 * 1024
 
@@ -58,6 +60,8 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(2.0, description="How often the engine looks for work when not woken.")
     observe_interval_s: float = Field(10.0, description="How often a running sandbox is checked for liveness.")
     lease_s: float = Field(30.0, description="How long a worker's claim on an instance lasts without renewal.")
+    # One upstream per model provider, each named by its `ProviderSpec.base_url_setting`; read through
+    # `model_base_url`.
     anthropic_base_url: str = Field("https://api.anthropic.com", description="Anthropic upstream (no /v1).")
     openai_base_url: str = Field("https://api.openai.com", description="OpenAI upstream (no /v1).")
     gemini_base_url: str = Field(
@@ -110,6 +114,11 @@ class Settings(BaseSettings):
         """Paid tier → Stripe price id, for the tiers this server sells."""
         prices = {"crab": self.stripe_price_crab, "lobster": self.stripe_price_lobster}
         return {tier: price for tier, price in prices.items() if price}
+
+    def model_base_url(self, provider: ModelProvider) -> str:
+        """The upstream the model gateway forwards this provider's calls to."""
+        url: str = getattr(self, PROVIDERS[provider].base_url_setting)
+        return url
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,18 +8,13 @@ from dataclasses import dataclass, field
 
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest
+from chowder.core.model_providers import ModelProvider, provider_named, provider_of_model
 from chowder.domain.instances import running
-from chowder.domain.models import ModelProvider
 from chowder.persistence.repositories import TenantRepository
 
 MAIN_SESSION = "main"
 _SESSION_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 _RESERVED_PREFIXES = ("subagent:", "cron:", "acp:")
-_PREFIXES: tuple[tuple[tuple[str, ...], ModelProvider], ...] = (
-    (("claude",), ModelProvider.ANTHROPIC),
-    (("gpt", "o1", "o3", "o4", "chatgpt"), ModelProvider.OPENAI),
-    (("gemini",), ModelProvider.GEMINI),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +35,18 @@ def check_session_id(session_id: str) -> str:
 
 
 def model_ref(model: str) -> tuple[ModelProvider, str]:
-    """`claude-…` → anthropic, `gpt-…`/`o1…` → openai, `gemini-…` → gemini; `provider/model` as written."""
+    """The provider and the `provider/model` reference of a model name: `provider/model` as written, a bare name
+    by its prefix (`claude-…` → anthropic, `gpt-…`/`o1…` → openai, `gemini-…` → gemini). BadRequest otherwise."""
     provider_name, slash, name = model.partition("/")
     if slash:
-        try:
-            return ModelProvider(provider_name), f"{provider_name}/{name}"
-        except ValueError:
-            raise BadRequest(f"Unknown model provider '{provider_name}' in model '{model}'.") from None
-    for prefixes, provider in _PREFIXES:
-        if model.lower().startswith(prefixes):
-            return provider, f"{provider.value}/{model}"
-    raise BadRequest(f"Cannot tell the provider of model '{model}'; name it as 'provider/model'.")
+        spec = provider_named(provider_name)
+        if spec is None:
+            raise BadRequest(f"Unknown model provider '{provider_name}' in model '{model}'.")
+        return spec.name, f"{provider_name}/{name}"
+    provider = provider_of_model(model)
+    if provider is None:
+        raise BadRequest(f"Cannot tell the provider of model '{model}'; name it as 'provider/model'.")
+    return provider, f"{provider.value}/{model}"
 
 
 def prepare_turn(

@@ -26,12 +26,6 @@ class Permission(StrEnum):
     CHANNELS = "channels"
 
 
-class ModelProvider(StrEnum):
-    ANTHROPIC = "anthropic"
-    OPENAI = "openai"
-    GEMINI = "gemini"
-
-
 class Status(StrEnum):
     """The public lifecycle. `provisioning` covers both a first boot and a start from stopped."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,6 +10,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import NotFound
 from chowder.core.ids import KEY_DISPLAY_CHARS, ORG_KEY_PREFIX, hash_key, new_api_key, new_id
+from chowder.core.model_providers import ModelProvider
 from chowder.domain.models import TIER_LIMITS, KeyKind, Tier
 from chowder.domain.quantity_sync import mark_quantity_due
 from chowder.persistence.repositories import TenantRepository
@@ -72,7 +74,7 @@ def update(
     box: SecretBox,
     org_id: str,
     name: str | None,
-    model_api_keys: dict[str, str] | None,
+    model_api_keys: Mapping[ModelProvider, str] | None,
 ) -> OrganizationView:
     """Rename and merge model keys: a provider not mentioned is kept, an empty string deletes it."""
     org = repo.org(org_id)

@@ -6,6 +6,9 @@ The reply echoes what the model was shown, so memory and session isolation can b
 
     ECHO[<model>] turns=<user msgs> msgs=<user+assistant msgs> last=<last user text> history=<earlier|user|texts>
 
+The user texts are the user's own words, without what the calling agent wrapped around them; which wrappers those
+are is the agent runtime's knowledge, passed in as `UserWords` (`AgentRuntime.user_words`).
+
 Usage is word-counted: input tokens are the whitespace-separated words of every system, user and assistant text
 in the request (as sent, wrappers included); output tokens are the words of the reply.
 """
@@ -13,22 +16,17 @@ in the request (as sent, wrappers included); output tokens are the words of the 
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 WireProtocol = Literal["chat", "responses", "anthropic"]
 Event = tuple[str | None, dict[str, Any] | str]
+# The user's own words in a user message's text, without what the calling agent wrapped around them.
+UserWords = Callable[[str], str]
 
-INTERNAL_CONTEXT = re.compile(
-    r"<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>.*?(?:<<<END_OPENCLAW_INTERNAL_CONTEXT>>>|\Z)", re.DOTALL
-)
-# OpenClaw prefixes user text with e.g. "[Mon 2026-11-23 00:22 UTC] "; requiring a date keeps "[x] y" intact.
-TIMESTAMP_PREFIX = re.compile(r"^\[[^\]\n]*\d{4}-\d{2}-\d{2}[^\]\n]*\] ")
-RUNTIME_SUFFIX = "\n\nRuntime:"
 TEXT_PART_TYPES = {"text", "input_text", "output_text"}
 SYSTEM_ROLES = {"system", "developer"}
 
@@ -73,12 +71,6 @@ def text_of(content: Any) -> str:
     return "\n".join(p for p in parts if isinstance(p, str))
 
 
-def user_words(raw: str) -> str:
-    """Drop the injected internal context, OpenClaw's `[<timestamp>] ` prefix and its `\\n\\nRuntime:` trailer."""
-    text = INTERNAL_CONTEXT.sub("", raw).split(RUNTIME_SUFFIX, 1)[0].strip()
-    return TIMESTAMP_PREFIX.sub("", text, count=1).strip()
-
-
 def _role_items(protocol: WireProtocol, body: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     """Top-level system texts and the role-bearing items, wherever the protocol keeps them."""
     system: list[str] = []
@@ -95,9 +87,9 @@ def _role_items(protocol: WireProtocol, body: dict[str, Any]) -> tuple[list[str]
     return system, [item for item in items or [] if isinstance(item, dict) and "role" in item]
 
 
-def parse_conversation(protocol: WireProtocol, body: dict[str, Any]) -> Conversation:
-    """Only user and assistant turns count; a user message left empty by cleaning (tool results, the internal
-    context) is not a turn, but its raw text still counts toward input tokens."""
+def parse_conversation(protocol: WireProtocol, body: dict[str, Any], user_words: UserWords) -> Conversation:
+    """Only user and assistant turns count; a user message left without words (tool results, context the agent
+    injected) is not a turn, but its raw text still counts toward input tokens."""
     system, items = _role_items(protocol, body)
     messages: list[tuple[str, str]] = []
     user_texts: list[str] = []
@@ -126,8 +118,8 @@ def split_pieces(text: str, pieces: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-def answer(protocol: WireProtocol, body: dict[str, Any], pieces: int = 3) -> Answer:
-    conversation = parse_conversation(protocol, body)
+def answer(protocol: WireProtocol, body: dict[str, Any], user_words: UserWords, pieces: int = 3) -> Answer:
+    conversation = parse_conversation(protocol, body, user_words)
     model = str(body.get("model", ""))
     text = reply_text(model, conversation)
     prompt = conversation.system + [raw for _, raw in conversation.messages]

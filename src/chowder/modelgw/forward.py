@@ -9,43 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
 
 import httpx
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from chowder.core.settings import Settings
+from chowder.core.model_providers import ProviderProtocol, ProviderSpec
 from chowder.modelgw import echo
 from chowder.modelgw.usage import UsageMeter
 from chowder.proxy.headers import request_headers, response_headers
 
 OnUsage = Callable[[UsageMeter], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    base_url: str
-    auth_header: str
-    auth_prefix: str
-
-
-# What each provider protocol needs of its upstream, and all a sandbox may ask for: the rest of a provider's API
-# (files, batches, fine-tuning, admin) is never reachable with an instance's credential.
-MODEL_ROUTES: dict[str, frozenset[tuple[str, str]]] = {
-    "anthropic": frozenset({("POST", "v1/messages"), ("POST", "v1/messages/count_tokens"), ("GET", "v1/models")}),
-    "openai": frozenset({("POST", "v1/responses"), ("POST", "v1/chat/completions"), ("GET", "v1/models")}),
-    "gemini": frozenset({("POST", "chat/completions"), ("GET", "models")}),
-}
-
-
-def upstreams(settings: Settings) -> dict[str, Upstream]:
-    return {
-        "anthropic": Upstream(settings.anthropic_base_url, "x-api-key", ""),
-        "openai": Upstream(settings.openai_base_url, "authorization", "Bearer "),
-        "gemini": Upstream(settings.gemini_base_url, "authorization", "Bearer "),
-    }
 
 
 def presented_credential(request: Request) -> str | None:
@@ -56,9 +31,9 @@ def presented_credential(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def provider_error(provider: str, status: int, message: str) -> JSONResponse:
+def provider_error(protocol: ProviderProtocol, status: int, message: str) -> JSONResponse:
     """An error in the protocol's own shape, so the gateway reports it as the provider's failure."""
-    if provider == "anthropic":
+    if protocol is ProviderProtocol.ANTHROPIC_MESSAGES:
         body: dict[str, object] = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
     else:
         body = {"error": {"message": message, "type": "invalid_request_error", "code": "chowder_model_gateway"}}
@@ -67,7 +42,8 @@ def provider_error(provider: str, status: int, message: str) -> JSONResponse:
 
 async def forward(
     http: httpx.AsyncClient,
-    upstream: Upstream,
+    provider: ProviderSpec,
+    base_url: str,
     api_key: str,
     tail: str,
     request: Request,
@@ -77,10 +53,10 @@ async def forward(
     """Send the request on with the real key and stream the answer back as it arrives; once it has been
     sent, `on_usage` gets the tokens the provider reported (successful answers only)."""
     headers = request_headers(request.headers)
-    headers[upstream.auth_header] = upstream.auth_prefix + api_key
+    headers[provider.key_header] = provider.key_prefix + api_key
     outgoing = http.build_request(
         request.method,
-        upstream.base_url.rstrip("/") + "/" + tail.lstrip("/"),
+        base_url.rstrip("/") + "/" + tail.lstrip("/"),
         params=request.query_params,
         headers=headers,
         content=await request.body(),
@@ -98,16 +74,19 @@ async def forward(
     )
 
 
-async def echo_answer(provider: str, tail: str, request: Request, on_usage: OnUsage) -> Response:
+async def echo_answer(
+    provider: ProviderSpec, tail: str, request: Request, user_words: echo.UserWords, on_usage: OnUsage
+) -> Response:
     """The built-in echo model's answer to a model call, in the protocol its path names, streamed if the
     request asks; `on_usage` gets its tokens exactly as for a provider's answer."""
     protocol = echo.protocol_for("/" + tail.lstrip("/"))
     if request.method != "POST" or protocol is None:
-        return provider_error(provider, 404, f"The dev model does not serve {request.method} /{tail.lstrip('/')}.")
+        message = f"The dev model does not serve {request.method} /{tail.lstrip('/')}."
+        return provider_error(provider.protocol, 404, message)
     body = echo.parse_body(await request.body())
     if body is None:
-        return provider_error(provider, 400, "The request body is not a JSON object.")
-    result = echo.answer(protocol, body)
+        return provider_error(provider.protocol, 400, "The request body is not a JSON object.")
+    result = echo.answer(protocol, body, user_words)
     if echo.wants_stream(body):
         chunks: Iterable[bytes] = echo.sse_answer(protocol, body, result)
         media_type, headers = "text/event-stream", {"cache-control": "no-cache"}

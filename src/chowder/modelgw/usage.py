@@ -1,22 +1,12 @@
-"""Reading token usage off model answers as they stream past, in any of the three wire protocols, and
-telling which session a model call belongs to."""
+"""Reading token usage off model answers as they stream past, in any of the three wire protocols, and the
+model a call asked for. Which session a call belongs to is the agent runtime's to tell."""
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from chowder.core.bounded import MAX_ANSWER_BYTES, LineSplitter
-
-# OpenClaw appends "Runtime: agent=main | session=agent:main:<session key> | …" to the user's message.
-_SESSION = re.compile(r"session=agent:[^:|\s\\]+:([^|\s\\]+)")
-
-
-def session_of(body: bytes) -> str | None:
-    """The session key of the newest user message in a model request, if OpenClaw marked it."""
-    matches = _SESSION.findall(body.decode(errors="replace"))
-    return matches[-1] if matches else None
 
 
 def model_of(body: bytes) -> str:

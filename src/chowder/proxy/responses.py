@@ -1,7 +1,7 @@
 """Forwarding a Responses call to an instance's gateway, streamed or not.
 
-The gateway's `model` is an agent target, so the caller's model travels as `x-openclaw-model` and is
-written back into the answer; the session travels as `x-openclaw-session-key`."""
+The agent runtime says how a turn is addressed to its gateway (`AgentRuntime.chat_request`); the answer names
+the caller's model again, whatever the gateway called it."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from chowder.core.bounded import IDENTITY, MAX_ANSWER_BYTES, BodyTooLarge, LineS
 from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayTimeout, GatewayUnavailable
 from chowder.core.settings import MIB
 from chowder.domain.chat import Turn
-
-AGENT_TARGET = "openclaw"
+from chowder.domain.ports.runtime import AgentRuntime, GatewayAccess
 
 
 async def send_turn(
     http: httpx.AsyncClient,
+    runtime: AgentRuntime,
     turn: Turn,
     session_id: str,
     body: dict[str, Any],
@@ -31,17 +31,13 @@ async def send_turn(
 ) -> Response:
     """Holds the session's lock from the upstream call until the last byte of the answer has gone out."""
     caller_model = body.get("model")
-    upstream_body = {**body, "model": AGENT_TARGET}
+    gateway = GatewayAccess(turn.gateway_url, turn.gateway_token)
+    chat = runtime.chat_request(gateway, session_id, turn.model_ref, body)
     request = http.build_request(
         "POST",
-        f"{turn.gateway_url}/v1/responses",
-        json=upstream_body,
-        headers={
-            "Authorization": f"Bearer {turn.gateway_token}",
-            "x-openclaw-session-key": session_id,
-            "x-openclaw-model": turn.model_ref,
-            **IDENTITY,
-        },
+        chat.url,
+        json=chat.body,
+        headers={**chat.headers, **IDENTITY},
         timeout=httpx.Timeout(timeout_s, connect=10.0),
     )
     await session_lock.__aenter__()

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chowder.core.model_providers import ModelProvider
 from chowder.schemas.common import Name, Timestamp
-from chowder.schemas.organization import ProviderName
 
 Egress = Literal["open", "none"]
 EGRESS_HELP = (
@@ -18,7 +18,7 @@ EGRESS_HELP = (
 
 class InstanceCreate(BaseModel):
     name: Name
-    model_provider: ProviderName = "anthropic"
+    model_provider: ModelProvider = ModelProvider.ANTHROPIC
     sandbox_provider: str = "sandbox"
     openclaw_version: str = "v1"
     openclaw_config: dict[str, Any] | None = None

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict
 
+from chowder.core.model_providers import ModelProvider
 from chowder.schemas.common import Name, Timestamp
-
-ProviderName = Literal["anthropic", "openai", "gemini"]
 
 
 class SignupRequest(BaseModel):
@@ -35,7 +32,7 @@ class OrganizationUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
-    model_api_keys: dict[ProviderName, str] | None = None
+    model_api_keys: dict[ModelProvider, str] | None = None
 
 
 class Subscription(BaseModel):

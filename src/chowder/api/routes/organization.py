@@ -38,8 +38,7 @@ def get_organization(principal: OrgPrincipal, repo: Repo) -> Organization:
 @router.patch("/v1/organization")
 def update_organization(body: OrganizationUpdate, principal: OrgPrincipal, repo: Repo, state: State) -> Organization:
     """Rename, and merge model keys (an empty string deletes one). Keys are never echoed."""
-    keys = None if body.model_api_keys is None else {str(name): key for name, key in body.model_api_keys.items()}
-    view = orgs.update(repo, state.box, principal.organization_id, body.name, keys)
+    view = orgs.update(repo, state.box, principal.organization_id, body.name, body.model_api_keys)
     return _public(view)
 
 

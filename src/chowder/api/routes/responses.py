@@ -60,6 +60,7 @@ async def _turn(
     turn = await asyncio.to_thread(prepare)
     return await send_turn(
         state.http,
+        state.runtime,
         turn,
         session_id,
         body.model_dump(),

@@ -132,3 +132,28 @@ class AgentRuntime(Protocol):
     ) -> str:
         """Approve a DM pairing code; the runtime's own words. NotFound for a code it has no request for."""
         ...
+
+    def chat_request(
+        self, gateway: GatewayAccess, session_id: str, model_ref: str, body: dict[str, Any]
+    ) -> ChatRequest:
+        """A Responses API request (`body`, its `model` the caller's) as the agent's gateway takes it, for one turn
+        in `session_id` on the model `model_ref` (`provider/model`)."""
+        ...
+
+    def session_of_model_call(self, body: bytes) -> str | None:
+        """The chat session a model call made by the agent belongs to, when the agent marked it in the request."""
+        ...
+
+    def user_words(self, text: str) -> str:
+        """The user's own words in a user message of a model call made by the agent: what the agent wraps around
+        them (timestamps, injected context, markers) removed. The dev model echoes them."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One chat turn addressed to an agent's gateway: POST `body` as JSON to `url` with `headers`."""
+
+    url: str
+    headers: dict[str, str] = field(repr=False)  # carries the gateway token
+    body: dict[str, Any]

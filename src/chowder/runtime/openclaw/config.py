@@ -7,10 +7,12 @@ environment (`OPENCLAW_GATEWAY_TOKEN`, and an env SecretRef for the model provid
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chowder.core.merge_patch import merge_patch
+from chowder.core.model_providers import ModelProvider
 
 GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
 MODEL_TOKEN_ENV = "CHOWDER_MODEL_TOKEN"
@@ -18,10 +20,55 @@ SYSTEM_PROMPT_PATH = ("agent", "system_prompt")
 
 _MODEL_SECRET = {"source": "env", "provider": "default", "id": MODEL_TOKEN_ENV}
 
-PRIMARY_MODELS = {
-    "anthropic": "anthropic/claude-sonnet-4-5",
-    "openai": "openai/gpt-4o",
-    "gemini": "gemini/gemini-2.0-flash",
+
+@dataclass(frozen=True, slots=True)
+class CatalogModel:
+    """A model OpenClaw's own catalog lacks for its provider: without an entry here the agent cannot pick it."""
+
+    id: str
+    context_window: int
+    max_tokens: int
+
+    def entry(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.id,
+            "input": ["text"],
+            "contextWindow": self.context_window,
+            "maxTokens": self.max_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEntry:
+    """OpenClaw's `models.providers.<provider>` entry for one model provider (which it always reaches through the
+    control plane's model gateway), and the model a new instance on that provider starts with."""
+
+    # A new instance's model, as OpenClaw names it (`<provider>/<model>`).
+    primary_model: str
+    # OpenClaw's client for the provider's API.
+    api: str
+    # Appended to the provider's gateway route: OpenClaw's client adds its own paths after it.
+    base_path: str = ""
+    extra_models: tuple[CatalogModel, ...] = ()
+
+    def provider_config(self, gateway_route: str) -> dict[str, Any]:
+        return {
+            "baseUrl": gateway_route + self.base_path,
+            "api": self.api,
+            "apiKey": _MODEL_SECRET,
+            "models": [model.entry() for model in self.extra_models],
+        }
+
+
+PROVIDER_ENTRIES: Mapping[ModelProvider, ProviderEntry] = {
+    ModelProvider.ANTHROPIC: ProviderEntry("anthropic/claude-sonnet-4-5", "anthropic-messages"),
+    ModelProvider.OPENAI: ProviderEntry("openai/gpt-4o", "openai-responses", base_path="/v1"),
+    ModelProvider.GEMINI: ProviderEntry(
+        "gemini/gemini-2.0-flash",
+        "openai-completions",
+        extra_models=(CatalogModel("gemini-2.0-flash", context_window=1_000_000, max_tokens=8192),),
+    ),
 }
 
 
@@ -103,7 +150,7 @@ def base_config(model_provider: str) -> dict[str, Any]:
         "models": {"mode": "merge"},
         "agents": {
             "defaults": {
-                "model": {"primary": PRIMARY_MODELS[model_provider]},
+                "model": {"primary": PROVIDER_ENTRIES[ModelProvider(model_provider)].primary_model},
                 "skipBootstrap": True,
                 "heartbeat": {"every": "0m"},
             }
@@ -143,24 +190,8 @@ def managed_config(placement: GatewayPlacement, config: dict[str, Any]) -> dict[
         "models": {
             "catalogRefresh": {"enabled": False},
             "providers": {
-                "anthropic": {
-                    "baseUrl": f"{base}/anthropic",
-                    "api": "anthropic-messages",
-                    "apiKey": _MODEL_SECRET,
-                    "models": [],
-                },
-                "openai": {
-                    "baseUrl": f"{base}/openai/v1",
-                    "api": "openai-responses",
-                    "apiKey": _MODEL_SECRET,
-                    "models": [],
-                },
-                "gemini": {
-                    "baseUrl": f"{base}/gemini",
-                    "api": "openai-completions",
-                    "apiKey": _MODEL_SECRET,
-                    "models": [_gemini_model("gemini-2.0-flash")],
-                },
+                provider.value: entry.provider_config(f"{base}/{provider.value}")
+                for provider, entry in PROVIDER_ENTRIES.items()
             },
         },
         "agents": {"defaults": {"workspace": f"{placement.state_dir}/workspace"}},
@@ -182,9 +213,7 @@ MANAGED_PATHS: tuple[tuple[str, ...], ...] = (
     ("gateway", "terminal"),
     ("gateway", "http", "endpoints", "responses", "enabled"),
     ("models", "catalogRefresh", "enabled"),
-    ("models", "providers", "anthropic"),
-    ("models", "providers", "openai"),
-    ("models", "providers", "gemini"),
+    *(("models", "providers", provider.value) for provider in ModelProvider),
     ("agents", "defaults", "workspace"),
     ("plugins", "entries", "admin-http-rpc"),
     ("plugins", "load", "paths"),
@@ -216,16 +245,6 @@ def _paths(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str
         else:
             paths.append((*prefix, key))
     return paths
-
-
-def _gemini_model(model_id: str) -> dict[str, Any]:
-    return {
-        "id": model_id,
-        "name": model_id,
-        "input": ["text"],
-        "contextWindow": 1_000_000,
-        "maxTokens": 8192,
-    }
 
 
 def render(model_provider: str, overrides: dict[str, Any], placement: GatewayPlacement) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from chowder.core.errors import BadRequest, FileTooLarge, NotFound, ProviderErro
 from chowder.core.merge_patch import merge_patch
 from chowder.core.settings import MIB, Settings
 from chowder.domain.ports.runtime import GatewayAccess, InstanceRuntimeSpec
+from chowder.runtime.openclaw import chat, model_calls, rpc
 from chowder.runtime.openclaw import config as oc_config
-from chowder.runtime.openclaw import rpc
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.versions import RELEASES, resolve_release
 from chowder.sandbox.base import (
@@ -48,6 +48,11 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class OpenClawRuntime:
+    # Chat goes straight to the gateway; these only spell OpenClaw's conventions and need no state.
+    chat_request = staticmethod(chat.chat_request)
+    session_of_model_call = staticmethod(model_calls.session_of_model_call)
+    user_words = staticmethod(model_calls.user_words)
+
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self._settings = settings
         self._http = http
