@@ -1,10 +1,16 @@
-"""Small helpers that drive the public API the way a client would."""
+"""Small helpers that drive the public API the way a client would, and one that signs up an org on a database
+directly, for tests of the use cases and stores without a server."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from chowder.core.crypto import SecretBox
+from chowder.domain.orgs import Organizations
+from chowder.domain.ports.storage import Transactions
 
 
 class HttpClient(Protocol):
@@ -26,6 +32,12 @@ def signup(client: HttpClient, name: str = "Acme Corp", model_keys: dict[str, st
         response = client.patch("/v1/organization", json={"model_api_keys": keys}, headers=auth(key))
         assert response.status_code == 200, response.text
     return key
+
+
+def new_org(tx: Transactions, name: str) -> str:
+    """A new org's id, signed up through the use case on the database behind `tx` (no server needed)."""
+    view, _ = asyncio.run(Organizations(tx, SecretBox("test")).signup(name))
+    return view.id
 
 
 def create_instance(client: HttpClient, key: str, **fields: Any) -> dict[str, Any]:

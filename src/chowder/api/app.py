@@ -30,6 +30,10 @@ from chowder.api.state import AppState
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
 from chowder.domain.instances import Instances
+from chowder.domain.keys import ApiKeys
+from chowder.domain.orgs import Organizations
+from chowder.domain.usage import UsageReports
+from chowder.persistence.store import SqlTransactions
 from chowder.wiring import control_plane
 
 log = logging.getLogger("chowder")
@@ -56,13 +60,17 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 wake_engine=parts.engine.wake,
                 wake_quantity_sync=parts.quantity_sync.wake,
             )
+            tx = SqlTransactions(parts.db)
             state = app.state.chowder = AppState(
                 settings=settings,
                 db=parts.db,
                 box=parts.box,
                 instances=service,
                 http=parts.http,
-                billing=Billing(settings, parts.db, parts.stripe, parts.quantity_sync.wake),
+                billing=Billing(settings, tx, parts.stripe, parts.quantity_sync.wake),
+                orgs=Organizations(tx, parts.box),
+                keys=ApiKeys(tx),
+                usage=UsageReports(tx),
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.

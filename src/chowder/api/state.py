@@ -10,6 +10,9 @@ from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
 from chowder.domain.instances import Instances
+from chowder.domain.keys import ApiKeys
+from chowder.domain.orgs import Organizations
+from chowder.domain.usage import UsageReports
 from chowder.persistence.db import Database
 from chowder.proxy.sessions import SessionLocks
 
@@ -22,4 +25,7 @@ class AppState:
     instances: Instances
     http: httpx.AsyncClient
     billing: Billing
+    orgs: Organizations
+    keys: ApiKeys
+    usage: UsageReports
     sessions: SessionLocks = field(default_factory=SessionLocks)

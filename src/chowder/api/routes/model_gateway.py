@@ -12,6 +12,7 @@ from chowder.api.deps import State
 from chowder.core.endpoints import MODEL_PATH
 from chowder.core.errors import BadRequest, Unauthorized
 from chowder.domain import model_access, usage
+from chowder.domain.ports.tenancy import UsageEvent
 from chowder.modelgw.forward import (
     MODEL_ROUTES,
     UpstreamUnavailable,
@@ -56,7 +57,7 @@ async def model_call(provider: str, tail: str, request: Request, state: State) -
     session_id = session_of(body)
 
     async def on_usage(meter: UsageMeter) -> None:
-        event = usage.UsageEvent(
+        event = UsageEvent(
             organization_id=access.organization_id,
             instance_id=access.instance_id,
             session_id=session_id,
