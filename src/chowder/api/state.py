@@ -9,8 +9,10 @@ import httpx
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
+from chowder.domain.chat import ChatTurns
 from chowder.domain.instances import Instances
 from chowder.domain.keys import ApiKeys
+from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.usage import UsageReports
 from chowder.persistence.db import Database
@@ -28,4 +30,6 @@ class AppState:
     orgs: Organizations
     keys: ApiKeys
     usage: UsageReports
+    chat: ChatTurns
+    model_calls: ModelCalls
     sessions: SessionLocks = field(default_factory=SessionLocks)

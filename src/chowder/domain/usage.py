@@ -1,20 +1,15 @@
-"""Token usage: recorded per model call, read back as totals per instance (by session and model) and per
-organization (by instance and key)."""
+"""Token usage read back as totals: per instance (by session and model) and per organization (by instance and
+key). Recording happens where the tokens are counted, in `domain/model_calls.py`."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
-from chowder.core.clock import utcnow
 from chowder.core.errors import BadRequest
-from chowder.core.ids import new_id
 from chowder.domain.instance_access import visible
 from chowder.domain.ports.storage import Transactions, UnitOfWork
-from chowder.domain.ports.tenancy import UsageEvent, UsageTotals
-from chowder.persistence.tables import UsageEventRow
+from chowder.domain.ports.tenancy import UsageTotals
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +69,3 @@ class UsageReports:
 def _check_range(since: datetime | None, until: datetime | None) -> None:
     if since is not None and until is not None and since >= until:
         raise BadRequest("'since' must be earlier than 'until'.")
-
-
-def record(session: Session, event: UsageEvent) -> None:
-    session.add(UsageEventRow(id=new_id(), created_at=utcnow(), **asdict(event)))
