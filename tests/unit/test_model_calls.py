@@ -4,8 +4,9 @@ answer, with which key, and what usage lands against whom."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pytest
 
@@ -14,12 +15,14 @@ from chowder.core.errors import BadRequest, Unauthorized
 from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.ports.model_calls import CallSubject, RecordUsage
+from chowder.domain.ports.storage import UnitOfWork
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
 from tests.factories import add_instance
 
 pytestmark = pytest.mark.persistence
 
+T = TypeVar("T")
 BOX = SecretBox("test")
 CREDENTIAL = "instance-credential"
 
@@ -93,3 +96,21 @@ def test_with_the_dev_model_no_key_is_needed_or_handed_out(tx: SqlTransactions) 
     assert asyncio.run(calls.serve("openai", CREDENTIAL, FakeExchange())) is None
     [total] = tx.run_sync(lambda uow: uow.usage.totals(org_id, None, None, None))
     assert (total.requests, total.total_tokens) == (1, 10)
+
+
+def test_a_usage_record_that_fails_is_logged_and_the_answer_stands(
+    tx: SqlTransactions, caplog: pytest.LogCaptureFixture
+) -> None:
+    org_with_instance(tx, {"anthropic": "sk-ant-real"})
+    transactions = 0
+
+    async def fails_after_the_first(work: Callable[[UnitOfWork], T]) -> T:
+        nonlocal transactions
+        transactions += 1
+        if transactions > 1:
+            raise ConnectionError("the database went away")
+        return await tx(work)
+
+    calls = ModelCalls(fails_after_the_first, BOX, lambda i, s: None, need_key=True)
+    assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange())) == "sk-ant-real"
+    assert "could not record usage" in caplog.text

@@ -10,7 +10,7 @@ from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest
 from chowder.domain.instance_access import running
 from chowder.domain.models import ModelProvider
-from chowder.domain.orgs import model_key
+from chowder.domain.orgs import required_model_key
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 
 MAIN_SESSION = "main"
@@ -72,5 +72,5 @@ class ChatTurns:
         assert instance.gateway_url is not None
         provider, ref = model_ref(model)
         if self._need_key:
-            model_key(uow, org_id, provider)
+            required_model_key(uow, org_id, provider)
         return Turn(instance.id, instance.gateway_url, self._box.decrypt(instance.gateway_token_enc), ref)

@@ -14,7 +14,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import Unauthorized
 from chowder.core.ids import hash_key
-from chowder.domain.orgs import model_key
+from chowder.domain.orgs import required_model_key
 from chowder.domain.ports.model_calls import CallSubject, ModelExchange, TokenCounts
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.ports.tenancy import UsageEvent
@@ -63,7 +63,7 @@ class ModelCalls:
         if instance is None:
             raise Unauthorized("Invalid instance credential.")
         org_id = instance.organization_id
-        api_key = self._box.decrypt(model_key(uow, org_id, provider)) if self._need_key else None
+        api_key = self._box.decrypt(required_model_key(uow, org_id, provider)) if self._need_key else None
         return _Access(instance.id, org_id, provider, api_key)
 
     async def _record(self, access: _Access, subject: CallSubject, tokens: TokenCounts) -> None:

@@ -115,7 +115,7 @@ def set_tier(uow: UnitOfWork, org_id: str, tier: Tier) -> OrganizationView:
     return view(uow, org_id)
 
 
-def model_key(uow: UnitOfWork, org_id: str, provider: str) -> str:
+def required_model_key(uow: UnitOfWork, org_id: str, provider: str) -> str:
     """The org's key for `provider`, encrypted. Raises BadRequest when it holds none, saying how to set one."""
     ciphertext = uow.orgs.model_key(org_id, provider)
     if ciphertext is None:
