@@ -1,10 +1,20 @@
-"""Small helpers that drive the public API the way a client would."""
+"""Small helpers that drive the public API the way a client would, and two that make the same records on a
+database directly, for tests of the use cases and stores without a server."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from chowder.core.clock import utcnow
+from chowder.core.crypto import SecretBox
+from chowder.core.ids import hash_key, new_id
+from chowder.domain.models import Desired, Status
+from chowder.domain.orgs import Organizations
+from chowder.domain.ports.instances import InstanceRecord
+from chowder.domain.ports.storage import Transactions, UnitOfWork
 
 
 class HttpClient(Protocol):
@@ -26,6 +36,47 @@ def signup(client: HttpClient, name: str = "Acme Corp", model_keys: dict[str, st
         response = client.patch("/v1/organization", json={"model_api_keys": keys}, headers=auth(key))
         assert response.status_code == 200, response.text
     return key
+
+
+def new_org(tx: Transactions, name: str) -> str:
+    """A new org's id, signed up through the use case on the database behind `tx` (no server needed)."""
+    view, _ = asyncio.run(Organizations(tx, SecretBox("test")).signup(name))
+    return view.id
+
+
+def add_instance(uow: UnitOfWork, org_id: str, model_credential: str | None = None) -> str:
+    """A provisioning instance of the org, as the create use case stores one; its id."""
+    now = utcnow()
+    instance_id = new_id()
+    uow.instances.add(
+        InstanceRecord(
+            id=instance_id,
+            organization_id=org_id,
+            name="agent",
+            status=Status.PROVISIONING,
+            desired_state=Desired.RUNNING,
+            model_provider="anthropic",
+            sandbox_provider="process",
+            sandbox_id=None,
+            gateway_url=None,
+            openclaw_version="v1",
+            openclaw_release="2026.9.6",
+            openclaw_config=None,
+            region=None,
+            egress="open",
+            error_message=None,
+            gateway_token_enc="gateway-token",
+            model_token_hash=hash_key(model_credential or new_id()),
+            model_token_enc="model-token",
+            status_changed_at=now,
+            observed_at=None,
+            torn_down=False,
+            created_at=now,
+            updated_at=now,
+            deleted_at=None,
+        )
+    )
+    return instance_id
 
 
 def create_instance(client: HttpClient, key: str, **fields: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from chowder.domain.billing import stripe_client
 from chowder.domain.quantity_sync import QuantitySync
 from chowder.domain.reconciler import Engine
 from chowder.persistence.db import Database, migrate
+from chowder.persistence.store import SqlTransactions
 from chowder.runtime.openclaw.runtime import OpenClawRuntime
 from chowder.sandbox.base import SandboxProvider
 from chowder.sandbox.registry import make_provider
@@ -56,6 +57,8 @@ async def control_plane(settings: Settings) -> AsyncIterator[ControlPlane]:
             runtime = OpenClawRuntime(settings, http)
             engine = Engine(db, box, settings, providers, runtime)
             client = stripe_client(settings)
-            yield ControlPlane(db, box, http, providers, runtime, engine, client, QuantitySync(settings, db, client))
+            yield ControlPlane(
+                db, box, http, providers, runtime, engine, client, QuantitySync(settings, SqlTransactions(db), client)
+            )
     finally:
         db.dispose()

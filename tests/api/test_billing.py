@@ -15,7 +15,7 @@ from chowder.core.settings import Settings
 from chowder.domain import orgs
 from chowder.domain.models import Tier
 from chowder.persistence.db import Database
-from chowder.persistence.repositories import TenantRepository
+from chowder.persistence.store import SqlTransactions
 from tests.conftest import SHARED_RUNTIME
 from tests.factories import auth, create_instance, signup, wait_until
 from tests.fakes.stripe_api import FakeStripeApi, completed_checkout, signed_event
@@ -179,8 +179,7 @@ def test_quantity_sync_leaves_free_and_whale_orgs_alone(
     wait_until(lambda: stripe_api.quantity(sub) == 0, "the crab subscription is synced")
     org_id = client.get("/v1/organization", headers=auth(whale)).json()["id"]
     db = Database(database_url)
-    with db.session() as session:
-        orgs.set_tier(TenantRepository(session), org_id, Tier.WHALE)
+    SqlTransactions(db).run_sync(lambda uow: orgs.set_tier(uow, org_id, Tier.WHALE))
     db.dispose()
     before = len(stripe_api.requests)
     create_instance(client, whale, name="granted")

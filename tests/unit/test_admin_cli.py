@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from chowder.cli.main import app
 from chowder.domain import orgs
 from chowder.persistence.db import Database, migrate
-from chowder.persistence.repositories import TenantRepository
+from chowder.persistence.store import SqlTransactions
+from tests.factories import new_org
 
 pytestmark = pytest.mark.persistence
 
@@ -18,21 +19,20 @@ pytestmark = pytest.mark.persistence
 def test_set_tier_and_list(data_dir: Path, database_url: str) -> None:
     db = Database(database_url)
     migrate(db.engine)
-    with db.session() as session:
-        org, _ = orgs.signup(TenantRepository(session), "Big Fish Ltd")
+    tx = SqlTransactions(db)
+    org_id = new_org(tx, "Big Fish Ltd")
     env = {"CHOWDER_DATA_DIR": str(data_dir), "CHOWDER_DATABASE_URL": database_url}
     runner = CliRunner()
 
-    granted = runner.invoke(app, ["admin", "set-tier", org.id, "whale"], env=env)
+    granted = runner.invoke(app, ["admin", "set-tier", org_id, "whale"], env=env)
     assert granted.exit_code == 0, granted.output
     assert "now on whale: 0/unlimited" in granted.output
-    with db.session() as session:
-        assert orgs.view(TenantRepository(session), org.id).instance_limit is None
+    assert tx.run_sync(lambda uow: orgs.view(uow, org_id)).instance_limit is None
 
     listed = runner.invoke(app, ["admin", "orgs"], env=env)
-    assert listed.exit_code == 0 and org.id in listed.output and "whale" in listed.output
+    assert listed.exit_code == 0 and org_id in listed.output and "whale" in listed.output
 
-    assert runner.invoke(app, ["admin", "set-tier", org.id, "kraken"], env=env).exit_code == 2
+    assert runner.invoke(app, ["admin", "set-tier", org_id, "kraken"], env=env).exit_code == 2
     missing = runner.invoke(app, ["admin", "set-tier", "00000000-0000-4000-8000-000000000000", "crab"], env=env)
     assert missing.exit_code == 1 and "No organization" in missing.output
     db.dispose()

@@ -4,6 +4,7 @@ taken over."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,22 +15,25 @@ from chowder.core.settings import Settings
 from chowder.domain import orgs
 from chowder.domain.billing import stripe_client
 from chowder.domain.models import Tier
+from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.quantity_sync import QuantitySync
 from chowder.persistence.db import Database, migrate
-from chowder.persistence.repositories import EngineRepository, TenantRepository
+from chowder.persistence.repositories import EngineRepository
+from chowder.persistence.store import SqlTransactions
 from chowder.persistence.tables import InstanceRow
+from tests.factories import new_org
 from tests.fakes.stripe_api import FakeStripeApi
 
 pytestmark = pytest.mark.persistence
 
 
 def _instance(db: Database) -> str:
+    org_id = new_org(SqlTransactions(db), "Lease Co")
     with db.session() as session:
-        org, _ = orgs.signup(TenantRepository(session), "Lease Co")
         now = utcnow()
         row = InstanceRow(
             id="11111111-1111-4111-8111-111111111111",
-            organization_id=org.id,
+            organization_id=org_id,
             name="i",
             status="provisioning",
             desired_state="running",
@@ -82,20 +86,22 @@ def test_one_process_pushes_an_orgs_quantity_at_a_time(data_dir: Path, database_
     migrate(db.engine)
     with FakeStripeApi("sk_test_lease") as stripe_api:
         sub = stripe_api.subscribe("cus_lease", "price_crab", quantity=1)
-        with db.session() as session:
-            repo = TenantRepository(session)
-            org, _ = orgs.signup(repo, "Two Servers Co")
-            row = repo.lock_org(org.id)
-            assert row is not None
-            row.stripe_subscription_id = sub
-        with db.session() as session:
-            orgs.set_tier(TenantRepository(session), org.id, Tier.CRAB)  # marks the quantity due
+        tx = SqlTransactions(db)
+        org_id = new_org(tx, "Two Servers Co")
+
+        def subscribed(uow: UnitOfWork) -> None:
+            org = uow.orgs.lock(org_id)
+            assert org is not None
+            uow.orgs.save(replace(org, stripe_subscription_id=sub))
+
+        tx.run_sync(subscribed)
+        tx.run_sync(lambda uow: orgs.set_tier(uow, org_id, Tier.CRAB))  # marks the quantity due
         stripe_settings = {"stripe_secret_key": "sk_test_lease", "stripe_price_crab": "price_crab"}
         settings = Settings(data_dir=data_dir, stripe_api_base=stripe_api.url, **stripe_settings)
         client = stripe_client(settings)
 
         async def two_servers() -> None:
-            await asyncio.gather(*(QuantitySync(settings, db, client).sync_due() for _ in range(2)))
+            await asyncio.gather(*(QuantitySync(settings, tx, client).sync_due() for _ in range(2)))
 
         asyncio.run(two_servers())
         assert [method for method, _path, _form in stripe_api.requests] == ["GET", "POST"], "one push, not two"

@@ -6,10 +6,13 @@ import json
 
 import pytest
 
-from chowder.domain import orgs, usage
+from chowder.core.clock import utcnow
+from chowder.domain.ports.storage import UnitOfWork
+from chowder.domain.ports.tenancy import UsageEvent
 from chowder.modelgw.usage import UsageMeter, model_of
 from chowder.persistence.db import Database, migrate
-from chowder.persistence.repositories import TenantRepository
+from chowder.persistence.store import SqlTransactions
+from tests.factories import new_org
 
 
 def _sse(*events: dict[str, object]) -> bytes:
@@ -72,16 +75,22 @@ def test_the_model_comes_from_the_request() -> None:
 def test_totals_group_and_filter(database_url: str) -> None:
     db = Database(database_url)
     migrate(db.engine)
-    with db.session() as session:
-        org, _ = orgs.signup(TenantRepository(session), "Usage Co")
+    tx = SqlTransactions(db)
+    org_id = new_org(tx, "Usage Co")
+
+    def record(uow: UnitOfWork) -> None:
         for sess, key, tokens in (("a", "k1", 10), ("a", "k2", 20), ("b", "k1", 5)):
-            usage.record(session, usage.UsageEvent(org.id, "inst", sess, key, "anthropic", "claude", tokens, 1))
-    with db.session() as session:
-        total = usage.totals(session, org.id, None, None, None)[0]
+            uow.usage.record(UsageEvent(org_id, "inst", sess, key, "anthropic", "claude", tokens, 1), utcnow())
+
+    def check(uow: UnitOfWork) -> None:
+        total = uow.usage.totals(org_id, None, None, None)[0]
         assert (total.requests, total.input_tokens, total.output_tokens, total.total_tokens) == (3, 35, 3, 38)
-        by_session = {t.group: t.input_tokens for t in usage.totals(session, org.id, "session_id", None, None)}
+        by_session = {t.group: t.input_tokens for t in uow.usage.totals(org_id, "session_id", None, None)}
         assert by_session == {"a": 30, "b": 5}
-        by_key = {t.group: t.requests for t in usage.totals(session, org.id, "key_id", None, None, "inst")}
+        by_key = {t.group: t.requests for t in uow.usage.totals(org_id, "key_id", None, None, "inst")}
         assert by_key == {"k1": 2, "k2": 1}
-        assert usage.totals(session, "another-org", None, None, None)[0].requests == 0
+        assert uow.usage.totals("another-org", None, None, None)[0].requests == 0
+
+    tx.run_sync(record)
+    tx.run_sync(check)
     db.dispose()

@@ -29,7 +29,14 @@ from chowder.api.routes import (
 from chowder.api.state import AppState
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
+from chowder.domain.chat import ChatTurns
 from chowder.domain.instances import Instances
+from chowder.domain.keys import ApiKeys
+from chowder.domain.model_calls import ModelCalls
+from chowder.domain.orgs import Organizations
+from chowder.domain.usage import UsageReports
+from chowder.persistence.store import SqlTransactions
+from chowder.proxy.sessions import SessionLocks
 from chowder.wiring import control_plane
 
 log = logging.getLogger("chowder")
@@ -56,14 +63,23 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 wake_engine=parts.engine.wake,
                 wake_quantity_sync=parts.quantity_sync.wake,
             )
+            tx = SqlTransactions(parts.db)
+            need_key = not settings.dev_model
+            sessions = SessionLocks()
             state = app.state.chowder = AppState(
                 settings=settings,
                 db=parts.db,
                 box=parts.box,
                 instances=service,
                 http=parts.http,
-                billing=Billing(settings, parts.db, parts.stripe, parts.quantity_sync.wake),
+                billing=Billing(settings, tx, parts.stripe, parts.quantity_sync.wake),
                 runtime=parts.runtime,
+                orgs=Organizations(tx, parts.box),
+                keys=ApiKeys(tx),
+                usage=UsageReports(tx),
+                chat=ChatTurns(tx, parts.box, need_key=need_key),
+                model_calls=ModelCalls(tx, parts.box, sessions.key_of, need_key=need_key),
+                sessions=sessions,
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.

@@ -1,19 +1,17 @@
-"""Request dependencies: the database session, the calling principal and permission checks."""
+"""Request dependencies: the app's services, the calling principal and permission checks. Routes reach the
+database only through the services, each use case its own transaction, committed before the answer is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from chowder.api.state import AppState
 from chowder.core.errors import Forbidden, NotFound, Unauthorized
-from chowder.domain import keys
 from chowder.domain.models import Permission, Principal
-from chowder.persistence.repositories import TenantRepository
 
 _bearer = HTTPBearer(auto_error=False, description="An organization key (chd_org_…) or a scoped key (chd_sk_…).")
 
@@ -26,31 +24,13 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_session(state: State) -> Iterator[Session]:
-    with state.db.session() as session:
-        yield session
-
-
-# Committed when the handler returns, before the response is sent: a client never sees a success whose
-# write is not yet visible (or later fails).
-DbSession = Annotated[Session, Depends(get_session, scope="function")]
-
-
-def get_repo(session: DbSession) -> TenantRepository:
-    return TenantRepository(session)
-
-
-Repo = Annotated[TenantRepository, Depends(get_repo)]
-
-
-def get_principal(
+async def get_principal(
     state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """Resolved once per request in its own short transaction (it may stamp `last_used_at`)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Missing API key.")
-    with state.db.session() as session:
-        return keys.authenticate(TenantRepository(session), credentials.credentials)
+    return await state.keys.authenticate(credentials.credentials)
 
 
 AnyPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -9,8 +9,13 @@ import httpx
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
+from chowder.domain.chat import ChatTurns
 from chowder.domain.instances import Instances
+from chowder.domain.keys import ApiKeys
+from chowder.domain.model_calls import ModelCalls
+from chowder.domain.orgs import Organizations
 from chowder.domain.ports.runtime import AgentRuntime
+from chowder.domain.usage import UsageReports
 from chowder.persistence.db import Database
 from chowder.proxy.sessions import SessionLocks
 
@@ -24,4 +29,9 @@ class AppState:
     http: httpx.AsyncClient
     billing: Billing
     runtime: AgentRuntime
+    orgs: Organizations
+    keys: ApiKeys
+    usage: UsageReports
+    chat: ChatTurns
+    model_calls: ModelCalls
     sessions: SessionLocks = field(default_factory=SessionLocks)

@@ -15,7 +15,7 @@ from rich.console import Console
 from chowder.core.settings import Settings
 
 if TYPE_CHECKING:
-    from chowder.persistence.db import Database
+    from chowder.persistence.store import SqlTransactions
 
 app = typer.Typer(help="Chowder: a self-hostable control plane for OpenClaw agents.", no_args_is_help=True)
 runtime_app = typer.Typer(help="The shared OpenClaw runtime cache.", no_args_is_help=True)
@@ -109,18 +109,16 @@ def admin_orgs() -> None:
     from rich.table import Table
 
     from chowder.domain import orgs
-    from chowder.persistence.repositories import OperatorRepository, TenantRepository
 
     table = Table("name", "tier", "instances", "stripe customer")
     table.add_column("id", no_wrap=True, min_width=36)  # whole, to copy into `set-tier`
-    with _database() as db, db.session() as session:
-        repo = TenantRepository(session)
-        for org_id in OperatorRepository(session).org_ids():
-            org = orgs.view(repo, org_id)
-            limit = "unlimited" if org.instance_limit is None else str(org.instance_limit)
-            table.add_row(
-                org.name, org.subscription_tier, f"{org.instance_count}/{limit}", org.stripe_customer_id or "", org.id
-            )
+    with _transactions() as tx:
+        every = tx.run_sync(orgs.every_org)
+    for org in every:
+        limit = "unlimited" if org.instance_limit is None else str(org.instance_limit)
+        table.add_row(
+            org.name, org.subscription_tier, f"{org.instance_count}/{limit}", org.stripe_customer_id or "", org.id
+        )
     Console(soft_wrap=True).print(table)
 
 
@@ -133,13 +131,12 @@ def admin_set_tier(
     from chowder.core.errors import NotFound
     from chowder.domain import orgs
     from chowder.domain.models import Tier
-    from chowder.persistence.repositories import TenantRepository
 
     if tier not in {t.value for t in Tier}:
         raise typer.BadParameter(f"unknown tier {tier!r}; one of: {', '.join(t.value for t in Tier)}")
     try:
-        with _database() as db, db.session() as session:
-            org = orgs.set_tier(TenantRepository(session), org_id, Tier(tier))
+        with _transactions() as tx:
+            org = tx.run_sync(lambda uow: orgs.set_tier(uow, org_id, Tier(tier)))
     except NotFound:
         console.print(f"[red]No organization {org_id}.[/red]")
         raise typer.Exit(1) from None
@@ -148,14 +145,15 @@ def admin_set_tier(
 
 
 @contextmanager
-def _database() -> Iterator[Database]:
-    """The server's database, migrated to the current schema."""
+def _transactions() -> Iterator[SqlTransactions]:
+    """Transactions on the server's database, migrated to the current schema."""
     from chowder.persistence.db import Database, migrate
+    from chowder.persistence.store import SqlTransactions
 
     db = Database(Settings().resolved_database_url)
     try:
         migrate(db.engine)
-        yield db
+        yield SqlTransactions(db)
     finally:
         db.dispose()
 

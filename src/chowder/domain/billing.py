@@ -3,10 +3,10 @@ change or cancel it, and the signed webhook events that move an organization bet
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,11 +16,10 @@ from chowder.core.clock import utcnow
 from chowder.core.errors import BadRequest, InvalidState, NotFound, ServiceUnavailable
 from chowder.core.settings import Settings
 from chowder.domain import orgs
-from chowder.domain.models import PAID_TIERS, Principal, Tier
-from chowder.domain.quantity_sync import mark_quantity_due
-from chowder.persistence.db import Database
-from chowder.persistence.repositories import BillingRepository, TenantRepository
-from chowder.persistence.tables import OrganizationRow
+from chowder.domain.models import PAID_TIERS, Tier
+from chowder.domain.ports.storage import Transactions, UnitOfWork
+from chowder.domain.ports.tenancy import OrgRecord
+from chowder.domain.quantity_sync import with_quantity_due
 
 log = logging.getLogger("chowder.billing")
 
@@ -48,16 +47,16 @@ class Billing:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        tx: Transactions,
         client: stripe.StripeClient | None,
         on_quantity_due: Callable[[], None],
     ) -> None:
         self._settings = settings
-        self._db = db
+        self._tx = tx
         self._client = client
         self._on_quantity_due = on_quantity_due
 
-    async def checkout(self, principal: Principal, tier: str) -> str:
+    async def checkout(self, org_id: str, tier: str) -> str:
         """A Checkout session for `tier` (crab or lobster), one line item per instance; its URL."""
         if tier not in PAID_TIERS:
             raise BadRequest("Checkout sells the paid tiers only: 'crab' or 'lobster'.")
@@ -65,7 +64,7 @@ class Billing:
         price = self._settings.stripe_prices.get(tier)
         if price is None:
             raise ServiceUnavailable(NOT_CONFIGURED)
-        org = await self._org(principal.organization_id)
+        org = await self._tx(lambda uow: orgs.view(uow, org_id))
         if org.stripe_subscription_id is not None:
             raise InvalidState(
                 f"Already subscribed ({org.subscription_tier}): change tier in the customer portal "
@@ -87,10 +86,10 @@ class Billing:
         )
         return str(session.url)
 
-    async def portal(self, principal: Principal) -> str:
+    async def portal(self, org_id: str) -> str:
         """A customer-portal session (change tier, card, invoices, cancel); 409 before any checkout."""
         client = self._stripe()
-        org = await self._org(principal.organization_id)
+        org = await self._tx(lambda uow: orgs.view(uow, org_id))
         if org.stripe_customer_id is None:
             raise InvalidState("No billing account yet: subscribe first with POST /v1/subscription/checkout.")
         session = await client.v1.billing_portal.sessions.create_async(
@@ -108,42 +107,37 @@ class Billing:
             stripe.Webhook.construct_event(payload, signature or "", secret)
         except (ValueError, stripe.SignatureVerificationError) as exc:
             raise BadRequest("Invalid Stripe signature.") from exc
-        if await asyncio.to_thread(self._apply, json.loads(payload)):
+        event = json.loads(payload)
+        if await self._tx(lambda uow: self._apply(uow, event)):
             self._on_quantity_due()
 
-    def _apply(self, event: dict[str, Any]) -> bool:
+    def _apply(self, uow: UnitOfWork, event: dict[str, Any]) -> bool:
         """True when the event left the org's Stripe quantity to be synced."""
         kind, obj = str(event.get("type")), event.get("data", {}).get("object", {})
-        with self._db.session() as session:
-            if not BillingRepository(session).first_delivery(str(event["id"]), kind, utcnow()):
-                log.info("stripe event %s (%s) already applied", event["id"], kind)
-                return False
-            org = self._org_of(session, kind, obj)
-            if org is None or org.subscription_tier == Tier.WHALE:
-                return False  # not ours, or granted by the operator: Stripe does not change a whale
-            tier = self._tier_of(kind, obj)
-            if tier is None or _stale(org, kind, obj, event):
-                return False
-            org.subscription_tier = tier
-            org.stripe_event_at = _created(event) or org.stripe_event_at
-            if kind == "checkout.session.completed":
-                org.stripe_customer_id = obj.get("customer") or org.stripe_customer_id
-            org.stripe_subscription_id = obj.get("subscription") if kind.startswith("checkout") else obj.get("id")
-            if tier == Tier.SHRIMP:
-                org.stripe_subscription_id = None
-            org.updated_at = utcnow()
-            # Checkout bought max(1, count) and instances may have come or gone since: recount.
-            mark_quantity_due(org)
-            log.info("organization %s: %s → tier %s", org.id, kind, tier)
-            return org.stripe_quantity_due
-
-    def _org_of(self, session: Any, kind: str, obj: dict[str, Any]) -> OrganizationRow | None:
-        if kind == "checkout.session.completed":
-            org_id = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("organization_id")
-            return TenantRepository(session).lock_org(str(org_id)) if org_id else None
-        if kind in ("customer.subscription.updated", "customer.subscription.deleted") and obj.get("customer"):
-            return BillingRepository(session).org_of_customer(str(obj["customer"]))
-        return None
+        if not uow.stripe_events.first_delivery(str(event["id"]), kind, utcnow()):
+            log.info("stripe event %s (%s) already applied", event["id"], kind)
+            return False
+        org = _org_of(uow, kind, obj)
+        if org is None or org.subscription_tier == Tier.WHALE:
+            return False  # not ours, or granted by the operator: Stripe does not change a whale
+        tier = self._tier_of(kind, obj)
+        if tier is None or _stale(org, kind, obj, event):
+            return False
+        customer = obj.get("customer") if kind == "checkout.session.completed" else None
+        subscription = obj.get("subscription") if kind.startswith("checkout") else obj.get("id")
+        changed = replace(
+            org,
+            subscription_tier=tier,
+            stripe_event_at=_created(event) or org.stripe_event_at,
+            stripe_customer_id=customer or org.stripe_customer_id,
+            stripe_subscription_id=None if tier == Tier.SHRIMP else subscription,
+            updated_at=utcnow(),
+        )
+        # Checkout bought max(1, count) and instances may have come or gone since: recount.
+        changed = with_quantity_due(changed)
+        uow.orgs.save(changed)
+        log.info("organization %s: %s → tier %s", org.id, kind, tier)
+        return changed.stripe_quantity_due
 
     def _tier_of(self, kind: str, obj: dict[str, Any]) -> Tier | None:
         """The tier an event puts the org on; None when it says nothing about tiers."""
@@ -167,28 +161,32 @@ class Billing:
             raise ServiceUnavailable(NOT_CONFIGURED)
         return self._client
 
-    async def _org(self, org_id: str) -> orgs.OrganizationView:
-        def read() -> orgs.OrganizationView:
-            with self._db.session() as session:
-                return orgs.view(TenantRepository(session), org_id)
-
-        return await asyncio.to_thread(read)
-
     async def _new_customer(self, client: stripe.StripeClient, org: orgs.OrganizationView) -> str:
         """The org's Stripe customer, created once; a concurrent creator's customer wins if it was first."""
         customer = await client.v1.customers.create_async(
             params={"name": org.name, "metadata": {"organization_id": org.id}}
         )
 
-        def store() -> str:
-            with self._db.session() as session:
-                row = TenantRepository(session).lock_org(org.id)
-                if row is None:
-                    raise NotFound("Organization not found.")
-                row.stripe_customer_id = row.stripe_customer_id or customer.id
-                return row.stripe_customer_id
+        def store(uow: UnitOfWork) -> str:
+            locked = uow.orgs.lock(org.id)
+            if locked is None:
+                raise NotFound("Organization not found.")
+            if locked.stripe_customer_id is not None:
+                return locked.stripe_customer_id
+            uow.orgs.save(replace(locked, stripe_customer_id=customer.id))
+            return customer.id
 
-        return await asyncio.to_thread(store)
+        return await self._tx(store)
+
+
+def _org_of(uow: UnitOfWork, kind: str, obj: dict[str, Any]) -> OrgRecord | None:
+    """The org an event is about, locked; checkout names it, subscription events name its Stripe customer."""
+    if kind == "checkout.session.completed":
+        org_id = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("organization_id")
+        return uow.orgs.lock(str(org_id)) if org_id else None
+    if kind in ("customer.subscription.updated", "customer.subscription.deleted") and obj.get("customer"):
+        return uow.orgs.by_stripe_customer(str(obj["customer"]))
+    return None
 
 
 def _created(event: dict[str, Any]) -> datetime | None:
@@ -196,7 +194,7 @@ def _created(event: dict[str, Any]) -> datetime | None:
     return datetime.fromtimestamp(int(created), UTC) if isinstance(created, int) else None
 
 
-def _stale(org: OrganizationRow, kind: str, obj: dict[str, Any], event: dict[str, Any]) -> bool:
+def _stale(org: OrgRecord, kind: str, obj: dict[str, Any], event: dict[str, Any]) -> bool:
     """Stripe does not deliver events in order: one older than the last applied, or about a subscription that is
     not the org's current one (a late event of a canceled one), must not undo what came after it."""
     created, last = _created(event), org.stripe_event_at

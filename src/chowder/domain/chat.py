@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest
 from chowder.core.model_providers import ModelProvider, provider_named, provider_of_model
-from chowder.domain.instances import running
-from chowder.persistence.repositories import TenantRepository
+from chowder.domain.instance_access import running
+from chowder.domain.orgs import required_model_key
+from chowder.domain.ports.storage import Transactions, UnitOfWork
 
 MAIN_SESSION = "main"
 _SESSION_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
@@ -49,16 +50,23 @@ def model_ref(model: str) -> tuple[ModelProvider, str]:
     return provider, f"{provider.value}/{model}"
 
 
-def prepare_turn(
-    repo: TenantRepository, box: SecretBox, org_id: str, instance_id: str, model: str, *, need_key: bool
-) -> Turn:
-    """Raises NotFound, InvalidState unless running, BadRequest for an unknown model or (when `need_key`,
-    i.e. the dev model is off) a provider the organization holds no key for."""
-    instance = running(repo, org_id, instance_id)
-    assert instance.gateway_url is not None
-    provider, ref = model_ref(model)
-    if need_key and repo.model_key(org_id, provider) is None:
-        raise BadRequest(
-            f"No API key is configured for model provider '{provider.value}'. Set one with PATCH /v1/organization."
-        )
-    return Turn(instance.id, instance.gateway_url, box.decrypt(instance.gateway_token_enc), ref)
+class ChatTurns:
+    """`need_key` is off when the built-in dev model answers every model call: then no provider key is needed."""
+
+    def __init__(self, tx: Transactions, box: SecretBox, *, need_key: bool) -> None:
+        self._tx = tx
+        self._box = box
+        self._need_key = need_key
+
+    async def prepare_turn(self, org_id: str, instance_id: str, model: str) -> Turn:
+        """Raises NotFound, InvalidState unless running, BadRequest for an unknown model or (when `need_key`) a
+        provider the organization holds no key for."""
+        return await self._tx(lambda uow: self._turn(uow, org_id, instance_id, model))
+
+    def _turn(self, uow: UnitOfWork, org_id: str, instance_id: str, model: str) -> Turn:
+        instance = running(uow.instances.get(org_id, instance_id))
+        assert instance.gateway_url is not None
+        provider, ref = model_ref(model)
+        if self._need_key:
+            required_model_key(uow, org_id, provider)
+        return Turn(instance.id, instance.gateway_url, self._box.decrypt(instance.gateway_token_enc), ref)

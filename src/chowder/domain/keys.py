@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chowder.core.clock import utcnow
 from chowder.core.errors import BadRequest, NotFound, Unauthorized
-from chowder.core.ids import KEY_DISPLAY_CHARS, SCOPED_KEY_PREFIX, hash_key, new_api_key, new_id
+from chowder.core.ids import KEY_DISPLAY_CHARS, ORG_KEY_PREFIX, SCOPED_KEY_PREFIX, hash_key, new_api_key, new_id
 from chowder.domain.models import KeyKind, Permission, Principal
-from chowder.persistence.repositories import TenantRepository
-from chowder.persistence.tables import ApiKeyRow, KeyGrantRow
+from chowder.domain.ports.storage import Transactions, UnitOfWork
+from chowder.domain.ports.tenancy import Grant, KeyRecord
 
+# `last_used_at` is stamped at most this often, so authenticating is a write only once a minute per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
@@ -25,88 +27,114 @@ class KeyView:
     expires_at: datetime | None
     last_used_at: datetime | None
     created_at: datetime
-    instances: list[tuple[str, list[str]]]
+    grants: list[Grant]
 
 
-def authenticate(repo: TenantRepository, raw_key: str) -> Principal:
-    """Unknown, revoked and expired keys get the same answer, so the answer leaks nothing."""
-    row = repo.key_by_hash(hash_key(raw_key))
-    now = utcnow()
-    if row is None or not _active(row, now):
-        raise Unauthorized("Invalid API key.")
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-        row.last_used_at = now
-    grants = {g.instance_id: frozenset(Permission(p) for p in g.permissions) for g in repo.grants(row.id)}
-    return Principal(organization_id=row.organization_id, key_id=row.id, kind=KeyKind(row.kind), grants=grants)
-
-
-def create_scoped(
-    repo: TenantRepository,
-    org_id: str,
-    name: str,
-    instance_ids: list[str],
-    permissions: list[Permission],
-    expires_at: datetime | None,
-) -> tuple[KeyView, str]:
-    """A key limited to the given instances and permissions; the raw key is returned only here."""
-    now = utcnow()
-    if expires_at is not None and expires_at <= now:
-        raise BadRequest("expires_at must be in the future.")
-    for instance_id in dict.fromkeys(instance_ids):
-        if repo.instance(org_id, instance_id) is None:
-            raise NotFound(f"Instance not found: {instance_id}")
-    raw = new_api_key(SCOPED_KEY_PREFIX)
-    row = ApiKeyRow(
+def mint(
+    uow: UnitOfWork, org_id: str, kind: KeyKind, name: str, expires_at: datetime | None, grants: Sequence[Grant]
+) -> tuple[KeyRecord, str]:
+    """Stores a new key of the org; the raw key is returned only here (we keep its hash and display prefix)."""
+    raw = new_api_key(ORG_KEY_PREFIX if kind is KeyKind.ORG else SCOPED_KEY_PREFIX)
+    key = KeyRecord(
         id=new_id(),
         organization_id=org_id,
-        kind=KeyKind.SCOPED,
+        kind=kind,
         name=name,
         key_hash=hash_key(raw),
         key_prefix=raw[:KEY_DISPLAY_CHARS],
         expires_at=expires_at,
-        created_at=now,
+        revoked_at=None,
+        last_used_at=None,
+        created_at=utcnow(),
     )
-    repo.add(row)
-    perms = sorted(dict.fromkeys(p.value for p in permissions))
-    for instance_id in dict.fromkeys(instance_ids):
-        repo.add(KeyGrantRow(key_id=row.id, instance_id=instance_id, permissions=perms))
-    return _view(repo, row), raw
+    uow.keys.add(key, grants)
+    return key, raw
 
 
-def list_scoped(repo: TenantRepository, org_id: str) -> list[KeyView]:
-    return [_view(repo, row) for row in repo.scoped_keys(org_id)]
+class ApiKeys:
+    """Authentication and the scoped-key use cases, each one transaction."""
+
+    def __init__(self, tx: Transactions) -> None:
+        self._tx = tx
+
+    async def authenticate(self, raw_key: str) -> Principal:
+        """Raises Unauthorized for unknown, revoked and expired keys alike, so the answer leaks nothing."""
+        return await self._tx(lambda uow: _authenticate(uow, raw_key))
+
+    async def create_scoped(
+        self,
+        org_id: str,
+        name: str,
+        instance_ids: list[str],
+        permissions: list[Permission],
+        expires_at: datetime | None,
+    ) -> tuple[KeyView, str]:
+        """A key limited to the given instances of the org and permissions; the raw key is returned only here.
+        Raises BadRequest for an expiry in the past, NotFound for an instance the org does not have."""
+        if expires_at is not None and expires_at <= utcnow():
+            raise BadRequest("expires_at must be in the future.")
+        perms = tuple(sorted(dict.fromkeys(permissions)))
+        grants = [Grant(instance_id, perms) for instance_id in dict.fromkeys(instance_ids)]
+
+        def create(uow: UnitOfWork) -> tuple[KeyView, str]:
+            for grant in grants:
+                if uow.instances.get(org_id, grant.instance_id) is None:
+                    raise NotFound(f"Instance not found: {grant.instance_id}")
+            key, raw = mint(uow, org_id, KeyKind.SCOPED, name, expires_at, grants)
+            return _view(uow, key), raw
+
+        return await self._tx(create)
+
+    async def scoped(self, org_id: str) -> list[KeyView]:
+        """The org's scoped keys, newest first, revoked and expired ones included (shown inactive)."""
+        return await self._tx(lambda uow: [_view(uow, key) for key in uow.keys.scoped(org_id)])
+
+    async def get_scoped(self, org_id: str, key_id: str) -> KeyView:
+        """Raises NotFound for a key of another org, as for one that never existed."""
+        return await self._tx(lambda uow: _view(uow, _scoped(uow, org_id, key_id)))
+
+    async def revoke(self, org_id: str, key_id: str) -> None:
+        """Permanent and immediate; the key stays so the list can show it inactive. Raises NotFound."""
+
+        def revoke(uow: UnitOfWork) -> None:
+            key = _scoped(uow, org_id, key_id)
+            if key.revoked_at is None:
+                uow.keys.save(replace(key, revoked_at=utcnow()))
+
+        await self._tx(revoke)
 
 
-def get_scoped(repo: TenantRepository, org_id: str, key_id: str) -> KeyView:
-    row = repo.scoped_key(org_id, key_id)
-    if row is None:
+def _authenticate(uow: UnitOfWork, raw_key: str) -> Principal:
+    key = uow.keys.by_hash(hash_key(raw_key))
+    now = utcnow()
+    if key is None or not _active(key, now):
+        raise Unauthorized("Invalid API key.")
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        uow.keys.save(replace(key, last_used_at=now))
+    grants = {g.instance_id: frozenset(g.permissions) for g in uow.keys.grants(key.organization_id, key.id)}
+    return Principal(organization_id=key.organization_id, key_id=key.id, kind=key.kind, grants=grants)
+
+
+def _scoped(uow: UnitOfWork, org_id: str, key_id: str) -> KeyRecord:
+    key = uow.keys.get_scoped(org_id, key_id)
+    if key is None:
         raise NotFound("Key not found.")
-    return _view(repo, row)
+    return key
 
 
-def revoke(repo: TenantRepository, org_id: str, key_id: str) -> None:
-    """Permanent and immediate; the row stays so the list can show it inactive."""
-    row = repo.scoped_key(org_id, key_id)
-    if row is None:
-        raise NotFound("Key not found.")
-    if row.revoked_at is None:
-        row.revoked_at = utcnow()
-        repo.session.flush()
+def _active(key: KeyRecord, now: datetime) -> bool:
+    return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
 
 
-def _active(row: ApiKeyRow, now: datetime) -> bool:
-    return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
-
-
-def _view(repo: TenantRepository, row: ApiKeyRow) -> KeyView:
+def _view(uow: UnitOfWork, key: KeyRecord) -> KeyView:
     return KeyView(
-        id=row.id,
-        organization_id=row.organization_id,
-        name=row.name,
-        key_prefix=row.key_prefix,
-        is_active=_active(row, utcnow()),
-        expires_at=row.expires_at,
-        last_used_at=row.last_used_at,
-        created_at=row.created_at,
-        instances=[(g.instance_id, list(g.permissions)) for g in repo.grants(row.id)],
+        id=key.id,
+        organization_id=key.organization_id,
+        name=key.name,
+        key_prefix=key.key_prefix,
+        is_active=_active(key, utcnow()),
+        expires_at=key.expires_at,
+        last_used_at=key.last_used_at,
+        created_at=key.created_at,
+        grants=uow.keys.grants(key.organization_id, key.id),
     )

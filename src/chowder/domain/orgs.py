@@ -1,20 +1,22 @@
-"""Organizations: signup, reading, renaming and their encrypted model keys."""
+"""Organizations: signup, reading, renaming and their encrypted model keys; the operator's listing and tier
+override (`chowder admin`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
-from chowder.core.errors import NotFound
-from chowder.core.ids import KEY_DISPLAY_CHARS, ORG_KEY_PREFIX, hash_key, new_api_key, new_id
+from chowder.core.errors import BadRequest, NotFound
+from chowder.core.ids import new_id
 from chowder.core.model_providers import ModelProvider
+from chowder.domain.keys import mint
 from chowder.domain.models import TIER_LIMITS, KeyKind, Tier
-from chowder.domain.quantity_sync import mark_quantity_due
-from chowder.persistence.repositories import TenantRepository
-from chowder.persistence.tables import ApiKeyRow, ModelKeyRow, OrganizationRow
+from chowder.domain.ports.storage import Transactions, UnitOfWork
+from chowder.domain.ports.tenancy import OrgRecord
+from chowder.domain.quantity_sync import with_quantity_due
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,37 +33,70 @@ class OrganizationView:
     stripe_subscription_id: str | None
 
 
-def signup(repo: TenantRepository, name: str) -> tuple[OrganizationView, str]:
-    """Create an org on the free tier with its first org key; the raw key is returned only here."""
-    now = utcnow()
-    org = OrganizationRow(id=new_id(), name=name, subscription_tier=Tier.SHRIMP, created_at=now, updated_at=now)
-    repo.add(org)
-    raw = new_api_key(ORG_KEY_PREFIX)
-    repo.add(
-        ApiKeyRow(
-            id=new_id(),
-            organization_id=org.id,
-            kind=KeyKind.ORG,
-            name="organization",
-            key_hash=hash_key(raw),
-            key_prefix=raw[:KEY_DISPLAY_CHARS],
-            created_at=now,
-        )
-    )
-    return view(repo, org.id), raw
+class Organizations:
+    """The organization use cases of the API, each one transaction."""
+
+    def __init__(self, tx: Transactions, box: SecretBox) -> None:
+        self._tx = tx
+        self._box = box
+
+    async def signup(self, name: str) -> tuple[OrganizationView, str]:
+        """Create an org on the free tier with its first org key; the raw key is returned only here."""
+
+        def create(uow: UnitOfWork) -> tuple[OrganizationView, str]:
+            now = utcnow()
+            org_id = new_id()
+            uow.orgs.add(
+                OrgRecord(
+                    id=org_id,
+                    name=name,
+                    subscription_tier=Tier.SHRIMP,
+                    stripe_customer_id=None,
+                    stripe_subscription_id=None,
+                    stripe_quantity_due=False,
+                    stripe_quantity_lease_until=None,
+                    stripe_event_at=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            _, raw = mint(uow, org_id, KeyKind.ORG, "organization", None, ())
+            return view(uow, org_id), raw
+
+        return await self._tx(create)
+
+    async def get(self, org_id: str) -> OrganizationView:
+        return await self._tx(lambda uow: view(uow, org_id))
+
+    async def update(
+        self, org_id: str, name: str | None, model_api_keys: Mapping[ModelProvider, str] | None
+    ) -> OrganizationView:
+        """Rename and merge model keys: a provider not mentioned is kept, an empty string deletes it."""
+        ciphertexts = {
+            provider: self._box.encrypt(key) if key else None for provider, key in (model_api_keys or {}).items()
+        }
+
+        def update(uow: UnitOfWork) -> OrganizationView:
+            org = _existing(uow.orgs.get(org_id))
+            now = utcnow()
+            for provider, ciphertext in ciphertexts.items():
+                uow.orgs.set_model_key(org_id, provider, ciphertext, now)
+            uow.orgs.save(replace(org, name=org.name if name is None else name, updated_at=now))
+            return view(uow, org_id)
+
+        return await self._tx(update)
 
 
-def view(repo: TenantRepository, org_id: str) -> OrganizationView:
-    org = repo.org(org_id)
-    if org is None:
-        raise NotFound("Organization not found.")
+def view(uow: UnitOfWork, org_id: str) -> OrganizationView:
+    """The org as its owner and the operator see it. Raises NotFound."""
+    org = _existing(uow.orgs.get(org_id))
     return OrganizationView(
         id=org.id,
         name=org.name,
-        model_providers=[key.provider for key in repo.model_keys(org_id)],
+        model_providers=uow.orgs.model_providers(org_id),
         subscription_tier=org.subscription_tier,
-        instance_limit=TIER_LIMITS[Tier(org.subscription_tier)],
-        instance_count=repo.live_instance_count(org_id),
+        instance_limit=TIER_LIMITS[org.subscription_tier],
+        instance_count=uow.instances.count_live(org_id),
         created_at=org.created_at,
         updated_at=org.updated_at,
         stripe_customer_id=org.stripe_customer_id,
@@ -69,44 +104,32 @@ def view(repo: TenantRepository, org_id: str) -> OrganizationView:
     )
 
 
-def update(
-    repo: TenantRepository,
-    box: SecretBox,
-    org_id: str,
-    name: str | None,
-    model_api_keys: Mapping[ModelProvider, str] | None,
-) -> OrganizationView:
-    """Rename and merge model keys: a provider not mentioned is kept, an empty string deletes it."""
-    org = repo.org(org_id)
-    if org is None:
-        raise NotFound("Organization not found.")
-    now = utcnow()
-    if name is not None:
-        org.name = name
-    for provider, secret in (model_api_keys or {}).items():
-        existing = repo.model_key(org_id, provider)
-        if not secret:
-            if existing is not None:
-                repo.delete(existing)
-        elif existing is None:
-            repo.add(
-                ModelKeyRow(organization_id=org_id, provider=provider, ciphertext=box.encrypt(secret), updated_at=now)
-            )
-        else:
-            existing.ciphertext = box.encrypt(secret)
-            existing.updated_at = now
-    org.updated_at = now
-    repo.session.flush()
-    return view(repo, org_id)
+def every_org(uow: UnitOfWork) -> list[OrganizationView]:
+    """The operator's listing, oldest first; never reachable from the API."""
+    return [view(uow, org_id) for org_id in uow.orgs.ids()]
 
 
-def set_tier(repo: TenantRepository, org_id: str, tier: Tier) -> OrganizationView:
+def set_tier(uow: UnitOfWork, org_id: str, tier: Tier) -> OrganizationView:
     """The operator's override (whale is granted this way, never bought). Existing instances are kept even
-    above the new limit; only new ones are refused. Locked like a create, so a racing create sees either tier."""
-    org = repo.lock_org(org_id)
+    above the new limit; only new ones are refused. Locked like a create, so a racing create sees either tier.
+    Raises NotFound."""
+    org = _existing(uow.orgs.lock(org_id))
+    # Back on a paid tier, the subscription is billed for today's count.
+    uow.orgs.save(with_quantity_due(replace(org, subscription_tier=tier, updated_at=utcnow())))
+    return view(uow, org_id)
+
+
+def required_model_key(uow: UnitOfWork, org_id: str, provider: str) -> str:
+    """The org's key for `provider`, encrypted. Raises BadRequest when it holds none, saying how to set one."""
+    ciphertext = uow.orgs.model_key(org_id, provider)
+    if ciphertext is None:
+        raise BadRequest(
+            f"No API key is configured for model provider '{provider}'. Set one with PATCH /v1/organization."
+        )
+    return ciphertext
+
+
+def _existing(org: OrgRecord | None) -> OrgRecord:
     if org is None:
         raise NotFound("Organization not found.")
-    org.subscription_tier = tier
-    org.updated_at = utcnow()
-    mark_quantity_due(org)  # back on a paid tier, the subscription is billed for today's count
-    return view(repo, org_id)
+    return org

@@ -7,10 +7,11 @@ database), so a late push of an old count can never overwrite a newer one."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
 
 import stripe
 
@@ -18,10 +19,11 @@ from chowder.core.clock import utcnow
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
 from chowder.domain.models import PAID_TIERS
+from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.ports.tenancy import OrgRecord
-from chowder.persistence.db import Database
-from chowder.persistence.repositories import BillingRepository, TenantRepository
-from chowder.persistence.tables import OrganizationRow
+
+if TYPE_CHECKING:
+    from chowder.persistence.tables import OrganizationRow
 
 log = logging.getLogger("chowder.billing")
 
@@ -38,7 +40,8 @@ def with_quantity_due(org: OrgRecord) -> OrgRecord:
 
 
 def mark_quantity_due(org: OrganizationRow) -> None:
-    """Called, with the org locked, by every change of its instance count and every change of its subscription."""
+    """`with_quantity_due` on a row, for `domain/instances.py` until it moves to records (its owner's change
+    in flight); then this and its persistence import go."""
     if org.stripe_subscription_id is not None and org.subscription_tier in PAID_TIERS:
         org.stripe_quantity_due = True
 
@@ -52,9 +55,9 @@ class _Claim:
 
 
 class QuantitySync:
-    def __init__(self, settings: Settings, db: Database, client: stripe.StripeClient | None) -> None:
+    def __init__(self, settings: Settings, tx: Transactions, client: stripe.StripeClient | None) -> None:
         self._settings = settings
-        self._db = db
+        self._tx = tx
         self._client = client
         self._retry = timedelta(seconds=settings.stripe_sync_retry_s)
         self._wakeup = Wakeup()
@@ -78,16 +81,16 @@ class QuantitySync:
 
     async def sync_due(self) -> None:
         """One pass over the orgs due; a failure leaves its org due (retried after `stripe_sync_retry_s`)."""
-        due = await asyncio.to_thread(self._due)
+        due = await self._tx(lambda uow: uow.orgs.quantity_syncs_due(utcnow()))
         for org_id in due:
-            claim = await asyncio.to_thread(self._claim, org_id)
+            claim = await self._tx(partial(_claim, org_id=org_id))
             if claim is not None:
                 await self._sync(org_id, claim)
 
     async def _sync(self, org_id: str, claim: _Claim) -> None:
         subscription_id, count = claim.subscription_id, claim.count
         if subscription_id is None:
-            await asyncio.to_thread(self._settle, org_id, None)
+            await self._settle(org_id, None)
             return
         try:
             await self._push(org_id, subscription_id, count)
@@ -97,9 +100,9 @@ class QuantitySync:
             log.error("organization %s: Stripe refused quantity %d on %s: %s", org_id, count, subscription_id, exc)
         except stripe.StripeError as exc:
             log.warning("organization %s: Stripe quantity sync failed, retrying: %s", org_id, exc)
-            await asyncio.to_thread(self._retry_later, org_id)
+            await self._tx(lambda uow: _retry_at(uow, org_id, utcnow() + self._retry))
             return
-        await asyncio.to_thread(self._settle, org_id, count)
+        await self._settle(org_id, count)
 
     async def _push(self, org_id: str, subscription_id: str, count: int) -> None:
         """Sets the quantity of the subscription's item of a Chowder price (or its only item), if it differs."""
@@ -115,41 +118,37 @@ class QuantitySync:
             await self._client.v1.subscription_items.update_async(item.id, params={"quantity": count})
             log.info("subscription %s: quantity %s → %d", subscription_id, item.quantity, count)
 
-    def _due(self) -> list[str]:
-        with self._db.session() as session:
-            return BillingRepository(session).quantity_syncs_due(utcnow())
-
-    def _claim(self, org_id: str) -> _Claim | None:
-        """Takes the org's lease and reads, in the same transaction, what to push; None when another process
-        holds the lease."""
-        now = utcnow()
-        with self._db.session() as session:
-            if not BillingRepository(session).claim_quantity_sync(org_id, now, now + PUSH_LEASE):
-                return None
-            repo = TenantRepository(session)
-            org = repo.org(org_id)
-            paying = org is not None and org.subscription_tier in PAID_TIERS
-            subscription_id = org.stripe_subscription_id if org is not None and paying else None
-            return _Claim(subscription_id, repo.live_instance_count(org_id))
-
-    def _settle(self, org_id: str, pushed: int | None) -> None:
-        """Clears the mark only if the count did not move while pushing; otherwise the next pass pushes again."""
-        with self._db.session() as session:
-            repo = TenantRepository(session)
-            org = repo.lock_org(org_id)
-            if org is None:
-                return
-            org.stripe_quantity_lease_until = None
-            org.stripe_quantity_due = False
-            if pushed is not None and repo.live_instance_count(org_id) != pushed:
-                mark_quantity_due(org)
-            moved = org.stripe_quantity_due
-        if moved:
+    async def _settle(self, org_id: str, pushed: int | None) -> None:
+        if await self._tx(lambda uow: _settle(uow, org_id, pushed)):
             self.wake()
 
-    def _retry_later(self, org_id: str) -> None:
-        later = utcnow() + self._retry
-        with self._db.session() as session:
-            org = TenantRepository(session).org(org_id)
-            if org is not None:
-                org.stripe_quantity_lease_until = later
+
+def _claim(uow: UnitOfWork, org_id: str) -> _Claim | None:
+    """Takes the org's lease and reads, in the same transaction, what to push; None when another process holds
+    the lease."""
+    now = utcnow()
+    if not uow.orgs.claim_quantity_sync(org_id, now, now + PUSH_LEASE):
+        return None
+    org = uow.orgs.get(org_id)
+    paying = org is not None and org.subscription_tier in PAID_TIERS
+    subscription_id = org.stripe_subscription_id if org is not None and paying else None
+    return _Claim(subscription_id, uow.instances.count_live(org_id))
+
+
+def _settle(uow: UnitOfWork, org_id: str, pushed: int | None) -> bool:
+    """Clears the mark only if the count did not move while pushing (True: it moved, push again)."""
+    org = uow.orgs.lock(org_id)
+    if org is None:
+        return False
+    settled = replace(org, stripe_quantity_lease_until=None, stripe_quantity_due=False)
+    if pushed is not None and uow.instances.count_live(org_id) != pushed:
+        settled = with_quantity_due(settled)
+    uow.orgs.save(settled)
+    return settled.stripe_quantity_due
+
+
+def _retry_at(uow: UnitOfWork, org_id: str, later: datetime) -> None:
+    """A failed push keeps the mark and holds the lease until its retry time."""
+    org = uow.orgs.get(org_id)
+    if org is not None:
+        uow.orgs.save(replace(org, stripe_quantity_lease_until=later))

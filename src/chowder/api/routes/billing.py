@@ -13,13 +13,13 @@ router = APIRouter(tags=["subscription"])
 @router.post("/v1/subscription/checkout")
 async def checkout(body: CheckoutRequest, principal: OrgPrincipal, state: State) -> BillingUrl:
     """A Stripe Checkout URL for `crab` or `lobster`; the tier changes when Stripe reports the payment."""
-    return BillingUrl(url=await state.billing.checkout(principal, body.tier))
+    return BillingUrl(url=await state.billing.checkout(principal.organization_id, body.tier))
 
 
 @router.post("/v1/subscription/portal")
 async def portal(principal: OrgPrincipal, state: State) -> BillingUrl:
     """A Stripe customer-portal URL: change tier, card, invoices, cancel."""
-    return BillingUrl(url=await state.billing.portal(principal))
+    return BillingUrl(url=await state.billing.portal(principal.organization_id))
 
 
 @router.post("/v1/webhooks/stripe")

@@ -6,8 +6,8 @@ from typing import TypeVar
 
 from fastapi import APIRouter, Response, status
 
-from chowder.api.deps import OrgPrincipal, Repo
-from chowder.domain import keys
+from chowder.api.deps import OrgPrincipal, State
+from chowder.domain.keys import KeyView
 from chowder.domain.models import Permission
 from chowder.schemas.keys import InstanceGrant, Key, KeyCreate, KeyCreated, KeyDetail
 
@@ -17,7 +17,7 @@ router = APIRouter(tags=["keys"])
 KeyModel = TypeVar("KeyModel", bound=Key)
 
 
-def _key(view: keys.KeyView, model: type[KeyModel], **extra: object) -> KeyModel:
+def _key(view: KeyView, model: type[KeyModel], **extra: object) -> KeyModel:
     return model.model_validate(
         {
             "id": view.id,
@@ -34,33 +34,31 @@ def _key(view: keys.KeyView, model: type[KeyModel], **extra: object) -> KeyModel
 
 
 @router.post("/v1/keys", status_code=status.HTTP_201_CREATED)
-def create_key(body: KeyCreate, principal: OrgPrincipal, repo: Repo) -> KeyCreated:
+async def create_key(body: KeyCreate, principal: OrgPrincipal, state: State) -> KeyCreated:
     """A key limited to `instance_ids` with `permissions` on each; `raw_key` is shown only here."""
-    view, raw = keys.create_scoped(
-        repo,
-        principal.organization_id,
-        body.name,
-        body.instance_ids,
-        [Permission(p) for p in body.permissions],
-        body.expires_at,
+    permissions = [Permission(p) for p in body.permissions]
+    view, raw = await state.keys.create_scoped(
+        principal.organization_id, body.name, body.instance_ids, permissions, body.expires_at
     )
     return _key(view, KeyCreated, raw_key=raw)
 
 
 @router.get("/v1/keys")
-def list_keys(principal: OrgPrincipal, repo: Repo) -> list[Key]:
-    return [_key(view, Key) for view in keys.list_scoped(repo, principal.organization_id)]
+async def list_keys(principal: OrgPrincipal, state: State) -> list[Key]:
+    return [_key(view, Key) for view in await state.keys.scoped(principal.organization_id)]
 
 
 @router.get("/v1/keys/{key_id}")
-def get_key(key_id: str, principal: OrgPrincipal, repo: Repo) -> KeyDetail:
-    view = keys.get_scoped(repo, principal.organization_id, key_id)
-    grants = [InstanceGrant(instance_id=i, permissions=p) for i, p in view.instances]
+async def get_key(key_id: str, principal: OrgPrincipal, state: State) -> KeyDetail:
+    view = await state.keys.get_scoped(principal.organization_id, key_id)
+    grants = [
+        InstanceGrant(instance_id=g.instance_id, permissions=[p.value for p in g.permissions]) for g in view.grants
+    ]
     return _key(view, KeyDetail, instances=grants)
 
 
 @router.delete("/v1/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_key(key_id: str, principal: OrgPrincipal, repo: Repo) -> Response:
+async def revoke_key(key_id: str, principal: OrgPrincipal, state: State) -> Response:
     """Immediate and permanent."""
-    keys.revoke(repo, principal.organization_id, key_id)
+    await state.keys.revoke(principal.organization_id, key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -3,22 +3,21 @@ request, and only the routes each provider protocol needs."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
 
 from chowder.api.deps import State
+from chowder.api.errors import STATUS_BY_ERROR
+from chowder.api.state import AppState
 from chowder.core.endpoints import MODEL_PATH
 from chowder.core.errors import BadRequest, Unauthorized
-from chowder.core.model_providers import ProviderProtocol, provider_named
-from chowder.domain import model_access, usage
+from chowder.core.model_providers import ProviderProtocol, ProviderSpec, provider_named
+from chowder.domain.ports.model_calls import CallSubject, RecordUsage
 from chowder.modelgw.forward import UpstreamUnavailable, echo_answer, forward, presented_credential, provider_error
-from chowder.modelgw.usage import UsageMeter, model_of
-from chowder.persistence.repositories import TenantRepository
+from chowder.modelgw.usage import model_of
 
 router = APIRouter(include_in_schema=False)
-log = logging.getLogger("chowder.modelgw")
 
 
 @router.api_route(MODEL_PATH + "/{provider}/{tail:path}", methods=["GET", "POST"])
@@ -30,51 +29,35 @@ async def model_call(provider: str, tail: str, request: Request, state: State) -
         return provider_error(ProviderProtocol.OPENAI_COMPATIBLE, 404, f"Unknown model provider '{provider}'.")
     if (request.method, tail.strip("/")) not in spec.routes:
         return provider_error(spec.protocol, 404, f"Not a model route: {request.method} /{tail.strip('/')}.")
-    credential = presented_credential(request)
-    if credential is None:
-        return provider_error(spec.protocol, 401, "Missing instance credential.")
-
-    def lookup() -> model_access.ModelAccess:
-        with state.db.session() as session:
-            repo = TenantRepository(session)
-            return model_access.resolve(repo, state.box, credential, spec.name, need_key=not state.settings.dev_model)
-
+    exchange = _Exchange(state, spec, tail, request)
     try:
-        access = await asyncio.to_thread(lookup)
-    except Unauthorized as exc:
-        return provider_error(spec.protocol, 401, str(exc.detail))
-    except BadRequest as exc:
-        return provider_error(spec.protocol, 400, str(exc.detail))
-    body = await request.body()
-    session_id = state.runtime.session_of_model_call(body)
+        return await state.model_calls.serve(spec.name, presented_credential(request), exchange)
+    except (Unauthorized, BadRequest) as exc:
+        return provider_error(spec.protocol, STATUS_BY_ERROR[type(exc)], str(exc.detail))
 
-    async def on_usage(meter: UsageMeter) -> None:
-        event = usage.UsageEvent(
-            organization_id=access.organization_id,
-            instance_id=access.instance_id,
-            session_id=session_id,
-            key_id=state.sessions.key_of(access.instance_id, session_id) if session_id else None,
-            provider=spec.name,
-            model=model_of(body),
-            input_tokens=meter.input_tokens,
-            output_tokens=meter.output_tokens,
-        )
 
-        def write() -> None:
-            with state.db.session() as session:
-                usage.record(session, event)
+@dataclass(frozen=True, slots=True)
+class _Exchange:
+    """The model call over HTTP: the provider's upstream with the org's key, or the echo model; either way the
+    answer streams back in the provider's protocol, errors included."""
 
+    state: AppState
+    provider: ProviderSpec
+    tail: str
+    request: Request
+
+    async def subject(self) -> CallSubject:
+        body = await self.request.body()
+        return CallSubject(model=model_of(body), session_id=self.state.runtime.session_of_model_call(body))
+
+    async def answer(self, api_key: str | None, on_usage: RecordUsage) -> Response:
+        if api_key is None:
+            return await echo_answer(self.provider, self.tail, self.request, self.state.runtime.user_words, on_usage)
+        state, spec = self.state, self.provider
+        base_url = state.settings.model_base_url(spec.name)
         try:
-            await asyncio.to_thread(write)
-        except Exception:
-            log.exception("could not record usage of instance %s", access.instance_id)
-
-    if access.api_key is None:
-        return await echo_answer(spec, tail, request, state.runtime.user_words, on_usage)
-    base_url = state.settings.model_base_url(spec.name)
-    try:
-        return await forward(
-            state.http, spec, base_url, access.api_key, tail, request, state.settings.model_timeout_s, on_usage
-        )
-    except UpstreamUnavailable as exc:
-        return provider_error(spec.protocol, 502, str(exc))
+            return await forward(
+                state.http, spec, base_url, api_key, self.tail, self.request, state.settings.model_timeout_s, on_usage
+            )
+        except UpstreamUnavailable as exc:
+            return provider_error(spec.protocol, 502, str(exc))

@@ -6,8 +6,8 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, status
 
-from chowder.api.deps import OrgPrincipal, Repo, State
-from chowder.domain import orgs
+from chowder.api.deps import OrgPrincipal, State
+from chowder.domain.orgs import OrganizationView
 from chowder.schemas.organization import (
     Organization,
     OrganizationUpdate,
@@ -19,32 +19,31 @@ from chowder.schemas.organization import (
 router = APIRouter(tags=["organization"])
 
 
-def _public(view: orgs.OrganizationView) -> Organization:
+def _public(view: OrganizationView) -> Organization:
     return Organization.model_validate(asdict(view), from_attributes=False)
 
 
 @router.post("/v1/organization/signup", status_code=status.HTTP_201_CREATED)
-def signup(body: SignupRequest, repo: Repo) -> SignupResponse:
+async def signup(body: SignupRequest, state: State) -> SignupResponse:
     """Create an organization and its first org key (shown only here)."""
-    view, raw_key = orgs.signup(repo, body.name)
+    view, raw_key = await state.orgs.signup(body.name)
     return SignupResponse(organization=_public(view), api_key=raw_key)
 
 
 @router.get("/v1/organization")
-def get_organization(principal: OrgPrincipal, repo: Repo) -> Organization:
-    return _public(orgs.view(repo, principal.organization_id))
+async def get_organization(principal: OrgPrincipal, state: State) -> Organization:
+    return _public(await state.orgs.get(principal.organization_id))
 
 
 @router.patch("/v1/organization")
-def update_organization(body: OrganizationUpdate, principal: OrgPrincipal, repo: Repo, state: State) -> Organization:
+async def update_organization(body: OrganizationUpdate, principal: OrgPrincipal, state: State) -> Organization:
     """Rename, and merge model keys (an empty string deletes one). Keys are never echoed."""
-    view = orgs.update(repo, state.box, principal.organization_id, body.name, body.model_api_keys)
-    return _public(view)
+    return _public(await state.orgs.update(principal.organization_id, body.name, body.model_api_keys))
 
 
 @router.get("/v1/subscription")
-def get_subscription(principal: OrgPrincipal, repo: Repo) -> Subscription:
-    view = orgs.view(repo, principal.organization_id)
+async def get_subscription(principal: OrgPrincipal, state: State) -> Subscription:
+    view = await state.orgs.get(principal.organization_id)
     return Subscription(
         tier=view.subscription_tier,
         instance_limit=view.instance_limit,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
@@ -11,7 +10,6 @@ from pydantic import BaseModel, ConfigDict
 from chowder.api.deps import State, require
 from chowder.domain import chat
 from chowder.domain.models import Permission, Principal
-from chowder.persistence.repositories import TenantRepository
 from chowder.proxy.responses import send_turn
 
 router = APIRouter(tags=["responses"])
@@ -46,18 +44,7 @@ async def create_session_response(
 async def _turn(
     state: State, principal: Principal, instance_id: str, session_id: str, body: ResponsesRequest
 ) -> Response:
-    def prepare() -> chat.Turn:
-        with state.db.session() as session:
-            return chat.prepare_turn(
-                TenantRepository(session),
-                state.box,
-                principal.organization_id,
-                instance_id,
-                body.model,
-                need_key=not state.settings.dev_model,
-            )
-
-    turn = await asyncio.to_thread(prepare)
+    turn = await state.chat.prepare_turn(principal.organization_id, instance_id, body.model)
     return await send_turn(
         state.http,
         state.runtime,

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from chowder.api.deps import DbSession, OrgPrincipal, State, require
-from chowder.domain import usage
+from chowder.api.deps import OrgPrincipal, State, require
 from chowder.domain.models import Permission, Principal
+from chowder.domain.ports.tenancy import UsageTotals as Totals
 from chowder.schemas.usage import (
     InstanceUsage,
     InstanceUsageItem,
@@ -25,7 +25,7 @@ router = APIRouter(tags=["usage"])
 CanRead = Annotated[Principal, Depends(require(Permission.READ))]
 
 
-def _fields(totals: usage.Totals) -> dict[str, Any]:
+def _fields(totals: Totals) -> dict[str, Any]:
     return {
         "requests": totals.requests,
         "input_tokens": totals.input_tokens,
@@ -36,47 +36,30 @@ def _fields(totals: usage.Totals) -> dict[str, Any]:
 
 @router.get("/v1/instances/{instance_id}/usage")
 async def instance_usage(
-    instance_id: str,
-    principal: CanRead,
-    state: State,
-    session: DbSession,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    instance_id: str, principal: CanRead, state: State, since: datetime | None = None, until: datetime | None = None
 ) -> InstanceUsage:
     """Tokens of the instance's model calls, per session and per model; `since` inclusive, `until` not."""
-    usage.check_range(since, until)
-    await state.instances.get(principal, instance_id)
-    org = principal.organization_id
+    report = await state.usage.of_instance(principal.organization_id, instance_id, since, until)
     return InstanceUsage(
         instance_id=instance_id,
         since=since,
         until=until,
-        total=UsageTotals(**_fields(usage.totals(session, org, None, since, until, instance_id)[0])),
-        sessions=[
-            SessionUsage(session_id=t.group, **_fields(t))
-            for t in usage.totals(session, org, "session_id", since, until, instance_id)
-        ],
-        models=[
-            ModelUsage(model=t.group or "unknown", **_fields(t))
-            for t in usage.totals(session, org, "model", since, until, instance_id)
-        ],
+        total=UsageTotals(**_fields(report.total)),
+        sessions=[SessionUsage(session_id=t.group, **_fields(t)) for t in report.sessions],
+        models=[ModelUsage(model=t.group or "unknown", **_fields(t)) for t in report.models],
     )
 
 
 @router.get("/v1/organization/usage")
-def organization_usage(
-    principal: OrgPrincipal, session: DbSession, since: datetime | None = None, until: datetime | None = None
+async def organization_usage(
+    principal: OrgPrincipal, state: State, since: datetime | None = None, until: datetime | None = None
 ) -> OrganizationUsage:
     """Tokens of all the org's model calls (deleted instances included), per instance and per API key."""
-    usage.check_range(since, until)
-    org = principal.organization_id
+    report = await state.usage.of_organization(principal.organization_id, since, until)
     return OrganizationUsage(
         since=since,
         until=until,
-        total=UsageTotals(**_fields(usage.totals(session, org, None, since, until)[0])),
-        instances=[
-            InstanceUsageItem(instance_id=t.group or "", **_fields(t))
-            for t in usage.totals(session, org, "instance_id", since, until)
-        ],
-        keys=[KeyUsage(key_id=t.group, **_fields(t)) for t in usage.totals(session, org, "key_id", since, until)],
+        total=UsageTotals(**_fields(report.total)),
+        instances=[InstanceUsageItem(instance_id=t.group or "", **_fields(t)) for t in report.instances],
+        keys=[KeyUsage(key_id=t.group, **_fields(t)) for t in report.keys],
     )

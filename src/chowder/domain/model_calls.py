@@ -1,0 +1,85 @@
+"""Who may call a model through the control plane, and what each call is charged: a live instance's own
+credential, only for the providers its organization holds a key for (any provider when the built-in dev model
+answers); the tokens of every answer are recorded against the org, instance, session and API key behind it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
+
+from chowder.core.clock import utcnow
+from chowder.core.crypto import SecretBox
+from chowder.core.errors import Unauthorized
+from chowder.core.ids import hash_key
+from chowder.domain.orgs import required_model_key
+from chowder.domain.ports.model_calls import CallSubject, ModelExchange, TokenCounts
+from chowder.domain.ports.storage import Transactions, UnitOfWork
+from chowder.domain.ports.tenancy import UsageEvent
+
+log = logging.getLogger("chowder.modelgw")
+Answer = TypeVar("Answer")
+
+
+@dataclass(frozen=True, slots=True)
+class _Access:
+    instance_id: str
+    organization_id: str
+    provider: str
+    api_key: str | None = field(repr=False)  # None when no key is needed (the dev model answers)
+
+
+class ModelCalls:
+    """`key_of_session` names the API key whose chat turn holds an instance's session right now: the key a model
+    call made during that turn is charged to."""
+
+    def __init__(
+        self,
+        tx: Transactions,
+        box: SecretBox,
+        key_of_session: Callable[[str, str], str | None],
+        *,
+        need_key: bool,
+    ) -> None:
+        self._tx = tx
+        self._box = box
+        self._key_of_session = key_of_session
+        self._need_key = need_key
+
+    async def serve(self, provider: str, credential: str | None, exchange: ModelExchange[Answer]) -> Answer:
+        """The exchange's answer, with the org's key for `provider` (None when the dev model answers: the org's
+        key is not even read); its tokens are recorded once it has been sent. Raises Unauthorized for a missing
+        credential or one of no live instance, BadRequest when the org holds no key for `provider`."""
+        if credential is None:
+            raise Unauthorized("Missing instance credential.")
+        access = await self._tx(lambda uow: self._access(uow, credential, provider))
+        subject = await exchange.subject()
+        return await exchange.answer(access.api_key, partial(self._record, access, subject))
+
+    def _access(self, uow: UnitOfWork, credential: str, provider: str) -> _Access:
+        instance = uow.instances.by_model_token(hash_key(credential))
+        if instance is None:
+            raise Unauthorized("Invalid instance credential.")
+        org_id = instance.organization_id
+        api_key = self._box.decrypt(required_model_key(uow, org_id, provider)) if self._need_key else None
+        return _Access(instance.id, org_id, provider, api_key)
+
+    async def _record(self, access: _Access, subject: CallSubject, tokens: TokenCounts) -> None:
+        """Never raises: the answer has gone out already, a lost record must not fail it."""
+        session_id = subject.session_id
+        event = UsageEvent(
+            organization_id=access.organization_id,
+            instance_id=access.instance_id,
+            session_id=session_id,
+            key_id=self._key_of_session(access.instance_id, session_id) if session_id else None,
+            provider=access.provider,
+            model=subject.model,
+            input_tokens=tokens.input_tokens,
+            output_tokens=tokens.output_tokens,
+        )
+        try:
+            await self._tx(lambda uow: uow.usage.record(event, utcnow()))
+        except Exception:
+            log.exception("could not record usage of instance %s", access.instance_id)

@@ -1,0 +1,116 @@
+"""The model-call use case on a real database, with an exchange that shows what it was handed: who gets an
+answer, with which key, and what usage lands against whom."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pytest
+
+from chowder.core.crypto import SecretBox
+from chowder.core.errors import BadRequest, Unauthorized
+from chowder.domain.model_calls import ModelCalls
+from chowder.domain.orgs import Organizations
+from chowder.domain.ports.model_calls import CallSubject, RecordUsage
+from chowder.domain.ports.storage import UnitOfWork
+from chowder.persistence.db import Database, migrate
+from chowder.persistence.store import SqlTransactions
+from tests.factories import add_instance
+
+pytestmark = pytest.mark.persistence
+
+T = TypeVar("T")
+BOX = SecretBox("test")
+CREDENTIAL = "instance-credential"
+
+
+@dataclass
+class Tokens:
+    input_tokens: int
+    output_tokens: int
+
+
+class FakeExchange:
+    """Answers with the key it was handed, reporting 7 + 3 tokens as a provider's metered answer would."""
+
+    def __init__(self) -> None:
+        self.read = False
+
+    async def subject(self) -> CallSubject:
+        self.read = True
+        return CallSubject(model="claude-x", session_id="user:1")
+
+    async def answer(self, api_key: str | None, on_usage: RecordUsage) -> str | None:
+        await on_usage(Tokens(7, 3))
+        return api_key
+
+
+@pytest.fixture
+def tx(database_url: str) -> Iterator[SqlTransactions]:
+    db = Database(database_url)
+    migrate(db.engine)
+    yield SqlTransactions(db)
+    db.dispose()
+
+
+def org_with_instance(tx: SqlTransactions, model_keys: dict[str, str]) -> tuple[str, str]:
+    """An org holding `model_keys` and an instance whose model credential is CREDENTIAL: their ids."""
+    orgs = Organizations(tx, BOX)
+    org_id = asyncio.run(orgs.signup("Model Co"))[0].id
+    asyncio.run(orgs.update(org_id, None, model_keys))
+    return org_id, tx.run_sync(lambda uow: add_instance(uow, org_id, CREDENTIAL))
+
+
+def test_the_orgs_key_answers_and_the_tokens_are_charged_to_the_turns_key(tx: SqlTransactions) -> None:
+    org_id, instance_id = org_with_instance(tx, {"anthropic": "sk-ant-real"})
+    turns = {(instance_id, "user:1"): "key-1"}
+    calls = ModelCalls(tx, BOX, lambda i, s: turns.get((i, s)), need_key=True)
+
+    assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange())) == "sk-ant-real"
+    [by_key] = tx.run_sync(lambda uow: uow.usage.totals(org_id, "key_id", None, None, instance_id))
+    assert (by_key.group, by_key.requests, by_key.input_tokens, by_key.output_tokens) == ("key-1", 1, 7, 3)
+
+
+def test_refused_calls_are_neither_read_nor_answered(tx: SqlTransactions) -> None:
+    org_id, _ = org_with_instance(tx, {"anthropic": "sk-ant-real"})
+    calls = ModelCalls(tx, BOX, lambda i, s: None, need_key=True)
+    for provider, credential, error, detail in (
+        ("anthropic", None, Unauthorized, "Missing instance credential."),
+        ("anthropic", "someone-else", Unauthorized, "Invalid instance credential."),
+        ("openai", CREDENTIAL, BadRequest, "No API key is configured for model provider 'openai'."),
+    ):
+        exchange = FakeExchange()
+        with pytest.raises(error) as refused:
+            asyncio.run(calls.serve(provider, credential, exchange))
+        assert str(refused.value.detail).startswith(detail)
+        assert not exchange.read
+    assert tx.run_sync(lambda uow: uow.usage.totals(org_id, None, None, None))[0].requests == 0
+
+
+def test_with_the_dev_model_no_key_is_needed_or_handed_out(tx: SqlTransactions) -> None:
+    org_id, _ = org_with_instance(tx, {"anthropic": "sk-ant-real"})
+    calls = ModelCalls(tx, BOX, lambda i, s: None, need_key=False)
+    assert asyncio.run(calls.serve("openai", CREDENTIAL, FakeExchange())) is None
+    [total] = tx.run_sync(lambda uow: uow.usage.totals(org_id, None, None, None))
+    assert (total.requests, total.total_tokens) == (1, 10)
+
+
+def test_a_usage_record_that_fails_is_logged_and_the_answer_stands(
+    tx: SqlTransactions, caplog: pytest.LogCaptureFixture
+) -> None:
+    org_with_instance(tx, {"anthropic": "sk-ant-real"})
+    transactions = 0
+
+    async def fails_after_the_first(work: Callable[[UnitOfWork], T]) -> T:
+        nonlocal transactions
+        transactions += 1
+        if transactions > 1:
+            raise ConnectionError("the database went away")
+        return await tx(work)
+
+    calls = ModelCalls(fails_after_the_first, BOX, lambda i, s: None, need_key=True)
+    assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange())) == "sk-ant-real"
+    assert "could not record usage" in caplog.text
