@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest
-from chowder.domain.instances import running
+from chowder.domain.instance_access import running
 from chowder.domain.models import ModelProvider
+from chowder.persistence.instances import SqlInstanceRepository
 from chowder.persistence.repositories import TenantRepository
 
 MAIN_SESSION = "main"
@@ -58,7 +59,7 @@ def prepare_turn(
 ) -> Turn:
     """Raises NotFound, InvalidState unless running, BadRequest for an unknown model or (when `need_key`,
     i.e. the dev model is off) a provider the organization holds no key for."""
-    instance = running(repo, org_id, instance_id)
+    instance = running(SqlInstanceRepository(repo.session).get(org_id, instance_id))
     assert instance.gateway_url is not None
     provider, ref = model_ref(model)
     if need_key and repo.model_key(org_id, provider) is None:

@@ -1,16 +1,16 @@
 """Queries. Every read of tenant data takes the organization id; there is no unscoped instance lookup
-except the engine's, which works across tenants by design and lives in `EngineRepository`."""
+except the engine's, which works across tenants by design and lives in `persistence/instances.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from chowder.domain.models import Desired, Status
+from chowder.domain.lifecycle import LIVE
 from chowder.persistence.tables import (
     ApiKeyRow,
     InstanceRow,
@@ -19,8 +19,6 @@ from chowder.persistence.tables import (
     OrganizationRow,
     StripeEventRow,
 )
-
-LIVE = (Status.PROVISIONING, Status.RUNNING, Status.STOPPED, Status.ERROR)
 
 
 class TenantRepository:
@@ -115,64 +113,6 @@ class TenantRepository:
         for grant in self.session.scalars(select(KeyGrantRow).where(KeyGrantRow.instance_id == instance_id)):
             self.session.delete(grant)
         self.session.flush()
-
-
-class EngineRepository:
-    """The lifecycle engine's queries: across tenants, guarded by leases instead of org ids."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def needing_work(self, now: datetime, observe_before: datetime) -> list[str]:
-        """Instances whose observed state differs from the desired one, or whose liveness check is due."""
-        rows = self.session.scalars(
-            select(InstanceRow.id).where(
-                or_(
-                    InstanceRow.status == Status.PROVISIONING,
-                    (InstanceRow.status == Status.RUNNING) & (InstanceRow.desired_state != Desired.RUNNING),
-                    (InstanceRow.status == Status.RUNNING)
-                    & or_(InstanceRow.observed_at.is_(None), InstanceRow.observed_at < observe_before),
-                    (InstanceRow.status == Status.TERMINATED) & InstanceRow.torn_down.is_(False),
-                ),
-                _lapsed(InstanceRow.lease_expires_at, now),
-            )
-        )
-        return list(rows)
-
-    def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
-        """Compare-and-set: take a free or expired lease (or renew our own)."""
-        result = self.session.execute(
-            update(InstanceRow)
-            .where(
-                InstanceRow.id == instance_id,
-                or_(_lapsed(InstanceRow.lease_expires_at, now), InstanceRow.lease_owner == owner),
-            )
-            .values(lease_owner=owner, lease_expires_at=now + lease)
-        )
-        return cast("CursorResult[Any]", result).rowcount == 1
-
-    def release(self, instance_id: str, owner: str) -> None:
-        self.session.execute(
-            update(InstanceRow)
-            .where(InstanceRow.id == instance_id, InstanceRow.lease_owner == owner)
-            .values(lease_owner=None, lease_expires_at=None)
-        )
-
-    def get(self, instance_id: str) -> InstanceRow | None:
-        return self.session.get(InstanceRow, instance_id)
-
-    def state_of(self, instance_id: str) -> tuple[str, str] | None:
-        row = self.session.execute(
-            select(InstanceRow.status, InstanceRow.desired_state).where(InstanceRow.id == instance_id)
-        ).one_or_none()
-        return None if row is None else (row[0], row[1])
-
-    def not_torn_down(self, provider: str) -> set[str]:
-        """Ids of the instances on a provider whose sandbox must not be treated as an orphan."""
-        rows = self.session.scalars(
-            select(InstanceRow.id).where(InstanceRow.sandbox_provider == provider, InstanceRow.torn_down.is_(False))
-        )
-        return set(rows)
 
 
 class BillingRepository:
