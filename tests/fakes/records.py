@@ -57,6 +57,7 @@ def new_instance(org_id: str, box: SecretBox, sandbox_provider: str = "fake", **
         model_token_enc=box.encrypt(model_token),
         status_changed_at=now,
         observed_at=None,
+        replace_gateway=False,
         torn_down=False,
         created_at=now,
         updated_at=now,

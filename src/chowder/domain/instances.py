@@ -1,5 +1,5 @@
 """Instance use cases. API calls record intent (desired state) and return; the engine does the work.
-`start` and `stop` then wait for the engine, because the public API answers them with the final state."""
+`start`, `stop` and `restart` then wait for the engine, because the public API answers them with the final state."""
 
 from __future__ import annotations
 
@@ -109,6 +109,7 @@ class Instances:
             model_token_enc=self._box.encrypt(model_token),
             status_changed_at=now,
             observed_at=None,
+            replace_gateway=False,
             torn_down=False,
             created_at=now,
             updated_at=now,
@@ -205,9 +206,12 @@ class Instances:
         )
 
     async def restart(self, principal: Principal, instance_id: str) -> InstanceView:
-        """For changes a running gateway takes only at boot; 502 with the reason if it does not come back."""
-        await self.stop(principal, instance_id)
-        return await self.start(principal, instance_id)
+        """For changes a running gateway takes only at boot: the engine stops it and boots a new one (one
+        operation: a crash in between resumes it); 502 with the reason if it does not come back."""
+        timeout_s = self._settings.stop_grace_s + self._settings.start_timeout_s + 30
+        return await self._engine_wait.change(
+            principal.organization_id, instance_id, Event.RESTART, Status.PROVISIONING, Status.RUNNING, timeout_s
+        )
 
     def _overrides(self, config: dict[str, Any] | None) -> dict[str, Any] | None:
         return None if config is None else self._runtime.check_overrides(config)

@@ -2,7 +2,7 @@
 function that applies an event.
 
 An instance is created `provisioning` with the intent `running`. From then on its status changes only through
-`apply`: the API records intent with it (start, stop, delete) and the engine reports with it what it did
+`apply`: the API records intent with it (start, stop, restart, delete) and the engine reports with it what it did
 or saw (booted, stopped, torn down, ...). Every application is a compare-and-set on the status in the database, so
 of two writers racing on one instance exactly one wins: a delete that lands while the engine boots makes the
 engine's `booted` miss, and the engine, seeing the intent change, starts over from the new state.
@@ -26,6 +26,7 @@ class Event(StrEnum):
     # Intent, recorded by the API.
     START = "start"
     STOP = "stop"
+    RESTART = "restart"
     DELETE = "delete"
     # What the engine did or saw.
     LAUNCHING = "launching"
@@ -60,9 +61,19 @@ TRANSITIONS: dict[Event, Transition] = {
         InstanceChanges(desired_state=Desired.RUNNING, error_message=None),
     ),
     Event.STOP: Transition(_RUNNING, Status.RUNNING, "stop", InstanceChanges(desired_state=Desired.STOPPED)),
+    # One engine operation, not a stop and a start: the mark makes the engine stop the gateway before it boots one
+    # (a plain boot would adopt the running gateway, which must take its new settings at boot).
+    Event.RESTART: Transition(
+        _RUNNING,
+        Status.PROVISIONING,
+        "restart",
+        InstanceChanges(desired_state=Desired.RUNNING, error_message=None, replace_gateway=True),
+    ),
     Event.DELETE: Transition(LIVE, Status.TERMINATED, "be deleted", InstanceChanges(desired_state=Desired.DELETED)),
-    # A new gateway is about to be launched, with new credentials.
-    Event.LAUNCHING: Transition(_PROVISIONING, Status.PROVISIONING, "launch a gateway"),
+    # A new gateway is about to be launched (with new credentials): the one a restart replaces is gone by then.
+    Event.LAUNCHING: Transition(
+        _PROVISIONING, Status.PROVISIONING, "launch a gateway", InstanceChanges(replace_gateway=False)
+    ),
     Event.BOOTED: Transition(_PROVISIONING, Status.RUNNING, "finish booting"),
     Event.BOOT_FAILED: Transition(_PROVISIONING, Status.ERROR, "fail to boot"),
     Event.SEEN_ALIVE: Transition(_RUNNING, Status.RUNNING, "be seen alive"),

@@ -45,6 +45,7 @@ class _Snapshot:
     provider: str
     sandbox_id: str
     first_boot: bool
+    replace_gateway: bool
     status_changed_at: datetime
     spec: InstanceRuntimeSpec
 
@@ -57,6 +58,7 @@ class _Snapshot:
             provider=instance.sandbox_provider,
             sandbox_id=sandbox_id_for(instance.id),
             first_boot=instance.observed_at is None,
+            replace_gateway=instance.replace_gateway,
             status_changed_at=instance.status_changed_at,
             spec=runtime_spec_of(instance, box),
         )
@@ -203,8 +205,11 @@ class Engine:
 
     async def _launch(self, provider: SandboxProvider, snap: _Snapshot) -> tuple[str, str | None]:
         """The endpoint, and a note when the gateway refused its config and runs on the last good one instead
-        (tried before giving up: an instance is `error` only if that cannot save it)."""
+        (tried before giving up: an instance is `error` only if that cannot save it). A running gateway is adopted,
+        unless a restart asked for it to be replaced."""
         await self._runtime.ensure_installed(snap.spec.release)
+        if snap.replace_gateway:
+            await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
         info = await provider.create(self._runtime.sandbox_spec(snap.spec))
         if (await provider.observe(snap.sandbox_id)).state == SandboxState.RUNNING:
             return await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s), None

@@ -37,6 +37,8 @@ class InstanceRecord:
     model_token_enc: str = field(repr=False)
     status_changed_at: datetime
     observed_at: datetime | None
+    # A restart asked for: the engine stops the running gateway before booting instead of adopting it.
+    replace_gateway: bool
     torn_down: bool
     created_at: datetime
     updated_at: datetime
@@ -66,6 +68,7 @@ class InstanceChanges:
     gateway_token_enc: str | Keep = field(default=KEEP, repr=False)
     model_token_hash: str | Keep = field(default=KEEP, repr=False)
     model_token_enc: str | Keep = field(default=KEEP, repr=False)
+    replace_gateway: bool | Keep = KEEP
     torn_down: bool | Keep = KEEP
     deleted_at: datetime | Keep = KEEP
 
