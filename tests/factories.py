@@ -8,13 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
-from chowder.core.ids import hash_key, new_id
-from chowder.domain.models import Desired, Status
+from chowder.core.ids import hash_key
 from chowder.domain.orgs import Organizations
-from chowder.domain.ports.instances import InstanceRecord
 from chowder.domain.ports.storage import Transactions, UnitOfWork
+from tests.fakes.records import new_instance
 
 
 class HttpClient(Protocol):
@@ -44,39 +42,12 @@ def new_org(tx: Transactions, name: str) -> str:
     return view.id
 
 
-def add_instance(uow: UnitOfWork, org_id: str, model_credential: str | None = None) -> str:
+def add_instance_of(uow: UnitOfWork, org_id: str, model_credential: str | None = None) -> str:
     """A provisioning instance of the org, as the create use case stores one; its id."""
-    now = utcnow()
-    instance_id = new_id()
-    uow.instances.add(
-        InstanceRecord(
-            id=instance_id,
-            organization_id=org_id,
-            name="agent",
-            status=Status.PROVISIONING,
-            desired_state=Desired.RUNNING,
-            model_provider="anthropic",
-            sandbox_provider="process",
-            sandbox_id=None,
-            gateway_url=None,
-            openclaw_version="v1",
-            openclaw_release="2026.9.6",
-            openclaw_config=None,
-            region=None,
-            egress="open",
-            error_message=None,
-            gateway_token_enc="gateway-token",
-            model_token_hash=hash_key(model_credential or new_id()),
-            model_token_enc="model-token",
-            status_changed_at=now,
-            observed_at=None,
-            torn_down=False,
-            created_at=now,
-            updated_at=now,
-            deleted_at=None,
-        )
-    )
-    return instance_id
+    fields = {} if model_credential is None else {"model_token_hash": hash_key(model_credential)}
+    instance = new_instance(org_id, SecretBox("test"), sandbox_provider="process", **fields)
+    uow.instances.add(instance)
+    return instance.id
 
 
 def create_instance(client: HttpClient, key: str, **fields: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import stripe
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.billing import stripe_client
+from chowder.domain.ports.storage import Transactions
 from chowder.domain.quantity_sync import QuantitySync
 from chowder.domain.reconciler import Engine
 from chowder.persistence.db import Database, migrate
@@ -28,6 +29,7 @@ log = logging.getLogger("chowder")
 @dataclass(frozen=True, slots=True)
 class ControlPlane:
     db: Database
+    transactions: Transactions
     box: SecretBox
     http: httpx.AsyncClient
     providers: dict[str, SandboxProvider]
@@ -52,13 +54,13 @@ async def control_plane(settings: Settings) -> AsyncIterator[ControlPlane]:
     elif settings.sandbox_isolation == "none":
         log.warning("SANDBOX ISOLATION IS OFF (CHOWDER_SANDBOX_ISOLATION=none): for development only")
     providers = {provider.name: provider}
+    transactions = SqlTransactions(db)
     try:
         async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=1000)) as http:
             runtime = OpenClawRuntime(settings, http)
-            engine = Engine(db, box, settings, providers, runtime)
+            engine = Engine(transactions, box, settings, providers, runtime)
             client = stripe_client(settings)
-            yield ControlPlane(
-                db, box, http, providers, runtime, engine, client, QuantitySync(settings, SqlTransactions(db), client)
-            )
+            quantity_sync = QuantitySync(settings, transactions, client)
+            yield ControlPlane(db, transactions, box, http, providers, runtime, engine, client, quantity_sync)
     finally:
         db.dispose()

@@ -18,7 +18,7 @@ from chowder.domain.ports.model_calls import CallSubject, RecordUsage
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
-from tests.factories import add_instance
+from tests.factories import add_instance_of
 
 pytestmark = pytest.mark.persistence
 
@@ -61,7 +61,7 @@ def org_with_instance(tx: SqlTransactions, model_keys: dict[str, str]) -> tuple[
     orgs = Organizations(tx, BOX)
     org_id = asyncio.run(orgs.signup("Model Co"))[0].id
     asyncio.run(orgs.update(org_id, None, model_keys))
-    return org_id, tx.run_sync(lambda uow: add_instance(uow, org_id, CREDENTIAL))
+    return org_id, tx.run_sync(lambda uow: add_instance_of(uow, org_id, CREDENTIAL))
 
 
 def test_the_orgs_key_answers_and_the_tokens_are_charged_to_the_turns_key(tx: SqlTransactions) -> None:

@@ -13,7 +13,7 @@ from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.ports.tenancy import Grant
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
-from tests.factories import add_instance, new_org
+from tests.factories import add_instance_of, new_org
 
 pytestmark = pytest.mark.persistence
 
@@ -32,7 +32,7 @@ def test_grants_are_read_only_with_the_keys_own_org(tx: SqlTransactions) -> None
     ours, theirs = new_org(tx, "Ours"), new_org(tx, "Theirs")
 
     def setup(uow: UnitOfWork) -> str:
-        instance_id = add_instance(uow, ours)
+        instance_id = add_instance_of(uow, ours)
         key, _ = mint(uow, ours, KeyKind.SCOPED, "k", None, [Grant(instance_id, READ)])
         return key.id
 
@@ -47,7 +47,7 @@ def test_dropping_an_instances_grants_touches_only_the_named_orgs_keys(tx: SqlTr
     ours, theirs = new_org(tx, "Ours"), new_org(tx, "Theirs")
 
     def setup(uow: UnitOfWork) -> tuple[str, str, str]:
-        instance_id = add_instance(uow, ours)
+        instance_id = add_instance_of(uow, ours)
         # A key of another org holding a grant on this instance cannot be made through the API; the store must
         # still leave it alone when it drops "our" grants.
         our_key, _ = mint(uow, ours, KeyKind.SCOPED, "ours", None, [Grant(instance_id, READ)])
@@ -68,7 +68,7 @@ def test_a_failed_use_case_leaves_nothing_behind(tx: SqlTransactions) -> None:
     org_id = new_org(tx, "Rolled Back")
 
     def half_done(uow: UnitOfWork) -> None:
-        add_instance(uow, org_id)
+        add_instance_of(uow, org_id)
         raise RuntimeError("the use case failed after its first write")
 
     with pytest.raises(RuntimeError):

@@ -55,7 +55,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
             )
         async with control_plane(settings) as parts:
             service = Instances(
-                parts.db,
+                parts.transactions,
                 parts.box,
                 settings,
                 parts.providers,

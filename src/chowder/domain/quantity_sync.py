@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
 
 import stripe
 
@@ -21,9 +20,6 @@ from chowder.core.wakeup import Wakeup
 from chowder.domain.models import PAID_TIERS
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.ports.tenancy import OrgRecord
-
-if TYPE_CHECKING:
-    from chowder.persistence.tables import OrganizationRow
 
 log = logging.getLogger("chowder.billing")
 
@@ -37,13 +33,6 @@ def with_quantity_due(org: OrgRecord) -> OrgRecord:
     the org as it must be saved."""
     paying = org.stripe_subscription_id is not None and org.subscription_tier in PAID_TIERS
     return replace(org, stripe_quantity_due=True) if paying else org
-
-
-def mark_quantity_due(org: OrganizationRow) -> None:
-    """`with_quantity_due` on a row, for `domain/instances.py` until it moves to records (its owner's change
-    in flight); then this and its persistence import go."""
-    if org.stripe_subscription_id is not None and org.subscription_tier in PAID_TIERS:
-        org.stripe_quantity_due = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ import os
 import socket
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
@@ -22,10 +21,13 @@ from chowder.core.errors import ChowderError
 from chowder.core.ids import hash_key, new_id, new_token, sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
+from chowder.domain import lifecycle
+from chowder.domain.lifecycle import Event
 from chowder.domain.models import Desired, Status
-from chowder.domain.ports.runtime import AgentRuntime, InstanceRuntimeSpec, runtime_spec_of
-from chowder.persistence.db import Database
-from chowder.persistence.repositories import EngineRepository
+from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
+from chowder.domain.ports.runtime import AgentRuntime, InstanceRuntimeSpec
+from chowder.domain.ports.storage import Transactions
+from chowder.domain.runtime_spec import runtime_spec_of
 from chowder.sandbox.base import SandboxInfo, SandboxProvider, SandboxState
 
 log = logging.getLogger("chowder.engine")
@@ -35,28 +37,43 @@ MAX_PARALLEL_BOOTS = 3
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
-    """What one unit of work reads from an instance row, detached from the session."""
+    """An instance as one unit of work found it; its status is what every report of that work compares against."""
 
     id: str
-    status: str
-    desired: str
+    status: Status
+    desired: Desired
     provider: str
     sandbox_id: str
     first_boot: bool
+    replace_gateway: bool
     status_changed_at: datetime
     spec: InstanceRuntimeSpec
+
+    @classmethod
+    def of(cls, instance: InstanceRecord, box: SecretBox) -> _Snapshot:
+        return cls(
+            id=instance.id,
+            status=instance.status,
+            desired=instance.desired_state,
+            provider=instance.sandbox_provider,
+            sandbox_id=sandbox_id_for(instance.id),
+            first_boot=instance.observed_at is None,
+            replace_gateway=instance.replace_gateway,
+            status_changed_at=instance.status_changed_at,
+            spec=runtime_spec_of(instance, box),
+        )
 
 
 class Engine:
     def __init__(
         self,
-        db: Database,
+        transactions: Transactions,
         box: SecretBox,
         settings: Settings,
         providers: dict[str, SandboxProvider],
         runtime: AgentRuntime,
     ) -> None:
-        self._db = db
+        self._tx = transactions
         self._box = box
         self._settings = settings
         self._providers = providers
@@ -88,14 +105,11 @@ class Engine:
         """Claim every instance that needs work and is not being worked on here already."""
         now = utcnow()
         observe_before = now - timedelta(seconds=self._settings.observe_interval_s)
-        ids = await asyncio.to_thread(self._with_repo, lambda repo: repo.needing_work(now, observe_before))
+        ids = await self._tx(lambda uow: uow.engine.needing_work(now, observe_before))
         for instance_id in ids:
             if instance_id in self._in_flight:
                 continue
-            claimed = await asyncio.to_thread(
-                self._with_repo, lambda repo, i=instance_id: repo.claim(i, self.owner, utcnow(), self._lease)
-            )
-            if claimed:
+            if await self._claim(instance_id):
                 task = asyncio.create_task(self._work(instance_id))
                 self._in_flight[instance_id] = task
                 task.add_done_callback(functools.partial(self._forget, instance_id))
@@ -103,14 +117,15 @@ class Engine:
     def _forget(self, instance_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(instance_id, None)
 
-    async def drain(self) -> None:
-        """Wait for the work in flight (tests and graceful shutdown)."""
-        await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+    async def _claim(self, instance_id: str) -> bool:
+        """Takes the lease of an instance nobody holds (or whose holder let it lapse), or renews ours."""
+        return await self._tx(lambda uow: uow.engine.claim(instance_id, self.owner, utcnow(), self._lease))
 
     async def _work(self, instance_id: str) -> None:
-        snapshot = await asyncio.to_thread(self._snapshot, instance_id)
-        if snapshot is None:
+        instance = await self._tx(lambda uow: uow.engine.leased(instance_id, self.owner))
+        if instance is None:
             return
+        snapshot = _Snapshot.of(instance, self._box)
         job = asyncio.create_task(self._reconcile(snapshot))
         watcher = asyncio.create_task(self._watch(snapshot, job))
         try:
@@ -124,7 +139,7 @@ class Engine:
             log.exception("reconcile of instance %s failed; will retry", instance_id)
         finally:
             watcher.cancel()
-            await asyncio.to_thread(self._with_repo, lambda repo: repo.release(instance_id, self.owner))
+            await self._tx(lambda uow: uow.engine.release(instance_id, self.owner))
 
     async def _watch(self, snap: _Snapshot, job: asyncio.Task[None]) -> None:
         """Keep the lease alive, and abandon the job if the instance's intent changed (e.g. deleted)."""
@@ -133,21 +148,19 @@ class Engine:
         renewed = loop.time()
         while not job.done():
             await asyncio.sleep(min(1.0, renew_every))
-            state = await asyncio.to_thread(self._with_repo, lambda repo: repo.state_of(snap.id))
+            state = await self._tx(lambda uow: uow.engine.state_of(snap.id))
             if state != (snap.status, snap.desired):
                 job.cancel()
                 return
             if loop.time() - renewed >= renew_every:
-                await asyncio.to_thread(
-                    self._with_repo, lambda repo: repo.claim(snap.id, self.owner, utcnow(), self._lease)
-                )
+                await self._claim(snap.id)
                 renewed = loop.time()
 
     async def _reconcile(self, snap: _Snapshot) -> None:
         provider = self._providers[snap.provider]
         if snap.status == Status.TERMINATED:
             await provider.destroy(snap.sandbox_id)
-            await self._update(snap.id, Status.TERMINATED, torn_down=True)
+            await self._report(snap, Event.TORN_DOWN)
             log.info("instance %s: sandbox %s destroyed", snap.id, snap.sandbox_id)
         elif snap.status == Status.PROVISIONING:
             async with self._boots:
@@ -156,16 +169,11 @@ class Engine:
             try:
                 await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
             except ChowderError as exc:
-                await self._update(
-                    snap.id,
-                    Status.RUNNING,
-                    status=Status.ERROR,
-                    status_changed_at=utcnow(),
-                    error_message=f"Could not stop the gateway: {exc.detail}",
-                )
+                reason = f"Could not stop the gateway: {exc.detail}"
+                await self._report(snap, Event.STOP_FAILED, InstanceChanges(error_message=reason))
                 log.warning("instance %s: stop failed: %s", snap.id, exc.detail)
                 return
-            await self._update(snap.id, Status.RUNNING, status=Status.STOPPED, status_changed_at=utcnow())
+            await self._report(snap, Event.STOPPED)
             log.info("instance %s: stopped", snap.id)
         elif snap.status == Status.RUNNING:
             await self._observe(provider, snap)
@@ -186,28 +194,22 @@ class Engine:
                 await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
             except ChowderError:
                 log.exception("instance %s: could not stop the failed sandbox; delete will retry", snap.id)
-            await self._update(
-                snap.id, Status.PROVISIONING, status=Status.ERROR, error_message=reason, status_changed_at=utcnow()
-            )
+            await self._report(snap, Event.BOOT_FAILED, InstanceChanges(error_message=reason))
             log.warning("instance %s: error: %s", snap.id, reason.splitlines()[0] if reason else "")
             return
-        now = utcnow()
-        await self._update(
-            snap.id,
-            Status.PROVISIONING,
-            status=Status.RUNNING,
-            gateway_url=endpoint,
-            sandbox_id=snap.sandbox_id,
-            observed_at=now,
-            status_changed_at=now,
-            error_message=note,
+        booted = InstanceChanges(
+            gateway_url=endpoint, sandbox_id=snap.sandbox_id, observed_at=utcnow(), error_message=note
         )
+        await self._report(snap, Event.BOOTED, booted)
         log.info("instance %s: running at %s", snap.id, endpoint)
 
     async def _launch(self, provider: SandboxProvider, snap: _Snapshot) -> tuple[str, str | None]:
         """The endpoint, and a note when the gateway refused its config and runs on the last good one instead
-        (tried before giving up: an instance is `error` only if that cannot save it)."""
+        (tried before giving up: an instance is `error` only if that cannot save it). A running gateway is adopted,
+        unless a restart asked for it to be replaced."""
         await self._runtime.ensure_installed(snap.spec.release)
+        if snap.replace_gateway:
+            await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
         info = await provider.create(self._runtime.sandbox_spec(snap.spec))
         if (await provider.observe(snap.sandbox_id)).state == SandboxState.RUNNING:
             return await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s), None
@@ -234,14 +236,12 @@ class Engine:
         """A new gateway token and model credential at every boot (an adopted gateway keeps its own): whatever
         an earlier boot's token reached (a log, a copied state dir, a former sandbox) opens nothing now."""
         gateway_token, model_token = new_token(), new_token()
-        stored = await self._update(
-            snap.id,
-            Status.PROVISIONING,
+        credentials = InstanceChanges(
             gateway_token_enc=self._box.encrypt(gateway_token),
             model_token_hash=hash_key(model_token),
             model_token_enc=self._box.encrypt(model_token),
         )
-        if not stored:
+        if not await self._report(snap, Event.LAUNCHING, credentials):
             raise ChowderError("The instance changed while its gateway was starting.")
         return replace(snap.spec, gateway_token=gateway_token, model_token=model_token)
 
@@ -249,54 +249,28 @@ class Engine:
         """A running instance whose sandbox died is booted again; a live one is left alone (adoption)."""
         status = await provider.observe(snap.sandbox_id)
         if status.state == SandboxState.RUNNING:
-            await self._update(snap.id, Status.RUNNING, observed_at=utcnow())
+            await self._report(snap, Event.SEEN_ALIVE, InstanceChanges(observed_at=utcnow()))
             return
         log.warning("instance %s: sandbox %s is %s; starting it again", snap.id, snap.sandbox_id, status.state)
-        await self._update(snap.id, Status.RUNNING, status=Status.PROVISIONING, status_changed_at=utcnow())
+        await self._report(snap, Event.SANDBOX_DIED)
 
     async def _remove_orphans(self) -> None:
         """Sandboxes with no instance that still needs them (e.g. deleted while we were down) are destroyed."""
         for name, provider in self._providers.items():
             try:
-                existing = await provider.sandboxes()
-                owners = await asyncio.to_thread(self._with_repo, lambda repo, n=name: repo.not_torn_down(n))
-                expected = {sandbox_id_for(instance_id) for instance_id in owners}
-                for sandbox_id in existing.keys() - expected:
-                    log.info("destroying orphaned sandbox %s (%s)", sandbox_id, name)
-                    await provider.destroy(sandbox_id)
+                await self._remove_orphans_of(name, provider)
             except Exception:
                 log.exception("orphan clean-up on provider %s failed", name)
 
-    def _snapshot(self, instance_id: str) -> _Snapshot | None:
-        with self._db.session() as session:
-            row = EngineRepository(session).get(instance_id)
-            if row is None or row.lease_owner != self.owner:
-                return None
-            return _Snapshot(
-                id=row.id,
-                status=row.status,
-                desired=row.desired_state,
-                provider=row.sandbox_provider,
-                sandbox_id=sandbox_id_for(row.id),
-                first_boot=row.observed_at is None,
-                status_changed_at=row.status_changed_at,
-                spec=runtime_spec_of(row, self._box),
-            )
+    async def _remove_orphans_of(self, name: str, provider: SandboxProvider) -> None:
+        existing = await provider.sandboxes()
+        owners = await self._tx(lambda uow: uow.engine.not_torn_down(name))
+        expected = {sandbox_id_for(instance_id) for instance_id in owners}
+        for sandbox_id in existing.keys() - expected:
+            log.info("destroying orphaned sandbox %s (%s)", sandbox_id, name)
+            await provider.destroy(sandbox_id)
 
-    async def _update(self, instance_id: str, expected: Status, **values: Any) -> bool:
-        """Compare-and-set on status: a delete that raced with this work wins."""
-        return await asyncio.to_thread(self._update_sync, instance_id, expected, values)
-
-    def _update_sync(self, instance_id: str, expected: Status, values: dict[str, Any]) -> bool:
-        with self._db.session() as session:
-            row = EngineRepository(session).get(instance_id)
-            if row is None or row.status != expected:
-                return False
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.updated_at = utcnow()
-            return True
-
-    def _with_repo(self, action: Any) -> Any:
-        with self._db.session() as session:
-            return action(EngineRepository(session))
+    async def _report(self, snap: _Snapshot, event: Event, changes: InstanceChanges = InstanceChanges()) -> bool:
+        """What the engine did or saw, applied from the status its work began in: False when an intent changed the
+        instance meanwhile (a delete that raced with this work wins)."""
+        return await self._tx(lambda uow: lifecycle.apply(uow.instances, snap.id, snap.status, event, changes))

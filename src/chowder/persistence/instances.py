@@ -1,20 +1,22 @@
-"""SQL repositories of instances (the ports in `domain/ports/instances.py`)."""
+"""SQL repositories of instances (the ports in `domain/ports/instances.py`).
+
+Instance rows are never changed as ORM objects, only by UPDATE statements (a transition is a compare-and-set), so
+every read refreshes what the session may hold: a record is the row as it is now, never a cached copy of it."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, Select, Update, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from chowder.domain.lifecycle import LIVE
 from chowder.domain.models import Desired, Status
-from chowder.domain.ports.instances import InstanceRecord
+from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
 from chowder.persistence.leases import lapsed
 from chowder.persistence.records import columns_of, instance_of
 from chowder.persistence.tables import InstanceRow
-
-LIVE = (Status.PROVISIONING, Status.RUNNING, Status.STOPPED, Status.ERROR)
 
 
 class SqlInstanceRepository:
@@ -26,18 +28,19 @@ class SqlInstanceRepository:
         self._session.flush()
 
     def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
-        row = self._session.scalars(
+        return _one(
+            self._session,
             select(InstanceRow).where(
                 InstanceRow.id == instance_id, InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE)
-            )
-        ).one_or_none()
-        return None if row is None else instance_of(row)
+            ),
+        )
 
     def of_org(self, org_id: str) -> list[InstanceRecord]:
         rows = self._session.scalars(
             select(InstanceRow)
             .where(InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE))
             .order_by(InstanceRow.created_at.desc(), InstanceRow.id)
+            .execution_options(populate_existing=True)
         )
         return [instance_of(row) for row in rows]
 
@@ -50,10 +53,34 @@ class SqlInstanceRepository:
         return count or 0
 
     def by_model_token(self, token_hash: str) -> InstanceRecord | None:
-        row = self._session.scalars(
-            select(InstanceRow).where(InstanceRow.model_token_hash == token_hash, InstanceRow.status.in_(LIVE))
-        ).one_or_none()
-        return None if row is None else instance_of(row)
+        return _one(
+            self._session,
+            select(InstanceRow).where(InstanceRow.model_token_hash == token_hash, InstanceRow.status.in_(LIVE)),
+        )
+
+    def save(self, instance: InstanceRecord) -> None:
+        _write(
+            self._session,
+            update(InstanceRow)
+            .where(InstanceRow.id == instance.id)
+            .values(
+                name=instance.name,
+                openclaw_config=instance.openclaw_config,
+                egress=instance.egress,
+                updated_at=instance.updated_at,
+            ),
+        )
+
+    def transition(
+        self, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
+    ) -> bool:
+        values = changes.given() | {"status": target, "updated_at": at}
+        if target != source:
+            values["status_changed_at"] = at
+        return _write(
+            self._session,
+            update(InstanceRow).where(InstanceRow.id == instance_id, InstanceRow.status == source).values(**values),
+        )
 
 
 class SqlEngineRepository:
@@ -78,26 +105,28 @@ class SqlEngineRepository:
 
     def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         """Compare-and-set: take a free or expired lease (or renew our own)."""
-        result = self._session.execute(
+        return _write(
+            self._session,
             update(InstanceRow)
             .where(
                 InstanceRow.id == instance_id,
                 or_(lapsed(InstanceRow.lease_expires_at, now), InstanceRow.lease_owner == owner),
             )
-            .values(lease_owner=owner, lease_expires_at=now + lease)
+            .values(lease_owner=owner, lease_expires_at=now + lease),
         )
-        return cast("CursorResult[Any]", result).rowcount == 1
 
     def release(self, instance_id: str, owner: str) -> None:
-        self._session.execute(
+        _write(
+            self._session,
             update(InstanceRow)
             .where(InstanceRow.id == instance_id, InstanceRow.lease_owner == owner)
-            .values(lease_owner=None, lease_expires_at=None)
+            .values(lease_owner=None, lease_expires_at=None),
         )
 
     def leased(self, instance_id: str, owner: str) -> InstanceRecord | None:
-        row = self._session.get(InstanceRow, instance_id)
-        return None if row is None or row.lease_owner != owner else instance_of(row)
+        return _one(
+            self._session, select(InstanceRow).where(InstanceRow.id == instance_id, InstanceRow.lease_owner == owner)
+        )
 
     def state_of(self, instance_id: str) -> tuple[Status, Desired] | None:
         row = self._session.execute(
@@ -111,3 +140,15 @@ class SqlEngineRepository:
             select(InstanceRow.id).where(InstanceRow.sandbox_provider == provider, InstanceRow.torn_down.is_(False))
         )
         return set(rows)
+
+
+def _one(session: Session, statement: Select[InstanceRow]) -> InstanceRecord | None:
+    row = session.scalars(statement.execution_options(populate_existing=True)).one_or_none()
+    return None if row is None else instance_of(row)
+
+
+def _write(session: Session, statement: Update) -> bool:
+    """Runs an UPDATE on the database alone (the session's copies are refreshed at the next read); True when it
+    changed a row."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return cast("CursorResult[Any]", result).rowcount == 1

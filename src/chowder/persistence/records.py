@@ -82,6 +82,7 @@ def instance_of(row: InstanceRow) -> InstanceRecord:
         model_token_enc=row.model_token_enc,
         status_changed_at=row.status_changed_at,
         observed_at=row.observed_at,
+        replace_gateway=row.replace_gateway,
         torn_down=row.torn_down,
         created_at=row.created_at,
         updated_at=row.updated_at,

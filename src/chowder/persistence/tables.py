@@ -108,10 +108,11 @@ class InstanceRow(Base):
     model_token_enc: Mapped[str] = mapped_column(Text)
     status_changed_at: Mapped[datetime]
     observed_at: Mapped[datetime | None]
+    # A restart asked for: the engine stops the running gateway before booting instead of adopting it.
+    replace_gateway: Mapped[bool] = mapped_column(default=False)
     torn_down: Mapped[bool] = mapped_column(default=False)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from chowder.api.deps import OrgPrincipal, State, require
-from chowder.domain.instances import CreateRequest, InstanceView
+from chowder.domain.instance_views import CreateRequest, InstanceView
 from chowder.domain.models import Permission, Principal
 from chowder.schemas.instances import Instance, InstanceCreate, InstanceStatus, InstanceUpdate
 

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, Protocol
 
 from chowder.domain.models import Desired, Status
@@ -36,10 +37,44 @@ class InstanceRecord:
     model_token_enc: str = field(repr=False)
     status_changed_at: datetime
     observed_at: datetime | None
+    # A restart asked for: the engine stops the running gateway before booting instead of adopting it.
+    replace_gateway: bool
     torn_down: bool
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+
+
+class Keep(Enum):
+    """The value of an `InstanceChanges` field a transition does not write: None cannot say it, because None is
+    what clears a column (an error message, say)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceChanges:
+    """The columns a lifecycle transition writes besides the status (which the transition itself sets, with
+    `status_changed_at` when it changes and `updated_at` always)."""
+
+    desired_state: Desired | Keep = KEEP
+    error_message: str | None | Keep = KEEP
+    gateway_url: str | Keep = KEEP
+    sandbox_id: str | Keep = KEEP
+    observed_at: datetime | Keep = KEEP
+    gateway_token_enc: str | Keep = field(default=KEEP, repr=False)
+    model_token_hash: str | Keep = field(default=KEEP, repr=False)
+    model_token_enc: str | Keep = field(default=KEEP, repr=False)
+    replace_gateway: bool | Keep = KEEP
+    torn_down: bool | Keep = KEEP
+    deleted_at: datetime | Keep = KEEP
+
+    def given(self) -> dict[str, Any]:
+        """The fields this change writes, by column name."""
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not KEEP}
 
 
 class InstanceRepository(Protocol):
@@ -61,6 +96,19 @@ class InstanceRepository(Protocol):
 
     def by_model_token(self, token_hash: str) -> InstanceRecord | None:
         """Cross-tenant by design: the model endpoint learns the org from the instance's credential."""
+        ...
+
+    def save(self, instance: InstanceRecord) -> None:
+        """Writes back what its owner changes (name, `openclaw_config`, egress) and `updated_at`; never a lifecycle
+        column, which only `transition` writes."""
+        ...
+
+    def transition(
+        self, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
+    ) -> bool:
+        """Compare-and-set: moves the instance from `source` to `target` with `changes`, as of `at`; False (and
+        nothing written) when it is no longer in `source`. By id: the caller found the instance already (the API
+        through `get` with the org id, the engine through its lease). Only `domain.lifecycle.apply` calls it."""
         ...
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chowder.core.crypto import SecretBox
-from chowder.core.ids import sandbox_id_for
-from chowder.persistence.tables import InstanceRow
 from chowder.sandbox.base import Egress, LaunchSpec, SandboxInfo, SandboxProvider, SandboxSpec
 
 
@@ -32,21 +29,6 @@ class GatewayAccess:
 
     url: str
     token: str = field(repr=False)
-
-
-def runtime_spec_of(row: InstanceRow, box: SecretBox) -> InstanceRuntimeSpec:
-    """What the runtime needs of an instance row, secrets decrypted."""
-    return InstanceRuntimeSpec(
-        instance_id=row.id,
-        organization_id=row.organization_id,
-        sandbox_id=sandbox_id_for(row.id),
-        model_provider=row.model_provider,
-        release=row.openclaw_release,
-        overrides=row.openclaw_config or {},
-        egress="none" if row.egress == "none" else "open",
-        gateway_token=box.decrypt(row.gateway_token_enc),
-        model_token=box.decrypt(row.model_token_enc),
-    )
 
 
 class AgentRuntime(Protocol):

@@ -1,0 +1,64 @@
+"""What the instance use cases take and give: a create request, and an instance as its owner may see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chowder.domain.models import Status
+from chowder.domain.ports.instances import InstanceRecord
+from chowder.sandbox.base import Egress
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    """The public fields; secrets and the engine's bookkeeping stay behind."""
+
+    id: str
+    organization_id: str
+    name: str
+    status: Status
+    model_provider: str
+    sandbox_provider: str
+    sandbox_id: str | None
+    gateway_url: str | None
+    openclaw_version: str
+    openclaw_config: dict[str, Any] | None
+    region: str | None
+    egress: str
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, instance: InstanceRecord) -> InstanceView:
+        """An instance in `error` shows no gateway URL: nothing answers there."""
+        return cls(
+            id=instance.id,
+            organization_id=instance.organization_id,
+            name=instance.name,
+            status=instance.status,
+            model_provider=instance.model_provider,
+            sandbox_provider=instance.sandbox_provider,
+            sandbox_id=instance.sandbox_id,
+            gateway_url=instance.gateway_url if instance.status != Status.ERROR else None,
+            openclaw_version=instance.openclaw_version,
+            openclaw_config=instance.openclaw_config,
+            region=instance.region,
+            egress=instance.egress,
+            error_message=instance.error_message,
+            created_at=instance.created_at,
+            updated_at=instance.updated_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    name: str
+    model_provider: str
+    sandbox_provider: str
+    openclaw_version: str
+    openclaw_config: dict[str, Any] | None
+    region: str | None
+    egress: Egress = "open"

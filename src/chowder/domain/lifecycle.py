@@ -1,0 +1,115 @@
+"""The instance state machine: the public statuses, the events that move an instance between them, and the one
+function that applies an event.
+
+An instance is created `provisioning` with the intent `running`. From then on its status changes only through
+`apply`: the API records intent with it (start, stop, restart, delete) and the engine reports with it what it did
+or saw (booted, stopped, torn down, ...). Every application is a compare-and-set on the status in the database, so
+of two writers racing on one instance exactly one wins: a delete that lands while the engine boots makes the
+engine's `booted` miss, and the engine, seeing the intent change, starts over from the new state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from chowder.core.clock import utcnow
+from chowder.core.errors import InvalidState
+from chowder.domain.models import Desired, Status
+from chowder.domain.ports.instances import InstanceChanges, InstanceRepository
+
+# An instance not deleted: visible to its org and counted against its tier.
+LIVE = frozenset({Status.PROVISIONING, Status.RUNNING, Status.STOPPED, Status.ERROR})
+
+
+class Event(StrEnum):
+    # Intent, recorded by the API.
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    DELETE = "delete"
+    # What the engine did or saw.
+    LAUNCHING = "launching"
+    BOOTED = "booted"
+    BOOT_FAILED = "boot_failed"
+    SEEN_ALIVE = "seen_alive"
+    SANDBOX_DIED = "sandbox_died"
+    STOPPED = "stopped"
+    STOP_FAILED = "stop_failed"
+    TORN_DOWN = "torn_down"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """Where an event may happen, where it leads, and what it always writes (an intent, a mark); `purpose`
+    completes the refusal "Instance is <status>; it must be <sources> to <purpose>."."""
+
+    sources: frozenset[Status]
+    target: Status
+    purpose: str
+    effects: InstanceChanges = InstanceChanges()
+
+
+_PROVISIONING = frozenset({Status.PROVISIONING})
+_RUNNING = frozenset({Status.RUNNING})
+
+TRANSITIONS: dict[Event, Transition] = {
+    Event.START: Transition(
+        frozenset({Status.STOPPED}),
+        Status.PROVISIONING,
+        "start",
+        InstanceChanges(desired_state=Desired.RUNNING, error_message=None),
+    ),
+    Event.STOP: Transition(_RUNNING, Status.RUNNING, "stop", InstanceChanges(desired_state=Desired.STOPPED)),
+    # One engine operation, not a stop and a start: the mark makes the engine stop the gateway before it boots one
+    # (a plain boot would adopt the running gateway, which must take its new settings at boot).
+    Event.RESTART: Transition(
+        _RUNNING,
+        Status.PROVISIONING,
+        "restart",
+        InstanceChanges(desired_state=Desired.RUNNING, error_message=None, replace_gateway=True),
+    ),
+    Event.DELETE: Transition(LIVE, Status.TERMINATED, "be deleted", InstanceChanges(desired_state=Desired.DELETED)),
+    # A new gateway is about to be launched (with new credentials): the one a restart replaces is gone by then.
+    Event.LAUNCHING: Transition(
+        _PROVISIONING, Status.PROVISIONING, "launch a gateway", InstanceChanges(replace_gateway=False)
+    ),
+    Event.BOOTED: Transition(_PROVISIONING, Status.RUNNING, "finish booting"),
+    Event.BOOT_FAILED: Transition(_PROVISIONING, Status.ERROR, "fail to boot"),
+    Event.SEEN_ALIVE: Transition(_RUNNING, Status.RUNNING, "be seen alive"),
+    Event.SANDBOX_DIED: Transition(_RUNNING, Status.PROVISIONING, "lose its sandbox"),
+    Event.STOPPED: Transition(_RUNNING, Status.STOPPED, "finish stopping"),
+    Event.STOP_FAILED: Transition(_RUNNING, Status.ERROR, "fail to stop"),
+    Event.TORN_DOWN: Transition(
+        frozenset({Status.TERMINATED}), Status.TERMINATED, "be torn down", InstanceChanges(torn_down=True)
+    ),
+}
+
+
+class IllegalTransition(InvalidState):
+    """An event that cannot happen in the instance's status (409 through the API)."""
+
+    def __init__(self, event: Event, status: Status) -> None:
+        transition = TRANSITIONS[event]
+        allowed = [str(source) for source in Status if source in transition.sources]
+        sources = allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+        super().__init__(f"Instance is {status}; it must be {sources} to {transition.purpose}.")
+        self.event = event
+        self.status = status
+
+
+def apply(
+    instances: InstanceRepository,
+    instance_id: str,
+    status: Status,
+    event: Event,
+    changes: InstanceChanges = InstanceChanges(),
+) -> bool:
+    """Moves the instance, believed to be in `status`, by `event`, writing `changes` and the event's effects with
+    it. False when it is no longer in `status` (another transition won the race); IllegalTransition when `event`
+    cannot happen in `status`."""
+    transition = TRANSITIONS[event]
+    if status not in transition.sources:
+        raise IllegalTransition(event, status)
+    written = replace(changes, **transition.effects.given())
+    return instances.transition(instance_id, status, transition.target, written, utcnow())

@@ -1,0 +1,122 @@
+"""An agent runtime without an agent: the "gateway" is the fake provider's running flag and readiness is asking
+the provider. Scriptable: readiness fails or hangs, and a config can be refused until the last good one is
+restored, as OpenClaw refuses a config it cannot load."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from chowder.core.errors import ProviderError
+from chowder.domain.ports.runtime import GatewayAccess, InstanceRuntimeSpec
+from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec, SandboxState
+
+RELEASE = "2026.1.1"
+
+
+class FakeAgentRuntime:
+    """What the engine asks of a runtime; the config, skill and pairing calls fail the test that makes them."""
+
+    def __init__(self) -> None:
+        self.installed: list[str] = []
+        self.launched_tokens: list[str] = []
+        self._readiness_failure: str | None = None
+        self._readiness_hangs = False
+        self._config_refused: str | None = None
+
+    # Scripting.
+
+    def fail_readiness(self, reason: str) -> None:
+        self._readiness_failure = reason
+
+    def hang_readiness(self) -> None:
+        self._readiness_hangs = True
+
+    def refuse_config(self, reason: str) -> None:
+        """The gateway refuses the current config (readiness fails with `reason`) until the last good one is back."""
+        self._config_refused = reason
+
+    def heal(self) -> None:
+        self._readiness_failure = None
+        self._readiness_hangs = False
+
+    # The runtime contract.
+
+    def resolve_version(self, requested: str) -> str:
+        return RELEASE
+
+    def check_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        return overrides
+
+    async def ensure_installed(self, release: str) -> None:
+        self.installed.append(release)
+
+    def sandbox_spec(self, spec: InstanceRuntimeSpec) -> SandboxSpec:
+        return SandboxSpec(
+            spec.sandbox_id,
+            labels={"chowder.instance": spec.instance_id},
+            resources=Resources(memory_mb=256, cpus=1.0, pids=64),
+            egress=spec.egress,
+        )
+
+    async def prepare(
+        self, provider: SandboxProvider, info: SandboxInfo, spec: InstanceRuntimeSpec, first_boot: bool
+    ) -> LaunchSpec:
+        self.launched_tokens.append(spec.gateway_token)
+        return LaunchSpec(argv=("gateway",), env={"GATEWAY_TOKEN": spec.gateway_token})
+
+    async def wait_ready(self, provider: SandboxProvider, sandbox_id: str, timeout_s: float) -> str:
+        if self._readiness_hangs:
+            await asyncio.Event().wait()
+        if reason := self._readiness_failure or self._config_refused:
+            raise ProviderError(reason)
+        status = await provider.observe(sandbox_id)
+        if status.state != SandboxState.RUNNING or status.endpoint is None:
+            raise ProviderError("The gateway exited before it became ready.")
+        return status.endpoint
+
+    async def remember_good_config(self, provider: SandboxProvider, sandbox_id: str) -> None:
+        pass
+
+    async def restore_last_good_config(self, provider: SandboxProvider, sandbox_id: str) -> bool:
+        refused, self._config_refused = self._config_refused, None
+        return refused is not None
+
+    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> bool:
+        raise NotImplementedError("the fake runtime has no config")
+
+    async def apply_overrides(
+        self,
+        provider: SandboxProvider,
+        spec: InstanceRuntimeSpec,
+        gateway: GatewayAccess,
+        patch: dict[str, Any],
+        overrides: dict[str, Any],
+    ) -> bool:
+        raise NotImplementedError("the fake runtime has no config")
+
+    async def write_overrides(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, patch: dict[str, Any], overrides: dict[str, Any]
+    ) -> None:
+        raise NotImplementedError("the fake runtime has no config")
+
+    async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:
+        raise NotImplementedError("the fake runtime has no skills")
+
+    async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> dict[str, Any]:
+        raise NotImplementedError("the fake runtime has no skills")
+
+    async def install_skill(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, slug: str
+    ) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError("the fake runtime has no skills")
+
+    async def configure_skill(
+        self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, key: str, changes: dict[str, Any]
+    ) -> None:
+        raise NotImplementedError("the fake runtime has no skills")
+
+    async def approve_pairing(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, channel: str, code: str
+    ) -> str:
+        raise NotImplementedError("the fake runtime has no channels")

@@ -1,0 +1,89 @@
+"""The use cases that record intent and wait for the engine (start, stop, restart), with the engine running on
+the fake provider and runtime: each is one engine operation the request waits on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chowder.core.errors import GatewayUnavailable
+from chowder.core.ids import sandbox_id_for
+from chowder.domain.instance_views import InstanceView
+from chowder.domain.instances import Instances
+from chowder.domain.models import KeyKind, Principal, Status
+from chowder.domain.ports.instances import InstanceRecord
+from chowder.domain.reconciler import Engine
+from tests.fakes.engine_env import EngineEnv, running
+
+pytestmark = pytest.mark.persistence
+
+
+@pytest.fixture
+def env(data_dir: Path, database_url: str) -> Iterator[EngineEnv]:
+    opened = EngineEnv(data_dir, database_url)
+    yield opened
+    opened.close()
+
+
+def _use_cases(env: EngineEnv, engine: Engine) -> Instances:
+    return Instances(env.tx, env.box, env.settings, env.providers, env.runtime, engine.wake, lambda: None)
+
+
+def _owner(instance: InstanceRecord) -> Principal:
+    return Principal(instance.organization_id, "key", KeyKind.ORG)
+
+
+def test_stop_and_start_answer_with_the_final_state(env: EngineEnv) -> None:
+    instance = env.add()
+    sandbox_id = sandbox_id_for(instance.id)
+    engine = env.engine()
+
+    async def scenario() -> tuple[InstanceView, InstanceView]:
+        async with running(engine):
+            await env.until_status(instance.id, Status.RUNNING)
+            stopped = await _use_cases(env, engine).stop(_owner(instance), instance.id)
+            assert not env.provider.is_running(sandbox_id)
+            return stopped, await _use_cases(env, engine).start(_owner(instance), instance.id)
+
+    stopped, started = asyncio.run(scenario())
+    assert (stopped.status, started.status) == (Status.STOPPED, Status.RUNNING)
+    assert env.provider.is_running(sandbox_id) and env.provider.count("start", sandbox_id) == 2
+
+
+def test_restart_is_one_engine_operation_that_replaces_the_gateway(env: EngineEnv) -> None:
+    instance = env.add()
+    sandbox_id = sandbox_id_for(instance.id)
+    engine = env.engine()
+
+    async def scenario() -> InstanceView:
+        async with running(engine):
+            await env.until_status(instance.id, Status.RUNNING)
+            return await _use_cases(env, engine).restart(_owner(instance), instance.id)
+
+    restarted = asyncio.run(scenario())
+    assert restarted.status == Status.RUNNING
+    operations = [operation for operation, _ in env.provider.calls]
+    assert operations == ["create", "start", "stop", "create", "start"], "stopped by the engine, then booted"
+    assert env.provider.is_running(sandbox_id)
+    after = env.read(instance.id)
+    assert not after.replace_gateway
+    assert len(set(env.runtime.launched_tokens)) == 2, "the new gateway has new credentials"
+    assert env.runtime.launched_tokens[-1] == env.box.decrypt(after.gateway_token_enc)
+
+
+def test_a_restart_that_does_not_come_back_is_a_502_with_the_reason(env: EngineEnv) -> None:
+    instance = env.add()
+    engine = env.engine()
+
+    async def scenario() -> None:
+        async with running(engine):
+            await env.until_status(instance.id, Status.RUNNING)
+            env.runtime.fail_readiness("Config invalid: channels.telegram.botToken")
+            with pytest.raises(GatewayUnavailable, match="^Config invalid: channels.telegram.botToken$"):
+                await _use_cases(env, engine).restart(_owner(instance), instance.id)
+
+    asyncio.run(scenario())
+    assert env.read(instance.id).status == Status.ERROR
