@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 db=parts.db,
                 box=parts.box,
                 instances=service,
+                runtime=parts.runtime,
                 http=parts.http,
                 billing=Billing(settings, parts.db, parts.stripe, parts.quantity_sync.wake),
             )

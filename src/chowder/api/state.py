@@ -10,6 +10,7 @@ from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
 from chowder.domain.instances import Instances
+from chowder.domain.ports.runtime import AgentRuntime
 from chowder.persistence.db import Database
 from chowder.proxy.sessions import SessionLocks
 
@@ -20,6 +21,7 @@ class AppState:
     db: Database
     box: SecretBox
     instances: Instances
+    runtime: AgentRuntime
     http: httpx.AsyncClient
     billing: Billing
     sessions: SessionLocks = field(default_factory=SessionLocks)
