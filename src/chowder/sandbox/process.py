@@ -161,6 +161,9 @@ class ProcessProvider:
     async def create(self, spec: SandboxSpec) -> SandboxInfo:
         return await _off_loop(self._create, spec)
 
+    async def info(self, sandbox_id: str) -> SandboxInfo:
+        return await _off_loop(lambda: self._info(self._require_meta(sandbox_id)))
+
     async def start(self, sandbox_id: str, launch: LaunchSpec) -> None:
         await _off_loop(self._start, sandbox_id, launch)
 
@@ -238,14 +241,19 @@ class ProcessProvider:
                 meta.egress = spec.egress
                 self._write_meta(meta)
             self._attach(meta)
+        return self._info(meta)
+
+    def _info(self, meta: _Meta) -> SandboxInfo:
+        """The box is bound at its own path, and so is every read-only path."""
         host, port = self.sandbox_facing_address()
         return SandboxInfo(
             meta.sandbox_id,
             root=self._root(meta),
             home=str(self._box(meta) / "home"),
             app_port=meta.port,
-            app_listens_on_all=self.network is not None,
-            control_plane_url=f"http://{host}:{port}",
+            listen="all" if self.network is not None else "loopback",
+            model_endpoint_url=f"http://{host}:{port}",
+            read_only_paths={Path(path): path for path in meta.read_only_paths},
         )
 
     def _refuse_if_weaker(self, sandbox_id: str) -> None:

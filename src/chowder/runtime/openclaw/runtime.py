@@ -1,4 +1,7 @@
-"""OpenClaw as the agent runtime: lays out an instance's state, launches and probes its gateway."""
+"""OpenClaw as the agent runtime: lays out an instance's state, launches and probes its gateway, and acts on a
+running one (its config, channels, skills and pairings). Every path and address it writes comes from the
+sandbox provider's SandboxInfo: where the gateway listens, how it reaches the model endpoint, where the shared
+runtime appears."""
 
 from __future__ import annotations
 
@@ -88,11 +91,11 @@ class OpenClawRuntime:
         """Write `openclaw.json` (fresh on first boot, managed keys re-applied after) and build the launch."""
         placement = oc_config.GatewayPlacement(
             port=info.app_port,
-            bind="lan" if info.app_listens_on_all else "loopback",
+            bind="lan" if info.listen == "all" else "loopback",
             state_dir=info.root,
             log_file=f"{info.root}/logs/openclaw.log",
-            model_base_url=f"{info.control_plane_url.rstrip('/')}{MODEL_PATH}",
-            plugins=self._plugins(spec),
+            model_base_url=f"{info.model_endpoint_url.rstrip('/')}{MODEL_PATH}",
+            plugins=self._plugins(spec, info),
         )
         current = await state_files.read_config(provider, spec.sandbox_id)
         if current is None:
@@ -106,12 +109,15 @@ class OpenClawRuntime:
         return LaunchSpec(argv=self._argv(spec, info), env=self._env(spec, info), log_file=state_files.GATEWAY_LOG)
 
     def _argv(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> tuple[str, ...]:
-        entry = self.cache.entrypoint(RELEASES[spec.release])
-        return (str(self.cache.node), str(entry), "gateway", "run", "--port", str(info.app_port))
+        return (*self._openclaw(spec, info), "gateway", "run", "--port", str(info.app_port))
+
+    def _openclaw(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> tuple[str, str]:
+        """Node and OpenClaw's entry point where the sandbox shows the shared runtime."""
+        return info.inside(self.cache.node), info.inside(self.cache.entrypoint(RELEASES[spec.release]))
 
     def _env(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> dict[str, str]:
         env = {
-            "PATH": f"{self.cache.node.parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{info.inside(self.cache.node.parent)}:/usr/local/bin:/usr/bin:/bin",
             "HOME": info.home,
             "TMPDIR": "/tmp",
             "LANG": "C.UTF-8",
@@ -160,13 +166,16 @@ class OpenClawRuntime:
     async def restore_last_good_config(self, provider: SandboxProvider, sandbox_id: str) -> bool:
         return await state_files.restore_last_good_config(provider, sandbox_id)
 
-    async def _patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> bool:
+    async def _patch_config(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]
+    ) -> bool:
         """Through the gateway's own `config.patch`: validated with OpenClaw's schema (ConfigRefused with its
         reasons), answered once applied (hot reload, or a restart where a key needs one). True when the result
         trusts a shipped plugin the gateway has not loaded: OpenClaw takes a plugin's install record only at
         boot, so that change needs a restart (which `prepare` completes)."""
+        info = await provider.info(spec.sandbox_id)
         after = await rpc.patch_config(self._http, gateway.url, gateway.token, patch)
-        wanted = oc_config.trusted_plugins(after, self._plugins(spec))["load"]["paths"]
+        wanted = oc_config.trusted_plugins(after, self._plugins(spec, info))["load"]["paths"]
         loaded = ((after.get("plugins") or {}).get("load") or {}).get("paths") or []
         return not set(wanted) <= set(loaded)
 
@@ -184,7 +193,7 @@ class OpenClawRuntime:
         restart = False
         if config_patch:
             with rpc.refused_as(BadRequest, "the configuration"):
-                restart = await self._patch_config(spec, gateway, config_patch)
+                restart = await self._patch_config(provider, spec, gateway, config_patch)
         await state_files.apply_system_prompt(provider, spec.sandbox_id, patch, overrides)
         return restart
 
@@ -248,7 +257,7 @@ class OpenClawRuntime:
     ) -> None:
         """`skills.entries.<skillKey>` merge-patched live (OpenClaw re-reads skills without a restart)."""
         with rpc.refused_as(BadRequest, "the skill settings"):
-            await self._patch_config(spec, gateway, {"skills": {"entries": {skill.settings_key: changes}}})
+            await self._patch_config(provider, spec, gateway, {"skills": {"entries": {skill.settings_key: changes}}})
 
     def channels(self) -> Mapping[str, ChannelSpec]:
         return CATALOG
@@ -271,7 +280,7 @@ class OpenClawRuntime:
     ) -> bool:
         """DM policy `pairing`, and a plugin channel's plugin trusted: its first connect needs a restart."""
         with rpc.refused_as(Unprocessable, "the channel settings"):
-            return await self._patch_config(spec, gateway, connect_patch(CHANNELS[channel.id], fields))
+            return await self._patch_config(provider, spec, gateway, connect_patch(CHANNELS[channel.id], fields))
 
     async def start_login(self, gateway: GatewayAccess, channel: ChannelSpec) -> LoginQr:
         return await channels.start_login(self._http, gateway, channel.id)
@@ -280,7 +289,7 @@ class OpenClawRuntime:
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, gateway: GatewayAccess, channel: ChannelSpec
     ) -> None:
         """Its plugin stays trusted, so connecting again needs no restart."""
-        await self._patch_config(spec, gateway, disconnect_patch(CHANNELS[channel.id]))
+        await self._patch_config(provider, spec, gateway, disconnect_patch(CHANNELS[channel.id]))
 
     async def approve_pairing(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, channel: str, code: str
@@ -305,11 +314,10 @@ class OpenClawRuntime:
     ) -> tuple[ExecResult, SandboxInfo]:
         """One OpenClaw CLI call inside the sandbox (same uid, binds and limits as the gateway): seconds of
         Node start-up, so only for what the gateway's HTTP RPC does not offer, never on a hot path."""
-        info = await provider.create(self.sandbox_spec(spec))
-        entry = self.cache.entrypoint(RELEASES[spec.release])
+        info = await provider.info(spec.sandbox_id)
         env = {**self._env(spec, info), "NO_COLOR": "1", "FORCE_COLOR": "0"}
         env["OPENCLAW_CONFIG_PATH"] = f"{info.root}/{config_file}"
-        result = await provider.exec(spec.sandbox_id, [str(self.cache.node), str(entry), *args], env, timeout_s)
+        result = await provider.exec(spec.sandbox_id, [*self._openclaw(spec, info), *args], env, timeout_s)
         return result, info
 
     async def _cli_json(
@@ -318,9 +326,10 @@ class OpenClawRuntime:
         result, info = await self._cli(provider, spec, args, cli.TIMEOUT_S)
         return cli.json_answer(result, " ".join(args)), info
 
-    def _plugins(self, spec: InstanceRuntimeSpec) -> tuple[oc_config.ShippedPlugin, ...]:
+    def _plugins(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> tuple[oc_config.ShippedPlugin, ...]:
+        """The release's official channel plugins, where the sandbox shows them."""
         release = RELEASES[spec.release]
         return tuple(
-            oc_config.ShippedPlugin(name, version, str(self.cache.plugin_dir(release, name)))
+            oc_config.ShippedPlugin(name, version, info.inside(self.cache.plugin_dir(release, name)))
             for name, version in release.plugins.items()
         )
