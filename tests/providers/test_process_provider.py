@@ -23,7 +23,8 @@ from chowder.core.errors import BadRequest, FileTooLarge, NotFound, ProviderErro
 from chowder.core.settings import MIB, Settings
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxSpec, SandboxState
 from chowder.sandbox.isolation import INSIDE_UID
-from chowder.sandbox.process import EXEC_TIMEOUT_EXIT, ProcessProvider
+from chowder.sandbox.process import ProcessProvider
+from chowder.sandbox.proctree import EXEC_TIMEOUT_EXIT
 from chowder.sandbox.registry import make_provider
 
 T = TypeVar("T")
