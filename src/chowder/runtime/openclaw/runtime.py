@@ -27,7 +27,8 @@ from chowder.domain.ports.runtime import (
     Skill,
     SkillDetails,
 )
-from chowder.runtime.openclaw import channels, cli, rpc, state_files
+from chowder.runtime.openclaw import channels as oc_channels
+from chowder.runtime.openclaw import cli, rpc, state_files
 from chowder.runtime.openclaw import config as oc_config
 from chowder.runtime.openclaw.channels import CATALOG, CHANNELS, connect_patch, disconnect_patch
 from chowder.runtime.openclaw.installer import RuntimeCache
@@ -268,7 +269,7 @@ class OpenClawRuntime:
         return frozenset(channel.id for channel in CHANNELS.values() if channel.enabled_in(config))
 
     async def channel_status(self, gateway: GatewayAccess, channel: ChannelSpec) -> ChannelStatus:
-        return await channels.live_status(self._http, gateway, channel.id)
+        return await oc_channels.live_status(self._http, gateway, channel.id)
 
     async def connect_channel(
         self,
@@ -283,7 +284,7 @@ class OpenClawRuntime:
             return await self._patch_config(provider, spec, gateway, connect_patch(CHANNELS[channel.id], fields))
 
     async def start_login(self, gateway: GatewayAccess, channel: ChannelSpec) -> LoginQr:
-        return await channels.start_login(self._http, gateway, channel.id)
+        return await oc_channels.start_login(self._http, gateway, channel.id)
 
     async def disconnect_channel(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, gateway: GatewayAccess, channel: ChannelSpec
