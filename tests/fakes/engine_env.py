@@ -11,6 +11,7 @@ from typing import Any
 
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
+from chowder.domain.instances import Instances
 from chowder.domain.models import Status
 from chowder.domain.ports.instances import InstanceRecord
 from chowder.domain.reconciler import Engine
@@ -49,6 +50,10 @@ class EngineEnv:
 
     def engine(self) -> Engine:
         return Engine(self.tx, self.box, self.settings, self.providers, self.runtime)
+
+    def use_cases(self, engine: Engine) -> Instances:
+        """The instance use cases on the same database, waking `engine` as the API does."""
+        return Instances(self.tx, self.box, self.settings, self.providers, self.runtime, engine.wake, lambda: None)
 
     def add(self, **fields: Any) -> InstanceRecord:
         """A new org's instance on the fake provider; freshly created unless `fields` say otherwise."""

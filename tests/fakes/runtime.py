@@ -5,10 +5,20 @@ restored, as OpenClaw refuses a config it cannot load."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from chowder.core.errors import ProviderError
-from chowder.domain.ports.runtime import GatewayAccess, InstanceRuntimeSpec
+from chowder.domain.ports.runtime import (
+    ChannelSpec,
+    ChannelStatus,
+    ChatRequest,
+    GatewayAccess,
+    InstanceRuntimeSpec,
+    LoginQr,
+    Skill,
+    SkillDetails,
+)
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec, SandboxState
 
 RELEASE = "2026.1.1"
@@ -82,8 +92,7 @@ class FakeAgentRuntime:
         refused, self._config_refused = self._config_refused, None
         return refused is not None
 
-    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> bool:
-        raise NotImplementedError("the fake runtime has no config")
+    # Config, skills, channels and chat: the engine never calls them; a use-case test that does fails loudly.
 
     async def apply_overrides(
         self,
@@ -100,23 +109,66 @@ class FakeAgentRuntime:
     ) -> None:
         raise NotImplementedError("the fake runtime has no config")
 
-    async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:
+    async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[Skill]:
         raise NotImplementedError("the fake runtime has no skills")
 
-    async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> dict[str, Any]:
+    async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> SkillDetails:
         raise NotImplementedError("the fake runtime has no skills")
 
     async def install_skill(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, slug: str
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, SkillDetails]:
         raise NotImplementedError("the fake runtime has no skills")
 
     async def configure_skill(
-        self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, key: str, changes: dict[str, Any]
+        self,
+        provider: SandboxProvider,
+        spec: InstanceRuntimeSpec,
+        gateway: GatewayAccess,
+        skill: SkillDetails,
+        changes: dict[str, Any],
     ) -> None:
         raise NotImplementedError("the fake runtime has no skills")
+
+    def channels(self) -> Mapping[str, ChannelSpec]:
+        return {}
+
+    async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
+        return frozenset()
+
+    async def channel_status(self, gateway: GatewayAccess, channel: ChannelSpec) -> ChannelStatus:
+        raise NotImplementedError("the fake runtime has no channels")
+
+    async def connect_channel(
+        self,
+        provider: SandboxProvider,
+        spec: InstanceRuntimeSpec,
+        gateway: GatewayAccess,
+        channel: ChannelSpec,
+        fields: dict[str, Any],
+    ) -> bool:
+        raise NotImplementedError("the fake runtime has no channels")
+
+    async def start_login(self, gateway: GatewayAccess, channel: ChannelSpec) -> LoginQr:
+        raise NotImplementedError("the fake runtime has no channels")
+
+    async def disconnect_channel(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, gateway: GatewayAccess, channel: ChannelSpec
+    ) -> None:
+        raise NotImplementedError("the fake runtime has no channels")
 
     async def approve_pairing(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, channel: str, code: str
     ) -> str:
         raise NotImplementedError("the fake runtime has no channels")
+
+    def chat_request(
+        self, gateway: GatewayAccess, session_id: str, model_ref: str, body: dict[str, Any]
+    ) -> ChatRequest:
+        raise NotImplementedError("the fake runtime has no chat")
+
+    def session_of_model_call(self, body: bytes) -> str | None:
+        return None
+
+    def user_words(self, text: str) -> str:
+        return text

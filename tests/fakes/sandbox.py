@@ -90,14 +90,13 @@ class FakeSandboxProvider:
     async def create(self, spec: SandboxSpec) -> SandboxInfo:
         await self._act("create", spec.sandbox_id)
         self.sandboxes_by_id.setdefault(spec.sandbox_id, FakeSandbox(spec))
-        return SandboxInfo(
-            sandbox_id=spec.sandbox_id,
-            root=f"/sandboxes/{spec.sandbox_id}",
-            home="/home/agent",
-            app_port=18789,
-            app_listens_on_all=True,
-            control_plane_url="http://control-plane.fake:8001",
-        )
+        return _info(spec)
+
+    async def info(self, sandbox_id: str) -> SandboxInfo:
+        sandbox = self.sandboxes_by_id.get(sandbox_id)
+        if sandbox is None:
+            raise ProviderError(f"Sandbox {sandbox_id} does not exist.")
+        return _info(sandbox.spec)
 
     async def start(self, sandbox_id: str, launch: LaunchSpec) -> None:
         await self._act("start", sandbox_id)
@@ -155,3 +154,15 @@ class FakeSandboxProvider:
             await asyncio.Event().wait()
         if reason := self._failures.get(operation):
             raise ProviderError(reason)
+
+
+def _info(spec: SandboxSpec) -> SandboxInfo:
+    return SandboxInfo(
+        sandbox_id=spec.sandbox_id,
+        root=f"/sandboxes/{spec.sandbox_id}",
+        home="/home/agent",
+        app_port=18789,
+        listen="all",
+        model_endpoint_url="http://control-plane.fake:8001",
+        read_only_paths={path: str(path) for path in spec.read_only_paths},
+    )

@@ -23,7 +23,8 @@ from chowder.core.errors import BadRequest, FileTooLarge, NotFound, ProviderErro
 from chowder.core.settings import MIB, Settings
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxSpec, SandboxState
 from chowder.sandbox.isolation import INSIDE_UID
-from chowder.sandbox.process import EXEC_TIMEOUT_EXIT, ProcessProvider
+from chowder.sandbox.process import ProcessProvider
+from chowder.sandbox.proctree import EXEC_TIMEOUT_EXIT
 from chowder.sandbox.registry import make_provider
 
 T = TypeVar("T")
@@ -74,7 +75,7 @@ def launch_for(info: SandboxInfo) -> LaunchSpec:
         "PATH": f"{NODE.parent}:/usr/bin:/bin",
         "HOME": info.home,
         "PORT": str(info.app_port),
-        "HOST": "0.0.0.0" if info.app_listens_on_all else "127.0.0.1",
+        "HOST": "0.0.0.0" if info.listen == "all" else "127.0.0.1",
         "SECRET": SECRET,
     }
     return LaunchSpec(argv=(str(NODE), "-e", SERVER_JS, marker(info)), env=env)
@@ -179,6 +180,24 @@ def test_create_is_idempotent_and_lays_out_a_private_box(provider: ProcessProvid
             assert listed["a"].endpoint != listed["b"].endpoint
             assert listed["a"].endpoint == f"http://{provider.network.sandbox_ip(meta['net_index'])}:{first.app_port}"
         assert (await provider.observe("nope")).state == SandboxState.MISSING
+
+    run(scenario())
+
+
+def test_info_tells_where_things_are_without_creating_anything(provider: ProcessProvider, settings: Settings) -> None:
+    async def scenario() -> None:
+        with pytest.raises(ProviderError, match="Sandbox placed does not exist."):
+            await provider.info("placed")
+        assert not (settings.data_dir.resolve() / "sandboxes" / "placed").exists()
+        created = await provider.create(spec_for("placed"))
+        assert await provider.info("placed") == created
+        assert created.read_only_paths == {NODE_DIR: str(NODE_DIR)}, "bound where they are on the host"
+        assert created.inside(NODE) == str(NODE)
+        with pytest.raises(ProviderError, match="has no read-only path holding"):
+            created.inside(REPO / "pyproject.toml")
+        host, port = provider.sandbox_facing_address()
+        assert created.model_endpoint_url == f"http://{host}:{port}"
+        assert created.listen == ("all" if provider.network is not None else "loopback")
 
     run(scenario())
 

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from chowder.core.errors import ProviderError
-from chowder.runtime.openclaw.runtime import CONFIG_FILE, GATEWAY_LOG, LAST_GOOD_FILE, OpenClawRuntime, read_config
+from chowder.runtime.openclaw.runtime import OpenClawRuntime
+from chowder.runtime.openclaw.state_files import CONFIG_FILE, GATEWAY_LOG, LAST_GOOD_FILE, read_config
 from chowder.sandbox.process import ProcessProvider
 from tests.providers.test_process_provider import own_settings, run, spec_for
 

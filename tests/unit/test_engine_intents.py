@@ -12,10 +12,8 @@ import pytest
 from chowder.core.errors import GatewayUnavailable
 from chowder.core.ids import sandbox_id_for
 from chowder.domain.instance_views import InstanceView
-from chowder.domain.instances import Instances
 from chowder.domain.models import KeyKind, Principal, Status
 from chowder.domain.ports.instances import InstanceRecord
-from chowder.domain.reconciler import Engine
 from tests.fakes.engine_env import EngineEnv, running
 
 pytestmark = pytest.mark.persistence
@@ -26,10 +24,6 @@ def env(data_dir: Path, database_url: str) -> Iterator[EngineEnv]:
     opened = EngineEnv(data_dir, database_url)
     yield opened
     opened.close()
-
-
-def _use_cases(env: EngineEnv, engine: Engine) -> Instances:
-    return Instances(env.tx, env.box, env.settings, env.providers, env.runtime, engine.wake, lambda: None)
 
 
 def _owner(instance: InstanceRecord) -> Principal:
@@ -44,9 +38,9 @@ def test_stop_and_start_answer_with_the_final_state(env: EngineEnv) -> None:
     async def scenario() -> tuple[InstanceView, InstanceView]:
         async with running(engine):
             await env.until_status(instance.id, Status.RUNNING)
-            stopped = await _use_cases(env, engine).stop(_owner(instance), instance.id)
+            stopped = await env.use_cases(engine).stop(_owner(instance), instance.id)
             assert not env.provider.is_running(sandbox_id)
-            return stopped, await _use_cases(env, engine).start(_owner(instance), instance.id)
+            return stopped, await env.use_cases(engine).start(_owner(instance), instance.id)
 
     stopped, started = asyncio.run(scenario())
     assert (stopped.status, started.status) == (Status.STOPPED, Status.RUNNING)
@@ -61,7 +55,7 @@ def test_restart_is_one_engine_operation_that_replaces_the_gateway(env: EngineEn
     async def scenario() -> InstanceView:
         async with running(engine):
             await env.until_status(instance.id, Status.RUNNING)
-            return await _use_cases(env, engine).restart(_owner(instance), instance.id)
+            return await env.use_cases(engine).restart(_owner(instance), instance.id)
 
     restarted = asyncio.run(scenario())
     assert restarted.status == Status.RUNNING
@@ -83,7 +77,7 @@ def test_a_restart_that_does_not_come_back_is_a_502_with_the_reason(env: EngineE
             await env.until_status(instance.id, Status.RUNNING)
             env.runtime.fail_readiness("Config invalid: channels.telegram.botToken")
             with pytest.raises(GatewayUnavailable, match="^Config invalid: channels.telegram.botToken$"):
-                await _use_cases(env, engine).restart(_owner(instance), instance.id)
+                await env.use_cases(engine).restart(_owner(instance), instance.id)
 
     asyncio.run(scenario())
     assert env.read(instance.id).status == Status.ERROR

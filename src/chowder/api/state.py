@@ -26,9 +26,9 @@ class AppState:
     db: Database
     box: SecretBox
     instances: Instances
+    runtime: AgentRuntime
     http: httpx.AsyncClient
     billing: Billing
-    runtime: AgentRuntime
     orgs: Organizations
     keys: ApiKeys
     usage: UsageReports

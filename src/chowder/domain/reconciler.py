@@ -25,7 +25,7 @@ from chowder.domain import lifecycle
 from chowder.domain.lifecycle import Event
 from chowder.domain.models import Desired, Status
 from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
-from chowder.domain.ports.runtime import AgentRuntime, InstanceRuntimeSpec
+from chowder.domain.ports.runtime import AgentLauncher, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions
 from chowder.domain.runtime_spec import runtime_spec_of
 from chowder.sandbox.base import SandboxInfo, SandboxProvider, SandboxState
@@ -71,7 +71,7 @@ class Engine:
         box: SecretBox,
         settings: Settings,
         providers: dict[str, SandboxProvider],
-        runtime: AgentRuntime,
+        runtime: AgentLauncher,
     ) -> None:
         self._tx = transactions
         self._box = box

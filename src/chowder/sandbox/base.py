@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 
+from chowder.core.errors import ProviderError
+
 Egress = Literal["open", "none"]
+# Where the app must listen: every address of its own network, or only loopback (when it shares the host's).
+Listen = Literal["all", "loopback"]
 
 
 class SandboxState(StrEnum):
@@ -44,16 +48,26 @@ class SandboxSpec:
 
 @dataclass(frozen=True, slots=True)
 class SandboxInfo:
-    """Where things are inside a created sandbox, as the app inside sees them: its directories, the port it must
-    listen on (on every address of its own network, or on loopback when it shares the host's), and the URL at
-    which it reaches the control plane's sandbox-facing endpoint."""
+    """Where things are inside a created sandbox, as the app inside sees them; the provider decides all of it:
+    its directories, the port it must listen on and on which addresses, the URL at which it reaches the control
+    plane's model endpoint (the sandbox-facing listener), and where each of the spec's read-only paths appears
+    (keyed by the path as the spec gave it)."""
 
     sandbox_id: str
     root: str
     home: str
     app_port: int
-    app_listens_on_all: bool
-    control_plane_url: str
+    listen: Listen
+    model_endpoint_url: str
+    read_only_paths: dict[Path, str]
+
+    def inside(self, path: Path) -> str:
+        """Where a file below one of the spec's read-only paths appears in the sandbox; ProviderError for a
+        path below none of them (the app could not reach it)."""
+        for given, seen in self.read_only_paths.items():
+            if path.is_relative_to(given):
+                return str(PurePosixPath(seen, path.relative_to(given)))
+        raise ProviderError(f"Sandbox {self.sandbox_id} has no read-only path holding {path}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +133,11 @@ class SandboxProvider(Protocol):
     async def set_egress(self, sandbox_id: str, egress: Egress) -> None: ...
 
     async def create(self, spec: SandboxSpec) -> SandboxInfo: ...
+
+    async def info(self, sandbox_id: str) -> SandboxInfo:
+        """What `create` answered for a sandbox, without creating or changing anything; ProviderError when it
+        does not exist."""
+        ...
 
     async def start(self, sandbox_id: str, launch: LaunchSpec) -> None: ...
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from chowder.sandbox.base import Egress, LaunchSpec, SandboxInfo, SandboxProvider, SandboxSpec
 
@@ -31,17 +32,60 @@ class GatewayAccess:
     token: str = field(repr=False)
 
 
-class AgentRuntime(Protocol):
-    """The agent that runs inside a sandbox (OpenClaw): how to install, configure, launch and probe it."""
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """A messaging channel an agent can connect, in the public API's terms: whether it connects with settings
+    (a bot token and the like) or by an interactive login (a QR to scan), and the settings it requires
+    (name: what to enter). The same for every instance, so reading it needs no key."""
 
-    def resolve_version(self, requested: str) -> str:
-        """The release an API `openclaw_version` (alias or exact) names; BadRequest listing the supported ones."""
-        ...
+    id: str
+    connection_type: Literal["token", "interactive"]
+    required_fields: dict[str, str]
 
-    def check_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        """`openclaw_config` as the runtime will merge it (dot paths expanded); BadRequest for what it refuses,
-        such as keys the control plane manages."""
-        ...
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """A channel as the running agent reports it: switched on, actually connected to the service, and the
+    account details the agent gives (in its own words, handed to the client as they are)."""
+
+    enabled: bool
+    connected: bool
+    details: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginQr:
+    """An interactive channel's login: the QR as a base64 PNG, the text it encodes, and the agent's words."""
+
+    image_base64: str
+    data: str | None
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Skill:
+    """A skill as the agent lists it: ready to use, or still missing something (such as `missing_env`)."""
+
+    name: str
+    description: str
+    source: str
+    ready: bool
+    missing_env: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SkillDetails(Skill):
+    """One skill looked up by name. `path` is relative to the instance root (as the files API reads it) when the
+    skill lives there, else where the agent has it; `settings_key` is what its settings are filed under (often
+    its name, not always)."""
+
+    path: str
+    settings_key: str
+
+
+class AgentLauncher(Protocol):
+    """What the lifecycle engine needs of the agent inside a sandbox: install it, lay out and launch it, probe it,
+    and fall back on its last good config."""
 
     async def ensure_installed(self, release: str) -> None: ...
 
@@ -63,10 +107,18 @@ class AgentRuntime(Protocol):
         """Put the last good config back (the refused one is kept aside); False when there is none to try."""
         ...
 
-    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> bool:
-        """Merge-patch the running agent's live config; it validates the result (ProviderError with its
-        reasons when it refuses, and then nothing changed) and applies it before this returns. True when part
-        of the change takes effect only after a restart."""
+
+class AgentRuntime(AgentLauncher, Protocol):
+    """The agent that runs inside a sandbox (OpenClaw), as the use cases act on it: its versions and config,
+    skills, channels, chat addressing and the marks it leaves on its model calls."""
+
+    def resolve_version(self, requested: str) -> str:
+        """The release an API `openclaw_version` (alias or exact) names; BadRequest listing the supported ones."""
+        ...
+
+    def check_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """`openclaw_config` as the runtime will merge it (dot paths expanded); BadRequest for what it refuses,
+        such as keys the control plane manages."""
         ...
 
     async def apply_overrides(
@@ -88,25 +140,68 @@ class AgentRuntime(Protocol):
         first (BadRequest with its reasons; nothing written)."""
         ...
 
-    async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:
-        """Every skill the agent knows, as the agent itself reports them."""
+    async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[Skill]:
+        """Every skill the agent knows, installed or not."""
         ...
 
-    async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> dict[str, Any]:
+    async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> SkillDetails:
         """One skill in detail; NotFound when the agent does not know it."""
         ...
 
     async def install_skill(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, slug: str
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, SkillDetails]:
         """Install from the skill registry; the installer's output and the skill as the agent now reports it.
         ProviderError with the installer's output when it fails."""
         ...
 
     async def configure_skill(
-        self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, key: str, changes: dict[str, Any]
+        self,
+        provider: SandboxProvider,
+        spec: InstanceRuntimeSpec,
+        gateway: GatewayAccess,
+        skill: SkillDetails,
+        changes: dict[str, Any],
     ) -> None:
-        """Merge `changes` (enabled, apiKey, env, config) into the skill's live settings."""
+        """Merge-patch the skill's settings (`enabled`, `apiKey`, `env`, `config`, as the public API names them;
+        null removes one), applied live. BadRequest with the agent's reasons when it refuses them."""
+        ...
+
+    def channels(self) -> Mapping[str, ChannelSpec]:
+        """The channels an agent can connect, by id, in the order the API lists them."""
+        ...
+
+    async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
+        """The ids of the channels the agent's current config switches on."""
+        ...
+
+    async def channel_status(self, gateway: GatewayAccess, channel: ChannelSpec) -> ChannelStatus:
+        """Asked of the running agent itself, not read from our records."""
+        ...
+
+    async def connect_channel(
+        self,
+        provider: SandboxProvider,
+        spec: InstanceRuntimeSpec,
+        gateway: GatewayAccess,
+        channel: ChannelSpec,
+        fields: dict[str, Any],
+    ) -> bool:
+        """Switch the channel on with `fields` (the required fields by their public names, anything else passed
+        as written), direct messages accepted only from paired senders; returns once the agent applied it.
+        Unprocessable with the agent's reasons when it refuses the settings (then nothing changed). True when
+        the channel works only after a restart of the agent."""
+        ...
+
+    async def start_login(self, gateway: GatewayAccess, channel: ChannelSpec) -> LoginQr:
+        """An interactive channel's login QR, which exists only once the service answered the agent;
+        ProviderError in the agent's words when it could not (e.g. no egress)."""
+        ...
+
+    async def disconnect_channel(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, gateway: GatewayAccess, channel: ChannelSpec
+    ) -> None:
+        """Switched off; its settings are kept, so connecting again needs none."""
         ...
 
     async def approve_pairing(

@@ -1,17 +1,46 @@
-"""The messaging channels an instance can connect, as the public API names them, and where each one's
-settings live in OpenClaw's config (chowder-api.md 7.6/7.6a, openclaw-runtime.md 13.1)."""
+"""The messaging channels an instance can connect, as the public API names them, where each one's settings
+live in OpenClaw's config, and how the gateway reports them and logs one in (chowder-api.md 7.6/7.6a,
+openclaw-runtime.md 13.1)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+import httpx
+
+from chowder.core.errors import ProviderError
+from chowder.domain.ports.runtime import ChannelSpec, ChannelStatus, GatewayAccess, LoginQr
+from chowder.runtime.openclaw import rpc
+
+_PLUGIN_LOAD_S = 30.0
+_LOGIN_TIMEOUT_S = 90.0
+# What `channels.status` says of an account that a client may see.
+_DETAIL_KEYS = (
+    "accountId",
+    "lifecycle",
+    "running",
+    "mode",
+    "stateReason",
+    "lastError",
+    "lastConnectedAt",
+    "lastInboundAt",
+    "lastOutboundAt",
+    "reconnectAttempts",
+    "healthState",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Channel:
+    """A channel of the catalog, with OpenClaw's name for each public field and whether it is a plugin."""
+
     id: str
-    connection_type: str
+    connection_type: Literal["token", "interactive"]
     required_fields: dict[str, str]
     field_names: dict[str, str]
     external_plugin: bool = True
@@ -101,6 +130,10 @@ CHANNELS: dict[str, Channel] = {
         ),
     )
 }
+CATALOG: Mapping[str, ChannelSpec] = {
+    channel.id: ChannelSpec(channel.id, channel.connection_type, channel.required_fields)
+    for channel in CHANNELS.values()
+}
 
 
 def connect_patch(channel: Channel, fields: dict[str, Any]) -> dict[str, Any]:
@@ -126,5 +159,40 @@ def disconnect_patch(channel: Channel) -> dict[str, Any]:
     return {"channels": {channel.id: {"enabled": False}}}
 
 
-def missing_fields(channel: Channel, fields: dict[str, Any]) -> list[str]:
-    return [name for name in channel.required_fields if fields.get(name) in (None, "")]
+def status_of(channel_id: str, payload: dict[str, Any]) -> ChannelStatus:
+    """One channel, from the gateway's `channels.status` payload: on if any account is, connected if any is,
+    and the first account's details."""
+    accounts = [a for a in payload.get("channelAccounts", {}).get(channel_id, []) if isinstance(a, dict)]
+    if not accounts:
+        return ChannelStatus(False, False, {})
+    enabled = any(a.get("enabled", True) and a.get("configured", True) for a in accounts)
+    connected = any(a.get("connected") is True for a in accounts)
+    first = accounts[0]
+    return ChannelStatus(enabled, connected, {key: first[key] for key in _DETAIL_KEYS if first.get(key) is not None})
+
+
+async def live_status(http: httpx.AsyncClient, gateway: GatewayAccess, channel_id: str) -> ChannelStatus:
+    """Admin RPC `channels.status` without probing the services (~0.1 s)."""
+    payload = await rpc.call(http, gateway.url, gateway.token, "channels.status", {"probe": False})
+    return status_of(channel_id, payload)
+
+
+async def start_login(http: httpx.AsyncClient, gateway: GatewayAccess, channel_id: str) -> LoginQr:
+    """`web.login.start`, retried while the channel's plugin is still loading (a hot reload just after the
+    connect patch); ProviderError with the gateway's words when it produced no QR."""
+    deadline = time.monotonic() + _PLUGIN_LOAD_S
+    while True:
+        try:
+            payload = await rpc.call(
+                http, gateway.url, gateway.token, "web.login.start", {"channel": channel_id}, _LOGIN_TIMEOUT_S
+            )
+            break
+        except ProviderError as exc:
+            if "provider is not available" not in str(exc.detail) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1)
+    data_url = str(payload.get("qrDataUrl") or "")
+    message = payload.get("message")
+    if "base64," not in data_url:
+        raise ProviderError(str(message or f"The gateway produced no {channel_id} login QR."))
+    return LoginQr(data_url.partition("base64,")[2], payload.get("qrData"), message)

@@ -3,13 +3,15 @@ config): ~0.1 s per call where the equivalent CLI call costs seconds of Node sta
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
 from chowder.core.bounded import IDENTITY, BodyTooLarge, read_body
-from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayUnavailable, ProviderError
+from chowder.core.errors import GATEWAY_UNAVAILABLE, ChowderError, GatewayUnavailable, ProviderError
 from chowder.core.merge_patch import inverse_patch, merge_patch
 from chowder.core.settings import MIB
 
@@ -50,6 +52,15 @@ def listed_issues(issues: list[Any]) -> str:
 
 class ConfigRefused(ProviderError):
     """The gateway's schema refused a config change; nothing was written."""
+
+
+@contextlib.contextmanager
+def refused_as(error: type[ChowderError], what: str) -> Iterator[None]:
+    """A refused change is the client's mistake, not a gateway failure: `error` naming `what` was refused."""
+    try:
+        yield
+    except ConfigRefused as exc:
+        raise error(f"OpenClaw refused {what}: {exc.detail}") from exc
 
 
 _NOT_APPLIED = "persisted but was not applied"

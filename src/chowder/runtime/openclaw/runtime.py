@@ -1,24 +1,38 @@
-"""OpenClaw as the agent runtime: lays out an instance's state, launches and probes its gateway."""
+"""OpenClaw as the agent runtime: lays out an instance's state, launches and probes its gateway, and acts on a
+running one (its config, channels, skills and pairings). Every path and address it writes comes from the
+sandbox provider's SandboxInfo: where the gateway listens, how it reaches the model endpoint, where the shared
+runtime appears."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from chowder.core.endpoints import MODEL_PATH
-from chowder.core.errors import BadRequest, FileTooLarge, NotFound, ProviderError
+from chowder.core.errors import BadRequest, NotFound, ProviderError, Unprocessable
 from chowder.core.merge_patch import merge_patch
-from chowder.core.settings import MIB, Settings
-from chowder.domain.ports.runtime import GatewayAccess, InstanceRuntimeSpec
-from chowder.runtime.openclaw import chat, model_calls, rpc
+from chowder.core.settings import Settings
+from chowder.domain.ports.runtime import (
+    ChannelSpec,
+    ChannelStatus,
+    GatewayAccess,
+    InstanceRuntimeSpec,
+    LoginQr,
+    Skill,
+    SkillDetails,
+)
+from chowder.runtime.openclaw import channels as oc_channels
+from chowder.runtime.openclaw import chat, cli, model_calls, rpc, state_files
 from chowder.runtime.openclaw import config as oc_config
+from chowder.runtime.openclaw.channels import CATALOG, CHANNELS, connect_patch, disconnect_patch
 from chowder.runtime.openclaw.installer import RuntimeCache
+from chowder.runtime.openclaw.skills import details_of, skill_of
 from chowder.runtime.openclaw.versions import RELEASES, resolve_release
 from chowder.sandbox.base import (
     ExecResult,
@@ -32,19 +46,7 @@ from chowder.sandbox.base import (
 
 log = logging.getLogger("chowder.runtime")
 
-CONFIG_FILE = "openclaw.json"
-LAST_GOOD_FILE = "openclaw.json.last-good"
-REJECTED_FILE = "openclaw.json.rejected"
-CANDIDATE_FILE = "openclaw.json.candidate"
-AGENTS_FILE = "workspace/AGENTS.md"
-GATEWAY_LOG = "logs/gateway.out"
 _PROBE_EVERY_S = 0.5
-# openclaw.json and AGENTS.md are kilobytes; the bound is what a tenant that makes them anything costs us.
-_STATE_FILE_BYTES = 4 * MIB
-# The last lines of a gateway that failed to start, for its error message; the log itself may be gigabytes.
-_LOG_TAIL_BYTES = 64 * 1024
-_CLI_TIMEOUT_S = 60.0
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class OpenClawRuntime:
@@ -95,35 +97,38 @@ class OpenClawRuntime:
         """Write `openclaw.json` (fresh on first boot, managed keys re-applied after) and build the launch."""
         placement = oc_config.GatewayPlacement(
             port=info.app_port,
-            bind="lan" if info.app_listens_on_all else "loopback",
+            bind="lan" if info.listen == "all" else "loopback",
             state_dir=info.root,
             log_file=f"{info.root}/logs/openclaw.log",
-            model_base_url=f"{info.control_plane_url.rstrip('/')}{MODEL_PATH}",
-            plugins=self._plugins(spec),
+            model_base_url=f"{info.model_endpoint_url.rstrip('/')}{MODEL_PATH}",
+            plugins=self._plugins(spec, info),
         )
-        current = await read_config(provider, spec.sandbox_id)
+        current = await state_files.read_config(provider, spec.sandbox_id)
         if current is None:
             rendered = oc_config.render(spec.model_provider, spec.overrides, placement)
             _, prompt = oc_config.split_system_prompt(spec.overrides)
             if prompt is not None:
-                await self._write_system_prompt(provider, spec.sandbox_id, prompt)
+                await state_files.write_system_prompt(provider, spec.sandbox_id, prompt)
         else:
             rendered = oc_config.reapply_managed(current, placement)
-        await _write_json(provider, spec.sandbox_id, CONFIG_FILE, rendered)
-        return LaunchSpec(argv=self._argv(spec, info), env=self._env(spec, info), log_file=GATEWAY_LOG)
+        await state_files.write_json(provider, spec.sandbox_id, state_files.CONFIG_FILE, rendered)
+        return LaunchSpec(argv=self._argv(spec, info), env=self._env(spec, info), log_file=state_files.GATEWAY_LOG)
 
     def _argv(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> tuple[str, ...]:
-        entry = self.cache.entrypoint(RELEASES[spec.release])
-        return (str(self.cache.node), str(entry), "gateway", "run", "--port", str(info.app_port))
+        return (*self._openclaw(spec, info), "gateway", "run", "--port", str(info.app_port))
+
+    def _openclaw(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> tuple[str, str]:
+        """Node and OpenClaw's entry point where the sandbox shows the shared runtime."""
+        return info.inside(self.cache.node), info.inside(self.cache.entrypoint(RELEASES[spec.release]))
 
     def _env(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> dict[str, str]:
         env = {
-            "PATH": f"{self.cache.node.parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{info.inside(self.cache.node.parent)}:/usr/local/bin:/usr/bin:/bin",
             "HOME": info.home,
             "TMPDIR": "/tmp",
             "LANG": "C.UTF-8",
             "OPENCLAW_STATE_DIR": info.root,
-            "OPENCLAW_CONFIG_PATH": f"{info.root}/{CONFIG_FILE}",
+            "OPENCLAW_CONFIG_PATH": f"{info.root}/{state_files.CONFIG_FILE}",
             "OPENCLAW_NO_AUTO_UPDATE": "1",
             "OPENCLAW_DISABLE_BONJOUR": "1",
             "OPENCLAW_OFFLINE": "1",
@@ -148,7 +153,7 @@ class OpenClawRuntime:
             status = await provider.observe(sandbox_id)
             if status.state != SandboxState.RUNNING or status.endpoint is None:
                 raise ProviderError(
-                    f"The gateway exited during start-up.{await self._last_words(provider, sandbox_id)}"
+                    f"The gateway exited during start-up.{await state_files.last_words(provider, sandbox_id)}"
                 )
             try:
                 # Only the status counts: the body, which the gateway could make endless, is never read.
@@ -158,35 +163,25 @@ class OpenClawRuntime:
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(_PROBE_EVERY_S)
-        raise ProviderError(
-            f"The gateway did not become ready within {timeout_s:.0f} s.{await self._last_words(provider, sandbox_id)}"
-        )
+        last_words = await state_files.last_words(provider, sandbox_id)
+        raise ProviderError(f"The gateway did not become ready within {timeout_s:.0f} s.{last_words}")
 
     async def remember_good_config(self, provider: SandboxProvider, sandbox_id: str) -> None:
-        current = await _read_state(provider, sandbox_id, CONFIG_FILE)
-        if current is not None:
-            await provider.write_file(sandbox_id, LAST_GOOD_FILE, current)
+        await state_files.remember_good_config(provider, sandbox_id)
 
     async def restore_last_good_config(self, provider: SandboxProvider, sandbox_id: str) -> bool:
-        """The refused file stays readable as `openclaw.json.rejected` (files API), to see what went wrong."""
-        good = await _read_state(provider, sandbox_id, LAST_GOOD_FILE)
-        if good is None:
-            return False
-        current = await _read_state(provider, sandbox_id, CONFIG_FILE)
-        if current == good:
-            return False
-        if current is not None:
-            await provider.write_file(sandbox_id, REJECTED_FILE, current)
-        await provider.write_file(sandbox_id, CONFIG_FILE, good)
-        return True
+        return await state_files.restore_last_good_config(provider, sandbox_id)
 
-    async def patch_config(self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]) -> bool:
+    async def _patch_config(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, gateway: GatewayAccess, patch: dict[str, Any]
+    ) -> bool:
         """Through the gateway's own `config.patch`: validated with OpenClaw's schema (ConfigRefused with its
         reasons), answered once applied (hot reload, or a restart where a key needs one). True when the result
         trusts a shipped plugin the gateway has not loaded: OpenClaw takes a plugin's install record only at
         boot, so that change needs a restart (which `prepare` completes)."""
+        info = await provider.info(spec.sandbox_id)
         after = await rpc.patch_config(self._http, gateway.url, gateway.token, patch)
-        wanted = oc_config.trusted_plugins(after, self._plugins(spec))["load"]["paths"]
+        wanted = oc_config.trusted_plugins(after, self._plugins(spec, info))["load"]["paths"]
         loaded = ((after.get("plugins") or {}).get("load") or {}).get("paths") or []
         return not set(wanted) <= set(loaded)
 
@@ -203,11 +198,9 @@ class OpenClawRuntime:
         config_patch, _ = oc_config.split_system_prompt(patch)
         restart = False
         if config_patch:
-            try:
-                restart = await self.patch_config(spec, gateway, config_patch)
-            except rpc.ConfigRefused as exc:
-                raise BadRequest(f"OpenClaw refused the configuration: {exc.detail}") from exc
-        await self._apply_system_prompt(provider, spec.sandbox_id, patch, overrides)
+            with rpc.refused_as(BadRequest, "the configuration"):
+                restart = await self._patch_config(provider, spec, gateway, config_patch)
+        await state_files.apply_system_prompt(provider, spec.sandbox_id, patch, overrides)
         return restart
 
     async def write_overrides(
@@ -218,67 +211,101 @@ class OpenClawRuntime:
         instance that never booted has no file yet: its overrides are rendered at first boot."""
         if (await provider.observe(spec.sandbox_id)).state == SandboxState.MISSING:
             return
-        current = await read_config(provider, spec.sandbox_id)
+        current = await state_files.read_config(provider, spec.sandbox_id)
         if current is None:
             return
         config_patch, _ = oc_config.split_system_prompt(patch)
         if config_patch:
             candidate = (json.dumps(merge_patch(current, config_patch), indent=2) + "\n").encode()
-            await provider.write_file(spec.sandbox_id, CANDIDATE_FILE, candidate)
+            await provider.write_file(spec.sandbox_id, state_files.CANDIDATE_FILE, candidate)
             try:
                 result, _ = await self._cli(
-                    provider, spec, ("config", "validate", "--json"), _CLI_TIMEOUT_S, config_file=CANDIDATE_FILE
+                    provider,
+                    spec,
+                    ("config", "validate", "--json"),
+                    cli.TIMEOUT_S,
+                    config_file=state_files.CANDIDATE_FILE,
                 )
             finally:
-                await provider.delete_path(spec.sandbox_id, CANDIDATE_FILE)
-            _raise_unless_valid(result)
-            await provider.write_file(spec.sandbox_id, CONFIG_FILE, candidate)
-        await self._apply_system_prompt(provider, spec.sandbox_id, patch, overrides)
+                await provider.delete_path(spec.sandbox_id, state_files.CANDIDATE_FILE)
+            cli.raise_unless_valid(result)
+            await provider.write_file(spec.sandbox_id, state_files.CONFIG_FILE, candidate)
+        await state_files.apply_system_prompt(provider, spec.sandbox_id, patch, overrides)
 
-    async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[dict[str, Any]]:
+    async def skills(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[Skill]:
         listed, _ = await self._cli_json(provider, spec, "skills", "list", "--json")
-        skills: list[dict[str, Any]] = listed.get("skills", [])
-        return skills
+        return [skill_of(skill) for skill in listed.get("skills", [])]
 
-    async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> dict[str, Any]:
+    async def skill(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, name: str) -> SkillDetails:
         found, info = await self._cli_json(provider, spec, "skills", "info", name, "--json")
         if "name" not in found:
             raise NotFound(f"Skill '{name}' not found.")
-        root = info.root.rstrip("/")
-        base = str(found.get("baseDir", ""))
-        # Inside the instance root: a path the files API understands; elsewhere (bundled): where it is.
-        found["path"] = base[len(root) :] if base.startswith(root + "/") else base
-        return found
+        return details_of(found, info.root)
 
     async def install_skill(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, slug: str
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, SkillDetails]:
         """OpenClaw's ClawHub installer, into the workspace's `skills/`; the installer's output and the
         installed skill as the agent now reports it. ProviderError with the output when it fails (offline)."""
         result, _ = await self._cli(provider, spec, ("skills", "install", slug), self._settings.skill_install_timeout_s)
-        output = _plain("\n".join(part for part in (result.stdout, result.stderr) if part.strip()))
+        output = cli.plain("\n".join(part for part in (result.stdout, result.stderr) if part.strip()))
         if result.exit_code != 0:
             raise ProviderError(f"Installing skill '{slug}' failed (exit {result.exit_code}): {output}")
         return output, await self.skill(provider, spec, slug.rsplit("/", 1)[-1])
 
     async def configure_skill(
-        self, spec: InstanceRuntimeSpec, gateway: GatewayAccess, key: str, changes: dict[str, Any]
+        self,
+        provider: SandboxProvider,
+        spec: InstanceRuntimeSpec,
+        gateway: GatewayAccess,
+        skill: SkillDetails,
+        changes: dict[str, Any],
     ) -> None:
-        """`skills.entries.<key>` merge-patched live (OpenClaw re-reads skills without a restart)."""
-        try:
-            await self.patch_config(spec, gateway, {"skills": {"entries": {key: changes}}})
-        except rpc.ConfigRefused as exc:
-            raise BadRequest(f"OpenClaw refused the skill settings: {exc.detail}") from exc
+        """`skills.entries.<skillKey>` merge-patched live (OpenClaw re-reads skills without a restart)."""
+        with rpc.refused_as(BadRequest, "the skill settings"):
+            await self._patch_config(provider, spec, gateway, {"skills": {"entries": {skill.settings_key: changes}}})
+
+    def channels(self) -> Mapping[str, ChannelSpec]:
+        return CATALOG
+
+    async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
+        """Read from `openclaw.json` as it is now (a plugin channel counts only once its plugin is trusted)."""
+        config = await state_files.read_config(provider, spec.sandbox_id) or {}
+        return frozenset(channel.id for channel in CHANNELS.values() if channel.enabled_in(config))
+
+    async def channel_status(self, gateway: GatewayAccess, channel: ChannelSpec) -> ChannelStatus:
+        return await oc_channels.live_status(self._http, gateway, channel.id)
+
+    async def connect_channel(
+        self,
+        provider: SandboxProvider,
+        spec: InstanceRuntimeSpec,
+        gateway: GatewayAccess,
+        channel: ChannelSpec,
+        fields: dict[str, Any],
+    ) -> bool:
+        """DM policy `pairing`, and a plugin channel's plugin trusted: its first connect needs a restart."""
+        with rpc.refused_as(Unprocessable, "the channel settings"):
+            return await self._patch_config(provider, spec, gateway, connect_patch(CHANNELS[channel.id], fields))
+
+    async def start_login(self, gateway: GatewayAccess, channel: ChannelSpec) -> LoginQr:
+        return await oc_channels.start_login(self._http, gateway, channel.id)
+
+    async def disconnect_channel(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, gateway: GatewayAccess, channel: ChannelSpec
+    ) -> None:
+        """Its plugin stays trusted, so connecting again needs no restart."""
+        await self._patch_config(provider, spec, gateway, disconnect_patch(CHANNELS[channel.id]))
 
     async def approve_pairing(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, channel: str, code: str
     ) -> str:
         """OpenClaw's own `pairing approve`: its RPC approves only by an opaque request id, never by the code
         the user was shown. ~10 s of CLI start-up, acceptable for something done once per contact."""
-        result, _ = await self._cli(provider, spec, ("pairing", "approve", channel, code), _CLI_TIMEOUT_S)
+        result, _ = await self._cli(provider, spec, ("pairing", "approve", channel, code), cli.TIMEOUT_S)
         if result.exit_code == 0:
-            return _plain(result.stdout)
-        reason = _cli_reason(result)
+            return cli.plain(result.stdout)
+        reason = cli.reason(result)
         if "No pending pairing request" in reason:
             raise NotFound(reason)
         raise ProviderError(f"openclaw pairing approve failed (exit {result.exit_code}): {reason}")
@@ -289,106 +316,26 @@ class OpenClawRuntime:
         spec: InstanceRuntimeSpec,
         args: tuple[str, ...],
         timeout_s: float,
-        config_file: str = CONFIG_FILE,
+        config_file: str = state_files.CONFIG_FILE,
     ) -> tuple[ExecResult, SandboxInfo]:
         """One OpenClaw CLI call inside the sandbox (same uid, binds and limits as the gateway): seconds of
         Node start-up, so only for what the gateway's HTTP RPC does not offer, never on a hot path."""
-        info = await provider.create(self.sandbox_spec(spec))
-        entry = self.cache.entrypoint(RELEASES[spec.release])
+        info = await provider.info(spec.sandbox_id)
         env = {**self._env(spec, info), "NO_COLOR": "1", "FORCE_COLOR": "0"}
         env["OPENCLAW_CONFIG_PATH"] = f"{info.root}/{config_file}"
-        result = await provider.exec(spec.sandbox_id, [str(self.cache.node), str(entry), *args], env, timeout_s)
+        result = await provider.exec(spec.sandbox_id, [*self._openclaw(spec, info), *args], env, timeout_s)
         return result, info
 
     async def _cli_json(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, *args: str
     ) -> tuple[dict[str, Any], SandboxInfo]:
-        result, info = await self._cli(provider, spec, args, _CLI_TIMEOUT_S)
-        try:
-            parsed = json.loads(result.stdout)
-        except json.JSONDecodeError as exc:
-            raise ProviderError(
-                f"openclaw {' '.join(args)} failed (exit {result.exit_code}): {_cli_reason(result)}"
-            ) from exc
-        return (parsed if isinstance(parsed, dict) else {}), info
+        result, info = await self._cli(provider, spec, args, cli.TIMEOUT_S)
+        return cli.json_answer(result, " ".join(args)), info
 
-    def _plugins(self, spec: InstanceRuntimeSpec) -> tuple[oc_config.ShippedPlugin, ...]:
+    def _plugins(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> tuple[oc_config.ShippedPlugin, ...]:
+        """The release's official channel plugins, where the sandbox shows them."""
         release = RELEASES[spec.release]
         return tuple(
-            oc_config.ShippedPlugin(name, version, str(self.cache.plugin_dir(release, name)))
+            oc_config.ShippedPlugin(name, version, info.inside(self.cache.plugin_dir(release, name)))
             for name, version in release.plugins.items()
         )
-
-    async def _apply_system_prompt(
-        self, provider: SandboxProvider, sandbox_id: str, patch: dict[str, Any], overrides: dict[str, Any]
-    ) -> None:
-        """When the patch touches `agent.system_prompt`, the managed AGENTS.md block follows the merged value."""
-        if "system_prompt" in (patch.get("agent") or {}):
-            _, prompt = oc_config.split_system_prompt(overrides)
-            await self._write_system_prompt(provider, sandbox_id, prompt)
-
-    async def _write_system_prompt(self, provider: SandboxProvider, sandbox_id: str, prompt: str | None) -> None:
-        existing = (await _read_state(provider, sandbox_id, AGENTS_FILE) or b"").decode()
-        await provider.write_file(sandbox_id, AGENTS_FILE, oc_config.with_system_prompt(existing, prompt).encode())
-
-    async def _last_words(self, provider: SandboxProvider, sandbox_id: str) -> str:
-        try:
-            tail = await _read_state(provider, sandbox_id, GATEWAY_LOG, max_bytes=_LOG_TAIL_BYTES, tail=True)
-        except Exception:
-            return ""
-        lines = [line for line in (tail or b"").decode(errors="replace").splitlines() if line.strip()][-8:]
-        return ("\nLast gateway output:\n" + "\n".join(lines)) if lines else ""
-
-
-async def read_config(provider: SandboxProvider, sandbox_id: str) -> dict[str, Any] | None:
-    """The instance's `openclaw.json` as it is now; None when there is none yet."""
-    raw = await _read_state(provider, sandbox_id, CONFIG_FILE)
-    if raw is None:
-        return None
-    try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ProviderError(f"{CONFIG_FILE} is not valid JSON: {exc}") from exc
-    return parsed if isinstance(parsed, dict) else None
-
-
-async def _read_state(
-    provider: SandboxProvider, sandbox_id: str, path: str, *, max_bytes: int = _STATE_FILE_BYTES, tail: bool = False
-) -> bytes | None:
-    """A file of the instance's state that the control plane reads itself; None when missing. The tenant may
-    have put anything there: what is not a regular file of a sane size is a ProviderError naming the file."""
-    try:
-        return await provider.read_file(sandbox_id, path, max_bytes=max_bytes, tail=tail)
-    except NotFound:
-        return None
-    except (BadRequest, FileTooLarge) as exc:
-        raise ProviderError(f"Cannot read {path}: {exc.detail}") from exc
-
-
-def _plain(text: str) -> str:
-    """CLI output as a client should read it: no colour codes, no trailing blank lines."""
-    return _ANSI.sub("", text).strip()
-
-
-def _raise_unless_valid(result: ExecResult) -> None:
-    """`openclaw config validate --json`: BadRequest listing each issue's path and message when invalid."""
-    try:
-        verdict = json.loads(result.stdout)
-    except json.JSONDecodeError as exc:
-        reason = _cli_reason(result)
-        raise ProviderError(f"openclaw config validate failed (exit {result.exit_code}): {reason}") from exc
-    if verdict.get("valid") is True:
-        return
-    issues = rpc.listed_issues(verdict.get("issues") or [])
-    raise BadRequest(f"OpenClaw refused the configuration: {issues or verdict.get('error', verdict)}")
-
-
-def _cli_reason(result: ExecResult) -> str:
-    """Why a CLI call failed: OpenClaw's `Reason:` line when it gives one, else the tail of its output."""
-    text = _plain(result.stderr or result.stdout)
-    reasons = [line.split("Reason:", 1)[1].strip() for line in text.splitlines() if "Reason:" in line]
-    return reasons[-1] if reasons else text[-1000:]
-
-
-async def _write_json(provider: SandboxProvider, sandbox_id: str, path: str, data: dict[str, Any]) -> None:
-    await provider.write_file(sandbox_id, path, (json.dumps(data, indent=2) + "\n").encode())
