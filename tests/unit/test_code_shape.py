@@ -49,14 +49,18 @@ def test_the_domain_imports_only_core_its_ports_and_the_sandbox_contract() -> No
     assert wrong == []
 
 
-def test_only_the_composition_roots_import_the_runtime() -> None:
-    roots = (SRC / "runtime", SRC / "cli", SRC / "wiring.py")
+@pytest.mark.parametrize("adapter", ["chowder.runtime", "chowder.persistence", "chowder.sandbox."])
+def test_only_the_composition_roots_import_the_adapters(adapter: str) -> None:
+    """The agent runtime, the database and the sandbox providers are chosen and built in one place; everything
+    else reaches them through the domain's ports (the sandbox contract, `sandbox.base`, is shared)."""
+    package = SRC / adapter.removeprefix("chowder.").strip(".")
+    roots = (package, SRC / "cli", SRC / "wiring.py")
     wrong = [
         f"{_name(path)}: {module}"
         for path in _modules()
         if not any(path == root or root in path.parents for root in roots)
         for module in _imports(path)
-        if module.startswith("chowder.runtime")
+        if module.startswith(adapter) and module != "chowder.sandbox.base"
     ]
     assert wrong == []
 

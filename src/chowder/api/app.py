@@ -35,7 +35,6 @@ from chowder.domain.keys import ApiKeys
 from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.usage import UsageReports
-from chowder.persistence.store import SqlTransactions
 from chowder.proxy.sessions import SessionLocks
 from chowder.wiring import control_plane
 
@@ -54,8 +53,9 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 "and no provider key is needed. For trying Chowder and for tests only; never in production."
             )
         async with control_plane(settings) as parts:
+            tx = parts.transactions
             service = Instances(
-                parts.transactions,
+                tx,
                 parts.box,
                 settings,
                 parts.providers,
@@ -63,12 +63,10 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 wake_engine=parts.engine.wake,
                 wake_quantity_sync=parts.quantity_sync.wake,
             )
-            tx = SqlTransactions(parts.db)
             need_key = not settings.dev_model
             sessions = SessionLocks()
             state = app.state.chowder = AppState(
                 settings=settings,
-                db=parts.db,
                 box=parts.box,
                 instances=service,
                 runtime=parts.runtime,

@@ -16,14 +16,12 @@ from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.ports.runtime import AgentRuntime
 from chowder.domain.usage import UsageReports
-from chowder.persistence.db import Database
 from chowder.proxy.sessions import SessionLocks
 
 
 @dataclass
 class AppState:
     settings: Settings
-    db: Database
     box: SecretBox
     instances: Instances
     runtime: AgentRuntime
