@@ -16,7 +16,7 @@ from chowder.domain.models import Status
 from chowder.domain.ports.instances import InstanceRecord
 from chowder.domain.reconciler import Engine
 from chowder.persistence.db import Database, migrate
-from chowder.persistence.records import instance_of
+from chowder.persistence.records import record_of
 from chowder.persistence.store import SqlTransactions
 from chowder.persistence.tables import InstanceRow
 from chowder.sandbox.base import SandboxProvider
@@ -64,7 +64,7 @@ class EngineEnv:
         with self.db.session() as session:
             row = session.get(InstanceRow, instance_id)
             assert row is not None
-            return instance_of(row)
+            return record_of(InstanceRecord, row)
 
     async def until(self, instance_id: str, done: Callable[[InstanceRecord], bool], timeout_s: float = 5.0) -> None:
         """Waits for the engine to bring the instance where `done` says (AssertionError with its state if not)."""

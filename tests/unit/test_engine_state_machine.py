@@ -21,7 +21,7 @@ from chowder.domain.models import Desired, Status
 from chowder.domain.ports.instances import InstanceChanges, InstanceRecord, InstanceRepository
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.persistence.db import Database, migrate
-from chowder.persistence.records import instance_of
+from chowder.persistence.records import record_of
 from chowder.persistence.store import SqlTransactions
 from chowder.persistence.tables import InstanceRow
 from tests.fakes.records import add_instance
@@ -47,7 +47,7 @@ class Store:
         with self.db.session() as session:
             row = session.get(InstanceRow, instance_id)
             assert row is not None
-            return instance_of(row)
+            return record_of(InstanceRecord, row)
 
     def apply(self, instance: InstanceRecord, status: Status, event: Event, changes: InstanceChanges) -> bool:
         return self.tx.run_sync(lambda uow: lifecycle.apply(uow.instances, instance.id, status, event, changes))

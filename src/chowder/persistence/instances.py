@@ -15,7 +15,7 @@ from chowder.domain.lifecycle import LIVE
 from chowder.domain.models import Desired, Status
 from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
 from chowder.persistence.leases import lapsed
-from chowder.persistence.records import columns_of, instance_of
+from chowder.persistence.records import columns_of, record_of
 from chowder.persistence.tables import InstanceRow
 
 
@@ -42,7 +42,7 @@ class SqlInstanceRepository:
             .order_by(InstanceRow.created_at.desc(), InstanceRow.id)
             .execution_options(populate_existing=True)
         )
-        return [instance_of(row) for row in rows]
+        return [record_of(InstanceRecord, row) for row in rows]
 
     def count_live(self, org_id: str) -> int:
         count = self._session.scalar(
@@ -144,7 +144,7 @@ class SqlEngineRepository:
 
 def _one(session: Session, statement: Select[InstanceRow]) -> InstanceRecord | None:
     row = session.scalars(statement.execution_options(populate_existing=True)).one_or_none()
-    return None if row is None else instance_of(row)
+    return None if row is None else record_of(InstanceRecord, row)
 
 
 def _write(session: Session, statement: Update) -> bool:

@@ -3,15 +3,40 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+import functools
+import typing
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from chowder.domain.models import Desired, KeyKind, Permission, Status, Tier
-from chowder.domain.ports.instances import InstanceRecord
-from chowder.domain.ports.tenancy import Grant, KeyRecord, OrgRecord
-from chowder.persistence.tables import ApiKeyRow, InstanceRow, KeyGrantRow, OrganizationRow
+from chowder.domain.models import Permission
+from chowder.domain.ports.tenancy import Grant
+from chowder.persistence.tables import KeyGrantRow
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
+
+Record = TypeVar("Record", bound="DataclassInstance")
+
+
+def record_of(record_type: type[Record], row: object) -> Record:
+    """The row's columns of the record's field names, as the record declares them: a column the record types as an
+    enum (a status, a tier, a key kind) is read back into it from the string stored."""
+    values = {}
+    for name, enum in _fields(record_type).items():
+        value = getattr(row, name)
+        values[name] = enum(value) if enum is not None and value is not None else value
+    return record_type(**values)
+
+
+@functools.cache
+def _fields(record_type: type[DataclassInstance]) -> dict[str, type[Enum] | None]:
+    hints = typing.get_type_hints(record_type)
+    return {
+        field.name: hints[field.name]
+        if isinstance(hints[field.name], type) and issubclass(hints[field.name], Enum)
+        else None
+        for field in dataclasses.fields(record_type)
+    }
 
 
 def columns_of(record: DataclassInstance) -> dict[str, Any]:
@@ -26,65 +51,5 @@ def copy_onto(row: object, record: DataclassInstance) -> None:
             setattr(row, name, value)
 
 
-def org_of(row: OrganizationRow) -> OrgRecord:
-    return OrgRecord(
-        id=row.id,
-        name=row.name,
-        subscription_tier=Tier(row.subscription_tier),
-        stripe_customer_id=row.stripe_customer_id,
-        stripe_subscription_id=row.stripe_subscription_id,
-        stripe_quantity_due=row.stripe_quantity_due,
-        stripe_quantity_lease_until=row.stripe_quantity_lease_until,
-        stripe_event_at=row.stripe_event_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def key_of(row: ApiKeyRow) -> KeyRecord:
-    return KeyRecord(
-        id=row.id,
-        organization_id=row.organization_id,
-        kind=KeyKind(row.kind),
-        name=row.name,
-        key_hash=row.key_hash,
-        key_prefix=row.key_prefix,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-        last_used_at=row.last_used_at,
-        created_at=row.created_at,
-    )
-
-
 def grant_of(row: KeyGrantRow) -> Grant:
     return Grant(row.instance_id, tuple(Permission(p) for p in row.permissions))
-
-
-def instance_of(row: InstanceRow) -> InstanceRecord:
-    return InstanceRecord(
-        id=row.id,
-        organization_id=row.organization_id,
-        name=row.name,
-        status=Status(row.status),
-        desired_state=Desired(row.desired_state),
-        model_provider=row.model_provider,
-        sandbox_provider=row.sandbox_provider,
-        sandbox_id=row.sandbox_id,
-        gateway_url=row.gateway_url,
-        openclaw_version=row.openclaw_version,
-        openclaw_release=row.openclaw_release,
-        openclaw_config=row.openclaw_config,
-        region=row.region,
-        egress="none" if row.egress == "none" else "open",
-        error_message=row.error_message,
-        gateway_token_enc=row.gateway_token_enc,
-        model_token_hash=row.model_token_hash,
-        model_token_enc=row.model_token_enc,
-        status_changed_at=row.status_changed_at,
-        observed_at=row.observed_at,
-        replace_gateway=row.replace_gateway,
-        torn_down=row.torn_down,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        deleted_at=row.deleted_at,
-    )

@@ -20,7 +20,7 @@ from chowder.domain.ports.tenancy import (
     UsageTotals,
 )
 from chowder.persistence.leases import lapsed
-from chowder.persistence.records import columns_of, copy_onto, grant_of, key_of, org_of
+from chowder.persistence.records import columns_of, copy_onto, grant_of, record_of
 from chowder.persistence.tables import (
     ApiKeyRow,
     KeyGrantRow,
@@ -41,7 +41,7 @@ class SqlOrgRepository:
 
     def get(self, org_id: str) -> OrgRecord | None:
         row = self._session.get(OrganizationRow, org_id)
-        return None if row is None else org_of(row)
+        return None if row is None else record_of(OrgRecord, row)
 
     def lock(self, org_id: str) -> OrgRecord | None:
         # SQLite has no FOR UPDATE: a write takes its database lock, so both engines serialise here.
@@ -49,7 +49,7 @@ class SqlOrgRepository:
         row = self._session.execute(
             select(OrganizationRow).where(OrganizationRow.id == org_id).with_for_update()
         ).scalar_one_or_none()
-        return None if row is None else org_of(row)
+        return None if row is None else record_of(OrgRecord, row)
 
     def save(self, org: OrgRecord) -> None:
         row = self._session.get(OrganizationRow, org.id)
@@ -64,7 +64,7 @@ class SqlOrgRepository:
         row = self._session.scalars(
             select(OrganizationRow).where(OrganizationRow.stripe_customer_id == customer_id).with_for_update()
         ).first()
-        return None if row is None else org_of(row)
+        return None if row is None else record_of(OrgRecord, row)
 
     def model_providers(self, org_id: str) -> list[str]:
         return list(
@@ -125,7 +125,7 @@ class SqlKeyRepository:
 
     def by_hash(self, key_hash: str) -> KeyRecord | None:
         row = self._session.scalars(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash)).one_or_none()
-        return None if row is None else key_of(row)
+        return None if row is None else record_of(KeyRecord, row)
 
     def scoped(self, org_id: str) -> list[KeyRecord]:
         rows = self._session.scalars(
@@ -133,7 +133,7 @@ class SqlKeyRepository:
             .where(ApiKeyRow.organization_id == org_id, ApiKeyRow.kind == "scoped")
             .order_by(ApiKeyRow.created_at.desc(), ApiKeyRow.id)
         )
-        return [key_of(row) for row in rows]
+        return [record_of(KeyRecord, row) for row in rows]
 
     def get_scoped(self, org_id: str, key_id: str) -> KeyRecord | None:
         row = self._session.scalars(
@@ -141,7 +141,7 @@ class SqlKeyRepository:
                 ApiKeyRow.id == key_id, ApiKeyRow.organization_id == org_id, ApiKeyRow.kind == "scoped"
             )
         ).one_or_none()
-        return None if row is None else key_of(row)
+        return None if row is None else record_of(KeyRecord, row)
 
     def grants(self, org_id: str, key_id: str) -> list[Grant]:
         rows = self._session.scalars(
