@@ -31,7 +31,9 @@ def env(data_dir: Path, database_url: str) -> Iterator[EngineEnv]:
 def _apply(env: EngineEnv, instance: InstanceRecord, event: Event) -> None:
     """An intent as the API records it."""
     status = env.read(instance.id).status
-    assert env.tx.run_sync(lambda uow: lifecycle.apply(uow.instances, instance.id, status, event))
+    assert env.tx.run_sync(
+        lambda uow: lifecycle.apply(uow.instances, instance.organization_id, instance.id, status, event)
+    )
 
 
 def test_a_new_instance_boots_with_new_credentials(env: EngineEnv) -> None:

@@ -50,7 +50,9 @@ class Store:
             return record_of(InstanceRecord, row)
 
     def apply(self, instance: InstanceRecord, status: Status, event: Event, changes: InstanceChanges) -> bool:
-        return self.tx.run_sync(lambda uow: lifecycle.apply(uow.instances, instance.id, status, event, changes))
+        return self.tx.run_sync(
+            lambda uow: lifecycle.apply(uow.instances, instance.organization_id, instance.id, status, event, changes)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +124,9 @@ class _SeenBeforeTheEngineMoved:
         return stale or self._instances.get(org_id, instance_id)
 
     def transition(
-        self, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
+        self, org_id: str, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
     ) -> bool:
-        return self._instances.transition(instance_id, source, target, changes, at)
+        return self._instances.transition(org_id, instance_id, source, target, changes, at)
 
 
 def test_an_intent_is_judged_again_on_the_status_the_engine_left(store: Store) -> None:

@@ -32,7 +32,7 @@ def record_intent(
     the engine moved the instance between the read and the write, the intent is judged again on the new status."""
     while True:
         instance = visible(uow.instances.get(org_id, instance_id))
-        if lifecycle.apply(uow.instances, instance.id, instance.status, event, changes):
+        if lifecycle.apply(uow.instances, org_id, instance.id, instance.status, event, changes):
             return
 
 

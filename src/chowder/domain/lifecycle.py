@@ -100,16 +100,17 @@ class IllegalTransition(InvalidState):
 
 def apply(
     instances: InstanceRepository,
+    org_id: str,
     instance_id: str,
     status: Status,
     event: Event,
     changes: InstanceChanges = InstanceChanges(),
 ) -> bool:
-    """Moves the instance, believed to be in `status`, by `event`, writing `changes` and the event's effects with
+    """Moves the org's instance, believed to be in `status`, by `event`, writing `changes` and the event's effects with
     it. False when it is no longer in `status` (another transition won the race); IllegalTransition when `event`
     cannot happen in `status`."""
     transition = TRANSITIONS[event]
     if status not in transition.sources:
         raise IllegalTransition(event, status)
     written = replace(changes, **transition.effects.given())
-    return instances.transition(instance_id, status, transition.target, written, utcnow())
+    return instances.transition(org_id, instance_id, status, transition.target, written, utcnow())

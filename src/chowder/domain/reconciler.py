@@ -273,4 +273,6 @@ class Engine:
     async def _report(self, snap: _Snapshot, event: Event, changes: InstanceChanges = InstanceChanges()) -> bool:
         """What the engine did or saw, applied from the status its work began in: False when an intent changed the
         instance meanwhile (a delete that raced with this work wins)."""
-        return await self._tx(lambda uow: lifecycle.apply(uow.instances, snap.id, snap.status, event, changes))
+        return await self._tx(
+            lambda uow: lifecycle.apply(uow.instances, snap.spec.organization_id, snap.id, snap.status, event, changes)
+        )

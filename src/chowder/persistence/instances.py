@@ -62,7 +62,7 @@ class SqlInstanceRepository:
         _write(
             self._session,
             update(InstanceRow)
-            .where(InstanceRow.id == instance.id)
+            .where(InstanceRow.id == instance.id, InstanceRow.organization_id == instance.organization_id)
             .values(
                 name=instance.name,
                 openclaw_config=instance.openclaw_config,
@@ -72,14 +72,16 @@ class SqlInstanceRepository:
         )
 
     def transition(
-        self, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
+        self, org_id: str, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
     ) -> bool:
         values = changes.given() | {"status": target, "updated_at": at}
         if target != source:
             values["status_changed_at"] = at
         return _write(
             self._session,
-            update(InstanceRow).where(InstanceRow.id == instance_id, InstanceRow.status == source).values(**values),
+            update(InstanceRow)
+            .where(InstanceRow.id == instance_id, InstanceRow.organization_id == org_id, InstanceRow.status == source)
+            .values(**values),
         )
 
 

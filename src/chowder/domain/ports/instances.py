@@ -99,16 +99,15 @@ class InstanceRepository(Protocol):
         ...
 
     def save(self, instance: InstanceRecord) -> None:
-        """Writes back what its owner changes (name, `openclaw_config`, egress) and `updated_at`; never a lifecycle
-        column, which only `transition` writes."""
+        """Writes back what its owner changes (name, `openclaw_config`, egress) and `updated_at` onto the instance of
+        the record's org; never a lifecycle column, which only `transition` writes."""
         ...
 
     def transition(
-        self, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
+        self, org_id: str, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
     ) -> bool:
-        """Compare-and-set: moves the instance from `source` to `target` with `changes`, as of `at`; False (and
-        nothing written) when it is no longer in `source`. By id: the caller found the instance already (the API
-        through `get` with the org id, the engine through its lease). Only `domain.lifecycle.apply` calls it."""
+        """Compare-and-set: moves the org's instance from `source` to `target` with `changes`, as of `at`; False (and
+        nothing written) when it is no longer in `source`. Only `domain.lifecycle.apply` calls it."""
         ...
 
 
