@@ -67,7 +67,6 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
             sessions = SessionLocks()
             state = app.state.chowder = AppState(
                 settings=settings,
-                box=parts.box,
                 instances=service,
                 runtime=parts.runtime,
                 http=parts.http,

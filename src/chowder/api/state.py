@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
 from chowder.domain.chat import ChatTurns
@@ -22,7 +21,6 @@ from chowder.proxy.sessions import SessionLocks
 @dataclass
 class AppState:
     settings: Settings
-    box: SecretBox
     instances: Instances
     runtime: AgentRuntime
     http: httpx.AsyncClient
