@@ -153,11 +153,11 @@ class SqlKeyRepository:
         return [grant_of(row) for row in rows]
 
     def save(self, key: KeyRecord) -> None:
-        row = self._session.get(ApiKeyRow, key.id)
-        if row is not None:
-            row.last_used_at = key.last_used_at
-            row.revoked_at = key.revoked_at
-            self._session.flush()
+        self._session.execute(
+            update(ApiKeyRow)
+            .where(ApiKeyRow.id == key.id, ApiKeyRow.organization_id == key.organization_id)
+            .values(last_used_at=key.last_used_at, revoked_at=key.revoked_at)
+        )
 
     def drop_grants_of_instance(self, org_id: str, instance_id: str) -> None:
         rows = self._session.scalars(
