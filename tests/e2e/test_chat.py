@@ -19,6 +19,7 @@ from chowder.core.ids import sandbox_id_for
 from tests.e2e.harness import RunningInstance, Server, running_instance
 from tests.factories import auth, output_text, signup
 from tests.fakes.model_server import FakeModelServer
+from tests.open_responses import response_problems, stream_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -57,6 +58,7 @@ class ChatEnv:
         response = self.server.client.post(path, headers=auth(self.key), json={"model": model, "input": text, **extra})
         assert response.status_code == 200, response.text
         payload: dict[str, Any] = response.json()
+        assert response_problems(payload) == [], payload
         return payload
 
 
@@ -138,6 +140,16 @@ def test_streaming_passes_the_gateways_events_in_order(chat: ChatEnv) -> None:
     assert raw.rstrip().endswith("data: [DONE]")
     assert data[-1]["response"]["model"] == CLAUDE
     assert "turns=1" in "".join(e.get("delta", "") for e in data if e["type"] == "response.output_text.delta")
+    assert stream_problems(data) == [], data
+    assert data[-1]["response"]["completed_at"] >= data[0]["response"]["created_at"]
+
+
+def test_an_answer_reports_the_parameters_it_ran_with(chat: ChatEnv) -> None:
+    asked = {"instructions": "Answer briefly.", "temperature": 0.5, "max_output_tokens": 300, "metadata": {"k": "v"}}
+    answer = chat.say("with parameters", session="parameters", **asked)
+    assert {name: answer[name] for name in asked} == asked
+    assert (answer["tools"], answer["tool_choice"], answer["previous_response_id"]) == ([], "auto", None)
+    assert answer["usage"]["total_tokens"] > 0 and answer["completed_at"] >= answer["created_at"]
 
 
 def test_concurrent_turns_on_one_session_are_queued_and_all_answered(chat: ChatEnv) -> None:
@@ -173,8 +185,10 @@ def test_the_official_openai_client_works(chat: ChatEnv) -> None:
     assert first.status == "completed" and "last=hi from the sdk" in first.output_text
     follow_up = client.responses.create(model=CLAUDE, input="and again", previous_response_id=first.id)
     assert f"turns={turns(first.model_dump()) + 1} " in follow_up.output_text, "continued the same session"
+    assert follow_up.previous_response_id == first.id
     events = list(client.responses.create(model=CLAUDE, input="streamed via sdk", stream=True))
     assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert [event.sequence_number for event in events] == list(range(len(events)))
     assert "streamed via sdk" in events[-1].response.output_text
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import socket
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,8 @@ from chowder.domain.chat import Turn, check_session_id, model_ref
 from chowder.proxy.responses import send_turn
 from chowder.proxy.sessions import SessionLocks
 from chowder.runtime.openclaw import chat
+from tests.fakes.gateway_answers import ANSWER, EVENTS, sse
+from tests.open_responses import response_problems, stream_problems
 
 
 class _Runtime:
@@ -132,15 +135,19 @@ def test_a_silent_gateway_times_out_with_a_clear_504_and_frees_the_session() -> 
     asyncio.run(scenario())
 
 
-def test_a_gateway_that_dies_mid_stream_ends_the_stream_with_an_error_event() -> None:
-    head = (
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-        b'2f\r\nevent: response.created\ndata: {"type":"response.created"}\n\n\r\n'
-    )
+def _chunked_200(body: bytes, end: bool) -> bytes:
+    """A chunked 200 event stream carrying `body`; `end` finishes it properly, else the gateway just stops."""
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    return head + b"%x\r\n%s\r\n" % (len(body), body) + (b"0\r\n\r\n" if end else b"")
+
+
+def _proxied_stream(reply: bytes) -> bytes:
+    """What the caller receives of a streamed turn whose gateway sends `reply` then hangs up; the session must be
+    free again afterwards."""
     locks = SessionLocks()
 
     async def scenario() -> bytes:
-        server, port = await _serve_raw(head, hang=False)
+        server, port = await _serve_raw(reply, hang=False)
         turn = Turn("i", f"http://127.0.0.1:{port}", "token", "anthropic/claude-x")
         async with server, httpx.AsyncClient() as http:
             response = await send_turn(
@@ -151,9 +158,44 @@ def test_a_gateway_that_dies_mid_stream_ends_the_stream_with_an_error_event() ->
             pass
         return body
 
-    body = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def _events(body: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith(b"data: {")]
+
+
+def test_a_streamed_answer_reaches_the_caller_complete_and_numbered() -> None:
+    body = _proxied_stream(_chunked_200(sse(EVENTS), end=True))
+    events = _events(body)
+    assert stream_problems(events) == [] and len(events) == len(EVENTS)
+    assert events[-1]["response"]["model"] == "claude-x" and body.endswith(b"\n\ndata: [DONE]\n\n")
+
+
+def test_a_whole_answer_reaches_the_caller_complete() -> None:
+    answer = json.dumps(ANSWER).encode()
+    reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(answer), answer)
+
+    async def scenario() -> Any:
+        server, port = await _serve_raw(reply, hang=False)
+        turn = Turn("i", f"http://127.0.0.1:{port}", "token", "anthropic/claude-x")
+        async with server, httpx.AsyncClient() as http:
+            body = {"model": "claude-x", "input": "hi", "instructions": "Be brief."}
+            response = await send_turn(http, RUNTIME, turn, "s", body, 5, SessionLocks().hold("i", "s"))
+        return json.loads(response.body)
+
+    completed = asyncio.run(scenario())
+    assert response_problems(completed) == []
+    assert (completed["model"], completed["instructions"]) == ("claude-x", "Be brief.")
+
+
+def test_a_gateway_that_dies_mid_stream_ends_the_stream_with_an_error_event() -> None:
+    body = _proxied_stream(_chunked_200(sse(EVENTS[:5])[: -len(b"data: [DONE]\n\n")], end=False))
     assert body.startswith(b"event: response.created")
     assert b"event: response.failed" in body and body.rstrip().endswith(b"data: [DONE]")
+    events = _events(body)
+    assert stream_problems(events) == [], "the proxy's own failure is complete and numbered on"
+    assert events[-1]["response"]["id"] == events[0]["response"]["id"]
 
 
 async def _serve_endless(first: bytes) -> tuple[asyncio.AbstractServer, int, list[int]]:
@@ -209,7 +251,7 @@ def test_an_endless_event_line_ends_the_stream_with_response_failed() -> None:
     assert body.endswith(b"data: [DONE]\n\n") and len(body) < 4096
     failed = json.loads(body.split(b"event: response.failed\ndata: ")[1].split(b"\n")[0])
     message = "The gateway sent an event line over 4 MiB; the stream was cut."
-    assert failed["response"]["error"] == {"code": "gateway_error", "message": message}
+    assert failed["response"]["error"] == {"code": "server_error", "message": message}
 
 
 @pytest.mark.timeout(30)

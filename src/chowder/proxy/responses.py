@@ -1,11 +1,13 @@
 """Forwarding a Responses call to an instance's gateway, streamed or not.
 
-The agent runtime says how a turn is addressed to its gateway (`AgentRuntime.chat_request`); the answer names
-the caller's model again, whatever the gateway called it."""
+The agent runtime says how a turn is addressed to its gateway (`AgentRuntime.chat_request`); the answer, and
+each streamed event as it passes, is completed to the specification (`response_spec`), naming the caller's
+model again whatever the gateway called it."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -18,6 +20,7 @@ from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayTimeout, GatewayUnav
 from chowder.core.settings import MIB
 from chowder.domain.chat import Turn
 from chowder.domain.ports.runtime import AgentRuntime, GatewayAccess
+from chowder.proxy.response_spec import StreamCompletion, complete_response, request_echo
 
 
 async def send_turn(
@@ -30,7 +33,7 @@ async def send_turn(
     session_lock: AbstractAsyncContextManager[None],
 ) -> Response:
     """Holds the session's lock from the upstream call until the last byte of the answer has gone out."""
-    caller_model = body.get("model")
+    echo = request_echo(body)
     gateway = GatewayAccess(turn.gateway_url, turn.gateway_token)
     chat = runtime.chat_request(gateway, session_id, turn.model_ref, body)
     request = http.build_request(
@@ -59,17 +62,18 @@ async def send_turn(
         finally:
             await answer.aclose()
             await session_lock.__aexit__(None, None, None)
-        return _complete(answer.status_code, content, caller_model)
+        return _complete(answer.status_code, content, echo)
 
     async def events() -> AsyncIterator[bytes]:
+        stream = StreamCompletion(echo)
         try:
             async for line in _lines(answer):
-                yield _rewrite_event_model(line, caller_model)
+                yield _complete_events(line, stream)
         except httpx.HTTPError:
-            yield _failure_event("The gateway connection was lost mid-stream.")
+            yield _failure_event(stream, "The gateway connection was lost mid-stream.")
         except _LineTooLong:
             yield _failure_event(
-                f"The gateway sent an event line over {MAX_ANSWER_BYTES // MIB} MiB; the stream was cut."
+                stream, f"The gateway sent an event line over {MAX_ANSWER_BYTES // MIB} MiB; the stream was cut."
             )
         finally:
             await answer.aclose()
@@ -78,7 +82,7 @@ async def send_turn(
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-def _complete(status: int, content: bytes, caller_model: Any) -> Response:
+def _complete(status: int, content: bytes, echo: dict[str, Any]) -> Response:
     try:
         payload = json.loads(content)
     except json.JSONDecodeError:
@@ -88,8 +92,8 @@ def _complete(status: int, content: bytes, caller_model: Any) -> Response:
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
             message = str(payload["error"].get("message", message))
         return JSONResponse({"detail": {"error": message, "gateway_status": status}}, status_code=status)
-    if isinstance(payload, dict) and "model" in payload and caller_model is not None:
-        payload["model"] = caller_model
+    if isinstance(payload, dict):
+        payload = complete_response(payload, echo, int(time.time()))
     return JSONResponse(payload, status_code=status)
 
 
@@ -110,28 +114,24 @@ class _LineTooLong(Exception):
     pass
 
 
-def _rewrite_event_model(lines: bytes, caller_model: Any) -> bytes:
-    if caller_model is None or b'"model"' not in lines:
-        return lines
+def _complete_events(lines: bytes, stream: StreamCompletion) -> bytes:
+    """The SSE lines with each JSON event completed; anything else (event names, `[DONE]`) as it came."""
     out = []
     for line in lines.split(b"\n"):
         if line.startswith(b"data: {"):
             try:
                 event = json.loads(line[6:])
             except json.JSONDecodeError:
-                out.append(line)
-                continue
-            response = event.get("response")
-            if isinstance(response, dict) and "model" in response:
-                response["model"] = caller_model
-                line = b"data: " + json.dumps(event, separators=(",", ":")).encode()
+                event = None
+            if isinstance(event, dict):
+                line = b"data: " + _json(stream.complete(event))
         out.append(line)
     return b"\n".join(out)
 
 
-def _failure_event(message: str) -> bytes:
-    event = {
-        "type": "response.failed",
-        "response": {"status": "failed", "error": {"code": "gateway_error", "message": message}},
-    }
-    return f"event: response.failed\ndata: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode()
+def _failure_event(stream: StreamCompletion, message: str) -> bytes:
+    return b"event: response.failed\ndata: " + _json(stream.failure(message)) + b"\n\ndata: [DONE]\n\n"
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
