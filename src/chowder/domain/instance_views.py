@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chowder.domain.models import Status
+from chowder.core.clock import utcnow
+from chowder.core.crypto import SecretBox
+from chowder.core.ids import hash_key, new_id, new_token
+from chowder.domain.models import Desired, Status
 from chowder.domain.ports.instances import InstanceRecord
 from chowder.sandbox.base import Egress
 
@@ -62,3 +65,44 @@ class CreateRequest:
     openclaw_config: dict[str, Any] | None
     region: str | None
     egress: Egress = "open"
+
+
+def new_instance_record(
+    org_id: str,
+    request: CreateRequest,
+    provider: str,
+    release: str,
+    overrides: dict[str, Any] | None,
+    box: SecretBox,
+) -> InstanceRecord:
+    """A new instance as the create use case stores it: provisioning, to run, with its first gateway token and
+    model credential (encrypted; the engine replaces both at every boot)."""
+    now = utcnow()
+    model_token = new_token()
+    return InstanceRecord(
+        id=new_id(),
+        organization_id=org_id,
+        name=request.name,
+        status=Status.PROVISIONING,
+        desired_state=Desired.RUNNING,
+        model_provider=request.model_provider,
+        sandbox_provider=provider,
+        sandbox_id=None,
+        gateway_url=None,
+        openclaw_version=request.openclaw_version,
+        openclaw_release=release,
+        openclaw_config=overrides,
+        region=request.region,
+        egress=request.egress,
+        error_message=None,
+        gateway_token_enc=box.encrypt(new_token()),
+        model_token_hash=hash_key(model_token),
+        model_token_enc=box.encrypt(model_token),
+        status_changed_at=now,
+        observed_at=None,
+        replace_gateway=False,
+        torn_down=False,
+        created_at=now,
+        updated_at=now,
+        deleted_at=None,
+    )

@@ -10,17 +10,17 @@ from typing import Any
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, InvalidState, NotFound, QuotaExceeded
-from chowder.core.ids import hash_key, new_id, new_token
 from chowder.core.merge_patch import merge_patch
 from chowder.core.settings import MIB, Settings
 from chowder.domain.agent import RunningAgent
 from chowder.domain.files import Workspace
 from chowder.domain.instance_access import running, visible
-from chowder.domain.instance_views import CreateRequest, InstanceView
+from chowder.domain.instance_views import CreateRequest, InstanceView, new_instance_record
 from chowder.domain.intents import EngineWait, record_intent, view_of
 from chowder.domain.lifecycle import Event
-from chowder.domain.models import TIER_LIMITS, Desired, Principal, Status
-from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
+from chowder.domain.models import TIER_LIMITS, Principal, Status
+from chowder.domain.orgs import required_model_key
+from chowder.domain.ports.instances import InstanceChanges
 from chowder.domain.ports.runtime import AgentRuntime, GatewayAccess, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.quantity_sync import with_quantity_due
@@ -73,11 +73,8 @@ class Instances:
         provider: str,
         overrides: dict[str, Any] | None,
     ) -> InstanceView:
-        if not self._settings.dev_model and uow.orgs.model_key(org_id, request.model_provider) is None:
-            raise BadRequest(
-                f"No API key is configured for model provider '{request.model_provider}'. "
-                "Set one with PATCH /v1/organization."
-            )
+        if not self._settings.dev_model:
+            required_model_key(uow, org_id, request.model_provider)
         org = uow.orgs.lock(org_id)
         if org is None:
             raise NotFound("Organization not found.")
@@ -86,35 +83,7 @@ class Instances:
         if limit is not None and count >= limit:
             raise QuotaExceeded(f"Instance limit reached ({count}/{limit}). Upgrade your subscription.")
         uow.orgs.save(with_quantity_due(org))
-        now = utcnow()
-        model_token = new_token()
-        instance = InstanceRecord(
-            id=new_id(),
-            organization_id=org_id,
-            name=request.name,
-            status=Status.PROVISIONING,
-            desired_state=Desired.RUNNING,
-            model_provider=request.model_provider,
-            sandbox_provider=provider,
-            sandbox_id=None,
-            gateway_url=None,
-            openclaw_version=request.openclaw_version,
-            openclaw_release=release,
-            openclaw_config=overrides,
-            region=request.region,
-            egress=request.egress,
-            error_message=None,
-            gateway_token_enc=self._box.encrypt(new_token()),
-            model_token_hash=hash_key(model_token),
-            model_token_enc=self._box.encrypt(model_token),
-            status_changed_at=now,
-            observed_at=None,
-            replace_gateway=False,
-            torn_down=False,
-            created_at=now,
-            updated_at=now,
-            deleted_at=None,
-        )
+        instance = new_instance_record(org_id, request, provider, release, overrides, self._box)
         uow.instances.add(instance)
         return InstanceView.of(instance)
 

@@ -44,24 +44,10 @@ class Organizations:
         """Create an org on the free tier with its first org key; the raw key is returned only here."""
 
         def create(uow: UnitOfWork) -> tuple[OrganizationView, str]:
-            now = utcnow()
-            org_id = new_id()
-            uow.orgs.add(
-                OrgRecord(
-                    id=org_id,
-                    name=name,
-                    subscription_tier=Tier.SHRIMP,
-                    stripe_customer_id=None,
-                    stripe_subscription_id=None,
-                    stripe_quantity_due=False,
-                    stripe_quantity_lease_until=None,
-                    stripe_event_at=None,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            _, raw = mint(uow, org_id, KeyKind.ORG, "organization", None, ())
-            return view(uow, org_id), raw
+            org = new_org_record(name)
+            uow.orgs.add(org)
+            _, raw = mint(uow, org.id, KeyKind.ORG, "organization", None, ())
+            return view(uow, org.id), raw
 
         return await self._tx(create)
 
@@ -85,6 +71,23 @@ class Organizations:
             return view(uow, org_id)
 
         return await self._tx(update)
+
+
+def new_org_record(name: str) -> OrgRecord:
+    """A new org as signup stores it: on the free tier, with no billing account yet."""
+    now = utcnow()
+    return OrgRecord(
+        id=new_id(),
+        name=name,
+        subscription_tier=Tier.SHRIMP,
+        stripe_customer_id=None,
+        stripe_subscription_id=None,
+        stripe_quantity_due=False,
+        stripe_quantity_lease_until=None,
+        stripe_event_at=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def view(uow: UnitOfWork, org_id: str) -> OrganizationView:
