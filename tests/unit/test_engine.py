@@ -4,9 +4,7 @@ adoption after a crash, leases, timeouts, dying sandboxes, stop failures and del
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -19,13 +17,6 @@ from chowder.domain.ports.instances import InstanceRecord
 from tests.fakes.engine_env import EngineEnv, running
 
 pytestmark = pytest.mark.persistence
-
-
-@pytest.fixture
-def env(data_dir: Path, database_url: str) -> Iterator[EngineEnv]:
-    opened = EngineEnv(data_dir, database_url)
-    yield opened
-    opened.close()
 
 
 def _apply(env: EngineEnv, instance: InstanceRecord, event: Event) -> None:

@@ -4,8 +4,6 @@ the fake provider and runtime: each is one engine operation the request waits on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,13 +15,6 @@ from chowder.domain.ports.instances import InstanceRecord
 from tests.fakes.engine_env import EngineEnv, running
 
 pytestmark = pytest.mark.persistence
-
-
-@pytest.fixture
-def env(data_dir: Path, database_url: str) -> Iterator[EngineEnv]:
-    opened = EngineEnv(data_dir, database_url)
-    yield opened
-    opened.close()
 
 
 def _owner(instance: InstanceRecord) -> Principal:

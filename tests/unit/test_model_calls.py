@@ -4,7 +4,7 @@ answer, with which key, and what usage lands against whom."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -16,7 +16,6 @@ from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.ports.model_calls import CallSubject, RecordUsage
 from chowder.domain.ports.storage import UnitOfWork
-from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
 from tests.factories import add_instance_of
 
@@ -46,14 +45,6 @@ class FakeExchange:
     async def answer(self, api_key: str | None, on_usage: RecordUsage) -> str | None:
         await on_usage(Tokens(7, 3))
         return api_key
-
-
-@pytest.fixture
-def tx(database_url: str) -> Iterator[SqlTransactions]:
-    db = Database(database_url)
-    migrate(db.engine)
-    yield SqlTransactions(db)
-    db.dispose()
 
 
 def org_with_instance(tx: SqlTransactions, model_keys: dict[str, str]) -> tuple[str, str]:

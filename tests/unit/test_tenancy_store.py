@@ -3,29 +3,18 @@ organization, whatever ids a caller names."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from chowder.domain.keys import mint
 from chowder.domain.models import KeyKind, Permission
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.ports.tenancy import Grant
-from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
 from tests.factories import add_instance_of, new_org
 
 pytestmark = pytest.mark.persistence
 
 READ = (Permission.READ,)
-
-
-@pytest.fixture
-def tx(database_url: str) -> Iterator[SqlTransactions]:
-    db = Database(database_url)
-    migrate(db.engine)
-    yield SqlTransactions(db)
-    db.dispose()
 
 
 def test_grants_are_read_only_with_the_keys_own_org(tx: SqlTransactions) -> None:
