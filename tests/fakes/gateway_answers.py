@@ -79,6 +79,20 @@ EVENTS: list[dict[str, Any]] = [
     {"type": "response.completed", "response": ANSWER},
 ]
 
+_CALL = TOOL_ANSWER["output"][0]
+# What the gateway streams for a turn that ended in a client tool call: an empty commentary message, then the
+# call announced whole (its arguments already in `output_item.added`, no `function_call_arguments` events).
+_COMMENTARY = {**ANSWER["output"][0], "content": [{"type": "output_text", "text": ""}], "phase": "commentary"}
+TOOL_EVENTS: list[dict[str, Any]] = [
+    *EVENTS[:4],
+    {"type": "response.output_text.done", **_PART, "text": ""},
+    {"type": "response.content_part.done", **_PART, "part": {"type": "output_text", "text": ""}},
+    {"type": "response.output_item.done", "output_index": 0, "item": _COMMENTARY},
+    {"type": "response.output_item.added", "output_index": 1, "item": {**_CALL, "status": "in_progress"}},
+    {"type": "response.output_item.done", "output_index": 1, "item": {**_CALL, "status": "completed"}},
+    {"type": "response.completed", "response": {**ANSWER, "output": [_COMMENTARY, {**_CALL, "status": "completed"}]}},
+]
+
 
 def sse(events: list[dict[str, Any]]) -> bytes:
     """The events as the gateway streams them, ending with `[DONE]`."""

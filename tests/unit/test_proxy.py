@@ -18,7 +18,7 @@ from chowder.domain.chat import Turn, check_session_id, model_ref
 from chowder.proxy.responses import send_turn
 from chowder.proxy.sessions import SessionLocks
 from chowder.runtime.openclaw import chat
-from tests.fakes.gateway_answers import ANSWER, EVENTS, sse
+from tests.fakes.gateway_answers import ANSWER, EVENTS, TOOL_EVENTS, sse
 from tests.open_responses import response_problems, stream_problems
 
 
@@ -170,6 +170,19 @@ def test_a_streamed_answer_reaches_the_caller_complete_and_numbered() -> None:
     events = _events(body)
     assert stream_problems(events) == [] and len(events) == len(EVENTS)
     assert events[-1]["response"]["model"] == "claude-x" and body.endswith(b"\n\ndata: [DONE]\n\n")
+
+
+def test_a_streamed_tool_call_carries_its_argument_events_as_whole_sse_events() -> None:
+    """The events the proxy adds are SSE events of their own: each block has its `event:` line naming the type
+    of its `data:` line, and the stream ends with `[DONE]` as before."""
+    body = _proxied_stream(_chunked_200(sse(TOOL_EVENTS), end=True))
+    blocks = [block.split(b"\n") for block in body.split(b"\n\n") if block]
+    assert blocks[-1] == [b"data: [DONE]"]
+    named = [(event[len(b"event: ") :].decode(), json.loads(data[len(b"data: ") :])) for event, data in blocks[:-1]]
+    assert all(name == event["type"] for name, event in named)
+    events = [event for _, event in named]
+    assert stream_problems(events) == [] and len(events) == len(TOOL_EVENTS) + 2
+    assert "response.function_call_arguments.done" in [event["type"] for event in events]
 
 
 def test_a_whole_answer_reaches_the_caller_complete() -> None:

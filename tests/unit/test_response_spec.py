@@ -12,7 +12,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from chowder.proxy.response_spec import StreamCompletion, complete_response, request_echo
-from tests.fakes.gateway_answers import ANSWER, EVENTS, NOW, RESPONSE_ID, TEXT, TOOL_ANSWER, USAGE
+from tests.fakes.gateway_answers import ANSWER, EVENTS, NOW, RESPONSE_ID, TEXT, TOOL_ANSWER, TOOL_EVENTS, USAGE
 from tests.open_responses import response_problems, stream_problems
 
 REQUEST = {
@@ -31,7 +31,7 @@ REQUEST = {
 
 def _stream(events: list[dict[str, Any]], request: dict[str, Any]) -> list[dict[str, Any]]:
     completion = StreamCompletion(request_echo(request), clock=lambda: NOW)
-    return [completion.complete(copy.deepcopy(event)) for event in events]
+    return [completed for event in events for completed in completion.complete(copy.deepcopy(event))]
 
 
 @pytest.mark.parametrize("answer", [ANSWER, TOOL_ANSWER], ids=["message", "function_call"])
@@ -83,21 +83,41 @@ def test_every_streamed_event_is_complete_and_numbered_from_zero(request_body: d
     assert {e["response"]["model"] for e in (events[0], events[1], events[-1])} == {request_body["model"]}
 
 
-def test_a_function_call_item_added_mid_stream_is_in_progress_until_done() -> None:
+def test_a_function_call_announced_whole_gets_its_argument_events() -> None:
+    """OpenClaw announces a client tool call with its arguments and sends no argument events; the stream then
+    carries them as the specification does, and a client accumulating deltas ends with the arguments once."""
+    tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]
+    events = _stream(TOOL_EVENTS, {**REQUEST, "tools": tools})
+    assert stream_problems(events) == []
+    sdk = TypeAdapter(ResponseStreamEvent)
+    assert [sdk.validate_python(event).sequence_number for event in events] == list(range(len(TOOL_EVENTS) + 2))
+    kinds = [event["type"] for event in events]
+    added = kinds.index("response.output_item.added", 3)
+    assert kinds[added : added + 4] == [
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+    ]
     call = TOOL_ANSWER["output"][0]
-    added, done = _stream(
-        [
-            {"type": "response.output_item.added", "output_index": 1, "item": call},
-            {"type": "response.output_item.done", "output_index": 1, "item": call},
-        ],
-        REQUEST,
-    )
-    assert (added["item"]["status"], done["item"]["status"]) == ("in_progress", "completed")
+    announced, delta, done, finished = events[added : added + 4]
+    assert (announced["item"]["arguments"], announced["item"]["status"]) == ("", "in_progress")
+    assert announced["item"]["arguments"] + delta["delta"] == done["arguments"] == call["arguments"]
+    assert delta["item_id"] == done["item_id"] == call["id"] and delta["output_index"] == 1
+    assert finished["item"]["arguments"] == call["arguments"] and finished["item"]["status"] == "completed"
+    assert events[-1]["response"]["tools"] == [{**tools[0], "description": None, "strict": None}]
+
+
+def test_a_function_call_announced_empty_passes_as_it_is() -> None:
+    """A gateway that streams the arguments itself is not given a second copy."""
+    call = {**TOOL_ANSWER["output"][0], "arguments": ""}
+    events = _stream([{"type": "response.output_item.added", "output_index": 1, "item": call}], REQUEST)
+    assert [event["type"] for event in events] == ["response.output_item.added"]
 
 
 def test_the_proxys_own_failure_names_the_response_the_stream_began() -> None:
     completion = StreamCompletion(request_echo(REQUEST), clock=lambda: NOW)
-    events = [completion.complete(copy.deepcopy(event)) for event in EVENTS[:5]]
+    events = [completed for event in EVENTS[:5] for completed in completion.complete(copy.deepcopy(event))]
     events.append(completion.failure("The gateway connection was lost mid-stream."))
     assert stream_problems(events) == []
     failed = TypeAdapter(ResponseStreamEvent).validate_python(events[-1])

@@ -49,6 +49,7 @@ def request_echo(body: Mapping[str, Any]) -> dict[str, Any]:
     """The response fields a request decides, once per turn; `model` is the caller's, whatever the gateway
     says it ran (the gateway may name an agent or route rather than the model)."""
     echo = {name: _typed(body.get(name), types, default) for name, (types, default) in _ECHOED.items()}
+    echo["tools"] = [_reported_tool(tool) for tool in echo["tools"]]
     text = body.get("text")
     echo["text"] = {"format": {"type": "text"}, **(text if isinstance(text, dict) else {})}
     reasoning = body.get("reasoning")
@@ -103,7 +104,12 @@ def complete_part(part: Any) -> Any:
 
 class StreamCompletion:
     """One stream's events made complete as they pass, in order: numbered from 0, the responses they carry
-    completed, and the stream's own identity kept so a failure the proxy reports names the same response."""
+    completed, and the stream's own identity kept so a failure the proxy reports names the same response.
+
+    A function call announced whole (its `output_item.added` already holding the arguments, as OpenClaw sends
+    it) gets the events the specification streams its arguments with: the item is announced with empty
+    arguments, then one `function_call_arguments.delta` and the `.done` follow it, so a client that accumulates
+    deltas onto the announced item ends with the arguments once."""
 
     def __init__(self, echo: Mapping[str, Any], clock: Callable[[], float] = time.time) -> None:
         self._echo = echo
@@ -111,8 +117,27 @@ class StreamCompletion:
         self._next_number = 0
         self._identity: dict[str, Any] = {}
 
-    def complete(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The event with its sequence number and the fields its type requires."""
+    def complete(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """The event with its sequence number and the fields its type requires, and the events it implies."""
+        implied = self._streamed_arguments(event)
+        completed = [self._completed(event)]
+        return completed + [self._completed(extra) for extra in implied]
+
+    def _streamed_arguments(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        item = event.get("item")
+        if event.get("type") != "response.output_item.added" or not isinstance(item, dict):
+            return []
+        arguments = item.get("arguments")
+        if item.get("type") != "function_call" or not isinstance(arguments, str) or not arguments:
+            return []
+        event["item"] = {**item, "arguments": ""}
+        where = {"item_id": item.get("id"), "output_index": event.get("output_index")}
+        return [
+            {"type": "response.function_call_arguments.delta", **where, "delta": arguments},
+            {"type": "response.function_call_arguments.done", **where, "arguments": arguments},
+        ]
+
+    def _completed(self, event: dict[str, Any]) -> dict[str, Any]:
         kind = event.get("type")
         if isinstance(event.get("response"), dict):
             event["response"] = complete_response(event["response"], self._echo, self._now())
@@ -152,6 +177,13 @@ class StreamCompletion:
 
     def _now(self) -> int:
         return int(self._clock())
+
+
+def _reported_tool(tool: Any) -> Any:
+    """A function tool as a response reports it: its optional fields present, null when not given."""
+    if isinstance(tool, dict) and tool.get("type") == "function":
+        return {"description": None, "parameters": None, "strict": None, **tool}
+    return tool
 
 
 def _typed(value: Any, types: tuple[type, ...], default: Any) -> Any:

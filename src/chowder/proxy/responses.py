@@ -115,7 +115,8 @@ class _LineTooLong(Exception):
 
 
 def _complete_events(lines: bytes, stream: StreamCompletion) -> bytes:
-    """The SSE lines with each JSON event completed; anything else (event names, `[DONE]`) as it came."""
+    """The SSE lines with each JSON event completed; anything else (event names, `[DONE]`) as it came. The events
+    an event implies follow it, each a whole SSE event; the blank line that ended the original ends the last."""
     out = []
     for line in lines.split(b"\n"):
         if line.startswith(b"data: {"):
@@ -124,13 +125,19 @@ def _complete_events(lines: bytes, stream: StreamCompletion) -> bytes:
             except json.JSONDecodeError:
                 event = None
             if isinstance(event, dict):
-                line = b"data: " + _json(stream.complete(event))
+                first, *implied = stream.complete(event)
+                line = b"\n\n".join([b"data: " + _json(first), *map(_sse_event, implied)])
         out.append(line)
     return b"\n".join(out)
 
 
+def _sse_event(event: dict[str, Any]) -> bytes:
+    """An event as its `event:` and `data:` lines, without the blank line that ends it."""
+    return f"event: {event['type']}\n".encode() + b"data: " + _json(event)
+
+
 def _failure_event(stream: StreamCompletion, message: str) -> bytes:
-    return b"event: response.failed\ndata: " + _json(stream.failure(message)) + b"\n\ndata: [DONE]\n\n"
+    return _sse_event(stream.failure(message)) + b"\n\ndata: [DONE]\n\n"
 
 
 def _json(value: Any) -> bytes:
