@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from chowder.core.errors import BadRequest
 from chowder.core.merge_patch import inverse_patch, merge_patch
 from chowder.core.model_providers import ModelProvider
 from chowder.runtime.openclaw import config
+from chowder.runtime.openclaw.catalog import shipped_models
 from chowder.runtime.openclaw.versions import resolve_release
 
 PLACEMENT = config.GatewayPlacement(
@@ -147,3 +150,37 @@ def test_every_model_provider_has_an_entry_and_a_managed_path() -> None:
         assert ("models", "providers", provider.value) in config.MANAGED_PATHS
         primary = config.render(provider.value, {}, PLACEMENT)["agents"]["defaults"]["model"]["primary"]
         assert primary.startswith(f"{provider.value}/")
+
+
+def test_the_shipped_catalog_is_declared_on_our_providers_with_what_each_model_takes(tmp_path: Path) -> None:
+    """OpenClaw applies no catalog to a custom provider: without these entries every model is text-only."""
+    manifest = tmp_path / "dist" / "extensions" / "anthropic" / "openclaw.plugin.json"
+    manifest.parent.mkdir(parents=True)
+    models = [
+        {"id": "claude-haiku-4-5", "input": ["text", "image"], "contextWindow": 200000, "maxTokens": 64000},
+        {"id": "claude-text", "input": ["text"], "contextWindow": 100000, "maxTokens": 4096},
+        {"id": "broken"},
+    ]
+    manifest.write_text(json.dumps({"modelCatalog": {"providers": {"anthropic": {"models": models}}}}))
+    shipped = shipped_models(tmp_path)
+    assert [(model.id, model.images) for model in shipped[ModelProvider.ANTHROPIC]] == [
+        ("claude-haiku-4-5", True),
+        ("claude-text", False),
+    ]
+    assert shipped[ModelProvider.OPENAI] == (), "an unreadable catalog declares nothing"
+    rendered = config.render("anthropic", {}, dataclasses.replace(PLACEMENT, models=shipped))
+    declared = rendered["models"]["providers"]["anthropic"]["models"]
+    assert declared[0] == {
+        "id": "claude-haiku-4-5",
+        "name": "claude-haiku-4-5",
+        "input": ["text", "image"],
+        "contextWindow": 200000,
+        "maxTokens": 64000,
+    }
+    gemini = rendered["models"]["providers"]["gemini"]["models"]
+    assert [model["id"] for model in gemini] == ["gemini-2.0-flash"] and gemini[0]["input"] == ["text", "image"]
+
+
+def test_client_tools_stay_in_the_models_tool_list() -> None:
+    """OpenClaw's default Tool Search would hide a caller's function tools behind `tool_search`."""
+    assert config.render("anthropic", {}, PLACEMENT)["tools"] == {"toolSearch": {"mode": "directory"}}

@@ -214,7 +214,8 @@ class AgentRuntime(AgentLauncher, Protocol):
         self, gateway: GatewayAccess, session_id: str, model_ref: str, body: dict[str, Any]
     ) -> ChatRequest:
         """A Responses API request (`body`, its `model` the caller's) as the agent's gateway takes it, for one turn
-        in `session_id` on the model `model_ref` (`provider/model`)."""
+        in `session_id` on the model `model_ref` (`provider/model`). BadRequest or PayloadTooLarge for inputs the
+        gateway would refuse (a type, a size), naming the limit."""
         ...
 
     def session_of_model_call(self, body: bytes) -> str | None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chowder.core.merge_patch import merge_patch
 from chowder.core.model_providers import ModelProvider
+from chowder.runtime.openclaw.chat_inputs import FILE_LIMITS, IMAGE_LIMITS
 
 GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
 MODEL_TOKEN_ENV = "CHOWDER_MODEL_TOKEN"
@@ -23,17 +24,20 @@ _MODEL_SECRET = {"source": "env", "provider": "default", "id": MODEL_TOKEN_ENV}
 
 @dataclass(frozen=True, slots=True)
 class CatalogModel:
-    """A model OpenClaw's own catalog lacks for its provider: without an entry here the agent cannot pick it."""
+    """A model declared on its provider, with what it takes. Our providers are custom ones to OpenClaw (they route
+    through the model gateway), so its own catalog does not apply to them: a model not declared here is one the
+    agent can pick only by name, taken as text-only (OpenClaw then leaves a turn's images out)."""
 
     id: str
     context_window: int
     max_tokens: int
+    images: bool
 
     def entry(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.id,
-            "input": ["text"],
+            "input": ["text", "image"] if self.images else ["text"],
             "contextWindow": self.context_window,
             "maxTokens": self.max_tokens,
         }
@@ -48,26 +52,34 @@ class ProviderEntry:
     primary_model: str
     # OpenClaw's client for the provider's API.
     api: str
+    # The provider's models in the catalog OpenClaw ships (`catalog.shipped_models`), under this plugin and id.
+    catalog: tuple[str, str]
     # Appended to the provider's gateway route: OpenClaw's client adds its own paths after it.
     base_path: str = ""
+    # Models the shipped catalog lacks.
     extra_models: tuple[CatalogModel, ...] = ()
 
-    def provider_config(self, gateway_route: str) -> dict[str, Any]:
+    def provider_config(self, gateway_route: str, shipped: tuple[CatalogModel, ...]) -> dict[str, Any]:
+        extra = {model.id for model in self.extra_models}
+        models = [*(model for model in shipped if model.id not in extra), *self.extra_models]
         return {
             "baseUrl": gateway_route + self.base_path,
             "api": self.api,
             "apiKey": _MODEL_SECRET,
-            "models": [model.entry() for model in self.extra_models],
+            "models": [model.entry() for model in models],
         }
 
 
 PROVIDER_ENTRIES: Mapping[ModelProvider, ProviderEntry] = {
-    ModelProvider.ANTHROPIC: ProviderEntry("anthropic/claude-sonnet-4-5", "anthropic-messages"),
-    ModelProvider.OPENAI: ProviderEntry("openai/gpt-4o", "openai-responses", base_path="/v1"),
+    ModelProvider.ANTHROPIC: ProviderEntry(
+        "anthropic/claude-sonnet-4-5", "anthropic-messages", ("anthropic", "anthropic")
+    ),
+    ModelProvider.OPENAI: ProviderEntry("openai/gpt-4o", "openai-responses", ("openai", "openai"), base_path="/v1"),
     ModelProvider.GEMINI: ProviderEntry(
         "gemini/gemini-2.0-flash",
         "openai-completions",
-        extra_models=(CatalogModel("gemini-2.0-flash", context_window=1_000_000, max_tokens=8192),),
+        ("google", "google"),
+        extra_models=(CatalogModel("gemini-2.0-flash", context_window=1_000_000, max_tokens=8192, images=True),),
     ),
 }
 
@@ -84,6 +96,8 @@ class GatewayPlacement:
     model_base_url: str
     # The official channel plugins in the shared runtime (read-only).
     plugins: tuple[ShippedPlugin, ...] = ()
+    # The models OpenClaw's shipped catalog knows for each provider (`catalog.shipped_models`).
+    models: Mapping[ModelProvider, tuple[CatalogModel, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +172,9 @@ def base_config(model_provider: str) -> dict[str, Any]:
         "plugins": {"entries": {"memory-core": {"config": {"dreaming": {"enabled": False}}}}},
         "skills": {"workshop": {"autonomous": {"mode": "off"}}},
         "browser": {"enabled": False},
+        # Client tools (a caller's function tools) stay in the model's tool list, as a Responses caller expects;
+        # OpenClaw's own optional tools stay behind Tool Search, as by default.
+        "tools": {"toolSearch": {"mode": "directory"}},
     }
 
 
@@ -185,12 +202,12 @@ def managed_config(placement: GatewayPlacement, config: dict[str, Any]) -> dict[
             "auth": {"mode": "token"},
             "controlUi": {"enabled": False},
             "terminal": {"enabled": False},
-            "http": {"endpoints": {"responses": {"enabled": True}}},
+            "http": {"endpoints": {"responses": responses_endpoint()}},
         },
         "models": {
             "catalogRefresh": {"enabled": False},
             "providers": {
-                provider.value: entry.provider_config(f"{base}/{provider.value}")
+                provider.value: entry.provider_config(f"{base}/{provider.value}", placement.models.get(provider, ()))
                 for provider, entry in PROVIDER_ENTRIES.items()
             },
         },
@@ -204,6 +221,18 @@ def managed_config(placement: GatewayPlacement, config: dict[str, Any]) -> dict[
     }
 
 
+def responses_endpoint() -> dict[str, Any]:
+    """The gateway's Responses endpoint, with the image and file limits the control plane checks before a turn
+    reaches it (so both refuse the same things, and the control plane says why)."""
+    return {
+        "enabled": True,
+        **{
+            limits.kind: {"maxBytes": limits.max_bytes, "allowedMimes": list(limits.media_types)}
+            for limits in (IMAGE_LIMITS, FILE_LIMITS)
+        },
+    }
+
+
 MANAGED_PATHS: tuple[tuple[str, ...], ...] = (
     ("gateway", "mode"),
     ("gateway", "port"),
@@ -212,6 +241,11 @@ MANAGED_PATHS: tuple[tuple[str, ...], ...] = (
     ("gateway", "controlUi"),
     ("gateway", "terminal"),
     ("gateway", "http", "endpoints", "responses", "enabled"),
+    *(
+        ("gateway", "http", "endpoints", "responses", kind, key)
+        for kind in ("images", "files")
+        for key in ("maxBytes", "allowedMimes")
+    ),
     ("models", "catalogRefresh", "enabled"),
     *(("models", "providers", provider.value) for provider in ModelProvider),
     ("agents", "defaults", "workspace"),

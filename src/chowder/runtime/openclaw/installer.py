@@ -39,8 +39,11 @@ class RuntimeCache:
     def release_dir(self, release: Release) -> Path:
         return self.root / f"openclaw-{release.version}"
 
+    def package_dir(self, release: Release) -> Path:
+        return self.release_dir(release) / "node_modules" / "openclaw"
+
     def entrypoint(self, release: Release) -> Path:
-        return self.release_dir(release) / "node_modules" / "openclaw" / "openclaw.mjs"
+        return self.package_dir(release) / "openclaw.mjs"
 
     def plugin_dir(self, release: Release, name: str) -> Path:
         """One of the release's official channel plugins: a package OpenClaw can load from its directory."""

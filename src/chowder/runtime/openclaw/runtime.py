@@ -30,6 +30,7 @@ from chowder.domain.ports.runtime import (
 from chowder.runtime.openclaw import channels as oc_channels
 from chowder.runtime.openclaw import chat, cli, model_calls, rpc, state_files
 from chowder.runtime.openclaw import config as oc_config
+from chowder.runtime.openclaw.catalog import shipped_models
 from chowder.runtime.openclaw.channels import CATALOG, CHANNELS, connect_patch, disconnect_patch
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.skills import details_of, skill_of
@@ -102,6 +103,7 @@ class OpenClawRuntime:
             log_file=f"{info.root}/logs/openclaw.log",
             model_base_url=f"{info.model_endpoint_url.rstrip('/')}{MODEL_PATH}",
             plugins=self._plugins(spec, info),
+            models=shipped_models(self.cache.package_dir(RELEASES[spec.release])),
         )
         current = await state_files.read_config(provider, spec.sandbox_id)
         if current is None:
