@@ -3,6 +3,7 @@ sessions) behind the control plane, and the fake model upstream speaking the thr
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -16,6 +17,7 @@ import openai
 import pytest
 
 from chowder.core.ids import sandbox_id_for
+from tests.compliance import COMPLIANCE_TESTS, FUNCTION_CALL_EVENTS, RED_HEART_PNG, WEATHER_TOOL, ComplianceTest
 from tests.e2e.harness import RunningInstance, Server, running_instance
 from tests.factories import auth, output_text, signup
 from tests.fakes.model_server import FakeModelServer
@@ -26,6 +28,9 @@ pytestmark = pytest.mark.e2e
 ANTHROPIC_KEY = "sk-ant-org-real-key-123"
 OPENAI_KEY = "sk-openai-org-real-key-456"
 CLAUDE = "claude-sonnet-4-20250514"
+# A model of OpenClaw's shipped catalog, declared as taking images.
+VISION_MODEL = "claude-haiku-4-5"
+SAN_FRANCISCO = {"location": "San Francisco, CA"}
 
 
 @dataclass
@@ -53,13 +58,35 @@ class ChatEnv:
     def base(self) -> str:
         return self.env.base
 
+    def path(self, session: str | None) -> str:
+        return f"{self.base}/session/{session}/responses" if session else f"{self.base}/responses"
+
     def say(self, text: str, session: str | None = None, model: str = CLAUDE, **extra: Any) -> dict[str, Any]:
-        path = f"{self.base}/session/{session}/responses" if session else f"{self.base}/responses"
-        response = self.server.client.post(path, headers=auth(self.key), json={"model": model, "input": text, **extra})
+        response = self.server.client.post(
+            self.path(session), headers=auth(self.key), json={"model": model, "input": text, **extra}
+        )
         assert response.status_code == 200, response.text
         payload: dict[str, Any] = response.json()
         assert response_problems(payload) == [], payload
         return payload
+
+    def stream(self, body: dict[str, Any], session: str | None = None) -> list[dict[str, Any]]:
+        """The events of a streamed turn, checked complete and numbered, ending with `[DONE]`."""
+        with self.server.client.stream("POST", self.path(session), headers=auth(self.key), json=body) as stream:
+            assert stream.status_code == 200, stream.read()
+            raw = "".join(stream.iter_text())
+        assert raw.rstrip().endswith("data: [DONE]")
+        events = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: {")]
+        assert stream_problems(events) == [], events
+        return events
+
+    def sdk(self, session: str | None = None) -> openai.OpenAI:
+        base = f"{self.server.url}{self.base}" + (f"/session/{session}" if session else "")
+        return openai.OpenAI(base_url=base, api_key=self.key, max_retries=0)
+
+    def model_calls_with(self, text: str, model: str = CLAUDE) -> list[dict[str, Any]]:
+        """The upstream calls of `model` whose request carries `text` (OpenClaw also calls models on its own)."""
+        return [r for r in self.fake.requests if r["model"] == model and text in json.dumps(r["body"])]
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +101,7 @@ def chat() -> Iterator[ChatEnv]:
             CHOWDER_GEMINI_BASE_URL=f"{fake.url}/v1",
         ) as env,
     ):
+        fake.tool_calls = {WEATHER_TOOL["name"]: SAN_FRANCISCO}
         yield ChatEnv(env, fake)
 
 
@@ -91,6 +119,28 @@ def test_memory_within_a_session_and_isolation_between_sessions(chat: ChatEnv) -
     assert turns(chat.say("hi", session="alice")) == 1, "a named session starts fresh"
     assert turns(chat.say("again", session="alice")) == 2
     assert turns(chat.say("third")) == 3, "main is untouched by alice"
+
+
+@pytest.mark.parametrize("session", [None, "compliance"], ids=["main", "named"])
+@pytest.mark.parametrize("case", COMPLIANCE_TESTS, ids=[case.id for case in COMPLIANCE_TESTS])
+def test_the_open_responses_compliance_suite_passes(chat: ChatEnv, case: ComplianceTest, session: str | None) -> None:
+    """Each request of the suite, as it sends it, validated as it validates (plus the openai SDK's models)."""
+    if case.stream:
+        events = chat.stream(case.body(CLAUDE), session)
+        answer = events[-1]["response"]
+        kinds = [event["type"] for event in events]
+        if case.output_type == "function_call":
+            calls = [i for i, e in enumerate(events) if e.get("item", {}).get("type") == "function_call"]
+            first = calls[0]
+            assert tuple(kinds[first : first + 4]) == FUNCTION_CALL_EVENTS, kinds
+            assert json.loads(events[first + 2]["arguments"]) == SAN_FRANCISCO
+    else:
+        response = chat.server.client.post(chat.path(session), headers=auth(chat.key), json=case.body(CLAUDE))
+        assert response.status_code == 200, response.text
+        answer = response.json()
+    assert response_problems(answer) == [], answer
+    assert answer["status"] == "completed" and answer["model"] == CLAUDE
+    assert case.output_type in [item["type"] for item in answer["output"]], answer["output"]
 
 
 def test_model_switching_across_providers_with_the_orgs_keys_added_upstream(chat: ChatEnv) -> None:
@@ -192,6 +242,58 @@ def test_the_official_openai_client_works(chat: ChatEnv) -> None:
     assert "streamed via sdk" in events[-1].response.output_text
 
 
+def test_the_official_client_sends_an_image_and_a_file_that_reach_the_model(chat: ChatEnv) -> None:
+    """The SDK's own forms (`image_url` data URL with `detail`, `file_data` with `filename`): the image reaches
+    the model as an image, the file's text as (untrusted) context."""
+    recipe = base64.b64encode(b"The secret is three clams per bowl.").decode()
+    answer = chat.sdk("media").responses.create(
+        model=VISION_MODEL,
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "Describe the picture and the recipe."},
+                    {"type": "input_image", "image_url": f"data:image/png;base64,{RED_HEART_PNG}", "detail": "auto"},
+                    {"type": "input_file", "filename": "recipe.txt", "file_data": f"data:text/plain;base64,{recipe}"},
+                ],
+            }
+        ],
+    )
+    assert answer.status == "completed" and "Describe the picture" in answer.output_text
+    [call] = [c for c in chat.model_calls_with("Describe the picture", VISION_MODEL) if c["body"].get("tools")]
+    body = json.dumps(call["body"])
+    assert '"type": "image"' in body, "the image reached the model as an image"
+    assert "three clams per bowl" in body
+
+
+def test_a_client_tool_round_trip_with_the_official_client(chat: ChatEnv) -> None:
+    client = chat.sdk("tools")
+    first = client.responses.create(
+        model=CLAUDE, input="What's the weather like in San Francisco?", tools=[WEATHER_TOOL]
+    )
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments) == SAN_FRANCISCO
+    result = {"type": "function_call_output", "call_id": call.call_id, "output": '{"temperature": "72F"}'}
+    follow_up = client.responses.create(
+        model=CLAUDE, input=[result], previous_response_id=first.id, tools=[WEATHER_TOOL]
+    )
+    assert follow_up.status == "completed" and "72F" in follow_up.output_text
+    assert follow_up.previous_response_id == first.id
+    # A client that keeps the whole history sends the answer's output back as it got it.
+    question = {"role": "user", "content": "And the weather in San Francisco now?"}
+    again = client.responses.create(model=CLAUDE, input=[question], tools=[WEATHER_TOOL])
+    history = [question, *(item.model_dump(mode="json") for item in again.output)]
+    [call] = [item for item in again.output if item.type == "function_call"]
+    result = {"type": "function_call_output", "call_id": call.call_id, "output": "64F and foggy"}
+    whole = client.responses.create(model=CLAUDE, input=[*history, result], tools=[WEATHER_TOOL])
+    assert whole.status == "completed" and "64F and foggy" in whole.output_text
+    streamed = list(
+        client.responses.create(model=CLAUDE, input="Weather, streamed?", tools=[WEATHER_TOOL], stream=True)
+    )
+    done = [event for event in streamed if event.type == "response.function_call_arguments.done"]
+    assert done and json.loads(done[0].arguments) == SAN_FRANCISCO
+
+
 def test_usage_matches_what_the_upstream_billed(chat: ChatEnv) -> None:
     client = chat.server.client
     scoped = client.post(
@@ -257,6 +359,17 @@ def test_bad_input_is_refused_before_reaching_the_gateway(chat: ChatEnv) -> None
     )
     assert response.status_code == 400 and "'gemini'" in response.json()["detail"]
     assert client.post(f"{chat.base}/responses", headers=auth(chat.key), json={"input": "x"}).status_code == 422
+    bmp = {"type": "input_image", "image_url": "data:image/bmp;base64,Qk0="}
+    image = {"model": CLAUDE, "input": [{"role": "user", "content": [bmp]}]}
+    response = client.post(f"{chat.base}/responses", headers=auth(chat.key), json=image)
+    assert response.status_code == 400 and response.json()["detail"].startswith("input_image of type 'image/bmp'")
+    huge = {"type": "input_image", "image_url": "data:image/png;base64," + "A" * (14 * 1024 * 1024)}
+    image = {"model": CLAUDE, "input": [{"role": "user", "content": [huge]}]}
+    response = client.post(f"{chat.base}/responses", headers=auth(chat.key), json=image)
+    assert (response.status_code, response.json()) == (
+        413,
+        {"detail": "input_image is 10.5 MiB; the limit is 10 MiB per image."},
+    )
     stranger = signup(client, "Stranger")
     response = client.post(f"{chat.base}/responses", headers=auth(stranger), json={"model": CLAUDE, "input": "x"})
     assert (response.status_code, response.json()) == (404, {"detail": "Instance not found."})

@@ -9,6 +9,11 @@ with their prefix, and Gemini's OpenAI-compatible path is `/v1beta/openai/chat/c
 One scripted tool call lets tests run a command through the agent's own shell tool (OpenClaw's `exec`): a latest
 user message with a line `RUN_SHELL: <command>` is answered by a call to that tool (Anthropic Messages and OpenAI
 Responses, when the request offers it), and the call's result by the text `SHELL_RESULT:\n<result text>`.
+
+Client tools (a caller's own function tools, which OpenClaw offers the model and hands back to the caller when
+called) are scripted with the `tool_calls` knob: a request offering one of its tools is answered by a call to it
+with the scripted arguments, unless its latest user message carries a tool's result (OpenClaw writes a caller's
+`function_call_output` as a `Tool:<call id>: <output>` line), which gets the echo.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,9 +158,12 @@ class ToolCall:
     answer: Answer
 
 
-def scripted_answer(protocol: WireProtocol, body: dict[str, Any], pieces: int = 3) -> Answer | ToolCall:
+def scripted_answer(
+    protocol: WireProtocol, body: dict[str, Any], pieces: int = 3, tool_calls: Mapping[str, Any] | None = None
+) -> Answer | ToolCall:
     """The result of our own shell call comes back as `SHELL_RESULT:` text; a `RUN_SHELL:` line in the latest user
-    message becomes that call; anything else gets the echo. Chat Completions always gets the echo."""
+    message becomes that call; an offered tool of `tool_calls` (name → arguments) is called unless the latest user
+    message carries a tool result; anything else gets the echo. Chat Completions always gets the echo."""
     echo = answer(protocol, body, pieces)
     if protocol == "chat":
         return echo
@@ -164,15 +172,24 @@ def scripted_answer(protocol: WireProtocol, body: dict[str, Any], pieces: int = 
         text = SHELL_RESULT + result
         return dataclasses.replace(echo, text=text, pieces=split_pieces(text, pieces), output_tokens=count_words(text))
     users = parse_conversation(protocol, body).user_texts
-    command = _RUN_SHELL_LINE.search(users[-1]) if users else None
-    if command is None or SHELL_TOOL not in _offered_tools(body):
-        return echo
-    arguments = json.dumps({"command": command.group(1)})
-    call = dataclasses.replace(
-        echo, text=arguments, pieces=split_pieces(arguments, pieces), output_tokens=count_words(arguments)
-    )
-    prefix = "toolu_" if protocol == "anthropic" else "call_"
-    return ToolCall(SHELL_TOOL, _new_id(prefix), call)
+    latest = users[-1] if users else ""
+    offered = _offered_tools(body)
+    command = _RUN_SHELL_LINE.search(latest)
+    if command is not None and SHELL_TOOL in offered:
+        return _tool_call(protocol, echo, SHELL_TOOL, {"command": command.group(1)}, pieces)
+    scripted = [name for name in tool_calls or {} if name in offered]
+    if scripted and not _TOOL_RESULT_LINE.search(latest):
+        return _tool_call(protocol, echo, scripted[0], (tool_calls or {})[scripted[0]], pieces)
+    return echo
+
+
+_TOOL_RESULT_LINE = re.compile(r"^Tool:\S+: ", re.MULTILINE)
+
+
+def _tool_call(protocol: WireProtocol, echo: Answer, name: str, arguments: Any, pieces: int) -> ToolCall:
+    text = json.dumps(arguments)
+    call = dataclasses.replace(echo, text=text, pieces=split_pieces(text, pieces), output_tokens=count_words(text))
+    return ToolCall(name, _new_id("toolu_" if protocol == "anthropic" else "call_"), call)
 
 
 def _offered_tools(body: dict[str, Any]) -> set[str]:
@@ -364,7 +381,8 @@ class FakeModelServer(LoopbackServer):
 
     Knobs are plain attributes, settable while running and read once as each request arrives:
     `delay_s` (sleep before answering), `fail_status` (answer that status with the protocol's error body),
-    `required_key` (401 unless the protocol's credential matches), `stream_interval_s` (sleep between events).
+    `required_key` (401 unless the protocol's credential matches), `stream_interval_s` (sleep between events),
+    `tool_calls` (client tools to call when offered: name → arguments).
     """
 
     thread_name = "fake-model"
@@ -386,6 +404,7 @@ class FakeModelServer(LoopbackServer):
         self.required_key = required_key
         self.stream_interval_s = stream_interval_s
         self.pieces = pieces
+        self.tool_calls: dict[str, Any] = {}
         self.models = models
         self.requests = RequestLog(log_path)
 
@@ -409,7 +428,8 @@ class FakeModelServer(LoopbackServer):
         body = await _json_body(request)
         delay, interval = self.delay_s, self.stream_interval_s
         status = self._refusal(protocol, headers, body)
-        result = scripted_answer(protocol, body, self.pieces) if status is None and body is not None else None
+        calls = dict(self.tool_calls)
+        result = scripted_answer(protocol, body, self.pieces, calls) if status is None and body is not None else None
         self.requests.append(_record(request.url.path, headers, body, protocol, status, result))
         if not await self.pause(delay):
             return JSONResponse(error_body(protocol, 503), 503)
