@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chowder.core.settings import Settings
 from chowder.sandbox.process import ProcessProvider
 from tests.conftest import unmount_below
-from tests.providers.test_process_provider import spec_for
+from tests.providers.harness import spec_for
 
 
 def median_ms(samples: list[float]) -> str:

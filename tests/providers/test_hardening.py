@@ -22,7 +22,7 @@ from chowder.sandbox.diskquota import IMAGE
 from chowder.sandbox.process import ProcessProvider
 from chowder.sandbox.seccomp import _UNIFIED_NUMBERS, build_program
 from tests.conftest import unmount_below
-from tests.providers.test_process_provider import (
+from tests.providers.harness import (
     NODE,
     REPO,
     destroyed_after,
@@ -293,7 +293,7 @@ NON_ROOT_CONTROL_PLANE = """
 import asyncio, json, sys
 from pathlib import Path
 from chowder.core.errors import ProviderError
-from tests.providers.test_process_provider import make_settings, spec_for
+from tests.providers.harness import make_settings, spec_for
 from chowder.sandbox.process import ProcessProvider
 
 provider = ProcessProvider(make_settings(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))

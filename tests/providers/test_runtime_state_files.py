@@ -17,7 +17,7 @@ from chowder.core.errors import ProviderError
 from chowder.runtime.openclaw.runtime import OpenClawRuntime
 from chowder.runtime.openclaw.state_files import CONFIG_FILE, GATEWAY_LOG, LAST_GOOD_FILE, read_config
 from chowder.sandbox.process import ProcessProvider
-from tests.providers.test_process_provider import own_settings, run, spec_for
+from tests.providers.harness import own_settings, run, spec_for
 
 pytestmark = pytest.mark.timeout(60)
 SANDBOX = "state"

@@ -1,0 +1,268 @@
+"""The contract every `SandboxProvider` keeps, through its interface alone: lifecycle idempotency, adoption by
+a restarted control plane, exec, file operations under the API's path rules, state across stop/start, limits
+in force, and sandboxes kept off each other's network. Parametrized over providers (`harness.py`): a new provider
+joins by adding its harness to `HARNESSES`; provider-specific checks stay in its own test module."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from chowder.core.errors import BadRequest, FileTooLarge, NotFound, ProviderError
+from chowder.core.settings import MIB
+from chowder.sandbox.base import SandboxProvider, SandboxState
+from chowder.sandbox.process import ProcessProvider
+from chowder.sandbox.proctree import EXEC_TIMEOUT_EXIT
+from tests.providers.harness import (
+    RESOURCES,
+    SECRET,
+    SHELL_ENV,
+    ProcessHarness,
+    ProviderHarness,
+    get_json,
+    own_settings,
+    run,
+)
+
+HARNESSES: dict[str, Callable[[Path], ProviderHarness]] = {
+    "process": lambda data_dir: (lambda settings: ProcessHarness(settings, ProcessProvider(settings)))(
+        own_settings(data_dir)
+    ),
+}
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def harness(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[ProviderHarness]:
+    """Whatever the test did, every sandbox it left is destroyed, by the provider that made it."""
+    made = HARNESSES[request.param](data_dir)
+    yield made
+
+    async def destroy_all() -> None:
+        for sandbox_id in await made.provider.sandboxes():
+            await made.provider.destroy(sandbox_id)
+
+    run(destroy_all())
+
+
+async def _shell(provider: SandboxProvider, sandbox_id: str, command: str) -> tuple[int, str]:
+    result = await provider.exec(sandbox_id, ["sh", "-c", command], SHELL_ENV, 10)
+    return result.exit_code, result.stdout.strip()
+
+
+def test_create_and_destroy_are_idempotent_and_listed(harness: ProviderHarness) -> None:
+    provider = harness.provider
+
+    async def scenario() -> None:
+        with pytest.raises(ProviderError, match="does not exist"):
+            await provider.info("a")
+        first = await provider.create(harness.spec("a"))
+        assert await provider.create(harness.spec("a")) == first
+        assert await provider.info("a") == first
+        await provider.create(harness.spec("b"))
+        listed = await provider.sandboxes()
+        assert set(listed) == {"a", "b"}
+        assert listed["a"].state == SandboxState.STOPPED and listed["a"].labels == {"instance_id": "inst-a"}
+        assert (await provider.observe("nope")).state == SandboxState.MISSING
+        await provider.destroy("a")
+        await provider.destroy("a")
+        assert (await provider.observe("a")).state == SandboxState.MISSING and set(await provider.sandboxes()) == {"b"}
+
+    run(scenario())
+
+
+def test_start_serves_stop_ends_everything_and_state_survives(harness: ProviderHarness) -> None:
+    provider = harness.provider
+
+    async def scenario() -> None:
+        info = await provider.create(harness.spec("web"))
+        await provider.write_file("web", "state/notes.txt", b"remember me")
+        await provider.start("web", harness.serve(info))
+        status = await provider.observe("web")
+        assert status.state == SandboxState.RUNNING and status.labels == {"instance_id": "inst-web"}
+        answer = get_json(status.endpoint or "")
+        assert answer["secret"] == hashlib.sha256(SECRET.encode()).hexdigest()
+        await provider.start("web", harness.serve(info))
+        assert get_json(status.endpoint or "")["pid"] == answer["pid"], "a second start keeps the running one"
+        assert harness.running_processes(info)
+
+        await provider.stop("web", grace_s=5)
+        await provider.stop("web", grace_s=5)
+        assert harness.running_processes(info) == [], "nothing of the sandbox outlives its stop"
+        assert (await provider.observe("web")).state == SandboxState.STOPPED
+        assert await provider.read_file("web", "state/notes.txt", max_bytes=1024) == b"remember me"
+
+        await provider.start("web", harness.serve(info))
+        endpoint = (await provider.observe("web")).endpoint or ""
+        assert get_json(endpoint)["secret"] == answer["secret"]
+        assert await provider.read_file("web", "state/notes.txt", max_bytes=1024) == b"remember me"
+
+    run(scenario())
+
+
+def test_a_restarted_control_plane_adopts_running_sandboxes_and_can_destroy_them(harness: ProviderHarness) -> None:
+    async def scenario() -> None:
+        info = await harness.provider.create(harness.spec("adopt"))
+        await harness.provider.start("adopt", harness.serve(info))
+        endpoint = (await harness.provider.observe("adopt")).endpoint or ""
+        pid = get_json(endpoint)["pid"]
+        successor = harness.restarted()
+        status = await successor.observe("adopt")
+        assert status.state == SandboxState.RUNNING and status.labels == {"instance_id": "inst-adopt"}
+        assert status.endpoint == endpoint and get_json(endpoint)["pid"] == pid, "found, not restarted"
+        assert await successor.info("adopt") == info
+        assert set(await successor.sandboxes()) == {"adopt"}
+        await successor.destroy("adopt")
+        assert harness.running_processes(info) == []
+        assert (await harness.provider.observe("adopt")).state == SandboxState.MISSING
+
+    run(scenario())
+
+
+def test_exec_runs_in_the_root_and_a_timeout_kills_what_it_started(harness: ProviderHarness) -> None:
+    provider = harness.provider
+
+    async def scenario() -> None:
+        info = await provider.create(harness.spec("cmd"))
+        result = await provider.exec("cmd", ["sh", "-c", "pwd; echo oops >&2; exit 3"], SHELL_ENV, 10)
+        assert (result.exit_code, result.stdout.strip(), result.stderr.strip()) == (3, info.root, "oops")
+        started = time.monotonic()
+        slow = await provider.exec("cmd", ["sh", "-c", "(sleep 30.4321 &); exec sleep 31.4321"], SHELL_ENV, 0.5)
+        assert slow.exit_code == EXEC_TIMEOUT_EXIT and "timed out" in slow.stderr
+        assert time.monotonic() - started < 5
+        assert await _shell(provider, "cmd", "pgrep -f 'sleep 3[01].4321' || true") == (0, "")
+        flood = await provider.exec("cmd", ["sh", "-c", "head -c 20000000 /dev/zero | tr '\\0' x"], SHELL_ENV, 30)
+        assert flood.exit_code == 0 and flood.stdout.startswith("x" * 1000) and len(flood.stdout) < 5 << 20
+        assert "output cut at 4 MiB (15805696 bytes more)" in flood.stdout, "the rest was drained, not kept"
+
+    run(scenario())
+
+
+def test_file_operations_follow_the_path_rules(harness: ProviderHarness) -> None:
+    provider = harness.provider
+
+    async def scenario() -> None:
+        info = await provider.create(harness.spec("files"))
+        await provider.write_file("files", "a/b/c.txt", b"one")
+        await provider.write_file("files", "a/b/c.txt", b"two")
+        assert await provider.read_file("files", "./a//b/c.txt", max_bytes=1024) == b"two"
+        assert await _shell(provider, "files", "cat a/b/c.txt") == (0, "two"), "the agent sees what was written"
+        await provider.mkdir("files", "d/e")
+        entries = await provider.list_dir("files", "")
+        assert [(e.name, e.path, e.is_dir) for e in entries] == [("a", "a", True), ("d", "d", True)]
+        (inner,) = await provider.list_dir("files", "a/b")
+        assert (inner.path, inner.size, oct(inner.mode)[-3:]) == ("a/b/c.txt", 3, "644")
+        await provider.move("files", "a/b/c.txt", "d/e/moved.txt")
+        assert await provider.read_file("files", "d/e/moved.txt", max_bytes=1024) == b"two"
+        await provider.delete_path("files", "d")
+        assert [e.name for e in await provider.list_dir("files", "")] == ["a"]
+        for missing in (provider.read_file("files", "nope", max_bytes=1024), provider.delete_path("files", "nope")):
+            with pytest.raises(NotFound, match="File not found."):
+                await missing
+
+        # Links the agent makes: inside the root they are followed, out of it they are refused.
+        await provider.write_file("files", "a/x.txt", b"x")
+        links = f"ln -s {info.root}/a inside && ln -s a relative && ln -s / evil && ln -s /etc/hostname evil_file"
+        assert (await _shell(provider, "files", links))[0] == 0
+        assert await provider.read_file("files", "inside/x.txt", max_bytes=1024) == b"x"
+        assert await provider.read_file("files", "relative/x.txt", max_bytes=1024) == b"x"
+        escapes = [
+            provider.read_file("files", "../x", max_bytes=1024),
+            provider.read_file("files", "/etc/hostname", max_bytes=1024),
+            provider.read_file("files", "evil/etc/hostname", max_bytes=1024),
+            provider.read_file("files", "evil_file", max_bytes=1024),
+            provider.open_file("files", "evil_file"),
+            provider.list_dir("files", "evil"),
+            provider.write_file("files", "evil/tmp/owned", b"owned"),
+            provider.write_file("files", "a/../../x", b"owned"),
+            provider.mkdir("files", "evil/new"),
+            provider.move("files", "a/x.txt", "evil/x.txt"),
+            provider.move("files", "evil/etc/hostname", "stolen"),
+            provider.delete_path("files", "evil/etc/hostname"),
+        ]
+        for attempt in escapes:
+            with pytest.raises(BadRequest, match="Path escapes the instance root."):
+                await attempt
+        await provider.write_file("files", "evil_file", b"replaces the link, not the target")
+        assert await _shell(provider, "files", "test -L evil_file || echo regular") == (0, "regular")
+        await provider.delete_path("files", "evil")
+        assert await _shell(provider, "files", "test -e /etc/hostname && echo kept") == (0, "kept")
+        with pytest.raises(ProviderError, match="does not exist"):
+            await provider.read_file("ghost", "x", max_bytes=1024)
+
+    run(scenario())
+
+
+@pytest.mark.timeout(60)
+def test_reads_are_bounded_and_refuse_what_would_block(harness: ProviderHarness) -> None:
+    """The tenant decides what its files are: a FIFO is refused at once (no wait for a writer, no endless read),
+    a 20 GiB sparse file fails within its reader's bound, a log gives its tail, a download streams its exact size."""
+    provider = harness.provider
+
+    async def scenario() -> None:
+        await provider.create(harness.spec("bounds"))
+        assert (await _shell(provider, "bounds", "mkfifo fifo && truncate -s 20G sparse"))[0] == 0
+        log = b"".join(b"line %d\n" % i for i in range(100_000))
+        await provider.write_file("bounds", "log", log)
+        async with asyncio.timeout(5):
+            for attempt in (provider.read_file("bounds", "fifo", max_bytes=1024), provider.open_file("bounds", "fifo")):
+                with pytest.raises(BadRequest, match="Not a regular file."):
+                    await attempt
+            with pytest.raises(FileTooLarge, match="The file is larger than 4 MiB."):
+                await provider.read_file("bounds", "sparse", max_bytes=4 * MIB)
+        assert await provider.read_file("bounds", "log", max_bytes=len(log)) == log
+        with pytest.raises(FileTooLarge):
+            await provider.read_file("bounds", "log", max_bytes=len(log) - 1)
+        assert await provider.read_file("bounds", "log", max_bytes=11, tail=True) == b"line 99999\n"
+        download = await provider.open_file("bounds", "log")
+        chunks = [chunk async for chunk in download.chunks]
+        assert download.size == len(log) and b"".join(chunks) == log and max(map(len, chunks)) <= 256 * 1024
+        huge = await provider.open_file("bounds", "sparse")
+        assert huge.size == 20 * 1024**3 and set(await anext(huge.chunks)) == {0}
+        await huge.chunks.aclose()
+        shrinking = await provider.open_file("bounds", "log")
+        assert (await _shell(provider, "bounds", "truncate -s 10 log"))[0] == 0
+        with pytest.raises(ProviderError, match="The file shrank while it was being read."):
+            _ = [chunk async for chunk in shrinking.chunks]
+
+    run(scenario())
+
+
+def test_the_limits_asked_for_are_in_force(harness: ProviderHarness) -> None:
+    provider = harness.provider
+
+    async def scenario() -> None:
+        info = await provider.create(harness.spec("limited"))
+        await provider.start("limited", harness.serve(info))
+        get_json((await provider.observe("limited")).endpoint or "")
+        applied = harness.applied_limits("limited")
+        if applied is None:
+            pytest.skip(f"{harness.name}: this host applies no resource limits")
+        assert applied == RESOURCES
+
+    run(scenario())
+
+
+def test_sandboxes_are_kept_off_each_others_network(harness: ProviderHarness) -> None:
+    if not harness.network_isolated:
+        pytest.skip(f"{harness.name}: no per-sandbox network on this host")
+    provider = harness.provider
+
+    async def scenario() -> None:
+        endpoints = {}
+        infos = {}
+        for name in ("a", "b"):
+            infos[name] = await provider.create(harness.spec(name))
+            await provider.start(name, harness.serve(infos[name]))
+            endpoints[name] = (await provider.observe(name)).endpoint or ""
+            get_json(endpoints[name])  # the control plane reaches each
+        own = await provider.exec("a", harness.reach(infos["a"], endpoints["a"]), SHELL_ENV, 10)
+        assert own.exit_code == 0, "the probe works: a sandbox reaches its own gateway"
+        other = await provider.exec("a", harness.reach(infos["a"], endpoints["b"]), SHELL_ENV, 10)
+        assert other.exit_code != 0, "a sandbox reaches another one's gateway"
+
+    run(scenario())
