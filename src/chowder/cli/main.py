@@ -1,9 +1,10 @@
-"""The `chowder` command: server-side commands (serve, worker, runtime, doctor, admin)."""
+"""The `chowder` command: server-side commands (serve, worker, runtime, doctor, admin, deploy)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -12,6 +13,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from chowder import __version__
 from chowder.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,6 +24,8 @@ runtime_app = typer.Typer(help="The shared OpenClaw runtime cache.", no_args_is_
 app.add_typer(runtime_app, name="runtime")
 admin_app = typer.Typer(help="Operator commands, acting on the database directly.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+deploy_app = typer.Typer(help="Manifests to run Chowder on other platforms.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -101,6 +105,37 @@ def doctor() -> None:
     console.print(f"sandbox provider: {provider.name}")
     for mechanism, description in provider.isolation_report().items():
         console.print(f"  {mechanism:<13} {description}")
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _namespace_name(value: str | None) -> str | None:
+    if value is not None and not _DNS_LABEL.fullmatch(value):
+        raise typer.BadParameter(f"{value!r} is not a namespace name (lower-case letters, digits and -, at most 63)")
+    return value
+
+
+@deploy_app.command("kubernetes")
+def deploy_kubernetes(
+    replicas: Annotated[int, typer.Option(min=1, help="API replicas (serve --no-engine).")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="Lifecycle workers.")] = 1,
+    namespace: Annotated[
+        str, typer.Option(callback=_namespace_name, help="The control plane's namespace.")
+    ] = "chowder",
+    image: Annotated[str, typer.Option(help="The control plane's image.")] = f"chowder:{__version__}",
+    sandbox_namespace: Annotated[
+        str | None, typer.Option(callback=_namespace_name, help="Where instances run (default: --namespace).")
+    ] = None,
+) -> None:
+    """Print the manifests that run Chowder on Kubernetes; apply with `| kubectl apply -f -`. The Secret
+    `chowder` (keys secret-key, database-url) is yours to create: no secret is printed."""
+    import yaml
+
+    from chowder.deploy.kubernetes import Deployment, manifests
+
+    deployment = Deployment(namespace, image, replicas, workers, sandbox_namespace)
+    typer.echo(yaml.safe_dump_all(manifests(deployment), sort_keys=False), nl=False)
 
 
 @admin_app.command("orgs")
