@@ -16,6 +16,20 @@ from typing import Literal, Protocol
 from chowder.core.errors import ProviderError
 
 Egress = Literal["open", "none"]
+# Never reachable from a sandbox, whatever its egress and whatever its provider: this-network, private, shared
+# (CGNAT), loopback, link-local (cloud metadata), IETF protocol assignments, benchmarking, multicast and reserved.
+BLOCKED = (
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "224.0.0.0/3",
+)
 # Where the app must listen: every address of its own network, or only loopback (when it shares the host's).
 Listen = Literal["all", "loopback"]
 

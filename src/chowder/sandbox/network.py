@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from chowder.core.errors import ProviderError
-from chowder.sandbox.base import Egress
+from chowder.sandbox.base import BLOCKED, Egress
 from chowder.sandbox.isolation import RUN_DIR
 
 TABLE = "chowder"
@@ -37,21 +37,6 @@ IFACE_PREFIX = "chw"
 NETNS_DIR = Path("/run/netns")
 _TABLE_VERSION = "chowder sandbox networks v1"
 _TIMEOUT_S = 20.0
-# Never reachable from a sandbox, whatever its egress: this-network, private, shared (CGNAT), loopback,
-# link-local (cloud metadata), IETF protocol assignments, benchmarking, multicast and reserved.
-BLOCKED = (
-    "0.0.0.0/8",
-    "10.0.0.0/8",
-    "100.64.0.0/10",
-    "127.0.0.0/8",
-    "169.254.0.0/16",
-    "172.16.0.0/12",
-    "192.0.0.0/24",
-    "192.168.0.0/16",
-    "198.18.0.0/15",
-    "224.0.0.0/3",
-)
-
 _RULES = """
 table inet chowder {
     comment "%(version)s"
