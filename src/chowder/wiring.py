@@ -15,10 +15,13 @@ from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.billing import stripe_client
 from chowder.domain.ports.storage import Transactions
+from chowder.domain.ports.turns import SessionTurns
 from chowder.domain.quantity_sync import QuantitySync
 from chowder.domain.reconciler import Engine
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
+from chowder.persistence.turns import DatabaseTurns
+from chowder.domain.turns import SessionLocks
 from chowder.runtime.openclaw.runtime import OpenClawRuntime
 from chowder.sandbox.base import SandboxProvider
 from chowder.sandbox.registry import make_provider
@@ -37,6 +40,7 @@ class ControlPlane:
     engine: Engine
     stripe: stripe.StripeClient | None
     quantity_sync: QuantitySync
+    turns: SessionTurns
 
 
 @asynccontextmanager
@@ -61,6 +65,16 @@ async def control_plane(settings: Settings) -> AsyncIterator[ControlPlane]:
             engine = Engine(transactions, box, settings, providers, runtime)
             client = stripe_client(settings)
             quantity_sync = QuantitySync(settings, transactions, client)
-            yield ControlPlane(db, transactions, box, http, providers, runtime, engine, client, quantity_sync)
+            turns = session_turns(settings.resolved_database_url, db)
+            yield ControlPlane(db, transactions, box, http, providers, runtime, engine, client, quantity_sync, turns)
     finally:
         db.dispose()
+
+
+def session_turns(database_url: str, db: Database) -> SessionTurns:
+    """On PostgreSQL, turns are serialized in the database, so API replicas queue as one; on SQLite (one process)
+    in memory."""
+    scheme, _, rest = database_url.partition("://")
+    if scheme.startswith("postgresql"):
+        return DatabaseTurns(f"postgresql://{rest}", db.engine)
+    return SessionLocks()

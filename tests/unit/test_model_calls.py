@@ -19,6 +19,12 @@ from chowder.domain.ports.storage import UnitOfWork
 from chowder.persistence.store import SqlTransactions
 from tests.factories import add_instance_of
 
+
+async def _nobody(instance_id: str, session_id: str) -> str | None:
+    """No turn holds any session."""
+    return None
+
+
 pytestmark = pytest.mark.persistence
 
 T = TypeVar("T")
@@ -58,7 +64,11 @@ def org_with_instance(tx: SqlTransactions, model_keys: dict[str, str]) -> tuple[
 def test_the_orgs_key_answers_and_the_tokens_are_charged_to_the_turns_key(tx: SqlTransactions) -> None:
     org_id, instance_id = org_with_instance(tx, {"anthropic": "sk-ant-real"})
     turns = {(instance_id, "user:1"): "key-1"}
-    calls = ModelCalls(tx, BOX, lambda i, s: turns.get((i, s)), need_key=True)
+
+    async def key_of(instance: str, session: str) -> str | None:
+        return turns.get((instance, session))
+
+    calls = ModelCalls(tx, BOX, key_of, need_key=True)
 
     assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange())) == "sk-ant-real"
     [by_key] = tx.run_sync(lambda uow: uow.usage.totals(org_id, "key_id", None, None, instance_id))
@@ -67,7 +77,7 @@ def test_the_orgs_key_answers_and_the_tokens_are_charged_to_the_turns_key(tx: Sq
 
 def test_refused_calls_are_neither_read_nor_answered(tx: SqlTransactions) -> None:
     org_id, _ = org_with_instance(tx, {"anthropic": "sk-ant-real"})
-    calls = ModelCalls(tx, BOX, lambda i, s: None, need_key=True)
+    calls = ModelCalls(tx, BOX, _nobody, need_key=True)
     for provider, credential, error, detail in (
         ("anthropic", None, Unauthorized, "Missing instance credential."),
         ("anthropic", "someone-else", Unauthorized, "Invalid instance credential."),
@@ -83,7 +93,7 @@ def test_refused_calls_are_neither_read_nor_answered(tx: SqlTransactions) -> Non
 
 def test_with_the_dev_model_no_key_is_needed_or_handed_out(tx: SqlTransactions) -> None:
     org_id, _ = org_with_instance(tx, {"anthropic": "sk-ant-real"})
-    calls = ModelCalls(tx, BOX, lambda i, s: None, need_key=False)
+    calls = ModelCalls(tx, BOX, _nobody, need_key=False)
     assert asyncio.run(calls.serve("openai", CREDENTIAL, FakeExchange())) is None
     [total] = tx.run_sync(lambda uow: uow.usage.totals(org_id, None, None, None))
     assert (total.requests, total.total_tokens) == (1, 10)
@@ -102,6 +112,6 @@ def test_a_usage_record_that_fails_is_logged_and_the_answer_stands(
             raise ConnectionError("the database went away")
         return await tx(work)
 
-    calls = ModelCalls(fails_after_the_first, BOX, lambda i, s: None, need_key=True)
+    calls = ModelCalls(fails_after_the_first, BOX, _nobody, need_key=True)
     assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange())) == "sk-ant-real"
     assert "could not record usage" in caplog.text

@@ -35,7 +35,6 @@ from chowder.domain.keys import ApiKeys
 from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.usage import UsageReports
-from chowder.proxy.sessions import SessionLocks
 from chowder.wiring import control_plane
 
 log = logging.getLogger("chowder")
@@ -64,7 +63,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 wake_quantity_sync=parts.quantity_sync.wake,
             )
             need_key = not settings.dev_model
-            sessions = SessionLocks()
+            sessions = parts.turns
             state = app.state.chowder = AppState(
                 settings=settings,
                 instances=service,

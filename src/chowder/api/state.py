@@ -14,8 +14,9 @@ from chowder.domain.keys import ApiKeys
 from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.ports.runtime import AgentRuntime
+from chowder.domain.ports.turns import SessionTurns
 from chowder.domain.usage import UsageReports
-from chowder.proxy.sessions import SessionLocks
+from chowder.domain.turns import SessionLocks
 
 
 @dataclass
@@ -30,4 +31,4 @@ class AppState:
     usage: UsageReports
     chat: ChatTurns
     model_calls: ModelCalls
-    sessions: SessionLocks = field(default_factory=SessionLocks)
+    sessions: SessionTurns = field(default_factory=SessionLocks)

@@ -5,7 +5,7 @@ answers); the tokens of every answer are recorded against the org, instance, ses
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
@@ -39,7 +39,7 @@ class ModelCalls:
         self,
         tx: Transactions,
         box: SecretBox,
-        key_of_session: Callable[[str, str], str | None],
+        key_of_session: Callable[[str, str], Awaitable[str | None]],
         *,
         need_key: bool,
     ) -> None:
@@ -56,7 +56,9 @@ class ModelCalls:
             raise Unauthorized("Missing instance credential.")
         access = await self._tx(lambda uow: self._access(uow, credential, provider))
         subject = await exchange.subject()
-        return await exchange.answer(access.api_key, partial(self._record, access, subject))
+        # The turn's key as the call starts: the turn may end before the call's tokens are known.
+        key_id = await self._key_of_session(access.instance_id, subject.session_id) if subject.session_id else None
+        return await exchange.answer(access.api_key, partial(self._record, access, subject, key_id))
 
     def _access(self, uow: UnitOfWork, credential: str, provider: str) -> _Access:
         instance = uow.instances.by_model_token(hash_key(credential))
@@ -66,14 +68,14 @@ class ModelCalls:
         api_key = self._box.decrypt(required_model_key(uow, org_id, provider)) if self._need_key else None
         return _Access(instance.id, org_id, provider, api_key)
 
-    async def _record(self, access: _Access, subject: CallSubject, tokens: TokenCounts) -> None:
+    async def _record(self, access: _Access, subject: CallSubject, key_id: str | None, tokens: TokenCounts) -> None:
         """Never raises: the answer has gone out already, a lost record must not fail it."""
         session_id = subject.session_id
         event = UsageEvent(
             organization_id=access.organization_id,
             instance_id=access.instance_id,
             session_id=session_id,
-            key_id=self._key_of_session(access.instance_id, session_id) if session_id else None,
+            key_id=key_id,
             provider=access.provider,
             model=subject.model,
             input_tokens=tokens.input_tokens,

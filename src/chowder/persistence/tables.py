@@ -135,6 +135,17 @@ class UsageEventRow(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class SessionTurnRow(Base):
+    """The API key of the chat turn holding a session, written by its holder (`persistence/turns.py`); a row is
+    current only while that session's advisory lock is held."""
+
+    __tablename__ = "session_turns"
+
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key_id: Mapped[str | None] = mapped_column(String(36))
+
+
 class StripeEventRow(Base):
     """A Stripe webhook event already applied: each event id takes effect once, however often Stripe sends it."""
 

@@ -1,7 +1,8 @@
-"""One turn at a time per session: the gateway fails a second concurrent start on one session, so the
-control plane queues them (FIFO: asyncio.Lock wakes waiters in arrival order). Different sessions run in
-parallel. While a turn runs, the API key behind it is known here, so the model calls the turn causes can
-be attributed to it. Per process; replicas behind a load balancer need sticky routing per instance."""
+"""One turn at a time per session, in one process (`SessionTurns` for a single server on SQLite): the gateway
+fails a second concurrent start on one session, so the control plane queues them (FIFO: asyncio.Lock wakes
+waiters in arrival order). Different sessions run in parallel. While a turn runs, the API key behind it is known
+here, so the model calls the turn causes can be attributed to it. Replicas on PostgreSQL share theirs through the
+database (`persistence/turns.py`)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,6 @@ class SessionLocks:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    def key_of(self, instance_id: str, session_id: str) -> str | None:
+    async def key_of(self, instance_id: str, session_id: str) -> str | None:
         """The API key whose turn is running on this session right now."""
         return self._owners.get((instance_id, session_id))
