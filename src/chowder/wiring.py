@@ -18,10 +18,10 @@ from chowder.domain.ports.storage import Transactions
 from chowder.domain.ports.turns import SessionTurns
 from chowder.domain.quantity_sync import QuantitySync
 from chowder.domain.reconciler import Engine
+from chowder.domain.turns import SessionLocks
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
 from chowder.persistence.turns import DatabaseTurns
-from chowder.domain.turns import SessionLocks
 from chowder.runtime.openclaw.runtime import OpenClawRuntime
 from chowder.sandbox.base import SandboxProvider
 from chowder.sandbox.registry import make_provider

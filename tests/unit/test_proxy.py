@@ -15,8 +15,8 @@ from chowder.core.errors import GATEWAY_UNAVAILABLE, BadRequest, GatewayTimeout,
 from chowder.core.model_providers import ModelProvider
 from chowder.core.settings import MIB
 from chowder.domain.chat import Turn, check_session_id, model_ref
-from chowder.proxy.responses import send_turn
 from chowder.domain.turns import SessionLocks
+from chowder.proxy.responses import send_turn
 from chowder.runtime.openclaw import chat
 from tests.fakes.gateway_answers import ANSWER, EVENTS, TOOL_EVENTS, sse
 from tests.open_responses import response_problems, stream_problems

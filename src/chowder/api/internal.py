@@ -44,7 +44,10 @@ async def serve_sandbox_facing(state: AppState, provider: SandboxProvider) -> As
     stops the server, unless the host cannot run sandboxes at all (then nothing would call it; said in the log)."""
     host, port = provider.sandbox_facing_address()
     try:
-        sock = socket.create_server((host, port))
+        # Shared by every API replica on the host (the kernel spreads the gateways' connections across them):
+        # any replica can take a model call, the turn's key is in the database on PostgreSQL. Only processes of
+        # our own uid can join the port.
+        sock = socket.create_server((host, port), reuse_port=True)
     except OSError as exc:
         if provider.refusal() is None:
             raise RuntimeError(f"Cannot listen for sandboxes on {host}:{port}: {exc.strerror}") from exc

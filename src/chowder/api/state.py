@@ -15,8 +15,8 @@ from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.ports.runtime import AgentRuntime
 from chowder.domain.ports.turns import SessionTurns
-from chowder.domain.usage import UsageReports
 from chowder.domain.turns import SessionLocks
+from chowder.domain.usage import UsageReports
 
 
 @dataclass
