@@ -43,10 +43,12 @@ def free_port() -> int:
 
 
 class Server:
-    """`chowder serve` in its own process, so a test can SIGKILL it like a crash would."""
+    """`chowder serve` in its own process, so a test can SIGKILL it like a crash would; `command` runs another
+    control-plane process on the same settings instead (`("serve", "--no-engine")`, `("worker",)`)."""
 
-    def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, *, command: tuple[str, ...] = ("serve",), **env: str) -> None:
         self.data_dir = data_dir
+        self.command = command
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -65,13 +67,14 @@ class Server:
         self.client = httpx.Client(base_url=self.url, timeout=120)
 
     def start(self) -> None:
-        log = open(self.data_dir / f"server-{time.time():.0f}.log", "ab")  # noqa: SIM115 (kept by the process)
+        log = open(self.data_dir / f"server-{time.time():.0f}-{self.port}.log", "ab")  # noqa: SIM115 (kept by the process)
+        serves = self.command[0] == "serve"
+        argv = [*self.wrapper, sys.executable, "-m", "chowder.cli.main", *self.command]
         self.process = subprocess.Popen(
-            [*self.wrapper, sys.executable, "-m", "chowder.cli.main", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            [*argv, "--port", str(self.port)] if serves else argv, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
+        if not serves:
+            return
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
