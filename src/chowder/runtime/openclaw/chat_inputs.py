@@ -54,6 +54,7 @@ FILE_LIMITS = MediaLimits(
     ("text/plain", "text/markdown", "text/html", "text/csv", "application/json", "application/pdf"),
     typed_with_parameters=True,
 )
+MEDIA_LIMITS = (IMAGE_LIMITS, FILE_LIMITS)
 # OpenClaw's own bounds: images and files fetched by URL per request, and its request body.
 MAX_URL_PARTS = 8
 GATEWAY_BODY_BYTES = 20 * MIB
@@ -140,6 +141,15 @@ class _MediaCount:
         if self.by_url > MAX_URL_PARTS:
             raise BadRequest(f"At most {MAX_URL_PARTS} images and files by URL per request; send the rest as data.")
 
+    def data(self, limits: MediaLimits, data: str) -> None:
+        """One image or file sent as base64 `data`, checked against its kind's limit."""
+        self.inline += 1
+        size = _decoded_size(limits, data)
+        if size > limits.max_bytes:
+            raise PayloadTooLarge(
+                f"{limits.part} is {size / MIB:.1f} MiB; the limit is {limits.max_bytes // MIB} MiB per {limits.noun}."
+            )
+
 
 def _item(item: Any, media: _MediaCount) -> Any:
     """One input item in OpenClaw's form; None for the items it would ignore anyway."""
@@ -195,8 +205,7 @@ def _media_part(part: dict[str, Any], limits: MediaLimits, url: Any, media: _Med
         if source.get("type") == "url":
             media.url()
         elif source.get("type") == "base64" and isinstance(source.get("data"), str):
-            media.inline += 1
-            _check_size(limits, _decoded_size(limits, source["data"]))
+            media.data(limits, source["data"])
         return {"type": part["type"], "source": source}
     if "file_id" in part and url is None:
         raise BadRequest(f"{limits.part} by file_id is not supported; send the {limits.noun} as a URL or as data.")
@@ -213,8 +222,7 @@ def _media_part(part: dict[str, Any], limits: MediaLimits, url: Any, media: _Med
         accepted = ", ".join(limits.media_types)
         raise BadRequest(f"{limits.part} of type '{media_type or 'none'}' is not accepted; send one of {accepted}.")
     data = found["data"]
-    _check_size(limits, _decoded_size(limits, data))
-    media.inline += 1
+    media.data(limits, data)
     declared = media_type + found["params"] if limits.typed_with_parameters else media_type
     source = {"type": "base64", "media_type": declared, "data": data}
     if isinstance(part.get("filename"), str):
@@ -241,13 +249,6 @@ def _decoded_size(limits: MediaLimits, data: str) -> int:
         return len(base64.b64decode(data, validate=True))
     except (binascii.Error, ValueError) as exc:
         raise BadRequest(f"{limits.part} data is not valid base64.") from exc
-
-
-def _check_size(limits: MediaLimits, size: int) -> None:
-    if size > limits.max_bytes:
-        raise PayloadTooLarge(
-            f"{limits.part} is {size / MIB:.1f} MiB; the limit is {limits.max_bytes // MIB} MiB per {limits.noun}."
-        )
 
 
 def _tool(tool: Any) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 from chowder.core.merge_patch import merge_patch
 from chowder.core.model_providers import ModelProvider
-from chowder.runtime.openclaw.chat_inputs import FILE_LIMITS, IMAGE_LIMITS
+from chowder.runtime.openclaw.chat_inputs import MEDIA_LIMITS
 
 GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
 MODEL_TOKEN_ENV = "CHOWDER_MODEL_TOKEN"
@@ -228,7 +228,7 @@ def responses_endpoint() -> dict[str, Any]:
         "enabled": True,
         **{
             limits.kind: {"maxBytes": limits.max_bytes, "allowedMimes": list(limits.media_types)}
-            for limits in (IMAGE_LIMITS, FILE_LIMITS)
+            for limits in MEDIA_LIMITS
         },
     }
 
@@ -242,8 +242,8 @@ MANAGED_PATHS: tuple[tuple[str, ...], ...] = (
     ("gateway", "terminal"),
     ("gateway", "http", "endpoints", "responses", "enabled"),
     *(
-        ("gateway", "http", "endpoints", "responses", kind, key)
-        for kind in ("images", "files")
+        ("gateway", "http", "endpoints", "responses", limits.kind, key)
+        for limits in MEDIA_LIMITS
         for key in ("maxBytes", "allowedMimes")
     ),
     ("models", "catalogRefresh", "enabled"),
