@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chowder.core.kubernetes import container_security, pod_security
 from chowder.sandbox.base import BLOCKED, LaunchSpec, SandboxSpec
 
 MANAGED_BY = "chowder"
 SANDBOX_LABEL = "chowder.dev/sandbox"
 ANNOTATION_PREFIX = "chowder.dev/"
 STATE_DIR = "/sandbox"
-RUN_AS = 10001
 _NAME_PREFIX = "chowder-sb-"
 
 
@@ -64,25 +64,14 @@ def pod(spec: SandboxSpec, launch: LaunchSpec, placement: KubernetesPlacement) -
         "workingDir": STATE_DIR,
         "ports": [{"name": "app", "containerPort": placement.app_port, "protocol": "TCP"}],
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": {**container_security(), "runAsNonRoot": True},
         "volumeMounts": [{"name": "state", "mountPath": STATE_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
     }
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Always",
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security(),
         "containers": [container],
         "volumes": [
             {"name": "state", "persistentVolumeClaim": {"claimName": object_name(spec.sandbox_id)}},
