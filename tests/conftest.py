@@ -16,8 +16,25 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.docker_engine import EngineMissing, docker_engine, gateway_image
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_RUNTIME = Path(os.environ.get("CHOWDER_RUNTIME_DIR", REPO / ".chowder" / "runtime"))
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> Iterator[str]:
+    """A real Docker engine with the gateway image, as DOCKER_HOST (set for the session, for the docker provider)."""
+    try:
+        with docker_engine(REPO) as url:
+            gateway_image(url, SHARED_RUNTIME)
+            before = os.environ.get("DOCKER_HOST")
+            os.environ["DOCKER_HOST"] = url
+            yield url
+            if before is None:
+                del os.environ["DOCKER_HOST"]
+    except EngineMissing as missing:
+        pytest.skip(f"docker provider: {missing}")
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ import pytest
 from chowder.core.errors import BadRequest, FileTooLarge, NotFound, ProviderError
 from chowder.core.settings import MIB
 from chowder.sandbox.base import SandboxProvider, SandboxState
+from chowder.sandbox.output import EXEC_TIMEOUT_EXIT
 from chowder.sandbox.process import ProcessProvider
-from chowder.sandbox.proctree import EXEC_TIMEOUT_EXIT
+from tests.providers.docker_harness import DockerHarness
 from tests.providers.harness import (
     RESOURCES,
     SECRET,
@@ -34,12 +35,15 @@ HARNESSES: dict[str, Callable[[Path], ProviderHarness]] = {
     "process": lambda data_dir: (lambda settings: ProcessHarness(settings, ProcessProvider(settings)))(
         own_settings(data_dir)
     ),
+    "docker": DockerHarness.on,
 }
 
 
 @pytest.fixture(params=sorted(HARNESSES))
 def harness(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[ProviderHarness]:
     """Whatever the test did, every sandbox it left is destroyed, by the provider that made it."""
+    if request.param == "docker":
+        request.getfixturevalue("docker_host")
     made = HARNESSES[request.param](data_dir)
     yield made
 

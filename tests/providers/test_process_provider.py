@@ -22,8 +22,8 @@ from chowder.core.errors import ProviderError
 from chowder.core.settings import Settings
 from chowder.sandbox.base import SandboxState
 from chowder.sandbox.isolation import INSIDE_UID
+from chowder.sandbox.output import EXEC_TIMEOUT_EXIT
 from chowder.sandbox.process import ProcessProvider
-from chowder.sandbox.proctree import EXEC_TIMEOUT_EXIT
 from chowder.sandbox.registry import make_provider
 from tests.providers.harness import (
     NODE,
@@ -360,8 +360,8 @@ def test_isolation_none_runs_plain_processes(data_dir: Path) -> None:
 
 def test_registry_builds_the_process_provider_and_names_the_supported_ones(settings: Settings) -> None:
     assert isinstance(make_provider(settings), ProcessProvider)
-    unknown = Settings.model_construct(**{**settings.model_dump(), "sandbox_provider": "docker"})
-    with pytest.raises(ValueError, match="supported: process"):
+    unknown = Settings.model_construct(**{**settings.model_dump(), "sandbox_provider": "nomad"})
+    with pytest.raises(ValueError, match="supported: docker, process"):
         make_provider(unknown)
 
 

@@ -87,6 +87,45 @@ def runtime_install(
     console.print(f"[green]OpenClaw {release.version} ready[/green]")
 
 
+@runtime_app.command("image")
+def runtime_image(
+    tag: Annotated[str | None, typer.Option(help="Image name and tag (default: the docker provider's).")] = None,
+    push: Annotated[bool, typer.Option(help="Push it to its registry afterwards, for other hosts.")] = False,
+) -> None:
+    """Build the docker provider's gateway image from the runtime cache (no registry pulls), in the engine at
+    DOCKER_HOST."""
+    import docker
+
+    from chowder.core.errors import ChowderError
+    from chowder.runtime.openclaw.installer import RuntimeCache
+    from chowder.runtime.openclaw.versions import RELEASES
+    from chowder.sandbox.docker.image import build_image
+    from chowder.sandbox.docker.provider import default_image
+
+    settings = Settings()
+    cache = RuntimeCache(settings.resolved_runtime_dir)
+    releases = [release for release in RELEASES.values() if cache.is_installed(release)]
+    name = tag or default_image(settings)
+    try:
+        client = docker.from_env(timeout=600)
+        with console.status(f"Building {name}") as status:
+
+            def show(line: str) -> None:
+                console.print(line)
+                status.update(line)
+
+            build_image(client, cache, releases, name, show)
+            if push:
+                show(f"Pushing {name}")
+                for line in client.images.push(name, stream=True, decode=True):
+                    if "error" in line:
+                        raise ChowderError(str(line["error"]))
+    except (ChowderError, docker.errors.DockerException) as exc:
+        console.print(f"[red]{getattr(exc, 'detail', exc)}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]{name} ready[/green] (CHOWDER_SANDBOX_PROVIDER=docker runs instances on it)")
+
+
 @app.command()
 def doctor() -> None:
     """Print what this host offers: runtime, database, and the isolation new sandboxes get."""

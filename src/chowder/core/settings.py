@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     runtime_dir: Path | None = Field(
         None, description="Shared OpenClaw runtime cache (Node + npm packages); <data_dir>/runtime when unset."
     )
-    sandbox_provider: Literal["process"] = Field("process", description="Provider for new instances.")
+    sandbox_provider: Literal["process", "docker"] = Field(
+        "process", description="Provider for new instances: host processes, or containers of the engine at DOCKER_HOST."
+    )
     sandbox_isolation: Literal["auto", "none"] = Field(
         "auto", description="auto: every isolation mechanism the host offers; none: plain processes (dev only)."
     )
@@ -38,6 +40,15 @@ class Settings(BaseSettings):
     )
     sandbox_subnet: str = Field(
         "10.231.0.0/16", description="IPv4 block for sandbox networks (a /30 each); must not overlap the host's."
+    )
+    docker_image: str | None = Field(
+        None, description="docker: the gateway image (`chowder runtime image` builds it); its default tag when unset."
+    )
+    docker_runtime: str | None = Field(
+        None, description="docker: the OCI runtime of sandbox containers (e.g. runsc for gVisor); the engine's default."
+    )
+    docker_subnet: str = Field(
+        "10.232.0.0/16", description="docker: IPv4 block for the sandboxes' own bridge networks (a /29 each)."
     )
     gateway_port_min: int = Field(19100, description="First host port handed to gateways (isolation none only).")
     gateway_port_max: int = Field(19999, description="Last host port handed to gateways (isolation none only).")

@@ -12,7 +12,7 @@ import secrets
 import shutil
 import stat
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from chowder.core.errors import BadRequest, ChowderError, FileTooLarge, NotFound, ProviderError
@@ -22,16 +22,19 @@ from chowder.sandbox.base import FileEntry
 ROOT = "root"
 _ESCAPE = "Path escapes the instance root."
 _MISSING = "File not found."
+_MAX_HOPS = 40  # as Linux's own symlink limit
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class BoxFiles:
-    """The file operations on one sandbox's box; `uid` owns what is created (the sandbox's own user)."""
+    """The file operations on one sandbox's box; `uid` owns what is created (the sandbox's own user). `seen_at`
+    is where the app sees the box (by default at its own path, as the process provider binds it)."""
 
-    def __init__(self, box: Path, uid: int) -> None:
+    def __init__(self, box: Path, uid: int, seen_at: PurePosixPath | None = None) -> None:
         self._box = box
         self._uid = uid
+        self._seen_at = seen_at or PurePosixPath(box)
 
     def read(self, path: str, max_bytes: int, *, tail: bool = False) -> bytes:
         """At most `max_bytes` of a regular file: FileTooLarge beyond (also when it grew since it was sized), or
@@ -130,21 +133,43 @@ class BoxFiles:
             os.close(root_fd)
 
     def _resolve(self, path: str, *, follow_last: bool) -> list[str]:
-        """Canonical components of `path` below the root, following symlinks that stay inside it.
-
-        Absolute paths inside the sandbox are host paths (the box is bound at the same place), so the
-        host's realpath resolves a tenant symlink exactly as the app would.
-        """
+        """Canonical components of `path` below the root, following symlinks that stay inside it."""
         parts = clean(path)
-        root = os.path.realpath(self._box / ROOT)
-        if follow_last or not parts:
-            target = os.path.realpath(os.path.join(root, *parts))
-        else:
-            target = os.path.join(os.path.realpath(os.path.join(root, *parts[:-1])), parts[-1])
-        if target != root and not target.startswith(root + "/"):
+        resolved = self._walk([ROOT, *parts], follow_last=follow_last or not parts)
+        if resolved is None or resolved[:1] != [ROOT]:
             raise BadRequest(_ESCAPE)
-        relative = os.path.relpath(target, root)
-        return [] if relative == "." else relative.split("/")
+        return resolved[1:]
+
+    def _walk(self, parts: list[str], *, follow_last: bool) -> list[str] | None:
+        """Components below the box, with symlinks resolved as the app sees them: an absolute target is read
+        against where the box appears in the sandbox (`seen_at`). None when the path leaves the box. Only a
+        lookup: what is then opened is opened component by component without following links (`_open_dir`)."""
+        done: list[str] = []
+        todo = list(parts)
+        hops = 0
+        while todo:
+            name = todo.pop(0)
+            if name in ("", "."):
+                continue
+            if name == "..":
+                if not done:
+                    return None
+                done.pop()
+                continue
+            candidate = self._box.joinpath(*done, name)
+            if (todo or follow_last) and os.path.islink(candidate):
+                hops += 1
+                if hops > _MAX_HOPS:
+                    raise BadRequest("Too many levels of symbolic links.")
+                target = PurePosixPath(os.readlink(candidate))
+                if target.is_absolute():
+                    if not target.is_relative_to(self._seen_at):
+                        return None
+                    done, target = [], target.relative_to(self._seen_at)
+                todo = [*target.parts, *todo]
+                continue
+            done.append(name)
+        return done
 
     def open_log(self, log_file: str) -> int:
         """An append-only fd of a log file below the root (a process's stdout), created for the sandbox uid.

@@ -6,6 +6,8 @@ sandbox uid, a mkdir in each cgroup hierarchy): a mechanism that merely looks pr
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shlex
@@ -15,7 +17,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -367,3 +369,16 @@ def _detect_v1() -> tuple[str, dict[str, Path]]:
         except OSError as exc:
             raise _Unavailable(f"v1 {controller}: cannot create {parent}: {exc.strerror}") from exc
     return "v1", wanted
+
+
+@contextlib.contextmanager
+def host_lock(name: str) -> Iterator[None]:
+    """An exclusive lock across every control plane on this host (several data dirs, the test suite), for what
+    they share: interface names, the network table, an engine's uids and subnets."""
+    RUN_DIR.mkdir(mode=0o711, exist_ok=True)
+    fd = os.open(RUN_DIR / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -108,6 +108,11 @@ def make_layout(sandbox_dir: Path, uid: int, disk: DiskQuota) -> None:
     box = sandbox_dir / "box"
     box.mkdir(mode=0o700, exist_ok=True)
     disk.provision(sandbox_dir, uid)
+    make_box(box, uid)
+
+
+def make_box(box: Path, uid: int) -> None:
+    """The box's own directories, all the sandbox uid's (on a fresh box: nothing of the tenant's is there yet)."""
     os.chown(box, uid, uid, follow_symlinks=False)
     for name in _BOX_DIRS:
         (box / name).mkdir(mode=0o755, exist_ok=True)

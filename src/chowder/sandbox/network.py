@@ -16,20 +16,18 @@ suite) shares them, and hands out `chw<N>` names under one lock in /run. A sandb
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chowder.core.errors import ProviderError
 from chowder.sandbox.base import BLOCKED, Egress
-from chowder.sandbox.isolation import RUN_DIR
+from chowder.sandbox.isolation import host_lock
 
 TABLE = "chowder"
 MODEL_LINK = "chowder0"
@@ -117,27 +115,39 @@ class HostNetwork:
     def attach(self, sandbox_id: str, known_index: int | None, egress: Egress) -> Attachment:
         """The sandbox's namespace, veth and rules, made or repaired (a host reboot empties /run/netns)."""
         netns = f"chowder-{sandbox_id}"
-        with _host_lock():
+        with host_lock("network"):
             attachment = self._existing(netns, known_index)
             if attachment is None:
                 attachment = self._create(netns)
-            _purge_endpoints(attachment.iface)
-            _nft(
-                f"add element inet {TABLE} model_endpoints "
-                f"{{ {attachment.iface} . {self.model_address} . {self.model_port} }}"
-            )
-            _set_egress(attachment.iface, egress)
+            self._admit(attachment.iface, egress)
         return attachment
 
+    def admit(self, iface: str, egress: Egress) -> None:
+        """Put a host interface an engine made for one sandbox (a `chw*` bridge) under the same rules as a veth:
+        its model endpoint and its egress."""
+        with host_lock("network"):
+            self._admit(iface, egress)
+
+    def release(self, iface: str) -> None:
+        """Idempotent: the interface's rules go; the interface itself is its engine's."""
+        with host_lock("network"):
+            _set_egress(iface, "none")
+            _purge_endpoints(iface)
+
+    def _admit(self, iface: str, egress: Egress) -> None:
+        _purge_endpoints(iface)
+        _nft(f"add element inet {TABLE} model_endpoints {{ {iface} . {self.model_address} . {self.model_port} }}")
+        _set_egress(iface, egress)
+
     def set_egress(self, attachment: Attachment, egress: Egress) -> None:
-        with _host_lock():
+        with host_lock("network"):
             _set_egress(attachment.iface, egress)
 
     def detach(self, sandbox_id: str, index: int | None) -> None:
         """Idempotent. The veth pair is deleted first: the kernel tears a deleted namespace down later, and its
         interface name must be free when this returns."""
         netns = f"chowder-{sandbox_id}"
-        with _host_lock():
+        with host_lock("network"):
             if index is not None and self._owns(netns, index):
                 iface = f"{IFACE_PREFIX}{index}"
                 _set_egress(iface, "none")
@@ -154,7 +164,7 @@ class HostNetwork:
             raise ProviderError(f"{', '.join(missing)} not found (install: apt-get install {names})")
         if os.geteuid() != 0:
             raise ProviderError("network namespaces need the control plane to run as root")
-        with _host_lock():
+        with host_lock("network"):
             self._ensure_table()
             self._ensure_model_link()
             Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
@@ -316,15 +326,3 @@ def _nft(command: str, missing_ok: bool = False) -> str:
         if missing_ok and "No such file or directory" in exc.detail:
             return ""
         raise
-
-
-@contextlib.contextmanager
-def _host_lock() -> Iterator[None]:
-    """Across every control plane on this host: interface names and the table are shared."""
-    RUN_DIR.mkdir(mode=0o711, exist_ok=True)
-    fd = os.open(RUN_DIR / "network.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -17,17 +17,16 @@ the sandboxes' parent cgroup caps them all together (`cgroup_parent`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
-from chowder.core.errors import ChowderError, ProviderError
+from chowder.core.errors import ProviderError
 from chowder.core.settings import Settings
 from chowder.sandbox.base import (
     Egress,
@@ -45,6 +44,7 @@ from chowder.sandbox.diskquota import DiskQuota
 from chowder.sandbox.isolation import DISABLED, NAMESPACES, USER, Cgroups, detect_isolation
 from chowder.sandbox.meta import Meta, MetaStore, checked, free_port, free_uid, make_layout
 from chowder.sandbox.network import HostNetwork
+from chowder.sandbox.offload import file_chunks, off_loop
 from chowder.sandbox.proctree import ProcessTrees, Wrapped, finish, spawn_command
 from chowder.sandbox.seccomp import detect_seccomp
 
@@ -54,7 +54,7 @@ log = logging.getLogger("chowder.sandbox")
 # The app's port inside a sandbox's own network namespace: the same for every sandbox, nothing else binds there.
 APP_PORT = 18789
 _DESTROY_GRACE_S = 2.0
-_CHUNK = 256 * 1024
+_FAILURES = (OSError, ValueError, subprocess.SubprocessError)
 
 
 class ProcessProvider:
@@ -153,7 +153,7 @@ class ProcessProvider:
 
     async def open_file(self, sandbox_id: str, path: str) -> FileStream:
         file, size = await _off_loop(lambda: self._files_of(sandbox_id).open_regular(path))
-        return FileStream(size, _chunks(file, size))
+        return FileStream(size, file_chunks(file, size))
 
     async def write_file(self, sandbox_id: str, path: str, data: bytes) -> None:
         """Atomic (temp file + rename, which replaces a symlink rather than writing through it); makes parents."""
@@ -360,23 +360,4 @@ class ProcessProvider:
 
 
 async def _off_loop(function: Callable[..., T], *args: Any) -> T:
-    """Run blocking work in a thread; OS failures become ProviderError, our own errors pass through."""
-    try:
-        return await asyncio.to_thread(function, *args)
-    except ChowderError:
-        raise
-    except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        raise ProviderError(f"Process sandbox: {exc}") from exc
-
-
-async def _chunks(file: BinaryIO, size: int) -> AsyncGenerator[bytes, None]:
-    """Exactly `size` bytes of an open file, each chunk read in a thread, then the file closed. A file that shrank
-    meanwhile is a ProviderError: its size was promised (Content-Length) and cannot be kept."""
-    with file:
-        left = size
-        while left:
-            chunk = await _off_loop(file.read, min(left, _CHUNK))
-            if not chunk:
-                raise ProviderError("The file shrank while it was being read.")
-            left -= len(chunk)
-            yield chunk
+    return await off_loop("Process sandbox", _FAILURES, function, *args)

@@ -16,11 +16,10 @@ from chowder.core.errors import ProviderError
 from chowder.sandbox import procfs
 from chowder.sandbox.base import ExecResult
 from chowder.sandbox.isolation import Cgroups
+from chowder.sandbox.output import EXEC_TIMEOUT_EXIT, CappedOutput, timeout_note
 
-EXEC_TIMEOUT_EXIT = 124
 _KILL_WAIT_S = 10.0
 _POLL_S = 0.05
-_EXEC_OUTPUT_CAP = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,34 +123,27 @@ def finish(process: subprocess.Popen[bytes], timeout_s: float) -> ExecResult:
         procfs.kill_tree(process.pid)
         process.wait(timeout=_KILL_WAIT_S)
         code = EXEC_TIMEOUT_EXIT
-        note = f"\n[chowder] timed out after {timeout_s:g} s; the command's processes were killed.\n"
+        note = timeout_note(timeout_s)
     return ExecResult(code, out.text(), err.text() + note)
 
 
 class _CappedReader(threading.Thread):
-    """Drains one output pipe of a command to its end, keeping its first `_EXEC_OUTPUT_CAP` bytes: the tenant
-    controls what a command prints, so it may never grow the control plane's memory past that, nor block the
-    command on a full pipe."""
+    """Drains one output pipe of a command to its end into a `CappedOutput`: the tenant controls what a command
+    prints, so it may never block the command on a full pipe either."""
 
     def __init__(self, pipe: IO[bytes] | None) -> None:
         super().__init__(name="exec-output", daemon=True)
         assert pipe is not None
         self._pipe = pipe
-        self._kept = bytearray()
-        self._dropped = 0
+        self._output = CappedOutput()
         self.start()
 
     def run(self) -> None:
         with self._pipe:
             while chunk := os.read(self._pipe.fileno(), 64 * 1024):
-                room = _EXEC_OUTPUT_CAP - len(self._kept)
-                self._kept += chunk[:room]
-                self._dropped += max(0, len(chunk) - room)
+                self._output.add(chunk)
 
     def text(self) -> str:
         """What was read once the pipe ended (or a moment after the command, if a leftover child keeps it open)."""
         self.join(_KILL_WAIT_S)
-        text = bytes(self._kept).decode(errors="replace")
-        if self._dropped:
-            text += f"\n[chowder] output cut at {_EXEC_OUTPUT_CAP >> 20} MiB ({self._dropped} bytes more).\n"
-        return text
+        return self._output.text()

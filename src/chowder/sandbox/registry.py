@@ -8,8 +8,17 @@ from chowder.core.settings import Settings
 from chowder.sandbox.base import SandboxProvider
 from chowder.sandbox.process import ProcessProvider
 
+
+def _docker(settings: Settings) -> SandboxProvider:
+    """Imported only when chosen: the engine's client is not needed otherwise."""
+    from chowder.sandbox.docker.provider import DockerProvider
+
+    return DockerProvider(settings)
+
+
 _FACTORIES: dict[str, Callable[[Settings], SandboxProvider]] = {
     "process": ProcessProvider,
+    "docker": _docker,
 }
 
 

@@ -1,0 +1,503 @@
+"""The `docker` provider: each sandbox is a container of the Docker engine at DOCKER_HOST, on this host.
+
+Per sandbox, all named `chowder-<scope>-<id>` and labelled with both (a restarted control plane finds them again
+by label, nothing is kept elsewhere; the scope, from the data dir, keeps control planes sharing an engine apart):
+- a volume mounted at `/sandbox`, the box (`root/`, `home/`, `logs/`, `tmp/`, as in the process provider); it
+  outlives stop/start and goes with destroy. Its labels hold what create fixed: the sandbox's uid, labels, limits
+  and read-only paths. The control plane reaches its files at the volume's mountpoint through `boxfs` (never
+  following a symlink out), which is why the engine must run on this host.
+- a bridge network of its own, `chwd…` on the host, under the same nftables rules as a process sandbox's veth
+  (`network.HostNetwork`): the model endpoint is the one host address it reaches, egress per instance, never
+  another sandbox, the host, loopback or a private range;
+- while running, the main container: the gateway image (`image`), its port published on 127.0.0.1 only, its own
+  uid, all capabilities dropped, no-new-privileges, read-only root filesystem, a small tmpfs /tmp, memory, CPU and
+  pids limits, an init as PID 1 (signals and zombies), the configured OCI runtime. Stop removes it; start makes
+  a new one with the launch's argv and environment (a new gateway token every boot).
+- each `exec` is a container of its own with the same confinement, joined to the main one's network when that
+  runs (an OpenClaw CLI reaches its gateway), removed when done; a timeout kills it, every process it started
+  included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import docker.types
+import requests
+from docker.models.containers import Container
+from docker.models.volumes import Volume
+
+from chowder.core.errors import ProviderError
+from chowder.core.settings import MIB, Settings
+from chowder.runtime.openclaw.versions import DEFAULT_RELEASE, RELEASES
+from chowder.sandbox.base import (
+    Egress,
+    ExecResult,
+    FileEntry,
+    FileStream,
+    LaunchSpec,
+    Resources,
+    SandboxInfo,
+    SandboxSpec,
+    SandboxState,
+    SandboxStatus,
+)
+from chowder.sandbox.boxfs import ROOT, BoxFiles
+from chowder.sandbox.docker.image import IMAGE_RUNTIME, TREES_LABEL, image_tag
+from chowder.sandbox.isolation import host_lock
+from chowder.sandbox.meta import checked, free_uid, make_box
+from chowder.sandbox.network import IFACE_PREFIX, HostNetwork
+from chowder.sandbox.offload import file_chunks, off_loop
+from chowder.sandbox.output import EXEC_TIMEOUT_EXIT, CappedOutput, timeout_note
+
+T = TypeVar("T")
+SANDBOX_LABEL = "dev.chowder.sandbox"
+SCOPE_LABEL = "dev.chowder.scope"
+_FACTS_LABEL = "dev.chowder.facts"
+_ROLE_LABEL = "dev.chowder.role"
+BOX = PurePosixPath("/sandbox")
+APP_PORT = 18789
+_TMPFS = "rw,nosuid,nodev,size=256m,mode=1777"
+_FAILURES = (docker.errors.DockerException, requests.RequestException, OSError, ValueError)
+_KILL_WAIT_S = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What create fixed for a sandbox, kept as a label of its volume."""
+
+    sandbox_id: str
+    uid: int
+    labels: dict[str, str]
+    resources: Resources
+    read_only_paths: list[str]
+
+    def to_label(self) -> str:
+        resources = {"memory_mb": self.resources.memory_mb, "cpus": self.resources.cpus, "pids": self.resources.pids}
+        data = {"uid": self.uid, "labels": self.labels, "resources": resources, "ro": self.read_only_paths}
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def of(cls, volume: Volume) -> _Facts:
+        labels = volume.attrs["Labels"]
+        data = json.loads(labels[_FACTS_LABEL])
+        return cls(labels[SANDBOX_LABEL], data["uid"], data["labels"], Resources(**data["resources"]), data["ro"])
+
+
+class DockerProvider:
+    """Sandboxes as containers of a local Docker engine (or podman's Docker API service)."""
+
+    name = "docker"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.image = default_image(settings)
+        self._runtime_dir = settings.resolved_runtime_dir
+        self._subnet = ipaddress.IPv4Network(settings.docker_subnet)
+        # One engine may serve several control planes (data dirs): each sees only its own sandboxes.
+        self.scope = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:10]
+        self._mine = {SCOPE_LABEL: self.scope}
+        self.scoped = f"{SCOPE_LABEL}={self.scope}"
+        self._client: docker.DockerClient | None = None
+        self._engine_problem: str | None = None
+        try:
+            self._client = docker.from_env(timeout=120)
+            self._engine = self._client.version()
+        except _FAILURES as exc:
+            where = os.environ.get("DOCKER_HOST", "the default socket")
+            self._engine_problem = f"no Docker engine answers at {where}: {exc}"
+        self.network = HostNetwork(settings.sandbox_subnet, settings.model_port)
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            raise ProviderError(f"Docker sandbox: {self._engine_problem}")
+        return self._client
+
+    def isolation_report(self) -> dict[str, str]:
+        if self._client is None:
+            return {"engine": f"NOT available: {self._engine_problem}"}
+        runtime = self._settings.docker_runtime or f"the engine's default ({self.client.info().get('DefaultRuntime')})"
+        engine = f"Docker API {self._engine.get('ApiVersion')} ({self._engine.get('Version')})"
+        report = {
+            "engine": f"{engine}, image {self.image}",
+            "container": f"in force: runtime {runtime}; own uid, cap-drop ALL, no-new-privileges, read-only root, "
+            "init, memory/CPU/pids limits",
+            "network": self.network.note,
+            "disk quota": "NOT in force: a volume has no size limit on the local driver",
+        }
+        if refusal := self.refusal():
+            report["REFUSING"] = refusal
+        return report
+
+    def refusal(self) -> str | None:
+        problems = [self._engine_problem] if self._engine_problem else self._engine_problems()
+        if self.network.problem is not None:
+            problems.append(f"sandbox networks: {self.network.problem}")
+        return f"sandboxes cannot be isolated here: {'; '.join(problems)}" if problems else None
+
+    def _engine_problems(self) -> list[str]:
+        problems = []
+        try:
+            self.client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            problems.append(f"the gateway image {self.image} is not in the engine (run `chowder runtime image`)")
+        runtime = self._settings.docker_runtime
+        if runtime is not None and runtime not in (self.client.info().get("Runtimes") or {}):
+            problems.append(f"the engine has no OCI runtime {runtime!r}")
+        return problems
+
+    def sandbox_facing_address(self) -> tuple[str, int]:
+        return self.network.model_address, self._settings.model_port
+
+    async def create(self, spec: SandboxSpec) -> SandboxInfo:
+        return await _off_loop(self._create, spec)
+
+    async def info(self, sandbox_id: str) -> SandboxInfo:
+        return await _off_loop(lambda: self._info(_Facts.of(self._volume(sandbox_id))))
+
+    async def start(self, sandbox_id: str, launch: LaunchSpec) -> None:
+        await _off_loop(self._start, sandbox_id, launch)
+
+    async def stop(self, sandbox_id: str, grace_s: float) -> None:
+        await _off_loop(self._stop, sandbox_id, grace_s)
+
+    async def destroy(self, sandbox_id: str) -> None:
+        await _off_loop(self._destroy, sandbox_id)
+
+    async def observe(self, sandbox_id: str) -> SandboxStatus:
+        return await _off_loop(self._observe, sandbox_id)
+
+    async def sandboxes(self) -> dict[str, SandboxStatus]:
+        return await _off_loop(self._list)
+
+    async def set_egress(self, sandbox_id: str, egress: Egress) -> None:
+        """In force at once, running or not; the next create sets it again (after a host reboot, for one)."""
+        await _off_loop(self._set_egress, sandbox_id, egress)
+
+    async def exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
+        return await _off_loop(self._exec, sandbox_id, argv, env, timeout_s)
+
+    async def read_file(self, sandbox_id: str, path: str, *, max_bytes: int, tail: bool = False) -> bytes:
+        return await _off_loop(lambda: self._files(sandbox_id).read(path, max_bytes, tail=tail))
+
+    async def open_file(self, sandbox_id: str, path: str) -> FileStream:
+        file, size = await _off_loop(lambda: self._files(sandbox_id).open_regular(path))
+        return FileStream(size, file_chunks(file, size))
+
+    async def write_file(self, sandbox_id: str, path: str, data: bytes) -> None:
+        await _off_loop(lambda: self._files(sandbox_id).write(path, data))
+
+    async def list_dir(self, sandbox_id: str, path: str) -> list[FileEntry]:
+        return await _off_loop(lambda: self._files(sandbox_id).list_dir(path))
+
+    async def move(self, sandbox_id: str, source: str, destination: str) -> None:
+        await _off_loop(lambda: self._files(sandbox_id).move(source, destination))
+
+    async def delete_path(self, sandbox_id: str, path: str) -> None:
+        await _off_loop(lambda: self._files(sandbox_id).delete(path))
+
+    async def mkdir(self, sandbox_id: str, path: str) -> None:
+        await _off_loop(lambda: self._files(sandbox_id).mkdir(path))
+
+    # Lifecycle
+
+    def _set_egress(self, sandbox_id: str, egress: Egress) -> None:
+        self._volume(sandbox_id)
+        self.network.admit(self._iface(sandbox_id), egress)
+
+    def _create(self, spec: SandboxSpec) -> SandboxInfo:
+        """Idempotent; a second create sets the egress policy again (it may have changed between boots)."""
+        sandbox_id = checked(spec.sandbox_id)
+        self._refuse_if_weaker(sandbox_id)
+        self._check_image_holds(spec.read_only_paths)
+        with host_lock("docker"):
+            volume = self._find_volume(sandbox_id)
+            if volume is None:
+                volume = self._new_volume(spec)
+            self._ensure_network(sandbox_id)
+        self.network.admit(self._iface(sandbox_id), spec.egress)
+        return self._info(_Facts.of(volume))
+
+    def _check_image_holds(self, paths: tuple[Path, ...]) -> None:
+        labels = self.client.images.get(self.image).labels or {}
+        held = set(labels.get(TREES_LABEL, "").split(","))
+        for path in paths:
+            if path.is_relative_to(self._runtime_dir) and path.relative_to(self._runtime_dir).parts[0] not in held:
+                raise ProviderError(
+                    f"The image {self.image} does not hold {path.relative_to(self._runtime_dir).parts[0]}: "
+                    "build it again with `chowder runtime image`."
+                )
+
+    def _new_volume(self, spec: SandboxSpec) -> Volume:
+        """The volume and its box; the caller holds the engine lock, so no other control plane takes the uid."""
+        every = self.client.volumes.list(filters={"label": SANDBOX_LABEL})
+        taken = {_Facts.of(volume).uid for volume in every if _FACTS_LABEL in (volume.attrs.get("Labels") or {})}
+        facts = _Facts(
+            spec.sandbox_id,
+            free_uid(self._settings.sandbox_uid_base, taken),
+            dict(spec.labels),
+            spec.resources,
+            [str(path) for path in spec.read_only_paths],
+        )
+        labels = {**self._mine, SANDBOX_LABEL: spec.sandbox_id, _FACTS_LABEL: facts.to_label()}
+        volume = self.client.volumes.create(self._name(spec.sandbox_id), labels=labels)
+        try:
+            make_box(self._box(volume), facts.uid)
+        except BaseException:
+            volume.remove(force=True)
+            raise
+        return volume
+
+    def _ensure_network(self, sandbox_id: str) -> None:
+        """Its own bridge, on the first /29 of the subnet no other sandbox network holds."""
+        if self.client.networks.list(names=[self._name(sandbox_id)]):
+            return
+        taken = {
+            config["Subnet"]
+            for network in self.client.networks.list(filters={"label": SANDBOX_LABEL})
+            for config in (network.attrs.get("IPAM") or {}).get("Config") or []
+        }
+        free = next((block for block in self._subnet.subnets(new_prefix=29) if str(block) not in taken), None)
+        if free is None:
+            raise ProviderError(f"The docker sandbox subnet {self._subnet} is full.")
+        pool = docker.types.IPAMPool(subnet=str(free), gateway=str(free.network_address + 1))
+        self.client.networks.create(
+            self._name(sandbox_id),
+            driver="bridge",
+            ipam=docker.types.IPAMConfig(pool_configs=[pool]),
+            options={"com.docker.network.bridge.name": self._iface(sandbox_id)},
+            labels={**self._mine, SANDBOX_LABEL: sandbox_id},
+        )
+
+    def _info(self, facts: _Facts) -> SandboxInfo:
+        host, port = self.sandbox_facing_address()
+        return SandboxInfo(
+            facts.sandbox_id,
+            root=str(BOX / ROOT),
+            home=str(BOX / "home"),
+            app_port=APP_PORT,
+            listen="all",
+            model_endpoint_url=f"http://{host}:{port}",
+            read_only_paths={Path(path): self._inside(Path(path)) for path in facts.read_only_paths},
+        )
+
+    def _inside(self, path: Path) -> str:
+        """The runtime cache is in the image, at its own layout; any other read-only path is bound at itself."""
+        if path.is_relative_to(self._runtime_dir):
+            return str(IMAGE_RUNTIME / path.relative_to(self._runtime_dir))
+        return str(path)
+
+    def _refuse_if_weaker(self, sandbox_id: str) -> None:
+        if refusal := self.refusal():
+            raise ProviderError(f"Sandbox {sandbox_id} refused: {refusal}. Fix that and start the instance again.")
+
+    def _start(self, sandbox_id: str, launch: LaunchSpec) -> None:
+        self._refuse_if_weaker(sandbox_id)
+        volume = self._volume(sandbox_id)
+        facts = _Facts.of(volume)
+        main = self._main(sandbox_id)
+        if main is not None and main.status == "running":
+            return
+        if main is not None:
+            main.remove(force=True)
+        os.close(BoxFiles(self._box(volume), facts.uid, BOX).open_log(launch.log_file))
+        log_file = str(BOX / ROOT / launch.log_file)
+        # Published on host loopback only, at a port the engine picks.
+        published: dict[str, Any] = {"ports": {f"{APP_PORT}/tcp": ("127.0.0.1", None)}}
+        self.client.containers.run(
+            self.image,
+            ["/bin/sh", "-c", 'exec "$@" >>"$0" 2>&1', log_file, *launch.argv],
+            detach=True,
+            name=self._name(sandbox_id),
+            labels={**self._mine, SANDBOX_LABEL: sandbox_id, _ROLE_LABEL: "main"},
+            environment=launch.env,
+            network=self._name(sandbox_id),
+            hostname="sandbox",
+            **published,
+            **self._confinement(sandbox_id, facts),
+        )
+
+    def _confinement(self, sandbox_id: str, facts: _Facts) -> dict[str, Any]:
+        """What every container of a sandbox runs under, its main one and its exec ones alike."""
+        binds = {self._name(sandbox_id): {"bind": str(BOX), "mode": "rw"}}
+        for path in facts.read_only_paths:
+            if not Path(path).is_relative_to(self._runtime_dir):
+                binds[path] = {"bind": path, "mode": "ro"}
+        memory = facts.resources.memory_mb * MIB
+        return {
+            "user": f"{facts.uid}:{facts.uid}",
+            "working_dir": str(BOX / ROOT),
+            "volumes": binds,
+            "read_only": True,
+            "tmpfs": {"/tmp": _TMPFS},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "mem_limit": memory,
+            "memswap_limit": memory,
+            "nano_cpus": int(facts.resources.cpus * 1e9),
+            "pids_limit": facts.resources.pids,
+            "init": True,
+            "runtime": self._settings.docker_runtime,
+        }
+
+    def _stop(self, sandbox_id: str, grace_s: float) -> None:
+        main = self._main(checked(sandbox_id))
+        if main is None:
+            return
+        with contextlib.suppress(docker.errors.NotFound):
+            if main.status == "running":
+                main.stop(timeout=math.ceil(grace_s))
+            main.remove(force=True)
+
+    def _destroy(self, sandbox_id: str) -> None:
+        checked(sandbox_id)
+        for container in self.client.containers.list(
+            all=True, filters={"label": [self.scoped, f"{SANDBOX_LABEL}={sandbox_id}"]}
+        ):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+        self.network.release(self._iface(sandbox_id))
+        for network in self.client.networks.list(names=[self._name(sandbox_id)]):
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()
+        volume = self._find_volume(sandbox_id)
+        if volume is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                volume.remove(force=True)
+
+    def _observe(self, sandbox_id: str) -> SandboxStatus:
+        volume = self._find_volume(checked(sandbox_id))
+        if volume is None:
+            return SandboxStatus(SandboxState.MISSING)
+        return self._status(volume, self._main(sandbox_id))
+
+    def _status(self, volume: Volume, main: Container | None) -> SandboxStatus:
+        labels = dict(_Facts.of(volume).labels)
+        if main is None or main.status != "running":
+            return SandboxStatus(SandboxState.STOPPED, labels=labels)
+        published = (main.attrs["NetworkSettings"]["Ports"] or {}).get(f"{APP_PORT}/tcp") or []
+        endpoint = f"http://127.0.0.1:{published[0]['HostPort']}" if published else None
+        return SandboxStatus(SandboxState.RUNNING, endpoint=endpoint, labels=labels)
+
+    def _list(self) -> dict[str, SandboxStatus]:
+        mains = {
+            container.labels[SANDBOX_LABEL]: container
+            for container in self.client.containers.list(
+                all=True, filters={"label": [self.scoped, f"{_ROLE_LABEL}=main"]}
+            )
+        }
+        return {
+            volume.attrs["Labels"][SANDBOX_LABEL]: self._status(
+                volume, mains.get(volume.attrs["Labels"][SANDBOX_LABEL])
+            )
+            for volume in self._volumes()
+        }
+
+    # Exec
+
+    def _exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
+        self._refuse_if_weaker(sandbox_id)
+        facts = _Facts.of(self._volume(sandbox_id))
+        main = self._main(sandbox_id)
+        # A running sandbox's network namespace (its gateway on localhost), else its own network.
+        network: dict[str, Any] = (
+            {"network_mode": f"container:{main.id}"}
+            if main and main.status == "running"
+            else {"network": self._name(sandbox_id)}
+        )
+        container = self.client.containers.create(
+            self.image,
+            argv,
+            labels={**self._mine, SANDBOX_LABEL: sandbox_id, _ROLE_LABEL: "exec"},
+            environment=env,
+            **network,
+            **self._confinement(sandbox_id, facts),
+        )
+        try:
+            container.start()
+            try:
+                code, note = container.wait(timeout=timeout_s)["StatusCode"], ""
+            except requests.RequestException:
+                container.kill()
+                container.wait(timeout=_KILL_WAIT_S)
+                code, note = EXEC_TIMEOUT_EXIT, timeout_note(timeout_s)
+            stdout, stderr = (_capped(container, stream) for stream in ("stdout", "stderr"))
+            return ExecResult(code, stdout, stderr + note)
+        finally:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+
+    # Engine objects
+
+    def _find_volume(self, sandbox_id: str) -> Volume | None:
+        try:
+            volume: Volume = self.client.volumes.get(self._name(sandbox_id))
+        except docker.errors.NotFound:
+            return None
+        labels = volume.attrs.get("Labels") or {}
+        return volume if labels.get(SANDBOX_LABEL) == sandbox_id and labels.get(SCOPE_LABEL) == self.scope else None
+
+    def _volume(self, sandbox_id: str) -> Volume:
+        volume = self._find_volume(checked(sandbox_id))
+        if volume is None:
+            raise ProviderError(f"Sandbox {sandbox_id} does not exist.")
+        return volume
+
+    def _volumes(self) -> list[Volume]:
+        volumes: list[Volume] = self.client.volumes.list(filters={"label": self.scoped})
+        return volumes
+
+    def _main(self, sandbox_id: str) -> Container | None:
+        try:
+            container: Container = self.client.containers.get(self._name(sandbox_id))
+        except docker.errors.NotFound:
+            return None
+        return container
+
+    def _name(self, sandbox_id: str) -> str:
+        return f"chowder-{self.scope}-{sandbox_id}"
+
+    def _iface(self, sandbox_id: str) -> str:
+        """The bridge's host name: the shared `chw` prefix (the host rules match it), 15 characters at most."""
+        return f"{IFACE_PREFIX}d{hashlib.sha256(self._name(sandbox_id).encode()).hexdigest()[:11]}"
+
+    def _box(self, volume: Volume) -> Path:
+        box = Path(volume.attrs["Mountpoint"])
+        if not box.is_dir():
+            raise ProviderError(
+                f"The volume {volume.name} is not on this host ({box}): the docker provider needs the engine to run "
+                "on the control plane's host."
+            )
+        return box
+
+    def _files(self, sandbox_id: str) -> BoxFiles:
+        volume = self._volume(sandbox_id)
+        return BoxFiles(self._box(volume), _Facts.of(volume).uid, BOX)
+
+
+def default_image(settings: Settings) -> str:
+    """The configured image, or the one `chowder runtime image` builds for the default release."""
+    return settings.docker_image or image_tag(RELEASES[DEFAULT_RELEASE])
+
+
+def _capped(container: Container, stream: str) -> str:
+    output = CappedOutput()
+    for chunk in container.logs(stdout=stream == "stdout", stderr=stream == "stderr", stream=True):
+        output.add(chunk)
+    return output.text()
+
+
+async def _off_loop(function: Callable[..., T], *args: Any) -> T:
+    return await off_loop("Docker sandbox", _FAILURES, function, *args)

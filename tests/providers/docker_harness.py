@@ -1,0 +1,109 @@
+"""The contract suite's harness for the `docker` provider, on the real engine of the `docker_host` fixture: the
+test server runs on the image's Node; processes and limits are read off the host (/proc and the containers'
+cgroups), not asked of the provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import docker
+
+from chowder.core.settings import Settings
+from chowder.runtime.openclaw.installer import RuntimeCache
+from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec
+from chowder.sandbox.docker.provider import APP_PORT, SANDBOX_LABEL, SCOPE_LABEL, DockerProvider
+from tests.conftest import SHARED_RUNTIME
+from tests.providers.harness import REACH_JS, RESOURCES, SECRET, SERVER_JS, marked_processes, own_settings
+
+_CACHE = RuntimeCache(SHARED_RUNTIME)
+
+
+@dataclass
+class DockerHarness:
+    settings: Settings
+    provider: DockerProvider
+    name: str = "docker"
+    network_isolated: bool = True
+
+    @classmethod
+    def on(cls, data_dir: Path) -> DockerHarness:
+        settings = own_settings(data_dir).model_copy(
+            update={"sandbox_provider": "docker", "runtime_dir": SHARED_RUNTIME}
+        )
+        return cls(settings, DockerProvider(settings))
+
+    def spec(self, sandbox_id: str) -> SandboxSpec:
+        return SandboxSpec(
+            sandbox_id=sandbox_id,
+            labels={"instance_id": f"inst-{sandbox_id}"},
+            resources=RESOURCES,
+            read_only_paths=(_CACHE.node_dir,),
+        )
+
+    def serve(self, info: SandboxInfo) -> LaunchSpec:
+        env = {"HOME": info.home, "PORT": str(info.app_port), "HOST": "0.0.0.0", "SECRET": SECRET}
+        return LaunchSpec(argv=(self._node(info), "-e", SERVER_JS, self._marker(info)), env=env)
+
+    def reach(self, info: SandboxInfo, url: str) -> list[str]:
+        """The gateway behind a published endpoint, at its container's own address (what another sandbox would
+        try: host loopback is not the sandbox's)."""
+        return [self._node(info), "-e", REACH_JS, f"http://{self._container_address(url)}:{APP_PORT}/"]
+
+    def restarted(self) -> SandboxProvider:
+        return DockerProvider(self.settings)
+
+    def running_processes(self, info: SandboxInfo) -> list[int]:
+        return marked_processes(self._marker(info))
+
+    def applied_limits(self, sandbox_id: str) -> Resources | None:
+        """From the main container's cgroup (v1 or v2), as the kernel enforces them."""
+        (container,) = self._containers(sandbox_id, role="main")
+        pid = container.attrs["State"]["Pid"]
+        memory = _cgroup_value(pid, "memory", ("memory.max", "memory.limit_in_bytes"))
+        pids = _cgroup_value(pid, "pids", ("pids.max",))
+        if (quota := _cgroup_value(pid, "cpu", ("cpu.max",))) is not None:
+            cpus = int(quota.split()[0]) / int(quota.split()[1])
+        else:
+            cpus = int(_cgroup_value(pid, "cpu", ("cpu.cfs_quota_us",)) or 0) / int(
+                _cgroup_value(pid, "cpu", ("cpu.cfs_period_us",)) or 1
+            )
+        return Resources(memory_mb=int(memory or 0) >> 20, cpus=cpus, pids=int(pids or 0))
+
+    def _node(self, info: SandboxInfo) -> str:
+        return info.inside(_CACHE.node)
+
+    def _marker(self, info: SandboxInfo) -> str:
+        return f"chowder-test:{self.settings.data_dir}:{info.sandbox_id}"
+
+    def _containers(self, sandbox_id: str, role: str) -> list[docker.models.containers.Container]:
+        labels = [f"{SANDBOX_LABEL}={sandbox_id}", f"dev.chowder.role={role}", f"{SCOPE_LABEL}"]
+        return [
+            container
+            for container in docker.from_env().containers.list(filters={"label": labels})
+            if container.labels.get(SCOPE_LABEL) == self.provider.scope
+        ]
+
+    def _container_address(self, url: str) -> str:
+        port = str(urlsplit(url).port)
+        for container in docker.from_env().containers.list(filters={"label": [SANDBOX_LABEL]}):
+            published = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{APP_PORT}/tcp") or []
+            if any(binding["HostPort"] == port for binding in published):
+                (network,) = container.attrs["NetworkSettings"]["Networks"].values()
+                return str(network["IPAddress"])
+        raise AssertionError(f"no sandbox container publishes {url}")
+
+
+def _cgroup_value(pid: int, controller: str, names: tuple[str, ...]) -> str | None:
+    """A file of the process's cgroup for `controller` (v1: its own hierarchy; v2: the unified one)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        mount = Path("/sys/fs/cgroup") / controllers.replace("name=", "") if controllers else Path("/sys/fs/cgroup")
+        if controllers and controller not in controllers.split(","):
+            continue
+        for base in (mount, Path("/sys/fs/cgroup") / ",".join(sorted(controllers.split(",")))):
+            for name in names:
+                if (base / path.lstrip("/") / name).exists():
+                    return (base / path.lstrip("/") / name).read_text().strip()
+    return None
