@@ -17,17 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import httpx
 import pytest
 
+from chowder.core.ids import sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.versions import RELEASES
+from chowder.sandbox.docker.provider import SANDBOX_LABEL
 from chowder.sandbox.registry import make_provider
 from tests.conftest import SHARED_RUNTIME
 from tests.factories import auth, create_instance, signup
 
 BOOT_TIMEOUT_S = 300.0
+# What the end-to-end modules that share one instance run on, each in turn.
+PROVIDERS = ("process", "docker")
 
 
 def require_runtime() -> None:
@@ -124,9 +129,19 @@ def create_running(server: Server, key: str) -> tuple[dict[str, Any], float]:
     return body, time.monotonic() - started
 
 
-def destroy_sandboxes(data_dir: Path) -> None:
-    """Whatever a test did, leave no sandbox process or cgroup behind."""
-    provider = make_provider(Settings(data_dir=data_dir, runtime_dir=SHARED_RUNTIME))
+def provider_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The server's settings for the provider a fixture parametrized over `PROVIDERS` runs on (docker needs the
+    engine: it skips without one)."""
+    if request.param == "docker":
+        request.getfixturevalue("docker_host")
+        return {"CHOWDER_SANDBOX_PROVIDER": "docker"}
+    return {}
+
+
+def destroy_sandboxes(data_dir: Path, provider_name: str = "process") -> None:
+    """Whatever a test did, leave no sandbox (process, cgroup, container, volume) behind."""
+    settings = Settings(data_dir=data_dir, runtime_dir=SHARED_RUNTIME, sandbox_provider=provider_name)
+    provider = make_provider(settings)
 
     async def destroy_all() -> None:
         for sandbox_id in await provider.sandboxes():
@@ -185,10 +200,30 @@ class RunningInstance:
     key: str
     instance_id: str
     data_dir: Path
+    provider: str = "process"
 
     @property
     def base(self) -> str:
         return f"/v1/instances/{self.instance_id}"
+
+    @property
+    def box(self) -> Path:
+        """Where the instance's files are on this host, looked up without the server's help."""
+        return sandbox_box(self.data_dir, self.instance_id, self.provider)
+
+
+def sandbox_box(data_dir: Path, instance_id: str, provider: str = "process") -> Path:
+    """An instance's box on the host: below the data dir (process), or its volume's mountpoint (docker)."""
+    sandbox_id = sandbox_id_for(instance_id)
+    if provider == "docker":
+        labels = [f"{SANDBOX_LABEL}={sandbox_id}"]
+        volumes = [
+            volume
+            for volume in docker.from_env().volumes.list(filters={"label": labels})
+            if volume.attrs["Name"].endswith(f"-{sandbox_id}")
+        ]
+        return Path(volumes[0].attrs["Mountpoint"]) if volumes else data_dir / "no-volume"
+    return data_dir / "sandboxes" / sandbox_id / "box"
 
 
 @contextmanager
@@ -210,8 +245,8 @@ def running_instance(
         instance_id = create_instance(server.client, key, openclaw_config=openclaw_config)["id"]
         body = server.wait_status(key, instance_id, {"running", "error"})
         assert body["status"] == "running", body["error_message"]
-        yield RunningInstance(server, key, instance_id, data_dir)
+        yield RunningInstance(server, key, instance_id, data_dir, env.get("CHOWDER_SANDBOX_PROVIDER", "process"))
     finally:
         server.stop()
-        destroy_sandboxes(data_dir)
+        destroy_sandboxes(data_dir, env.get("CHOWDER_SANDBOX_PROVIDER", "process"))
         shutil.rmtree(data_dir, ignore_errors=True)

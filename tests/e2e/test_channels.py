@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.harness import RunningInstance, running_instance
+from tests.e2e.harness import PROVIDERS, RunningInstance, provider_env, running_instance
 from tests.factories import auth, scoped_key
 from tests.fakes.telegram_api import FakeTelegramApi
 
@@ -29,12 +29,12 @@ class TelegramEnv:
     bot: FakeTelegramApi
 
 
-@pytest.fixture(scope="module")
-def telegram(outside: str) -> Iterator[TelegramEnv]:
+@pytest.fixture(scope="module", params=PROVIDERS)
+def telegram(request: pytest.FixtureRequest, outside: str) -> Iterator[TelegramEnv]:
     """The Bot API where Telegram's would be for the agent: outside its sandbox and the host, reached by egress."""
     with (
         FakeTelegramApi("7001:chowder-fake-token", outside=True) as bot,
-        running_instance("Channels", CHOWDER_DEV_MODEL="1") as inst,
+        running_instance("Channels", CHOWDER_DEV_MODEL="1", **provider_env(request)) as inst,
     ):
         yield TelegramEnv(inst, bot)
 

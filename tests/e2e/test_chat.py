@@ -16,9 +16,8 @@ from typing import Any
 import openai
 import pytest
 
-from chowder.core.ids import sandbox_id_for
 from tests.compliance import COMPLIANCE_TESTS, FUNCTION_CALL_EVENTS, RED_HEART_PNG, WEATHER_TOOL, ComplianceTest
-from tests.e2e.harness import RunningInstance, Server, running_instance
+from tests.e2e.harness import PROVIDERS, RunningInstance, Server, provider_env, running_instance
 from tests.factories import auth, output_text, signup
 from tests.fakes.model_server import FakeModelServer
 from tests.open_responses import response_problems, stream_problems
@@ -89,8 +88,8 @@ class ChatEnv:
         return [r for r in self.fake.requests if r["model"] == model and text in json.dumps(r["body"])]
 
 
-@pytest.fixture(scope="module")
-def chat() -> Iterator[ChatEnv]:
+@pytest.fixture(scope="module", params=PROVIDERS)
+def chat(request: pytest.FixtureRequest) -> Iterator[ChatEnv]:
     with (
         FakeModelServer() as fake,
         running_instance(
@@ -99,6 +98,7 @@ def chat() -> Iterator[ChatEnv]:
             CHOWDER_ANTHROPIC_BASE_URL=fake.url,
             CHOWDER_OPENAI_BASE_URL=fake.url,
             CHOWDER_GEMINI_BASE_URL=f"{fake.url}/v1",
+            **provider_env(request),
         ) as env,
     ):
         fake.tool_calls = {WEATHER_TOOL["name"]: SAN_FRANCISCO}
@@ -164,7 +164,7 @@ def test_model_switching_across_providers_with_the_orgs_keys_added_upstream(chat
     finally:
         client.patch("/v1/organization", headers=auth(chat.key), json={"model_api_keys": {"anthropic": ANTHROPIC_KEY}})
     # The real keys are nowhere in the instance's files (openclaw.json included).
-    for path in (chat.data_dir / "sandboxes" / sandbox_id_for(chat.instance_id)).rglob("*"):
+    for path in chat.env.box.rglob("*"):
         if path.is_file():
             content = path.read_bytes()
             assert not [k for k in (ANTHROPIC_KEY, OPENAI_KEY, rotated) if k.encode() in content], path

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chowder.core.ids import sandbox_id_for
-from tests.e2e.harness import RunningInstance, running_instance
+from tests.e2e.harness import PROVIDERS, RunningInstance, provider_env, running_instance
 from tests.factories import auth, scoped_key
 
 pytestmark = pytest.mark.e2e
@@ -20,10 +19,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 ESCAPE = {"detail": "Path escapes the instance root."}
 
 
-@pytest.fixture(scope="module")
-def inst() -> Iterator[RunningInstance]:
+@pytest.fixture(scope="module", params=PROVIDERS)
+def inst(request: pytest.FixtureRequest) -> Iterator[RunningInstance]:
     # ClawHub on a closed port: a skill install fails fast, as it would on a machine without egress.
-    with running_instance("Files", CHOWDER_MAX_UPLOAD_MB="1", CHOWDER_CLAWHUB_URL="http://127.0.0.1:9") as env:
+    settings = {"CHOWDER_MAX_UPLOAD_MB": "1", "CHOWDER_CLAWHUB_URL": "http://127.0.0.1:9", **provider_env(request)}
+    with running_instance("Files", **settings) as env:
         yield env
 
 
@@ -106,7 +106,7 @@ def test_move_mkdir_delete(inst: RunningInstance) -> None:
 
 def test_traversal_and_bad_paths_are_refused(inst: RunningInstance) -> None:
     client, headers = inst.server.client, auth(inst.key)
-    root = next((inst.data_dir / "sandboxes" / sandbox_id_for(inst.instance_id)).rglob("openclaw.json")).parent
+    root = next(inst.box.rglob("openclaw.json")).parent
     os.symlink("/etc", root / "escape")  # as a tenant's agent could, from inside the sandbox
     for path in ("../x", "/etc/passwd", "workspace/../../x", "escape/passwd", "escape"):
         response = client.get(f"{inst.base}/files/content", headers=headers, params={"path": path})
@@ -324,7 +324,7 @@ def test_the_config_of_a_stopped_instance_is_validated_by_openclaw_and_used_at_t
     inst: RunningInstance,
 ) -> None:
     client, headers = inst.server.client, auth(inst.key)
-    config_file = next((inst.data_dir / "sandboxes" / sandbox_id_for(inst.instance_id)).rglob("openclaw.json"))
+    config_file = next(inst.box.rglob("openclaw.json"))
     assert client.post(f"{inst.base}/stop", headers=headers).status_code == 200
     stored = client.get(inst.base, headers=headers).json()["openclaw_config"]
     before = config_file.read_bytes()

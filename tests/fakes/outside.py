@@ -5,6 +5,7 @@ it would reach the internet (forwarded, masqueraded), and no packet ever leaves 
 from __future__ import annotations
 
 import ctypes
+import http.server
 import os
 import socket
 import subprocess
@@ -64,3 +65,32 @@ def bind_outside(port: int = 0) -> socket.socket:
     if "error" in made:
         raise made["error"]  # type: ignore[misc]
     return made["socket"]  # type: ignore[return-value]
+
+
+@contextmanager
+def answering(sock: socket.socket) -> Iterator[int]:
+    """An HTTP server answering every GET with 200 on a bound socket (in any namespace), in a thread; its port."""
+    server = http.server.ThreadingHTTPServer(sock.getsockname(), http.server.BaseHTTPRequestHandler, False)
+    server.socket.close()
+    server.socket = sock
+    server.RequestHandlerClass = _Ok
+    sock.listen()
+    thread = threading.Thread(target=server.serve_forever, name="answering", daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+class _Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the handler's protocol)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+        pass

@@ -4,15 +4,18 @@ cgroups), not asked of the provider."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import docker
+from docker.models.containers import Container
 
 from chowder.core.settings import Settings
 from chowder.runtime.openclaw.installer import RuntimeCache
-from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec
+from chowder.sandbox.base import Egress, LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec
 from chowder.sandbox.docker.provider import APP_PORT, SANDBOX_LABEL, SCOPE_LABEL, DockerProvider
 from tests.conftest import SHARED_RUNTIME
 from tests.providers.harness import REACH_JS, RESOURCES, SECRET, SERVER_JS, marked_processes, own_settings
@@ -29,17 +32,22 @@ class DockerHarness:
 
     @classmethod
     def on(cls, data_dir: Path) -> DockerHarness:
+        # A model port of its own: a test listens there as the control plane would.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            model_port = probe.getsockname()[1]
         settings = own_settings(data_dir).model_copy(
-            update={"sandbox_provider": "docker", "runtime_dir": SHARED_RUNTIME}
+            update={"sandbox_provider": "docker", "runtime_dir": SHARED_RUNTIME, "model_port": model_port}
         )
         return cls(settings, DockerProvider(settings))
 
-    def spec(self, sandbox_id: str) -> SandboxSpec:
+    def spec(self, sandbox_id: str, egress: Egress = "open") -> SandboxSpec:
         return SandboxSpec(
             sandbox_id=sandbox_id,
             labels={"instance_id": f"inst-{sandbox_id}"},
             resources=RESOURCES,
             read_only_paths=(_CACHE.node_dir,),
+            egress=egress,
         )
 
     def serve(self, info: SandboxInfo) -> LaunchSpec:
@@ -49,7 +57,11 @@ class DockerHarness:
     def reach(self, info: SandboxInfo, url: str) -> list[str]:
         """The gateway behind a published endpoint, at its container's own address (what another sandbox would
         try: host loopback is not the sandbox's)."""
-        return [self._node(info), "-e", REACH_JS, f"http://{self._container_address(url)}:{APP_PORT}/"]
+        return self.reach_url(info, f"http://{self._container_address(url)}:{APP_PORT}/")
+
+    def reach_url(self, info: SandboxInfo, url: str) -> list[str]:
+        """An argv that exits 0 when `url` answers from inside the sandbox."""
+        return [self._node(info), "-e", REACH_JS, url]
 
     def restarted(self) -> SandboxProvider:
         return DockerProvider(self.settings)
@@ -59,7 +71,7 @@ class DockerHarness:
 
     def applied_limits(self, sandbox_id: str) -> Resources | None:
         """From the main container's cgroup (v1 or v2), as the kernel enforces them."""
-        (container,) = self._containers(sandbox_id, role="main")
+        (container,) = self.containers(sandbox_id, role="main")
         pid = container.attrs["State"]["Pid"]
         memory = _cgroup_value(pid, "memory", ("memory.max", "memory.limit_in_bytes"))
         pids = _cgroup_value(pid, "pids", ("pids.max",))
@@ -77,13 +89,19 @@ class DockerHarness:
     def _marker(self, info: SandboxInfo) -> str:
         return f"chowder-test:{self.settings.data_dir}:{info.sandbox_id}"
 
-    def _containers(self, sandbox_id: str, role: str) -> list[docker.models.containers.Container]:
-        labels = [f"{SANDBOX_LABEL}={sandbox_id}", f"dev.chowder.role={role}", f"{SCOPE_LABEL}"]
-        return [
-            container
-            for container in docker.from_env().containers.list(filters={"label": labels})
-            if container.labels.get(SCOPE_LABEL) == self.provider.scope
-        ]
+    def containers(self, sandbox_id: str, role: str) -> list[Container]:
+        labels = [f"{SANDBOX_LABEL}={sandbox_id}", f"dev.chowder.role={role}", self._scoped]
+        return list(docker.from_env().containers.list(filters={"label": labels}))
+
+    def network(self, sandbox_id: str) -> dict[str, Any]:
+        """The sandbox's own network, as the engine describes it."""
+        (found,) = docker.from_env().networks.list(filters={"label": [f"{SANDBOX_LABEL}={sandbox_id}", self._scoped]})
+        attrs: dict[str, Any] = found.attrs
+        return attrs
+
+    @property
+    def _scoped(self) -> str:
+        return f"{SCOPE_LABEL}={self.provider.scope}"
 
     def _container_address(self, url: str) -> str:
         port = str(urlsplit(url).port)
