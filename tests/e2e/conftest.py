@@ -27,7 +27,8 @@ def server_factory(data_dir: Path) -> Iterator[type[Server]]:
     yield TrackedServer
     for server in started:
         server.stop()
-    destroy_sandboxes(data_dir)
+    for provider in {"process", *(server.env.get("CHOWDER_SANDBOX_PROVIDER", "process") for server in started)}:
+        destroy_sandboxes(data_dir, provider)
 
 
 @pytest.fixture
