@@ -21,9 +21,10 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from chowder.core.images import DEFAULT_IMAGE, TREES_LABEL
+from chowder.runtime.openclaw.image import build_image
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.versions import DEFAULT_RELEASE, RELEASES
-from chowder.sandbox.docker.image import TREES_LABEL, build_image, image_tag
 
 _READY_S = 60.0
 
@@ -93,7 +94,7 @@ def gateway_image(url: str, runtime_dir: Path) -> str:
     """The default release's gateway image in the engine, built from `runtime_dir` unless it holds it already."""
     release = RELEASES[DEFAULT_RELEASE]
     cache = RuntimeCache(runtime_dir)
-    tag = image_tag(release)
+    tag = DEFAULT_IMAGE
     client = docker.DockerClient(base_url=url, timeout=600)
     try:
         held = (client.images.get(tag).labels or {}).get(TREES_LABEL, "").split(",")

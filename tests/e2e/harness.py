@@ -25,7 +25,7 @@ from chowder.core.ids import sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.versions import RELEASES
-from chowder.sandbox.docker.provider import SANDBOX_LABEL
+from chowder.sandbox.docker.objects import SANDBOX_LABEL
 from chowder.sandbox.registry import make_provider
 from tests.conftest import SHARED_RUNTIME
 from tests.factories import auth, create_instance, signup

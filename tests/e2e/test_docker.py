@@ -13,7 +13,7 @@ import docker
 import pytest
 
 from chowder.core.ids import sandbox_id_for
-from chowder.sandbox.docker.provider import SANDBOX_LABEL
+from chowder.sandbox.docker.objects import SANDBOX_LABEL
 from tests.e2e.harness import Server, sandbox_box
 from tests.factories import auth, create_instance, signup
 

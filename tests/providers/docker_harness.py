@@ -16,7 +16,8 @@ from docker.models.containers import Container
 from chowder.core.settings import Settings
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.sandbox.base import Egress, LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec
-from chowder.sandbox.docker.provider import APP_PORT, SANDBOX_LABEL, SCOPE_LABEL, DockerProvider
+from chowder.sandbox.docker.objects import SANDBOX_LABEL, SCOPE_LABEL
+from chowder.sandbox.docker.provider import APP_PORT, DockerProvider
 from tests.conftest import SHARED_RUNTIME
 from tests.providers.harness import REACH_JS, RESOURCES, SECRET, SERVER_JS, marked_processes, own_settings
 

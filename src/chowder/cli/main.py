@@ -89,7 +89,7 @@ def runtime_install(
 
 @runtime_app.command("image")
 def runtime_image(
-    tag: Annotated[str | None, typer.Option(help="Image name and tag (default: the docker provider's).")] = None,
+    tag: Annotated[str | None, typer.Option(help="Image name and tag (default: CHOWDER_DOCKER_IMAGE's).")] = None,
     push: Annotated[bool, typer.Option(help="Push it to its registry afterwards, for other hosts.")] = False,
 ) -> None:
     """Build the docker provider's gateway image from the runtime cache (no registry pulls), in the engine at
@@ -97,15 +97,14 @@ def runtime_image(
     import docker
 
     from chowder.core.errors import ChowderError
+    from chowder.runtime.openclaw.image import build_image
     from chowder.runtime.openclaw.installer import RuntimeCache
     from chowder.runtime.openclaw.versions import RELEASES
-    from chowder.sandbox.docker.image import build_image
-    from chowder.sandbox.docker.provider import default_image
 
     settings = Settings()
     cache = RuntimeCache(settings.resolved_runtime_dir)
     releases = [release for release in RELEASES.values() if cache.is_installed(release)]
-    name = tag or default_image(settings)
+    name = tag or settings.docker_image
     try:
         client = docker.from_env(timeout=600)
         with console.status(f"Building {name}") as status:

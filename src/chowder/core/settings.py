@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chowder.core.images import DEFAULT_IMAGE
 from chowder.core.model_providers import PROVIDERS, ModelProvider
 
 # Settings give sizes in MiB (`*_mb`); this turns them into bytes.
@@ -41,8 +42,8 @@ class Settings(BaseSettings):
     sandbox_subnet: str = Field(
         "10.231.0.0/16", description="IPv4 block for sandbox networks (a /30 each); must not overlap the host's."
     )
-    docker_image: str | None = Field(
-        None, description="docker: the gateway image (`chowder runtime image` builds it); its default tag when unset."
+    docker_image: str = Field(
+        DEFAULT_IMAGE, description="docker: the gateway image (`chowder runtime image` builds it under this tag)."
     )
     docker_runtime: str | None = Field(
         None, description="docker: the OCI runtime of sandbox containers (e.g. runsc for gVisor); the engine's default."

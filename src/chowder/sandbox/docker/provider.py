@@ -23,11 +23,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
-import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
@@ -39,60 +37,33 @@ from docker.models.containers import Container
 from docker.models.volumes import Volume
 
 from chowder.core.errors import ProviderError
+from chowder.core.images import IMAGE_RUNTIME, TREES_LABEL
 from chowder.core.settings import MIB, Settings
-from chowder.runtime.openclaw.versions import DEFAULT_RELEASE, RELEASES
 from chowder.sandbox.base import (
     Egress,
     ExecResult,
     FileEntry,
     FileStream,
     LaunchSpec,
-    Resources,
     SandboxInfo,
     SandboxSpec,
     SandboxState,
     SandboxStatus,
 )
 from chowder.sandbox.boxfs import ROOT, BoxFiles
-from chowder.sandbox.docker.image import IMAGE_RUNTIME, TREES_LABEL, image_tag
+from chowder.sandbox.docker.objects import Facts, SandboxObjects
 from chowder.sandbox.isolation import host_lock
-from chowder.sandbox.meta import checked, free_uid, make_box
-from chowder.sandbox.network import IFACE_PREFIX, HostNetwork
+from chowder.sandbox.meta import checked
+from chowder.sandbox.network import HostNetwork
 from chowder.sandbox.offload import file_chunks, off_loop
 from chowder.sandbox.output import EXEC_TIMEOUT_EXIT, CappedOutput, timeout_note
 
 T = TypeVar("T")
-SANDBOX_LABEL = "dev.chowder.sandbox"
-SCOPE_LABEL = "dev.chowder.scope"
-_FACTS_LABEL = "dev.chowder.facts"
-_ROLE_LABEL = "dev.chowder.role"
 BOX = PurePosixPath("/sandbox")
 APP_PORT = 18789
 _TMPFS = "rw,nosuid,nodev,size=256m,mode=1777"
 _FAILURES = (docker.errors.DockerException, requests.RequestException, OSError, ValueError)
 _KILL_WAIT_S = 10
-
-
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    """What create fixed for a sandbox, kept as a label of its volume."""
-
-    sandbox_id: str
-    uid: int
-    labels: dict[str, str]
-    resources: Resources
-    read_only_paths: list[str]
-
-    def to_label(self) -> str:
-        resources = {"memory_mb": self.resources.memory_mb, "cpus": self.resources.cpus, "pids": self.resources.pids}
-        data = {"uid": self.uid, "labels": self.labels, "resources": resources, "ro": self.read_only_paths}
-        return json.dumps(data, sort_keys=True)
-
-    @classmethod
-    def of(cls, volume: Volume) -> _Facts:
-        labels = volume.attrs["Labels"]
-        data = json.loads(labels[_FACTS_LABEL])
-        return cls(labels[SANDBOX_LABEL], data["uid"], data["labels"], Resources(**data["resources"]), data["ro"])
 
 
 class DockerProvider:
@@ -102,18 +73,17 @@ class DockerProvider:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.image = default_image(settings)
+        self.image = settings.docker_image
         self._runtime_dir = settings.resolved_runtime_dir
         self._subnet = ipaddress.IPv4Network(settings.docker_subnet)
         # One engine may serve several control planes (data dirs): each sees only its own sandboxes.
         self.scope = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:10]
-        self._mine = {SCOPE_LABEL: self.scope}
-        self.scoped = f"{SCOPE_LABEL}={self.scope}"
         self._client: docker.DockerClient | None = None
         self._engine_problem: str | None = None
         try:
             self._client = docker.from_env(timeout=120)
             self._engine = self._client.version()
+            self._objects = SandboxObjects(self._client, self.scope)
         except _FAILURES as exc:
             where = os.environ.get("DOCKER_HOST", "the default socket")
             self._engine_problem = f"no Docker engine answers at {where}: {exc}"
@@ -121,9 +91,13 @@ class DockerProvider:
 
     @property
     def client(self) -> docker.DockerClient:
+        return self.objects.client
+
+    @property
+    def objects(self) -> SandboxObjects:
         if self._client is None:
             raise ProviderError(f"Docker sandbox: {self._engine_problem}")
-        return self._client
+        return self._objects
 
     def isolation_report(self) -> dict[str, str]:
         if self._client is None:
@@ -165,7 +139,7 @@ class DockerProvider:
         return await _off_loop(self._create, spec)
 
     async def info(self, sandbox_id: str) -> SandboxInfo:
-        return await _off_loop(lambda: self._info(_Facts.of(self._volume(sandbox_id))))
+        return await _off_loop(lambda: self._info(Facts.of(self.objects.volume(sandbox_id))))
 
     async def start(self, sandbox_id: str, launch: LaunchSpec) -> None:
         await _off_loop(self._start, sandbox_id, launch)
@@ -214,8 +188,8 @@ class DockerProvider:
     # Lifecycle
 
     def _set_egress(self, sandbox_id: str, egress: Egress) -> None:
-        self._volume(sandbox_id)
-        self.network.admit(self._iface(sandbox_id), egress)
+        self.objects.volume(sandbox_id)
+        self.network.admit(self.objects.iface(sandbox_id), egress)
 
     def _create(self, spec: SandboxSpec) -> SandboxInfo:
         """Idempotent; a second create sets the egress policy again (it may have changed between boots)."""
@@ -223,12 +197,12 @@ class DockerProvider:
         self._refuse_if_weaker(sandbox_id)
         self._check_image_holds(spec.read_only_paths)
         with host_lock("docker"):
-            volume = self._find_volume(sandbox_id)
+            volume = self.objects.find_volume(sandbox_id)
             if volume is None:
-                volume = self._new_volume(spec)
-            self._ensure_network(sandbox_id)
-        self.network.admit(self._iface(sandbox_id), spec.egress)
-        return self._info(_Facts.of(volume))
+                volume = self.objects.new_volume(spec, self._settings.sandbox_uid_base)
+            self.objects.ensure_network(sandbox_id, self._subnet)
+        self.network.admit(self.objects.iface(sandbox_id), spec.egress)
+        return self._info(Facts.of(volume))
 
     def _check_image_holds(self, paths: tuple[Path, ...]) -> None:
         labels = self.client.images.get(self.image).labels or {}
@@ -240,48 +214,7 @@ class DockerProvider:
                     "build it again with `chowder runtime image`."
                 )
 
-    def _new_volume(self, spec: SandboxSpec) -> Volume:
-        """The volume and its box; the caller holds the engine lock, so no other control plane takes the uid."""
-        every = self.client.volumes.list(filters={"label": SANDBOX_LABEL})
-        taken = {_Facts.of(volume).uid for volume in every if _FACTS_LABEL in (volume.attrs.get("Labels") or {})}
-        facts = _Facts(
-            spec.sandbox_id,
-            free_uid(self._settings.sandbox_uid_base, taken),
-            dict(spec.labels),
-            spec.resources,
-            [str(path) for path in spec.read_only_paths],
-        )
-        labels = {**self._mine, SANDBOX_LABEL: spec.sandbox_id, _FACTS_LABEL: facts.to_label()}
-        volume = self.client.volumes.create(self._name(spec.sandbox_id), labels=labels)
-        try:
-            make_box(self._box(volume), facts.uid)
-        except BaseException:
-            volume.remove(force=True)
-            raise
-        return volume
-
-    def _ensure_network(self, sandbox_id: str) -> None:
-        """Its own bridge, on the first /29 of the subnet no other sandbox network holds."""
-        if self.client.networks.list(names=[self._name(sandbox_id)]):
-            return
-        taken = {
-            config["Subnet"]
-            for network in self.client.networks.list(filters={"label": SANDBOX_LABEL})
-            for config in (network.attrs.get("IPAM") or {}).get("Config") or []
-        }
-        free = next((block for block in self._subnet.subnets(new_prefix=29) if str(block) not in taken), None)
-        if free is None:
-            raise ProviderError(f"The docker sandbox subnet {self._subnet} is full.")
-        pool = docker.types.IPAMPool(subnet=str(free), gateway=str(free.network_address + 1))
-        self.client.networks.create(
-            self._name(sandbox_id),
-            driver="bridge",
-            ipam=docker.types.IPAMConfig(pool_configs=[pool]),
-            options={"com.docker.network.bridge.name": self._iface(sandbox_id)},
-            labels={**self._mine, SANDBOX_LABEL: sandbox_id},
-        )
-
-    def _info(self, facts: _Facts) -> SandboxInfo:
+    def _info(self, facts: Facts) -> SandboxInfo:
         host, port = self.sandbox_facing_address()
         return SandboxInfo(
             facts.sandbox_id,
@@ -305,14 +238,14 @@ class DockerProvider:
 
     def _start(self, sandbox_id: str, launch: LaunchSpec) -> None:
         self._refuse_if_weaker(sandbox_id)
-        volume = self._volume(sandbox_id)
-        facts = _Facts.of(volume)
-        main = self._main(sandbox_id)
+        volume = self.objects.volume(sandbox_id)
+        facts = Facts.of(volume)
+        main = self.objects.main(sandbox_id)
         if main is not None and main.status == "running":
             return
         if main is not None:
             main.remove(force=True)
-        os.close(BoxFiles(self._box(volume), facts.uid, BOX).open_log(launch.log_file))
+        os.close(BoxFiles(self.objects.box(volume), facts.uid, BOX).open_log(launch.log_file))
         log_file = str(BOX / ROOT / launch.log_file)
         # Published on host loopback only, at a port the engine picks.
         published: dict[str, Any] = {"ports": {f"{APP_PORT}/tcp": ("127.0.0.1", None)}}
@@ -320,18 +253,18 @@ class DockerProvider:
             self.image,
             ["/bin/sh", "-c", 'exec "$@" >>"$0" 2>&1', log_file, *launch.argv],
             detach=True,
-            name=self._name(sandbox_id),
-            labels={**self._mine, SANDBOX_LABEL: sandbox_id, _ROLE_LABEL: "main"},
+            name=self.objects.name(sandbox_id),
+            labels=self.objects.labels(sandbox_id, role="main"),
             environment=launch.env,
-            network=self._name(sandbox_id),
+            network=self.objects.name(sandbox_id),
             hostname="sandbox",
             **published,
             **self._confinement(sandbox_id, facts),
         )
 
-    def _confinement(self, sandbox_id: str, facts: _Facts) -> dict[str, Any]:
+    def _confinement(self, sandbox_id: str, facts: Facts) -> dict[str, Any]:
         """What every container of a sandbox runs under, its main one and its exec ones alike."""
-        binds = {self._name(sandbox_id): {"bind": str(BOX), "mode": "rw"}}
+        binds = {self.objects.name(sandbox_id): {"bind": str(BOX), "mode": "rw"}}
         for path in facts.read_only_paths:
             if not Path(path).is_relative_to(self._runtime_dir):
                 binds[path] = {"bind": path, "mode": "ro"}
@@ -353,7 +286,7 @@ class DockerProvider:
         }
 
     def _stop(self, sandbox_id: str, grace_s: float) -> None:
-        main = self._main(checked(sandbox_id))
+        main = self.objects.main(checked(sandbox_id))
         if main is None:
             return
         with contextlib.suppress(docker.errors.NotFound):
@@ -363,28 +296,24 @@ class DockerProvider:
 
     def _destroy(self, sandbox_id: str) -> None:
         checked(sandbox_id)
-        for container in self.client.containers.list(
-            all=True, filters={"label": [self.scoped, f"{SANDBOX_LABEL}={sandbox_id}"]}
-        ):
+        for container in self.objects.containers(sandbox_id):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-        self.network.release(self._iface(sandbox_id))
-        for network in self.client.networks.list(names=[self._name(sandbox_id)]):
-            with contextlib.suppress(docker.errors.NotFound):
-                network.remove()
-        volume = self._find_volume(sandbox_id)
+        self.network.release(self.objects.iface(sandbox_id))
+        self.objects.remove_network(sandbox_id)
+        volume = self.objects.find_volume(sandbox_id)
         if volume is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 volume.remove(force=True)
 
     def _observe(self, sandbox_id: str) -> SandboxStatus:
-        volume = self._find_volume(checked(sandbox_id))
+        volume = self.objects.find_volume(checked(sandbox_id))
         if volume is None:
             return SandboxStatus(SandboxState.MISSING)
-        return self._status(volume, self._main(sandbox_id))
+        return self._status(volume, self.objects.main(sandbox_id))
 
     def _status(self, volume: Volume, main: Container | None) -> SandboxStatus:
-        labels = dict(_Facts.of(volume).labels)
+        labels = dict(Facts.of(volume).labels)
         if main is None or main.status != "running":
             return SandboxStatus(SandboxState.STOPPED, labels=labels)
         published = (main.attrs["NetworkSettings"]["Ports"] or {}).get(f"{APP_PORT}/tcp") or []
@@ -392,35 +321,29 @@ class DockerProvider:
         return SandboxStatus(SandboxState.RUNNING, endpoint=endpoint, labels=labels)
 
     def _list(self) -> dict[str, SandboxStatus]:
-        mains = {
-            container.labels[SANDBOX_LABEL]: container
-            for container in self.client.containers.list(
-                all=True, filters={"label": [self.scoped, f"{_ROLE_LABEL}=main"]}
-            )
-        }
-        return {
-            volume.attrs["Labels"][SANDBOX_LABEL]: self._status(
-                volume, mains.get(volume.attrs["Labels"][SANDBOX_LABEL])
-            )
-            for volume in self._volumes()
-        }
+        mains = self.objects.mains()
+        found = {}
+        for volume in self.objects.volumes():
+            facts = Facts.of(volume)
+            found[facts.sandbox_id] = self._status(volume, mains.get(facts.sandbox_id))
+        return found
 
     # Exec
 
     def _exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
         self._refuse_if_weaker(sandbox_id)
-        facts = _Facts.of(self._volume(sandbox_id))
-        main = self._main(sandbox_id)
+        facts = Facts.of(self.objects.volume(sandbox_id))
+        main = self.objects.main(sandbox_id)
         # A running sandbox's network namespace (its gateway on localhost), else its own network.
         network: dict[str, Any] = (
             {"network_mode": f"container:{main.id}"}
             if main and main.status == "running"
-            else {"network": self._name(sandbox_id)}
+            else {"network": self.objects.name(sandbox_id)}
         )
         container = self.client.containers.create(
             self.image,
             argv,
-            labels={**self._mine, SANDBOX_LABEL: sandbox_id, _ROLE_LABEL: "exec"},
+            labels=self.objects.labels(sandbox_id, role="exec"),
             environment=env,
             **network,
             **self._confinement(sandbox_id, facts),
@@ -441,55 +364,9 @@ class DockerProvider:
 
     # Engine objects
 
-    def _find_volume(self, sandbox_id: str) -> Volume | None:
-        try:
-            volume: Volume = self.client.volumes.get(self._name(sandbox_id))
-        except docker.errors.NotFound:
-            return None
-        labels = volume.attrs.get("Labels") or {}
-        return volume if labels.get(SANDBOX_LABEL) == sandbox_id and labels.get(SCOPE_LABEL) == self.scope else None
-
-    def _volume(self, sandbox_id: str) -> Volume:
-        volume = self._find_volume(checked(sandbox_id))
-        if volume is None:
-            raise ProviderError(f"Sandbox {sandbox_id} does not exist.")
-        return volume
-
-    def _volumes(self) -> list[Volume]:
-        volumes: list[Volume] = self.client.volumes.list(filters={"label": self.scoped})
-        return volumes
-
-    def _main(self, sandbox_id: str) -> Container | None:
-        try:
-            container: Container = self.client.containers.get(self._name(sandbox_id))
-        except docker.errors.NotFound:
-            return None
-        return container
-
-    def _name(self, sandbox_id: str) -> str:
-        return f"chowder-{self.scope}-{sandbox_id}"
-
-    def _iface(self, sandbox_id: str) -> str:
-        """The bridge's host name: the shared `chw` prefix (the host rules match it), 15 characters at most."""
-        return f"{IFACE_PREFIX}d{hashlib.sha256(self._name(sandbox_id).encode()).hexdigest()[:11]}"
-
-    def _box(self, volume: Volume) -> Path:
-        box = Path(volume.attrs["Mountpoint"])
-        if not box.is_dir():
-            raise ProviderError(
-                f"The volume {volume.name} is not on this host ({box}): the docker provider needs the engine to run "
-                "on the control plane's host."
-            )
-        return box
-
     def _files(self, sandbox_id: str) -> BoxFiles:
-        volume = self._volume(sandbox_id)
-        return BoxFiles(self._box(volume), _Facts.of(volume).uid, BOX)
-
-
-def default_image(settings: Settings) -> str:
-    """The configured image, or the one `chowder runtime image` builds for the default release."""
-    return settings.docker_image or image_tag(RELEASES[DEFAULT_RELEASE])
+        volume = self.objects.volume(sandbox_id)
+        return BoxFiles(self.objects.box(volume), Facts.of(volume).uid, BOX)
 
 
 def _capped(container: Container, stream: str) -> str:

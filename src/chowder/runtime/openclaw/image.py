@@ -1,4 +1,5 @@
-"""The gateway image the `docker` provider runs: built here from the runtime cache, never pulled.
+"""The gateway image the `docker` provider runs (`core/images.py` says what it holds): built here from the runtime
+cache, never pulled.
 
 One layer imported from a root filesystem we assemble (no base image, no registry): the same Node and OpenClaw
 releases the process provider runs, under `/opt/chowder/runtime` (the cache's own layout), the shared libraries
@@ -17,19 +18,16 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import docker
 import docker.errors
 
 from chowder.core.errors import ProviderError
+from chowder.core.images import IMAGE_RUNTIME, TREES_LABEL
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.versions import Release
 
-IMAGE_RUNTIME = PurePosixPath("/opt/chowder/runtime")
-# A label on the image: the runtime cache's trees it holds (node, openclaw-<version>…), so a provider refuses to
-# run a release the image lacks.
-TREES_LABEL = "dev.chowder.runtime-trees"
 _CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 _LIBRARY = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x[0-9a-f]+\)")
 _ETC = {
@@ -39,10 +37,6 @@ _ETC = {
 }
 
 Progress = Callable[[str], None]
-
-
-def image_tag(release: Release) -> str:
-    return f"chowder-gateway:openclaw-{release.version}"
 
 
 def build_image(
