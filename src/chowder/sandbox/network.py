@@ -103,7 +103,7 @@ class HostNetwork:
         except ProviderError as exc:
             self.problem = exc.detail
         if self.problem is None:
-            resolvers = ", ".join(_resolvers()) or "none usable"
+            resolvers = ", ".join(host_resolvers()) or "none usable"
             self.note = (
                 f"in force: own namespace per sandbox (veth, {self.subnet}); model endpoint {self.model_address}:"
                 f"{model_port}; egress per instance (open: internet only; DNS to {resolvers}); "
@@ -183,7 +183,7 @@ class HostNetwork:
         _nft(_RULES % {"version": _TABLE_VERSION, "prefix": IFACE_PREFIX})
         blocked = [*BLOCKED, *_host_lans()]
         _nft(f"add element inet {TABLE} blocked {{ {', '.join(blocked)} }}")
-        if resolvers := _resolvers():
+        if resolvers := host_resolvers():
             _nft(f"add element inet {TABLE} resolvers {{ {', '.join(resolvers)} }}")
 
     def _ensure_model_link(self) -> None:
@@ -267,7 +267,7 @@ def _purge_endpoints(iface: str) -> None:
                 _nft(f"delete element inet {TABLE} model_endpoints {{ {name} . {address} . {port} }}", missing_ok=True)
 
 
-def _resolvers() -> list[str]:
+def host_resolvers() -> list[str]:
     """The host's IPv4 name servers a sandbox can use (a loopback resolver is out of its reach)."""
     try:
         lines = Path("/etc/resolv.conf").read_text().splitlines()

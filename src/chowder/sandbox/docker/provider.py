@@ -52,9 +52,9 @@ from chowder.sandbox.base import (
 )
 from chowder.sandbox.boxfs import ROOT, BoxFiles
 from chowder.sandbox.docker.objects import Facts, SandboxObjects
-from chowder.sandbox.isolation import host_lock
+from chowder.sandbox.isolation import RUN_DIR, host_lock
 from chowder.sandbox.meta import checked
-from chowder.sandbox.network import HostNetwork
+from chowder.sandbox.network import HostNetwork, host_resolvers
 from chowder.sandbox.offload import file_chunks, off_loop
 from chowder.sandbox.output import EXEC_TIMEOUT_EXIT, CappedOutput, timeout_note
 
@@ -264,7 +264,10 @@ class DockerProvider:
 
     def _confinement(self, sandbox_id: str, facts: Facts) -> dict[str, Any]:
         """What every container of a sandbox runs under, its main one and its exec ones alike."""
-        binds = {self.objects.name(sandbox_id): {"bind": str(BOX), "mode": "rw"}}
+        binds = {
+            self.objects.name(sandbox_id): {"bind": str(BOX), "mode": "rw"},
+            str(_resolv_conf()): {"bind": "/etc/resolv.conf", "mode": "ro"},
+        }
         for path in facts.read_only_paths:
             if not Path(path).is_relative_to(self._runtime_dir):
                 binds[path] = {"bind": path, "mode": "ro"}
@@ -367,6 +370,21 @@ class DockerProvider:
     def _files(self, sandbox_id: str) -> BoxFiles:
         volume = self.objects.volume(sandbox_id)
         return BoxFiles(self.objects.box(volume), Facts.of(volume).uid, BOX)
+
+
+def _resolv_conf() -> Path:
+    """The host's usable name servers, as a process sandbox has them: the DNS destinations the host rules let an
+    open sandbox reach. In place of the engine's embedded resolver (127.0.0.11), which an engine that leaves the
+    firewall alone does not serve: every lookup there hung 10 s before failing, and a gateway makes some at boot."""
+    servers = "".join(f"nameserver {address}\n" for address in host_resolvers())
+    path = RUN_DIR / "docker-resolv.conf"
+    RUN_DIR.mkdir(mode=0o711, exist_ok=True)
+    if not path.is_file() or path.read_text() != servers:
+        staging = path.with_suffix(f".{os.getpid()}")
+        staging.write_text(servers)
+        staging.chmod(0o644)
+        os.replace(staging, path)
+    return path
 
 
 def _capped(container: Container, stream: str) -> str:
