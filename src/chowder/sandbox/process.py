@@ -31,20 +31,19 @@ from chowder.core.settings import Settings
 from chowder.sandbox.base import (
     Egress,
     ExecResult,
-    FileEntry,
-    FileStream,
     LaunchSpec,
     SandboxInfo,
     SandboxSpec,
     SandboxState,
     SandboxStatus,
 )
+from chowder.sandbox.box_operations import BoxFileOperations
 from chowder.sandbox.boxfs import ROOT, BoxFiles
 from chowder.sandbox.diskquota import DiskQuota
 from chowder.sandbox.isolation import DISABLED, NAMESPACES, USER, Cgroups, detect_isolation
 from chowder.sandbox.meta import Meta, MetaStore, checked, free_port, free_uid, make_layout
 from chowder.sandbox.network import HostNetwork
-from chowder.sandbox.offload import file_chunks, off_loop
+from chowder.sandbox.offload import off_loop
 from chowder.sandbox.proctree import ProcessTrees, Wrapped, finish, spawn_command
 from chowder.sandbox.seccomp import detect_seccomp
 
@@ -57,7 +56,7 @@ _DESTROY_GRACE_S = 2.0
 _FAILURES = (OSError, ValueError, subprocess.SubprocessError)
 
 
-class ProcessProvider:
+class ProcessProvider(BoxFileOperations):
     """Sandboxes as host process trees: own uid, bwrap namespaces and a cgroup each, where the host allows."""
 
     name = "process"
@@ -148,31 +147,8 @@ class ProcessProvider:
         """
         return await _off_loop(self._exec, sandbox_id, argv, env, timeout_s)
 
-    async def read_file(self, sandbox_id: str, path: str, *, max_bytes: int, tail: bool = False) -> bytes:
-        return await _off_loop(lambda: self._files_of(sandbox_id).read(path, max_bytes, tail=tail))
-
-    async def open_file(self, sandbox_id: str, path: str) -> FileStream:
-        file, size = await _off_loop(lambda: self._files_of(sandbox_id).open_regular(path))
-        return FileStream(size, file_chunks(file, size))
-
-    async def write_file(self, sandbox_id: str, path: str, data: bytes) -> None:
-        """Atomic (temp file + rename, which replaces a symlink rather than writing through it); makes parents."""
-        await _off_loop(lambda: self._files_of(sandbox_id).write(path, data))
-
-    async def list_dir(self, sandbox_id: str, path: str) -> list[FileEntry]:
-        """Entries sorted by name; symlinks are described, not followed."""
-        return await _off_loop(lambda: self._files_of(sandbox_id).list_dir(path))
-
-    async def move(self, sandbox_id: str, source: str, destination: str) -> None:
-        """rename(2): `destination` is the new path, not a directory to move into; parents are made."""
-        await _off_loop(lambda: self._files_of(sandbox_id).move(source, destination))
-
-    async def delete_path(self, sandbox_id: str, path: str) -> None:
-        await _off_loop(lambda: self._files_of(sandbox_id).delete(path))
-
-    async def mkdir(self, sandbox_id: str, path: str) -> None:
-        """Like `mkdir -p`."""
-        await _off_loop(lambda: self._files_of(sandbox_id).mkdir(path))
+    async def _offload(self, function: Callable[[], T]) -> T:
+        return await _off_loop(function)
 
     # Lifecycle
 
@@ -355,7 +331,7 @@ class ProcessProvider:
         self.disk.mount(self._dir / meta.sandbox_id)
         return BoxFiles(self._box(meta), meta.uid)
 
-    def _files_of(self, sandbox_id: str) -> BoxFiles:
+    def _box_files(self, sandbox_id: str) -> BoxFiles:
         return self._files(self._meta.require(sandbox_id))
 
 

@@ -42,20 +42,19 @@ from chowder.core.settings import MIB, Settings
 from chowder.sandbox.base import (
     Egress,
     ExecResult,
-    FileEntry,
-    FileStream,
     LaunchSpec,
     SandboxInfo,
     SandboxSpec,
     SandboxState,
     SandboxStatus,
 )
+from chowder.sandbox.box_operations import BoxFileOperations
 from chowder.sandbox.boxfs import ROOT, BoxFiles
 from chowder.sandbox.docker.objects import Facts, SandboxObjects
 from chowder.sandbox.isolation import RUN_DIR, host_lock
 from chowder.sandbox.meta import checked
 from chowder.sandbox.network import HostNetwork, host_resolvers
-from chowder.sandbox.offload import file_chunks, off_loop
+from chowder.sandbox.offload import off_loop
 from chowder.sandbox.output import EXEC_TIMEOUT_EXIT, CappedOutput, timeout_note
 
 T = TypeVar("T")
@@ -66,7 +65,7 @@ _FAILURES = (docker.errors.DockerException, requests.RequestException, OSError, 
 _KILL_WAIT_S = 10
 
 
-class DockerProvider:
+class DockerProvider(BoxFileOperations):
     """Sandboxes as containers of a local Docker engine (or podman's Docker API service)."""
 
     name = "docker"
@@ -163,27 +162,8 @@ class DockerProvider:
     async def exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
         return await _off_loop(self._exec, sandbox_id, argv, env, timeout_s)
 
-    async def read_file(self, sandbox_id: str, path: str, *, max_bytes: int, tail: bool = False) -> bytes:
-        return await _off_loop(lambda: self._files(sandbox_id).read(path, max_bytes, tail=tail))
-
-    async def open_file(self, sandbox_id: str, path: str) -> FileStream:
-        file, size = await _off_loop(lambda: self._files(sandbox_id).open_regular(path))
-        return FileStream(size, file_chunks(file, size))
-
-    async def write_file(self, sandbox_id: str, path: str, data: bytes) -> None:
-        await _off_loop(lambda: self._files(sandbox_id).write(path, data))
-
-    async def list_dir(self, sandbox_id: str, path: str) -> list[FileEntry]:
-        return await _off_loop(lambda: self._files(sandbox_id).list_dir(path))
-
-    async def move(self, sandbox_id: str, source: str, destination: str) -> None:
-        await _off_loop(lambda: self._files(sandbox_id).move(source, destination))
-
-    async def delete_path(self, sandbox_id: str, path: str) -> None:
-        await _off_loop(lambda: self._files(sandbox_id).delete(path))
-
-    async def mkdir(self, sandbox_id: str, path: str) -> None:
-        await _off_loop(lambda: self._files(sandbox_id).mkdir(path))
+    async def _offload(self, function: Callable[[], T]) -> T:
+        return await _off_loop(function)
 
     # Lifecycle
 
@@ -367,7 +347,7 @@ class DockerProvider:
 
     # Engine objects
 
-    def _files(self, sandbox_id: str) -> BoxFiles:
+    def _box_files(self, sandbox_id: str) -> BoxFiles:
         volume = self.objects.volume(sandbox_id)
         return BoxFiles(self.objects.box(volume), Facts.of(volume).uid, BOX)
 
