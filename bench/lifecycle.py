@@ -9,18 +9,18 @@ measured side by side under the same load. Prints medians; not a pass/fail test.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.servers import bench_servers
+
 from chowder.core.ids import sandbox_id_for
-from tests.e2e.harness import Server, create_running, destroy_sandboxes, require_runtime, sandbox_processes
-from tests.factories import auth, signup
+from tests.e2e.harness import Server, create_running, require_runtime, sandbox_processes
+from tests.factories import auth
 
 IDLE_SETTLE_S = 20
 
@@ -61,33 +61,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per setting")
     args = parser.parse_args()
     require_runtime()
-    dirs: dict[str, Path] = {}
-    servers: dict[str, Server] = {}
-    try:
-        for label, flag in (("cache off", "0"), ("cache on", "1")):
-            dirs[label] = Path(tempfile.mkdtemp(prefix="chowder-bench-", dir="/tmp"))
-            dirs[label].chmod(0o711)
-            servers[label] = Server(
-                dirs[label], f"sqlite:///{dirs[label] / 'chowder.db'}", CHOWDER_NODE_COMPILE_CACHE=flag
-            )
-            servers[label].start()
-        keys = {label: signup(server.client, f"bench {label}") for label, server in servers.items()}
+    settings = {"cache off": {"CHOWDER_NODE_COMPILE_CACHE": "0"}, "cache on": {"CHOWDER_NODE_COMPILE_CACHE": "1"}}
+    with bench_servers(settings) as servers:
         results: dict[str, list[dict[str, float]]] = {label: [] for label in servers}
         for run in range(args.runs):
-            for label, server in servers.items():
-                figures = one_run(server, keys[label])
+            for label, (server, key) in servers.items():
+                figures = one_run(server, key)
                 results[label].append(figures)
                 print(f"run {run + 1} {label}: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.items()), flush=True)
-        print("\nmedians (Node compile cache off vs on, interleaved runs):")
-        for metric in ("create_s", "start_s", "rss_mib"):
-            off = statistics.median(r[metric] for r in results["cache off"])
-            on = statistics.median(r[metric] for r in results["cache on"])
-            print(f"  {metric:<9} off {off:8.1f}   on {on:8.1f}   on/off {on / off:5.2f}")
-    finally:
-        for label, server in servers.items():
-            server.stop()
-            destroy_sandboxes(dirs[label])
-            shutil.rmtree(dirs[label], ignore_errors=True)
+    print("\nmedians (Node compile cache off vs on, interleaved runs):")
+    for metric in ("create_s", "start_s", "rss_mib"):
+        off = statistics.median(r[metric] for r in results["cache off"])
+        on = statistics.median(r[metric] for r in results["cache on"])
+        print(f"  {metric:<9} off {off:8.1f}   on {on:8.1f}   on/off {on / off:5.2f}")
 
 
 if __name__ == "__main__":

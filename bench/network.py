@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,11 +29,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this checkout's code, not an installed one
 
+from bench.servers import bench_servers
+
 from chowder.core.ids import sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.sandbox.network import HostNetwork
-from tests.e2e.harness import Server, create_running, destroy_sandboxes, free_port, require_runtime
-from tests.factories import auth, signup
+from tests.e2e.harness import Server, create_running, free_port, require_runtime
+from tests.factories import auth
 
 MODEL = "claude-sonnet-4-20250514"
 WARM_TURNS, HEALTH_GETS, ATTACHES = 10, 50, 20
@@ -108,36 +108,21 @@ def main() -> None:
         env = {**os.environ, "CHOWDER_BENCH_OWN_NETWORK": "1", "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
         os.execvpe("unshare", [*argv, sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]], env)
     attach_ms, detach_ms = attach_detach_ms()
-    dirs: dict[str, Path] = {}
-    servers: dict[str, Server] = {}
-    try:
-        for label, env in SETTINGS.items():
-            dirs[label] = Path(tempfile.mkdtemp(prefix="chowder-bench-", dir="/tmp"))
-            dirs[label].chmod(0o711)
-            database = f"sqlite:///{dirs[label] / 'chowder.db'}"
-            servers[label] = Server(dirs[label], database, CHOWDER_DEV_MODEL="1", **env)
-            servers[label].start()
-        keys = {label: signup(server.client, f"bench {label}", model_keys={}) for label, server in servers.items()}
+    with bench_servers(SETTINGS, CHOWDER_DEV_MODEL="1") as servers:
         results: dict[str, list[dict[str, float]]] = {label: [] for label in servers}
         for run in range(args.runs):
             for label in list(servers) if run % 2 == 0 else list(reversed(servers)):  # neither always first
-                results[label].append(one_run(servers[label], keys[label]))
+                results[label].append(one_run(*servers[label]))
                 figures = ", ".join(f"{k} {v:.3g}" for k, v in results[label][-1].items())
                 print(f"run {run + 1} {label}: {figures}", flush=True)
-        print("\nmedians: isolated (own netns + bwrap + cgroups + uid) vs none (host loopback, none of those):")
-        print(f"  {'':<14}{'isolated':>10}{'none':>10}{'isolated/none':>15}")
-        for metric in METRICS:
-            isolated = statistics.median(r[metric] for r in results["isolated"])
-            none = statistics.median(r[metric] for r in results["none"])
-            print(f"  {metric:<14}{isolated:>10.3g}{none:>10.3g}{isolated / none:>15.2f}")
-        print(f"  {'attach_ms':<14}{attach_ms:>10.3g}{'-':>10}   (HostNetwork alone, median of {ATTACHES})")
-        print(f"  {'detach_ms':<14}{detach_ms:>10.3g}{'-':>10}")
-    finally:
-        for server in servers.values():
-            server.stop()
-        for path in dirs.values():
-            destroy_sandboxes(path)
-            shutil.rmtree(path, ignore_errors=True)
+    print("\nmedians: isolated (own netns + bwrap + cgroups + uid) vs none (host loopback, none of those):")
+    print(f"  {'':<14}{'isolated':>10}{'none':>10}{'isolated/none':>15}")
+    for metric in METRICS:
+        isolated = statistics.median(r[metric] for r in results["isolated"])
+        none = statistics.median(r[metric] for r in results["none"])
+        print(f"  {metric:<14}{isolated:>10.3g}{none:>10.3g}{isolated / none:>15.2f}")
+    print(f"  {'attach_ms':<14}{attach_ms:>10.3g}{'-':>10}   (HostNetwork alone, median of {ATTACHES})")
+    print(f"  {'detach_ms':<14}{detach_ms:>10.3g}{'-':>10}")
 
 
 if __name__ == "__main__":

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -30,11 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this checkout's code, not an installed one
 
 from bench.proxy import gateway_token
+from bench.servers import bench_servers
 
 from tests.conftest import SHARED_RUNTIME
 from tests.docker_engine import docker_engine, gateway_image
-from tests.e2e.harness import Server, create_running, destroy_sandboxes, require_runtime
-from tests.factories import auth, signup
+from tests.e2e.harness import Server, create_running, require_runtime
+from tests.factories import auth
 
 MODEL = "claude-sonnet-4-20250514"
 WARM_TURNS = 10
@@ -96,44 +94,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per setting")
     args = parser.parse_args()
     require_runtime()
-    dirs: dict[str, Path] = {}
-    servers: dict[str, Server] = {}
-    with ExitStack() as stack:
-        url = stack.enter_context(docker_engine(ROOT))
+    with docker_engine(ROOT) as url:
         gateway_image(url, SHARED_RUNTIME)
         os.environ["DOCKER_HOST"] = url
-        try:
-            for label, env in SETTINGS.items():
-                dirs[label] = Path(tempfile.mkdtemp(prefix="chowder-bench-", dir="/tmp"))
-                dirs[label].chmod(0o711)
-                database = f"sqlite:///{dirs[label] / 'chowder.db'}"
-                servers[label] = Server(dirs[label], database, CHOWDER_DEV_MODEL="1", **env)
-                servers[label].start()
-            keys = {label: signup(s.client, f"bench {label}", model_keys={}) for label, s in servers.items()}
+        with bench_servers(SETTINGS, CHOWDER_DEV_MODEL="1") as servers:
             results: dict[str, list[dict[str, float]]] = {label: [] for label in servers}
             order = list(servers)
             for run in range(args.runs):
                 for label in order[run % len(order) :] + order[: run % len(order)]:  # none always first
-                    results[label].append(one_run(label, servers[label], keys[label]))
+                    results[label].append(one_run(label, *servers[label]))
                     figures = ", ".join(f"{k} {v:.3g}" for k, v in results[label][-1].items())
                     print(f"run {run + 1} {label}: {figures}", flush=True)
-            print(f"\nmedians of {args.runs} runs (warm turn: median of {WARM_TURNS} per run):")
-            print(
-                f"  {'':<14}"
-                + "".join(f"{label:>10}" for label in servers)
-                + f"{'process/bare':>14}{'docker/bare':>13}"
-            )
-            for metric in METRICS:
-                medians = {label: statistics.median(r[metric] for r in results[label]) for label in servers}
-                row = "".join(f"{medians[label]:>10.3g}" for label in servers)
-                ratios = f"{medians['process'] / medians['bare']:>14.2f}{medians['docker'] / medians['bare']:>13.2f}"
-                print(f"  {metric:<14}{row}{ratios}")
-        finally:
-            for label, server in servers.items():
-                server.stop()
-                destroy_sandboxes(dirs[label], SETTINGS[label].get("CHOWDER_SANDBOX_PROVIDER", "process"))
-            for path in dirs.values():
-                shutil.rmtree(path, ignore_errors=True)
+    print(f"\nmedians of {args.runs} runs (warm turn: median of {WARM_TURNS} per run):")
+    header = "".join(f"{label:>10}" for label in SETTINGS)
+    print(f"  {'':<14}{header}{'process/bare':>14}{'docker/bare':>13}")
+    for metric in METRICS:
+        medians = {label: statistics.median(r[metric] for r in results[label]) for label in SETTINGS}
+        row = "".join(f"{medians[label]:>10.3g}" for label in SETTINGS)
+        ratios = f"{medians['process'] / medians['bare']:>14.2f}{medians['docker'] / medians['bare']:>13.2f}"
+        print(f"  {metric:<14}{row}{ratios}")
 
 
 if __name__ == "__main__":
