@@ -5,7 +5,8 @@ One layer imported from a root filesystem we assemble (no base image, no registr
 releases the process provider runs, under `/opt/chowder/runtime` (the cache's own layout), the shared libraries
 Node and OpenClaw's native modules link against (read off `ldd` on this host), busybox for a shell and the usual
 commands, and the CA bundle. The root filesystem is read-only at run time: a sandbox writes only its volume and
-its tmpfs. The image is tagged per OpenClaw release and can be pushed for other hosts.
+its tmpfs. It holds every release installed in the cache, under one tag (`CHOWDER_DOCKER_IMAGE`), and can be
+pushed for other hosts.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import docker
@@ -25,7 +26,7 @@ import docker.errors
 
 from chowder.core.errors import ProviderError
 from chowder.core.images import IMAGE_RUNTIME, TREES_LABEL
-from chowder.runtime.openclaw.installer import RuntimeCache
+from chowder.runtime.openclaw.installer import Progress, RuntimeCache
 from chowder.runtime.openclaw.versions import Release
 
 _CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -35,8 +36,6 @@ _ETC = {
     "etc/group": "root:x:0:\nnogroup:x:65534:\n",
     "etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
 }
-
-Progress = Callable[[str], None]
 
 
 def build_image(
