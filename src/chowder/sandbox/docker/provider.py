@@ -188,7 +188,7 @@ class DockerProvider(BoxFileOperations):
         labels = self.client.images.get(self.image).labels or {}
         held = set(labels.get(TREES_LABEL, "").split(","))
         for path in paths:
-            if path.is_relative_to(self._runtime_dir) and path.relative_to(self._runtime_dir).parts[0] not in held:
+            if self._in_image(path) and path.relative_to(self._runtime_dir).parts[0] not in held:
                 raise ProviderError(
                     f"The image {self.image} does not hold {path.relative_to(self._runtime_dir).parts[0]}: "
                     "build it again with `chowder runtime image`."
@@ -208,9 +208,12 @@ class DockerProvider(BoxFileOperations):
 
     def _inside(self, path: Path) -> str:
         """The runtime cache is in the image, at its own layout; any other read-only path is bound at itself."""
-        if path.is_relative_to(self._runtime_dir):
+        if self._in_image(path):
             return str(IMAGE_RUNTIME / path.relative_to(self._runtime_dir))
         return str(path)
+
+    def _in_image(self, path: Path) -> bool:
+        return path.is_relative_to(self._runtime_dir)
 
     def _refuse_if_weaker(self, sandbox_id: str) -> None:
         if refusal := self.refusal():
@@ -249,7 +252,7 @@ class DockerProvider(BoxFileOperations):
             str(_resolv_conf()): {"bind": "/etc/resolv.conf", "mode": "ro"},
         }
         for path in facts.read_only_paths:
-            if not Path(path).is_relative_to(self._runtime_dir):
+            if not self._in_image(Path(path)):
                 binds[path] = {"bind": path, "mode": "ro"}
         memory = facts.resources.memory_mb * MIB
         return {
