@@ -1,11 +1,17 @@
-"""The outside world for end-to-end tests: a network namespace the tests make, holding 203.0.113.2 (TEST-NET-3),
-with the host's route to that block leading only into it. A sandbox with open egress reaches a server there the way
-it would reach the internet (forwarded, masqueraded), and no packet ever leaves the machine."""
+"""The outside world for end-to-end tests: a network namespace the tests make, holding 198.51.100.2 (TEST-NET-2),
+with the host's route to a /30 around it leading only into it. A sandbox with open egress reaches a server there the
+way it would reach the internet (forwarded, masqueraded), and no packet ever leaves the machine.
+
+While it exists, the host reaches nothing else at those four addresses, so it is kept small and refused where the
+host already routes any of them somewhere other than its default route. A run ended mid-test leaves it behind:
+`./dev test` removes it first, before it installs anything (on one machine here the package registries sat in
+TEST-NET-3, which an earlier /24 of this namespace once cut off)."""
 
 from __future__ import annotations
 
 import ctypes
 import http.server
+import json
 import os
 import socket
 import subprocess
@@ -15,7 +21,7 @@ from contextlib import contextmanager
 
 NETNS = "chowder-test-outside"
 LINK = "chtout0"  # not chw*: that prefix names the sandboxes' links, which the sandbox policy treats apart
-HOST_ADDRESS, ADDRESS = "203.0.113.1", "203.0.113.2"
+HOST_ADDRESS, ADDRESS, PREFIX = "198.51.100.1", "198.51.100.2", "198.51.100.0/30"
 _CLONE_NEWNET = 0x40000000
 
 
@@ -27,17 +33,35 @@ def _ip(*args: str) -> None:
 def outside_network() -> Iterator[str]:
     """The namespace (made afresh, removed after, its veth with it); yields the address servers there use."""
     subprocess.run(["ip", "netns", "delete", NETNS], capture_output=True)
+    _refuse_taken_prefix()
     _ip("netns", "add", NETNS)
     try:
         _ip("link", "add", LINK, "type", "veth", "peer", "name", "eth0", "netns", NETNS)
-        _ip("addr", "add", f"{HOST_ADDRESS}/24", "dev", LINK)
+        _ip("addr", "add", f"{HOST_ADDRESS}/30", "dev", LINK)
         _ip("link", "set", LINK, "up")
-        _ip("-n", NETNS, "addr", "add", f"{ADDRESS}/24", "dev", "eth0")
+        _ip("-n", NETNS, "addr", "add", f"{ADDRESS}/30", "dev", "eth0")
         _ip("-n", NETNS, "link", "set", "eth0", "up")
         _ip("-n", NETNS, "link", "set", "lo", "up")
         yield ADDRESS
     finally:
         subprocess.run(["ip", "netns", "delete", NETNS], capture_output=True)
+
+
+def _refuse_taken_prefix() -> None:
+    """Fails rather than take over addresses the host already routes on purpose (a LAN, a proxy, a VPN)."""
+    taken = [
+        route["dst"]
+        for selector in ("match", "root")  # the routes covering the prefix, and those inside it
+        for route in json.loads(
+            subprocess.run(
+                ["ip", "-j", "route", "show", selector, PREFIX], check=True, capture_output=True, text=True, timeout=20
+            ).stdout
+            or "[]"
+        )
+        if route["dst"] != "default"
+    ]
+    if taken:
+        raise RuntimeError(f"the host already routes {PREFIX} ({', '.join(taken)}): the tests' outside needs it free")
 
 
 def bind_outside(port: int = 0) -> socket.socket:
