@@ -4,7 +4,9 @@ adoption after a crash, leases, timeouts, dying sandboxes, stop failures and del
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import pytest
 
@@ -14,9 +16,12 @@ from chowder.domain import lifecycle
 from chowder.domain.lifecycle import Event
 from chowder.domain.models import Desired, Status
 from chowder.domain.ports.instances import InstanceRecord
+from chowder.domain.ports.storage import Transactions, UnitOfWork
+from chowder.domain.reconciler import Engine
 from tests.fakes.engine_env import EngineEnv, running
 
 pytestmark = pytest.mark.persistence
+T = TypeVar("T")
 
 
 def _apply(env: EngineEnv, instance: InstanceRecord, event: Event) -> None:
@@ -236,3 +241,68 @@ def test_sandboxes_no_instance_needs_are_destroyed_at_start(env: EngineEnv) -> N
 
     asyncio.run(scenario())
     assert set(env.provider.sandboxes_by_id) == {sandbox_id_for(kept.id)}
+
+
+def test_a_worker_whose_lease_was_taken_over_stops(env: EngineEnv, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker that stalled past its lease (another took the instance over meanwhile) stops at its next renewal:
+    it reports nothing more and leaves the new holder's lease alone."""
+    instance = env.add()
+    env.runtime.hang_readiness()
+    engine = env.engine()
+    lease = timedelta(seconds=env.settings.lease_s)
+
+    def held_by(owner: str) -> bool:
+        return env.tx.run_sync(lambda uow: uow.engine.leased(instance.id, owner)) is not None
+
+    async def scenario() -> None:
+        async with running(engine):
+            await env.until(instance.id, lambda _: held_by(engine.owner) and env.provider.is_running(sandbox))
+            assert env.tx.run_sync(lambda uow: uow.engine.claim(instance.id, "other", utcnow() + lease, 20 * lease))
+            await asyncio.sleep(2 * env.settings.provision_timeout_s)  # past the boot's timeout: it would report
+            assert env.read(instance.id).status == Status.PROVISIONING, "no report from the worker that lost it"
+            assert held_by("other"), "neither renewed nor released by the worker that lost it"
+
+    sandbox = sandbox_id_for(instance.id)
+    with caplog.at_level("INFO", logger="chowder.engine"):
+        asyncio.run(scenario())
+    assert "work abandoned (its lease lapsed)" in caplog.text
+
+
+class _Outage:
+    """The engine's transactions, failing while `down` as they would through a database restart."""
+
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
+        self.down = False
+
+    async def __call__(self, work: Callable[[UnitOfWork], T]) -> T:
+        if self.down:
+            raise ConnectionError("the database is unreachable")
+        return await self._transactions(work)
+
+
+def test_a_database_outage_stops_the_work_in_hand_and_the_engine_resumes_after(
+    env: EngineEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its lease unrenewable, the boot in hand is dropped before the lease can lapse (another worker could take it);
+    the engine's loop outlives the outage and finishes the boot once the database is back."""
+    instance = env.add()
+    env.runtime.hang_readiness()
+    outage = _Outage(env.tx)
+    patient = env.settings.model_copy(update={"provision_timeout_s": 30.0})
+    engine = Engine(outage, env.box, patient, env.providers, env.runtime)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        async with running(engine):
+            await env.until(instance.id, lambda _: env.provider.is_running(sandbox_id_for(instance.id)))
+            outage.down = True
+            await asyncio.sleep(3 * env.settings.lease_s)
+            assert "work abandoned (its lease could not be renewed)" in caplog.text
+            outage.down = False
+            env.runtime.heal()
+            await env.until_status(instance.id, Status.RUNNING)
+
+    with caplog.at_level("INFO", logger="chowder.engine"):
+        asyncio.run(scenario())
+    assert "engine tick failed" in caplog.text
+    assert env.provider.count("start", sandbox_id_for(instance.id)) == 1, "the gateway started then was adopted"

@@ -47,9 +47,21 @@ def test_claim_is_exclusive_until_the_lease_expires(database_url: str) -> None:
         assert uow.engine.claim(instance_id, "worker-b", later, lease), "an expired lease is taken over"
         uow.engine.release(instance_id, "worker-a")
 
+    def worker_a_cannot_renew(uow: UnitOfWork) -> None:
+        late = now + timedelta(seconds=42)
+        assert not uow.engine.renew(instance_id, "worker-a", late, lease), "a lapsed lease is not renewed"
+        assert uow.engine.renew(instance_id, "worker-b", late, lease), "the holder extends its own"
+
+    def a_late_renewal_takes_nothing_back(uow: UnitOfWork) -> None:
+        uow.engine.release(instance_id, "worker-b")
+        assert not uow.engine.renew(instance_id, "worker-b", now + timedelta(seconds=43), lease)
+        assert uow.engine.needing_work(now + timedelta(seconds=43), now) == [instance_id], "still free"
+
     for step in (worker_a_claims, worker_b_waits, worker_b_takes_over):
         tx.run_sync(step)
     assert tx.run_sync(lambda uow: uow.engine.leased(instance_id, "worker-b")) is not None, "only the owner releases"
+    for step in (worker_a_cannot_renew, a_late_renewal_takes_nothing_back):
+        tx.run_sync(step)
     db.dispose()
 
 

@@ -94,7 +94,10 @@ class Engine:
         await self._remove_orphans()
         try:
             while True:
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception:
+                    log.exception("engine tick failed (is the database reachable?); trying again")
                 await self._wakeup.wait(self._settings.reconcile_interval_s)
         finally:
             for task in self._in_flight.values():
@@ -109,8 +112,9 @@ class Engine:
         for instance_id in ids:
             if instance_id in self._in_flight:
                 continue
+            claimed_at = asyncio.get_running_loop().time()
             if await self._claim(instance_id):
-                task = asyncio.create_task(self._work(instance_id))
+                task = asyncio.create_task(self._work(instance_id, claimed_at))
                 self._in_flight[instance_id] = task
                 task.add_done_callback(functools.partial(self._forget, instance_id))
 
@@ -121,40 +125,58 @@ class Engine:
         """Takes the lease of an instance nobody holds (or whose holder let it lapse), or renews ours."""
         return await self._tx(lambda uow: uow.engine.claim(instance_id, self.owner, utcnow(), self._lease))
 
-    async def _work(self, instance_id: str) -> None:
-        instance = await self._tx(lambda uow: uow.engine.leased(instance_id, self.owner))
-        if instance is None:
-            return
-        snapshot = _Snapshot.of(instance, self._box)
+    async def _work(self, instance_id: str, claimed_at: float) -> None:
+        try:
+            instance = await self._tx(lambda uow: uow.engine.leased(instance_id, self.owner))
+            if instance is not None:
+                await self._reconcile_watched(_Snapshot.of(instance, self._box), claimed_at)
+        except Exception:
+            log.exception("reconcile of instance %s failed; will retry", instance_id)
+        finally:
+            try:
+                await self._tx(lambda uow: uow.engine.release(instance_id, self.owner))
+            except Exception:
+                log.warning("instance %s: could not release its lease; it lapses on its own", instance_id)
+
+    async def _reconcile_watched(self, snapshot: _Snapshot, claimed_at: float) -> None:
         job = asyncio.create_task(self._reconcile(snapshot))
-        watcher = asyncio.create_task(self._watch(snapshot, job))
+        watcher = asyncio.create_task(self._watch(snapshot, job, claimed_at))
         try:
             await job
         except asyncio.CancelledError:
             if not watcher.done() or asyncio.current_task().cancelling():  # type: ignore[union-attr]
                 raise
-            log.info("instance %s: intent changed while working; starting over", instance_id)
+            log.info("instance %s: work abandoned (%s); starting over", snapshot.id, watcher.result())
             self.wake()
-        except Exception:
-            log.exception("reconcile of instance %s failed; will retry", instance_id)
         finally:
             watcher.cancel()
-            await self._tx(lambda uow: uow.engine.release(instance_id, self.owner))
 
-    async def _watch(self, snap: _Snapshot, job: asyncio.Task[None]) -> None:
-        """Keep the lease alive, and abandon the job if the instance's intent changed (e.g. deleted)."""
+    async def _watch(self, snap: _Snapshot, job: asyncio.Task[None], claimed_at: float) -> str | None:
+        """Keeps the lease alive while the job runs, and cancels the job, saying why, once the instance's intent
+        changed (e.g. deleted) or the lease is no longer surely ours: its renewal refused (it lapsed, and another
+        worker may hold it), or impossible (the database unreachable) for two thirds of its length. So two workers
+        never act on one instance, even when this one stalls."""
         renew_every = self._settings.lease_s / 3
         loop = asyncio.get_running_loop()
-        renewed = loop.time()
+        held_since = claimed_at  # when the lease in force was taken or last extended, by this process's clock
         while not job.done():
             await asyncio.sleep(min(1.0, renew_every))
-            state = await self._tx(lambda uow: uow.engine.state_of(snap.id))
-            if state != (snap.status, snap.desired):
+            try:
+                if await self._tx(lambda uow: uow.engine.state_of(snap.id)) != (snap.status, snap.desired):
+                    job.cancel()
+                    return "its intent changed"
+                if loop.time() - held_since >= renew_every:
+                    asked_at = loop.time()
+                    if not await self._tx(lambda uow: uow.engine.renew(snap.id, self.owner, utcnow(), self._lease)):
+                        job.cancel()
+                        return "its lease lapsed"
+                    held_since = asked_at
+            except Exception:
+                log.warning("instance %s: could not renew its lease", snap.id, exc_info=True)
+            if loop.time() - held_since >= 2 * renew_every:
                 job.cancel()
-                return
-            if loop.time() - renewed >= renew_every:
-                await self._claim(snap.id)
-                renewed = loop.time()
+                return "its lease could not be renewed"
+        return None
 
     async def _reconcile(self, snap: _Snapshot) -> None:
         provider = self._providers[snap.provider]

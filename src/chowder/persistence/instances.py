@@ -117,6 +117,18 @@ class SqlEngineRepository:
             .values(lease_owner=owner, lease_expires_at=now + lease),
         )
 
+    def renew(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        return _write(
+            self._session,
+            update(InstanceRow)
+            .where(
+                InstanceRow.id == instance_id,
+                InstanceRow.lease_owner == owner,
+                ~lapsed(InstanceRow.lease_expires_at, now),
+            )
+            .values(lease_expires_at=now + lease),
+        )
+
     def release(self, instance_id: str, owner: str) -> None:
         _write(
             self._session,

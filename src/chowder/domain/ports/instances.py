@@ -118,6 +118,11 @@ class EngineRepository(Protocol):
 
     def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool: ...
 
+    def renew(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Extends a lease `owner` still holds; False once it lapsed or was released, so a late renewal never
+        takes back what another worker may own by now."""
+        ...
+
     def release(self, instance_id: str, owner: str) -> None: ...
 
     def leased(self, instance_id: str, owner: str) -> InstanceRecord | None:
