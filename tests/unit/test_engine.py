@@ -17,7 +17,7 @@ from chowder.domain.lifecycle import Event
 from chowder.domain.models import Desired, Status
 from chowder.domain.ports.instances import InstanceRecord
 from chowder.domain.ports.storage import Transactions, UnitOfWork
-from chowder.domain.reconciler import Engine
+from chowder.domain.reconciler import MAX_PARALLEL_BOOTS, Engine
 from tests.fakes.engine_env import EngineEnv, running
 
 pytestmark = pytest.mark.persistence
@@ -114,6 +114,27 @@ def test_two_engines_side_by_side_boot_each_instance_once(env: EngineEnv) -> Non
     asyncio.run(scenario())
     for instance in instances:
         assert env.provider.count("start", sandbox_id_for(instance.id)) == 1
+
+
+def test_an_engine_claims_no_more_boots_than_it_has_slots(env: EngineEnv) -> None:
+    """The rest of a mass start stays unclaimed, for another worker to boot at once rather than after these."""
+    instances = [env.add() for _ in range(MAX_PARALLEL_BOOTS + 2)]
+    env.runtime.hang_readiness()
+    first, second = env.engine(), env.engine()
+
+    def held_by(engine: Engine) -> int:
+        ids = [instance.id for instance in instances]
+        return env.tx.run_sync(lambda uow: sum(uow.engine.leased(i, engine.owner) is not None for i in ids))
+
+    async def scenario() -> None:
+        async with running(first):
+            await asyncio.sleep(env.settings.provision_timeout_s / 3)
+            assert held_by(first) == MAX_PARALLEL_BOOTS
+            async with running(second):
+                await asyncio.sleep(env.settings.provision_timeout_s / 3)
+                assert (held_by(first), held_by(second)) == (MAX_PARALLEL_BOOTS, 2)
+
+    asyncio.run(scenario())
 
 
 def test_a_gateway_never_ready_ends_in_error_with_the_timeout(env: EngineEnv) -> None:

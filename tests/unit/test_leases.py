@@ -13,7 +13,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
 from chowder.domain.billing import stripe_client
-from chowder.domain.models import Tier
+from chowder.domain.models import Status, Tier
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.quantity_sync import QuantitySync
 from chowder.persistence.db import Database, migrate
@@ -33,17 +33,17 @@ def test_claim_is_exclusive_until_the_lease_expires(database_url: str) -> None:
     now = utcnow()
 
     def worker_a_claims(uow: UnitOfWork) -> None:
-        assert uow.engine.needing_work(now, now) == [instance_id]
+        assert uow.engine.needing_work(now, now) == {instance_id: Status.PROVISIONING}
         assert uow.engine.claim(instance_id, "worker-a", now, lease)
 
     def worker_b_waits(uow: UnitOfWork) -> None:
         assert not uow.engine.claim(instance_id, "worker-b", now + timedelta(seconds=10), lease)
-        assert uow.engine.needing_work(now + timedelta(seconds=10), now) == []
+        assert uow.engine.needing_work(now + timedelta(seconds=10), now) == {}
         assert uow.engine.claim(instance_id, "worker-a", now + timedelta(seconds=10), lease), "the owner renews"
 
     def worker_b_takes_over(uow: UnitOfWork) -> None:
         later = now + timedelta(seconds=41)
-        assert uow.engine.needing_work(later, later) == [instance_id]
+        assert uow.engine.needing_work(later, later) == {instance_id: Status.PROVISIONING}
         assert uow.engine.claim(instance_id, "worker-b", later, lease), "an expired lease is taken over"
         uow.engine.release(instance_id, "worker-a")
 
@@ -55,7 +55,8 @@ def test_claim_is_exclusive_until_the_lease_expires(database_url: str) -> None:
     def a_late_renewal_takes_nothing_back(uow: UnitOfWork) -> None:
         uow.engine.release(instance_id, "worker-b")
         assert not uow.engine.renew(instance_id, "worker-b", now + timedelta(seconds=43), lease)
-        assert uow.engine.needing_work(now + timedelta(seconds=43), now) == [instance_id], "still free"
+        free = uow.engine.needing_work(now + timedelta(seconds=43), now)
+        assert free == {instance_id: Status.PROVISIONING}, "still free"
 
     for step in (worker_a_claims, worker_b_waits, worker_b_takes_over):
         tx.run_sync(step)

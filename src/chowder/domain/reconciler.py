@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
@@ -46,7 +46,6 @@ class _Snapshot:
     sandbox_id: str
     first_boot: bool
     replace_gateway: bool
-    status_changed_at: datetime
     spec: InstanceRuntimeSpec
 
     @classmethod
@@ -59,7 +58,6 @@ class _Snapshot:
             sandbox_id=sandbox_id_for(instance.id),
             first_boot=instance.observed_at is None,
             replace_gateway=instance.replace_gateway,
-            status_changed_at=instance.status_changed_at,
             spec=runtime_spec_of(instance, box),
         )
 
@@ -82,6 +80,9 @@ class Engine:
         self._lease = timedelta(seconds=settings.lease_s)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._boots = asyncio.Semaphore(MAX_PARALLEL_BOOTS)
+        # Claimed to boot: never more than the boot slots, so a mass start spreads over every worker (an instance
+        # claimed here waiting for a slot would wait while another worker idles).
+        self._booting: set[str] = set()
         self._wakeup = Wakeup()
 
     def wake(self) -> None:
@@ -108,18 +109,23 @@ class Engine:
         """Claim every instance that needs work and is not being worked on here already."""
         now = utcnow()
         observe_before = now - timedelta(seconds=self._settings.observe_interval_s)
-        ids = await self._tx(lambda uow: uow.engine.needing_work(now, observe_before))
-        for instance_id in ids:
+        work = await self._tx(lambda uow: uow.engine.needing_work(now, observe_before))
+        for instance_id, status in work.items():
             if instance_id in self._in_flight:
                 continue
+            if status == Status.PROVISIONING and len(self._booting) >= MAX_PARALLEL_BOOTS:
+                continue  # left unclaimed for a worker with a boot slot free (this one's, at a later tick)
             claimed_at = asyncio.get_running_loop().time()
             if await self._claim(instance_id):
+                if status == Status.PROVISIONING:
+                    self._booting.add(instance_id)
                 task = asyncio.create_task(self._work(instance_id, claimed_at))
                 self._in_flight[instance_id] = task
                 task.add_done_callback(functools.partial(self._forget, instance_id))
 
     def _forget(self, instance_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(instance_id, None)
+        self._booting.discard(instance_id)
 
     async def _claim(self, instance_id: str) -> bool:
         """Takes the lease of an instance nobody holds (or whose holder let it lapse), or renews ours."""
@@ -203,11 +209,8 @@ class Engine:
     async def _boot(self, provider: SandboxProvider, snap: _Snapshot) -> None:
         """Create (once), launch (unless already running: adoption), and wait for readiness."""
         timeout = self._settings.provision_timeout_s if snap.first_boot else self._settings.start_timeout_s
-        remaining = (snap.status_changed_at + timedelta(seconds=timeout) - utcnow()).total_seconds()
         try:
-            if remaining <= 0:
-                raise ChowderError(f"Timed out after {timeout:.0f} s waiting for the gateway to become ready.")
-            endpoint, note = await asyncio.wait_for(self._launch(provider, snap), remaining)
+            endpoint, note = await asyncio.wait_for(self._launch(provider, snap), timeout)
         except (ChowderError, TimeoutError) as exc:
             reason = str(getattr(exc, "detail", "")) or (
                 f"Timed out after {timeout:.0f} s waiting for the gateway to become ready."

@@ -89,10 +89,9 @@ class SqlEngineRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def needing_work(self, now: datetime, observe_before: datetime) -> list[str]:
-        """Instances whose observed state differs from the desired one, or whose liveness check is due."""
-        rows = self._session.scalars(
-            select(InstanceRow.id).where(
+    def needing_work(self, now: datetime, observe_before: datetime) -> dict[str, Status]:
+        rows = self._session.execute(
+            select(InstanceRow.id, InstanceRow.status).where(
                 or_(
                     InstanceRow.status == Status.PROVISIONING,
                     (InstanceRow.status == Status.RUNNING) & (InstanceRow.desired_state != Desired.RUNNING),
@@ -103,7 +102,7 @@ class SqlEngineRepository:
                 lapsed(InstanceRow.lease_expires_at, now),
             )
         )
-        return list(rows)
+        return {instance_id: Status(status) for instance_id, status in rows}
 
     def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         """Compare-and-set: take a free or expired lease (or renew our own)."""

@@ -114,7 +114,10 @@ class InstanceRepository(Protocol):
 class EngineRepository(Protocol):
     """The lifecycle engine's queries: across tenants, guarded by leases instead of org ids."""
 
-    def needing_work(self, now: datetime, observe_before: datetime) -> list[str]: ...
+    def needing_work(self, now: datetime, observe_before: datetime) -> dict[str, Status]:
+        """The unleased instances whose observed state differs from the desired one, or whose liveness check is
+        due, with their status."""
+        ...
 
     def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool: ...
 
