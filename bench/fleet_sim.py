@@ -328,17 +328,21 @@ class TracedEngine(Engine):
             self._spans.tick(None)
 
     async def _claim(self, instance_id: str) -> bool:
-        renewal = instance_id in self._in_flight
         won = await super()._claim(instance_id)
-        self._spans.claims[("renewed" if won else "renewal refused") if renewal else ("won" if won else "lost")] += 1
+        self._spans.claims["won" if won else "lost"] += 1
         return won
 
-    async def _work(self, instance_id: str) -> None:
+    async def _renew(self, instance_id: str) -> bool:
+        renewed = await super()._renew(instance_id)
+        self._spans.claims["renewed" if renewed else "renewal refused"] += 1
+        return renewed
+
+    async def _work(self, instance_id: str, claimed_at: float) -> None:
         INSTANCE.set(instance_id)  # this task's context, which the job and watcher tasks it starts copy
         self._spans.enter(instance_id)
         completed = False
         try:
-            await super()._work(instance_id)
+            await super()._work(instance_id, claimed_at)
             completed = True
         finally:
             self._spans.leave(instance_id, completed)

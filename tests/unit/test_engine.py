@@ -327,3 +327,27 @@ def test_a_database_outage_stops_the_work_in_hand_and_the_engine_resumes_after(
         asyncio.run(scenario())
     assert "engine tick failed" in caplog.text
     assert env.provider.count("start", sandbox_id_for(instance.id)) == 1, "the gateway started then was adopted"
+
+
+class _CountingClaims(Engine):
+    claims = 0
+
+    async def _claim(self, instance_id: str) -> bool:
+        self.claims += 1
+        return await super()._claim(instance_id)
+
+
+def test_running_instances_are_seen_alive_in_bulk_without_a_lease(env: EngineEnv) -> None:
+    instances = [env.add() for _ in range(5)]
+    engine = _CountingClaims(env.tx, env.box, env.settings, env.providers, env.runtime)
+
+    async def scenario() -> None:
+        async with running(engine):
+            booted = [await env.until_status(instance.id, Status.RUNNING) for instance in instances]
+            claims = engine.claims
+            await asyncio.sleep(6 * env.settings.observe_interval_s)
+            for before in booted:
+                assert env.read(before.id).observed_at > before.observed_at, "seen alive again"  # type: ignore[operator]
+            assert engine.claims == claims, "no instance claimed to be seen alive"
+
+    asyncio.run(scenario())

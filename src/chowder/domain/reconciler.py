@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
@@ -83,6 +83,7 @@ class Engine:
         # Claimed to boot: never more than the boot slots, so a mass start spreads over every worker (an instance
         # claimed here waiting for a slot would wait while another worker idles).
         self._booting: set[str] = set()
+        self._next_liveness_check = 0.0
         self._wakeup = Wakeup()
 
     def wake(self) -> None:
@@ -106,30 +107,64 @@ class Engine:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
     async def tick(self) -> None:
-        """Claim every instance that needs work and is not being worked on here already."""
-        now = utcnow()
-        observe_before = now - timedelta(seconds=self._settings.observe_interval_s)
-        work = await self._tx(lambda uow: uow.engine.needing_work(now, observe_before))
+        """Claim every instance that needs work and is not being worked on here already (boots only while this
+        worker has a boot slot free), then check the liveness of running instances in bulk."""
+        work = await self._tx(lambda uow: uow.engine.needing_work(utcnow()))
         for instance_id, status in work.items():
-            if instance_id in self._in_flight:
-                continue
             if status == Status.PROVISIONING and len(self._booting) >= MAX_PARALLEL_BOOTS:
                 continue  # left unclaimed for a worker with a boot slot free (this one's, at a later tick)
-            claimed_at = asyncio.get_running_loop().time()
-            if await self._claim(instance_id):
-                if status == Status.PROVISIONING:
-                    self._booting.add(instance_id)
-                task = asyncio.create_task(self._work(instance_id, claimed_at))
-                self._in_flight[instance_id] = task
-                task.add_done_callback(functools.partial(self._forget, instance_id))
+            await self._take(instance_id, status)
+        await self._check_liveness()
+
+    async def _take(self, instance_id: str, status: Status) -> None:
+        """Claims an instance and works on it in a task of its own."""
+        if instance_id in self._in_flight:
+            return
+        claimed_at = asyncio.get_running_loop().time()
+        if not await self._claim(instance_id):
+            return
+        if status == Status.PROVISIONING:
+            self._booting.add(instance_id)
+        task = asyncio.create_task(self._work(instance_id, claimed_at))
+        self._in_flight[instance_id] = task
+        task.add_done_callback(functools.partial(self._forget, instance_id))
+
+    async def _check_liveness(self) -> None:
+        """Running instances are seen alive in bulk, twice per observe interval at most: one listing per provider,
+        a statement per few hundred instances, no lease. Only an instance whose sandbox is not running is claimed,
+        and its worker looks again before booting it anew."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_liveness_check:
+            return
+        self._next_liveness_check = loop.time() + self._settings.observe_interval_s / 2
+        now = utcnow()
+        observe_before = now - timedelta(seconds=self._settings.observe_interval_s)
+        due = await self._tx(lambda uow: uow.engine.liveness_due(now, observe_before))
+        for name, provider in self._providers.items():
+            ids = [instance_id for instance_id, on in due.items() if on == name]
+            for instance_id in await self._not_running(provider, ids, observe_before) if ids else ():
+                await self._take(instance_id, Status.RUNNING)
+
+    async def _not_running(self, provider: SandboxProvider, ids: list[str], observe_before: datetime) -> set[str]:
+        """Marks the instances of `ids` whose sandbox runs seen alive; the others."""
+        listed = await provider.sandboxes()
+        alive = [i for i in ids if (seen := listed.get(sandbox_id_for(i))) and seen.state == SandboxState.RUNNING]
+        await self._tx(lambda uow: uow.engine.seen_alive(alive, utcnow(), observe_before))
+        return set(ids) - set(alive)
 
     def _forget(self, instance_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(instance_id, None)
-        self._booting.discard(instance_id)
+        if instance_id in self._booting:
+            self._booting.discard(instance_id)
+            self._wakeup.set()  # a boot slot is free: the next instance waiting for one need not wait for a tick
 
     async def _claim(self, instance_id: str) -> bool:
         """Takes the lease of an instance nobody holds (or whose holder let it lapse), or renews ours."""
         return await self._tx(lambda uow: uow.engine.claim(instance_id, self.owner, utcnow(), self._lease))
+
+    async def _renew(self, instance_id: str) -> bool:
+        """Extends the lease this process holds; False once it lapsed (never takes it back)."""
+        return await self._tx(lambda uow: uow.engine.renew(instance_id, self.owner, utcnow(), self._lease))
 
     async def _work(self, instance_id: str, claimed_at: float) -> None:
         try:
@@ -173,7 +208,7 @@ class Engine:
                     return "its intent changed"
                 if loop.time() - held_since >= renew_every:
                     asked_at = loop.time()
-                    if not await self._tx(lambda uow: uow.engine.renew(snap.id, self.owner, utcnow(), self._lease)):
+                    if not await self._renew(snap.id):
                         job.cancel()
                         return "its lease lapsed"
                     held_since = asked_at

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, Update, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, Update, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from chowder.domain.lifecycle import LIVE
@@ -17,6 +17,8 @@ from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
 from chowder.persistence.leases import lapsed
 from chowder.persistence.records import columns_of, record_of
 from chowder.persistence.tables import InstanceRow
+
+_BATCH = 500  # ids per statement, well below every database's bound-parameter limit
 
 
 class SqlInstanceRepository:
@@ -89,20 +91,38 @@ class SqlEngineRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def needing_work(self, now: datetime, observe_before: datetime) -> dict[str, Status]:
+    def needing_work(self, now: datetime) -> dict[str, Status]:
         rows = self._session.execute(
             select(InstanceRow.id, InstanceRow.status).where(
                 or_(
                     InstanceRow.status == Status.PROVISIONING,
                     (InstanceRow.status == Status.RUNNING) & (InstanceRow.desired_state != Desired.RUNNING),
-                    (InstanceRow.status == Status.RUNNING)
-                    & or_(InstanceRow.observed_at.is_(None), InstanceRow.observed_at < observe_before),
+                    (InstanceRow.status == Status.RUNNING) & InstanceRow.observed_at.is_(None),
                     (InstanceRow.status == Status.TERMINATED) & InstanceRow.torn_down.is_(False),
                 ),
                 lapsed(InstanceRow.lease_expires_at, now),
             )
         )
         return {instance_id: Status(status) for instance_id, status in rows}
+
+    def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, str]:
+        due = select(InstanceRow.id, InstanceRow.sandbox_provider).where(
+            *_alive_unleased(now), _unseen_since(observe_before)
+        )
+        return {str(row.id): str(row.sandbox_provider) for row in self._session.execute(due)}
+
+    def seen_alive(self, instance_ids: list[str], now: datetime, observe_before: datetime) -> None:
+        for first in range(0, len(instance_ids), _BATCH):
+            _write(
+                self._session,
+                update(InstanceRow)
+                .where(
+                    InstanceRow.id.in_(instance_ids[first : first + _BATCH]),
+                    *_alive_unleased(now),
+                    _unseen_since(observe_before),
+                )
+                .values(observed_at=now),
+            )
 
     def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         """Compare-and-set: take a free or expired lease (or renew our own)."""
@@ -153,6 +173,19 @@ class SqlEngineRepository:
             select(InstanceRow.id).where(InstanceRow.sandbox_provider == provider, InstanceRow.torn_down.is_(False))
         )
         return set(rows)
+
+
+def _alive_unleased(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Running as wanted, and nobody working on it."""
+    return (
+        InstanceRow.status == Status.RUNNING,
+        InstanceRow.desired_state == Desired.RUNNING,
+        lapsed(InstanceRow.lease_expires_at, now),
+    )
+
+
+def _unseen_since(observe_before: datetime) -> ColumnElement[bool]:
+    return InstanceRow.observed_at < observe_before
 
 
 def _one(session: Session, statement: Select[InstanceRow]) -> InstanceRecord | None:

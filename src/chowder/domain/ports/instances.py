@@ -114,9 +114,18 @@ class InstanceRepository(Protocol):
 class EngineRepository(Protocol):
     """The lifecycle engine's queries: across tenants, guarded by leases instead of org ids."""
 
-    def needing_work(self, now: datetime, observe_before: datetime) -> dict[str, Status]:
-        """The unleased instances whose observed state differs from the desired one, or whose liveness check is
-        due, with their status."""
+    def needing_work(self, now: datetime) -> dict[str, Status]:
+        """The unleased instances whose observed state differs from the desired one (or was never observed), with
+        their status."""
+        ...
+
+    def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, str]:
+        """The unleased running instances last seen alive before `observe_before`, with their provider."""
+        ...
+
+    def seen_alive(self, instance_ids: list[str], now: datetime, observe_before: datetime) -> None:
+        """Marks those still running as wanted, unleased and unseen since `observe_before` seen alive `now`: no
+        lease, no transition, a handful of statements for a fleet."""
         ...
 
     def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool: ...
