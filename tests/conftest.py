@@ -12,11 +12,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.docker_engine import EngineMissing, docker_engine, gateway_image
+from tests.fakes.kube_api import FakeKubernetes
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_RUNTIME = Path(os.environ.get("CHOWDER_RUNTIME_DIR", REPO / ".chowder" / "runtime"))
@@ -35,6 +37,24 @@ def docker_host() -> Iterator[str]:
                 del os.environ["DOCKER_HOST"]
     except EngineMissing as missing:
         pytest.skip(f"docker provider: {missing}")
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(docker_host: str) -> Iterator[FakeKubernetes]:
+    """The fake Kubernetes API server, its pods run in the tests' engine, named by KUBECONFIG for the session (as
+    a user's kubeconfig names a cluster)."""
+    config_dir = Path(tempfile.mkdtemp(prefix="chowder-kube-", dir="/tmp"))
+    before = os.environ.get("KUBECONFIG")
+    try:
+        with FakeKubernetes(docker.DockerClient(base_url=docker_host)) as cluster:
+            os.environ["KUBECONFIG"] = str(cluster.write_kubeconfig(config_dir / "config"))
+            yield cluster
+    finally:
+        if before is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = before
+        shutil.rmtree(config_dir, ignore_errors=True)
 
 
 @pytest.fixture

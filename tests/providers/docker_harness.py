@@ -30,6 +30,7 @@ class DockerHarness:
     provider: DockerProvider
     name: str = "docker"
     network_isolated: bool = True
+    unenforced: frozenset[str] = frozenset()
 
     @classmethod
     def on(cls, data_dir: Path) -> DockerHarness:
@@ -73,16 +74,7 @@ class DockerHarness:
     def applied_limits(self, sandbox_id: str) -> Resources | None:
         """From the main container's cgroup (v1 or v2), as the kernel enforces them."""
         (container,) = self.containers(sandbox_id, role="main")
-        pid = container.attrs["State"]["Pid"]
-        memory = _cgroup_value(pid, "memory", ("memory.max", "memory.limit_in_bytes"))
-        pids = _cgroup_value(pid, "pids", ("pids.max",))
-        if (quota := _cgroup_value(pid, "cpu", ("cpu.max",))) is not None:
-            cpus = int(quota.split()[0]) / int(quota.split()[1])
-        else:
-            cpus = int(_cgroup_value(pid, "cpu", ("cpu.cfs_quota_us",)) or 0) / int(
-                _cgroup_value(pid, "cpu", ("cpu.cfs_period_us",)) or 1
-            )
-        return Resources(memory_mb=int(memory or 0) >> 20, cpus=cpus, pids=int(pids or 0))
+        return cgroup_limits(container.attrs["State"]["Pid"])
 
     def _node(self, info: SandboxInfo) -> str:
         return info.inside(_CACHE.node)
@@ -112,6 +104,19 @@ class DockerHarness:
                 (network,) = container.attrs["NetworkSettings"]["Networks"].values()
                 return str(network["IPAddress"])
         raise AssertionError(f"no sandbox container publishes {url}")
+
+
+def cgroup_limits(pid: int) -> Resources:
+    """The limits in force on a process, read from its cgroups (v1 or v2)."""
+    memory = _cgroup_value(pid, "memory", ("memory.max", "memory.limit_in_bytes"))
+    pids = _cgroup_value(pid, "pids", ("pids.max",))
+    if (quota := _cgroup_value(pid, "cpu", ("cpu.max",))) is not None:
+        cpus = int(quota.split()[0]) / int(quota.split()[1])
+    else:
+        cpus = int(_cgroup_value(pid, "cpu", ("cpu.cfs_quota_us",)) or 0) / int(
+            _cgroup_value(pid, "cpu", ("cpu.cfs_period_us",)) or 1
+        )
+    return Resources(memory_mb=int(memory or 0) >> 20, cpus=cpus, pids=int(pids if pids and pids != "max" else 0))
 
 
 def _cgroup_value(pid: int, controller: str, names: tuple[str, ...]) -> str | None:

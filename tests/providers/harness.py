@@ -97,6 +97,8 @@ class ProviderHarness(Protocol):
     provider: SandboxProvider
     # Whether sandboxes are kept off each other's network (the contract then checks it).
     network_isolated: bool
+    # The limits this provider's engine cannot apply per sandbox (its isolation report says so).
+    unenforced: frozenset[str]
 
     def spec(self, sandbox_id: str) -> SandboxSpec: ...
 
@@ -183,6 +185,7 @@ class ProcessHarness:
     settings: Settings
     provider: ProcessProvider
     name: str = "process"
+    unenforced: frozenset[str] = frozenset()
 
     @property
     def network_isolated(self) -> bool:

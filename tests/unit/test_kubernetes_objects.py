@@ -4,14 +4,24 @@ cluster, and fenced by a NetworkPolicy that admits only the control plane."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+from kubernetes.client import V1ObjectMeta
 
 from chowder.deploy.kubernetes import APP, MODEL_PORT
 from chowder.sandbox.base import BLOCKED, LaunchSpec, Resources, SandboxSpec
-from chowder.sandbox.kubernetes.objects import KubernetesPlacement, object_name, pod, sandbox_objects
+from chowder.sandbox.kubernetes.objects import (
+    ROLE_LABEL,
+    KubernetesPlacement,
+    object_name,
+    pod,
+    sandbox_objects,
+    spec_of,
+    tools_pod,
+)
 
 KUBERNETES = "1.37.0"
 PLACEMENT = KubernetesPlacement(
@@ -27,17 +37,17 @@ LAUNCH = LaunchSpec(("node", "openclaw.mjs", "gateway", "run"), {"OPENCLAW_GATEW
 
 
 def _every(spec: SandboxSpec = SPEC, placement: KubernetesPlacement = PLACEMENT) -> list[dict[str, Any]]:
-    return [*sandbox_objects(spec, placement), pod(spec, LAUNCH, placement)]
+    return [*sandbox_objects(spec, placement), pod(spec, LAUNCH, placement), tools_pod(spec, placement)]
 
 
 @pytest.mark.parametrize("egress", ["open", "none"])
 @pytest.mark.parametrize("extras", [{}, {"runtime_class": "gvisor", "storage_class": "fast"}])
 def test_every_object_is_valid_for_a_current_kubernetes(egress: str, extras: dict[str, str]) -> None:
     objects = _every(dataclasses.replace(SPEC, egress=egress), dataclasses.replace(PLACEMENT, **extras))
-    assert [o["kind"] for o in objects] == ["PersistentVolumeClaim", "Service", "NetworkPolicy", "Pod"]
+    assert [o["kind"] for o in objects] == ["PersistentVolumeClaim", "Service", "NetworkPolicy", "Pod", "Pod"]
     for manifest in objects:
         kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
-        assert manifest["metadata"]["name"] == "chowder-sb-sb-1f2e3d" == object_name(SPEC.sandbox_id)
+        assert manifest["metadata"]["name"].startswith("chowder-sb-sb-1f2e3d")
         assert manifest["metadata"]["annotations"]["chowder.dev/label-instance_id"] == SPEC.labels["instance_id"]
         assert manifest["metadata"]["annotations"]["chowder.dev/sandbox-id"] == "sb_1F2e3d"
 
@@ -57,7 +67,8 @@ def test_the_pod_holds_nothing_of_the_cluster_and_is_limited() -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     assert container["resources"]["limits"] == {"cpu": "500m", "memory": "512Mi"}
-    assert container["command"] == list(LAUNCH.argv)
+    assert container["command"][:2] == ["/bin/sh", "-c"] and container["command"][3] == "/sandbox/root/logs/app.out"
+    assert container["command"][4:] == list(LAUNCH.argv), "the launch's argv, its output to its log in the box"
     claim = [v for v in spec["volumes"] if v["name"] == "state"][0]["persistentVolumeClaim"]["claimName"]
     assert claim == object_name(SPEC.sandbox_id), "its state is the claim create made, kept across stop/start"
 
@@ -84,3 +95,22 @@ def test_the_network_policy_admits_only_the_control_plane_and_never_another_sand
     (internet,) = [peer["ipBlock"] for rule in open_["egress"] for peer in rule["to"] if "ipBlock" in peer]
     assert internet == {"cidr": "0.0.0.0/0", "except": list(BLOCKED)}
     assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(internet["except"])
+
+
+def test_the_claim_holds_the_spec_a_restarted_control_plane_reads_back() -> None:
+    spec = dataclasses.replace(SPEC, read_only_paths=(Path("/opt/runtime/node-v24"),))
+    (claim,) = [o for o in sandbox_objects(spec, PLACEMENT) if o["kind"] == "PersistentVolumeClaim"]
+    metadata = V1ObjectMeta(**claim["metadata"])
+    assert spec_of(metadata) == dataclasses.replace(spec, egress="open"), "all but the egress (the policy's)"
+
+
+def test_the_service_reaches_the_app_pod_only_and_the_tools_pod_ends_on_its_own() -> None:
+    (service,) = [o for o in sandbox_objects(SPEC, PLACEMENT) if o["kind"] == "Service"]
+    assert service["spec"]["selector"][ROLE_LABEL] == "app"
+    tools = tools_pod(SPEC, PLACEMENT)
+    assert tools["metadata"]["labels"][ROLE_LABEL] == "tools" and tools["spec"]["restartPolicy"] == "Never"
+    assert (
+        tools["spec"]["containers"][0]["securityContext"]
+        == pod(SPEC, LAUNCH, PLACEMENT)["spec"]["containers"][0]["securityContext"]
+    ), "the same confinement as the app"
+    assert "env" not in tools["spec"]["containers"][0], "no secret of the launch"

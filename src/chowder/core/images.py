@@ -7,5 +7,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 IMAGE_RUNTIME = PurePosixPath("/opt/chowder/runtime")
+# The image's Node (the runtime cache's `node` tree), which runs the kubernetes provider's tools in a pod.
+IMAGE_NODE = IMAGE_RUNTIME / "node" / "bin" / "node"
 TREES_LABEL = "dev.chowder.runtime-trees"
 DEFAULT_IMAGE = "chowder-gateway:local"

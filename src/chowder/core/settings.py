@@ -28,8 +28,10 @@ class Settings(BaseSettings):
     runtime_dir: Path | None = Field(
         None, description="Shared OpenClaw runtime cache (Node + npm packages); <data_dir>/runtime when unset."
     )
-    sandbox_provider: Literal["process", "docker"] = Field(
-        "process", description="Provider for new instances: host processes, or containers of the engine at DOCKER_HOST."
+    sandbox_provider: Literal["process", "docker", "kubernetes"] = Field(
+        "process",
+        description="Provider for new instances: host processes, containers of the engine at DOCKER_HOST, or pods "
+        "of the cluster of the kubeconfig (KUBECONFIG, ~/.kube/config, or the pod's own service account).",
     )
     sandbox_isolation: Literal["auto", "none"] = Field(
         "auto", description="auto: every isolation mechanism the host offers; none: plain processes (dev only)."
@@ -50,6 +52,24 @@ class Settings(BaseSettings):
     )
     docker_subnet: str = Field(
         "10.232.0.0/16", description="docker: IPv4 block for the sandboxes' own bridge networks (a /29 each)."
+    )
+    kubernetes_namespace: str = Field("chowder-sandboxes", description="kubernetes: the namespace of the sandboxes.")
+    kubernetes_image: str = Field(
+        DEFAULT_IMAGE, description="kubernetes: the gateway image as the cluster pulls it (`chowder runtime image`)."
+    )
+    kubernetes_runtime_class: str | None = Field(
+        None, description="kubernetes: the RuntimeClass of sandbox pods (e.g. gvisor, kata); the cluster's default."
+    )
+    kubernetes_storage_class: str | None = Field(
+        None, description="kubernetes: the StorageClass of sandbox claims; the cluster's default."
+    )
+    kubernetes_control_plane_namespace: str = Field(
+        "chowder", description="kubernetes: where the control plane runs (its pods alone reach sandboxes)."
+    )
+    kubernetes_model_url: str | None = Field(
+        None,
+        description="kubernetes: the model endpoint as sandboxes reach it; the control plane's model Service when "
+        "unset.",
     )
     gateway_port_min: int = Field(19100, description="First host port handed to gateways (isolation none only).")
     gateway_port_max: int = Field(19999, description="Last host port handed to gateways (isolation none only).")

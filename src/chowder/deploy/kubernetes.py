@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chowder.core.kubernetes import container_security, pod_security
+from chowder.core.kubernetes import APP, MODEL_SERVICE, container_security, pod_security
 
-APP = "chowder"
 API_PORT = 8000
 MODEL_PORT = 8001
 SECRET_NAME = "chowder"
@@ -69,7 +68,7 @@ def manifests(deployment: Deployment) -> list[dict[str, Any]]:
         _deployment(deployment, "api", deployment.replicas, _api_container(deployment)),
         _deployment(deployment, "worker", deployment.workers, _worker_container(deployment)),
         _service(deployment.namespace, APP, "api", API_PORT),
-        _service(deployment.namespace, f"{APP}-model", "model", MODEL_PORT),
+        _service(deployment.namespace, MODEL_SERVICE, "model", MODEL_PORT),
         _disruption_budget(deployment.namespace, "api"),
         _disruption_budget(deployment.namespace, "worker"),
     ]
@@ -117,6 +116,7 @@ def _container(deployment: Deployment, name: str, args: list[str]) -> dict[str, 
         {"name": "CHOWDER_DATA_DIR", "value": DATA_DIR},
         {"name": "CHOWDER_SANDBOX_PROVIDER", "value": "kubernetes"},
         {"name": "CHOWDER_KUBERNETES_NAMESPACE", "value": deployment.sandboxes_in},
+        {"name": "CHOWDER_KUBERNETES_CONTROL_PLANE_NAMESPACE", "value": deployment.namespace},
         *(
             {"name": setting, "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": key}}}
             for setting, key in SECRET_KEYS.items()

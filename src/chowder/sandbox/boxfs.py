@@ -20,8 +20,12 @@ from chowder.core.settings import MIB
 from chowder.sandbox.base import FileEntry
 
 ROOT = "root"
-_ESCAPE = "Path escapes the instance root."
+ESCAPE = "Path escapes the instance root."
 _MISSING = "File not found."
+ROOT_ITSELF = "The instance root itself cannot be written, moved or deleted."
+LOOP = "Too many levels of symbolic links."
+IS_DIR = "Is a directory."
+NOT_REGULAR = "Not a regular file."
 _MAX_HOPS = 40  # as Linux's own symlink limit
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -43,12 +47,7 @@ class BoxFiles:
         with file:
             if tail:
                 file.seek(max(0, size - max_bytes))
-            data = file.read(max_bytes + 1)
-        if len(data) <= max_bytes:
-            return data
-        if tail:
-            return data[-max_bytes:]
-        raise FileTooLarge(f"The file is larger than {max_bytes / MIB:g} MiB.")
+            return within(file.read(max_bytes + 1), max_bytes, tail=tail)
 
     def open_regular(self, path: str) -> tuple[BinaryIO, int]:
         """A regular file open for reading, and its size. Opened O_NONBLOCK, so a FIFO without a writer does not
@@ -64,9 +63,9 @@ class BoxFiles:
         try:
             info = os.fstat(fd)
             if stat.S_ISDIR(info.st_mode):
-                raise BadRequest("Is a directory.")
+                raise BadRequest(IS_DIR)
             if not stat.S_ISREG(info.st_mode):
-                raise BadRequest("Not a regular file.")
+                raise BadRequest(NOT_REGULAR)
         except BaseException:
             os.close(fd)
             raise
@@ -137,7 +136,7 @@ class BoxFiles:
         parts = clean(path)
         resolved = self._walk([ROOT, *parts], follow_last=follow_last or not parts)
         if resolved is None or resolved[:1] != [ROOT]:
-            raise BadRequest(_ESCAPE)
+            raise BadRequest(ESCAPE)
         return resolved[1:]
 
     def _walk(self, parts: list[str], *, follow_last: bool) -> list[str] | None:
@@ -160,7 +159,7 @@ class BoxFiles:
             if (todo or follow_last) and os.path.islink(candidate):
                 hops += 1
                 if hops > _MAX_HOPS:
-                    raise BadRequest("Too many levels of symbolic links.")
+                    raise BadRequest(LOOP)
                 target = PurePosixPath(os.readlink(candidate))
                 if target.is_absolute():
                     if not target.is_relative_to(self._seen_at):
@@ -199,6 +198,22 @@ class BoxFiles:
         return fd
 
 
+def within(data: bytes, max_bytes: int, *, tail: bool) -> bytes:
+    """A read of up to `max_bytes + 1` bytes, as `read` answers it: one byte too many is a file too large, or with
+    `tail` the surplus dropped from the front."""
+    if len(data) <= max_bytes:
+        return data
+    if tail:
+        return data[-max_bytes:]
+    raise FileTooLarge(f"The file is larger than {max_bytes / MIB:g} MiB.")
+
+
+def file_error(code: int) -> ChowderError | None:
+    """The API's answer to an OS error (errno `code`) on a tenant path; None for one that is not the tenant's doing."""
+    known = _FILE_ERRORS.get(code)
+    return None if known is None else type(known)(known.detail)
+
+
 def _chown(fd: int, uid: int) -> None:
     if uid != os.geteuid():
         os.fchown(fd, uid, uid)
@@ -207,16 +222,16 @@ def _chown(fd: int, uid: int) -> None:
 def clean(path: str) -> list[str]:
     """Components of a path relative to the root; absolute paths and `..` are refused outright."""
     if path.startswith("/") or "\0" in path:
-        raise BadRequest(_ESCAPE)
+        raise BadRequest(ESCAPE)
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if ".." in parts:
-        raise BadRequest(_ESCAPE)
+        raise BadRequest(ESCAPE)
     return parts
 
 
 def _not_root(parts: list[str]) -> list[str]:
     if not parts:
-        raise BadRequest("The instance root itself cannot be written, moved or deleted.")
+        raise BadRequest(ROOT_ITSELF)
     return parts
 
 
@@ -243,7 +258,7 @@ def _open_dir(base_fd: int, parts: list[str], create_as: int | None = None) -> i
                 next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except NotADirectoryError:
                 if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
-                    raise BadRequest(_ESCAPE) from None
+                    raise BadRequest(ESCAPE) from None
                 raise
             os.close(fd)
             fd = next_fd
@@ -290,8 +305,8 @@ def _entry(entry: os.DirEntry[str], path: str) -> FileEntry:
 
 _FILE_ERRORS: dict[int, ChowderError] = {
     errno.ENOENT: NotFound(_MISSING),
-    errno.ELOOP: BadRequest(_ESCAPE),
-    errno.EISDIR: BadRequest("Is a directory."),
+    errno.ELOOP: BadRequest(ESCAPE),
+    errno.EISDIR: BadRequest(IS_DIR),
     errno.ENOTDIR: BadRequest("Not a directory."),
     errno.ENOTEMPTY: BadRequest("Directory not empty."),
     errno.EEXIST: BadRequest("Already exists."),
@@ -305,7 +320,7 @@ def _file_errors() -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        known = _FILE_ERRORS.get(exc.errno or 0)
+        known = file_error(exc.errno or 0)
         if known is None:
             raise
-        raise type(known)(known.detail) from exc
+        raise known from exc

@@ -8,22 +8,27 @@ EXEC_OUTPUT_CAP = 4 << 20
 
 
 class CappedOutput:
-    """One output stream of a command, read to its end: its first `EXEC_OUTPUT_CAP` bytes are kept, the rest only
+    """One output stream of a command, read to its end: its first `cap` bytes are kept, the rest only
     counted, so it never grows the control plane's memory past that."""
 
-    def __init__(self) -> None:
+    def __init__(self, cap: int = EXEC_OUTPUT_CAP) -> None:
+        self._cap = cap
         self._kept = bytearray()
         self._dropped = 0
 
     def add(self, chunk: bytes) -> None:
-        room = EXEC_OUTPUT_CAP - len(self._kept)
+        room = self._cap - len(self._kept)
         self._kept += chunk[:room]
         self._dropped += max(0, len(chunk) - room)
+
+    def data(self) -> bytes:
+        """What was kept, as bytes."""
+        return bytes(self._kept)
 
     def text(self) -> str:
         text = bytes(self._kept).decode(errors="replace")
         if self._dropped:
-            text += f"\n[chowder] output cut at {EXEC_OUTPUT_CAP >> 20} MiB ({self._dropped} bytes more).\n"
+            text += f"\n[chowder] output cut at {self._cap >> 20} MiB ({self._dropped} bytes more).\n"
         return text
 
 

@@ -16,9 +16,17 @@ def _docker(settings: Settings) -> SandboxProvider:
     return DockerProvider(settings)
 
 
+def _kubernetes(settings: Settings) -> SandboxProvider:
+    """Imported only when chosen, as the engine's client is."""
+    from chowder.sandbox.kubernetes.provider import KubernetesProvider
+
+    return KubernetesProvider(settings)
+
+
 _FACTORIES: dict[str, Callable[[Settings], SandboxProvider]] = {
     "process": ProcessProvider,
     "docker": _docker,
+    "kubernetes": _kubernetes,
 }
 
 
