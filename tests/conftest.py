@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from tests.docker_engine import EngineMissing, docker_engine, gateway_image
 from tests.fakes.kube_api import FakeKubernetes
+from tests.providers.real_cluster import RealCluster
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_RUNTIME = Path(os.environ.get("CHOWDER_RUNTIME_DIR", REPO / ".chowder" / "runtime"))
@@ -40,15 +41,21 @@ def docker_host() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def kube_cluster(docker_host: str) -> Iterator[FakeKubernetes]:
-    """The fake Kubernetes API server, its pods run in the tests' engine, named by KUBECONFIG for the session (as
-    a user's kubeconfig names a cluster)."""
-    config_dir = Path(tempfile.mkdtemp(prefix="chowder-kube-", dir="/tmp"))
+def kube_cluster(request: pytest.FixtureRequest) -> Iterator[FakeKubernetes | RealCluster]:
+    """A cluster named by KUBECONFIG for the session, as a user's kubeconfig names one: the fake API server, its
+    pods run in the tests' engine; or, opted in with CHOWDER_TEST_KUBECONFIG, that real cluster (namespace
+    CHOWDER_TEST_KUBE_NAMESPACE, default chowder-test, which must exist)."""
     before = os.environ.get("KUBECONFIG")
+    config_dir = Path(tempfile.mkdtemp(prefix="chowder-kube-", dir="/tmp"))
     try:
-        with FakeKubernetes(docker.DockerClient(base_url=docker_host)) as cluster:
-            os.environ["KUBECONFIG"] = str(cluster.write_kubeconfig(config_dir / "config"))
-            yield cluster
+        if real := os.environ.get("CHOWDER_TEST_KUBECONFIG"):
+            os.environ["KUBECONFIG"] = str(Path(real).expanduser())
+            yield RealCluster(os.environ.get("CHOWDER_TEST_KUBE_NAMESPACE", "chowder-test"))
+        else:
+            engine = docker.DockerClient(base_url=request.getfixturevalue("docker_host"))
+            with FakeKubernetes(engine) as cluster:
+                os.environ["KUBECONFIG"] = str(cluster.write_kubeconfig(config_dir / "config"))
+                yield cluster
     finally:
         if before is None:
             os.environ.pop("KUBECONFIG", None)

@@ -17,6 +17,7 @@ from tests.conftest import SHARED_RUNTIME
 from tests.fakes.kube_api import FakeKubernetes
 from tests.providers.docker_harness import cgroup_limits
 from tests.providers.harness import REACH_JS, RESOURCES, SECRET, SERVER_JS, marked_processes, own_settings
+from tests.providers.real_cluster import RealCluster
 
 _CACHE = RuntimeCache(SHARED_RUNTIME)
 
@@ -25,15 +26,16 @@ _CACHE = RuntimeCache(SHARED_RUNTIME)
 class KubernetesHarness:
     settings: Settings
     provider: KubernetesProvider
-    cluster: FakeKubernetes
+    cluster: FakeKubernetes | RealCluster
     name: str = "kubernetes"
-    # The fake enforces no NetworkPolicy (no network plugin): the policies' content is checked in its own tests.
+    # The fake enforces no NetworkPolicy (no network plugin): the policies' content is checked in unit tests; a
+    # real cluster's enforcement is its network plugin's.
     network_isolated: bool = False
     # Kubernetes limits a pod's memory and CPU; processes only per node (`podPidsLimit`).
     unenforced: frozenset[str] = frozenset({"pids"})
 
     @classmethod
-    def on(cls, data_dir: Path, cluster: FakeKubernetes) -> KubernetesHarness:
+    def on(cls, data_dir: Path, cluster: FakeKubernetes | RealCluster) -> KubernetesHarness:
         """Needs KUBECONFIG naming `cluster` (the fixture sets it)."""
         update = {
             "sandbox_provider": "kubernetes",
@@ -63,12 +65,16 @@ class KubernetesHarness:
         return KubernetesProvider(self.settings)
 
     def running_processes(self, info: SandboxInfo) -> list[int]:
+        if isinstance(self.cluster, RealCluster):
+            return self.cluster.app_pods(info.sandbox_id)
         return marked_processes(self._marker(info))
 
     def applied_limits(self, sandbox_id: str) -> Resources | None:
         """From the cgroup of the container the fake's kubelet runs the pod in, as the kernel enforces them."""
         container = self.cluster.container_of(object_name(sandbox_id))
-        assert container is not None, f"no container runs the pod of {sandbox_id}"
+        if container is None:
+            assert isinstance(self.cluster, RealCluster), f"no container runs the pod of {sandbox_id}"
+            return None
         container.reload()
         return cgroup_limits(container.attrs["State"]["Pid"])
 
