@@ -361,7 +361,7 @@ def test_isolation_none_runs_plain_processes(data_dir: Path) -> None:
 def test_registry_builds_the_process_provider_and_names_the_supported_ones(settings: Settings) -> None:
     assert isinstance(make_provider(settings), ProcessProvider)
     unknown = Settings.model_construct(**{**settings.model_dump(), "sandbox_provider": "nomad"})
-    with pytest.raises(ValueError, match="supported: docker, process"):
+    with pytest.raises(ValueError, match="supported: docker, kubernetes, process"):
         make_provider(unknown)
 
 
