@@ -30,12 +30,14 @@ from typing import Any, Protocol, cast
 
 import docker
 import docker.errors
+import docker.models.networks
 import docker.types
 from docker.models.containers import Container
 
 LABEL = "dev.chowder.fakekube"
 _POD_LABEL = f"{LABEL}.pod"
 _NAMESPACE_LABEL = f"{LABEL}.namespace"
+_OWNER_LABEL = f"{LABEL}.owner"
 _POD_SUBNETS = ipaddress.ip_network("10.233.0.0/16")
 _CLUSTER_IPS = ipaddress.ip_network("127.77.0.0/16")
 _TICK_S = 0.25
@@ -78,6 +80,11 @@ def quantity(value: str | int | float) -> float:
     return float(text)
 
 
+def _owner_of(found: Any) -> str | None:
+    labels: dict[str, str] = found.attrs.get("Labels") or found.attrs.get("Config", {}).get("Labels") or {}
+    return labels.get(_OWNER_LABEL)
+
+
 class Kubelet:
     """Runs the pods of one fake cluster on `engine`, one worker thread per pod, and keeps their status current."""
 
@@ -88,12 +95,19 @@ class Kubelet:
         self.network = f"chowder-fakekube-{fake_id}"
         self.host_ip = ""
         self._mine = f"{LABEL}={fake_id}"
+        # Every object carries its fake's id and the pid of the process that ran it: a run killed before its fake
+        # closed leaves objects whose process is gone, which the next fake on the engine removes.
+        self._owned = {LABEL: fake_id, _OWNER_LABEL: str(os.getpid())}
         self._closing = threading.Event()
         self._wakes: dict[str, threading.Event] = {}
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """The pod network, on a /24 no host route covers (tried at random: another fake may hold one)."""
+        """The pod network, on a /24 no host route covers (tried at random: another fake may hold one), once what
+        fakes of runs that died left on the engine is gone."""
+        for owner in {_owner_of(found) for found in self._made(LABEL)} - {None}:
+            if not os.path.exists(f"/proc/{owner}"):
+                self._remove(f"{_OWNER_LABEL}={owner}")
         routed = _host_routes()
         free = [net for net in _POD_SUBNETS.subnets(new_prefix=24) if not any(net.overlaps(r) for r in routed)]
         random.shuffle(free)
@@ -106,7 +120,7 @@ class Kubelet:
                     driver="bridge",
                     ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(str(subnet), gateway=gateway)]),
                     options={"com.docker.network.bridge.name": f"chtk{self.fake_id}"},
-                    labels={LABEL: self.fake_id},
+                    labels=self._owned,
                 )
             except docker.errors.APIError as error:  # the engine gave that subnet to another network meanwhile
                 failure = error
@@ -122,15 +136,20 @@ class Kubelet:
             wake.set()
         for thread in self._threads:
             thread.join(timeout=60)
-        for container in self.engine.containers.list(all=True, filters={"label": self._mine}):
+        self._remove(self._mine)
+
+    def _made(self, label: str) -> list[Any]:
+        """Containers, then volumes, then networks with `label` (the order they can be removed in)."""
+        return [
+            *self.engine.containers.list(all=True, filters={"label": label}),
+            *self.engine.volumes.list(filters={"label": label}),
+            *self.engine.networks.list(filters={"label": label}),
+        ]
+
+    def _remove(self, label: str) -> None:
+        for found in self._made(label):
             with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
-        for volume in self.engine.volumes.list(filters={"label": self._mine}):
-            with contextlib.suppress(docker.errors.NotFound):
-                volume.remove(force=True)
-        for network in self.engine.networks.list(filters={"label": self._mine}):
-            with contextlib.suppress(docker.errors.NotFound):
-                network.remove()
+                found.remove(**({} if isinstance(found, docker.models.networks.Network) else {"force": True}))
 
     # --- claims ----------------------------------------------------------------------------------------------------
 
@@ -138,7 +157,7 @@ class Kubelet:
         return f"chowder-fakekube-{self.fake_id}-{claim['metadata']['uid']}"
 
     def add_claim(self, claim: dict[str, Any]) -> None:
-        self.engine.volumes.create(self.volume_of(claim), labels={LABEL: self.fake_id})
+        self.engine.volumes.create(self.volume_of(claim), labels=self._owned)
 
     def release_claim(self, claim: dict[str, Any]) -> None:
         """Remove a deleted claim and its volume once no pod uses it any more (the pvc-protection finalizer)."""
@@ -251,7 +270,7 @@ class Kubelet:
                 working_dir=box.get("workingDir"),
                 hostname=meta["name"][:63],
                 network=self.network,
-                labels={LABEL: self.fake_id, _NAMESPACE_LABEL: meta["namespace"], _POD_LABEL: meta["name"]},
+                labels={**self._owned, _NAMESPACE_LABEL: meta["namespace"], _POD_LABEL: meta["name"]},
                 **settings,
             )
         except docker.errors.APIError as error:
