@@ -22,8 +22,10 @@ class Wakeup:
             self._loop.call_soon_threadsafe(self._event.set)
 
     async def wait(self, timeout_s: float) -> None:
-        """Until nudged or `timeout_s` passed."""
+        """Until nudged or `timeout_s` passed. `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` drops a
+        cancellation that arrives together with the nudge, and the loop then never ends."""
         assert self._event is not None, "bind() first"
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._event.wait()
         self._event.clear()

@@ -245,7 +245,8 @@ class Engine:
         """Create (once), launch (unless already running: adoption), and wait for readiness."""
         timeout = self._settings.provision_timeout_s if snap.first_boot else self._settings.start_timeout_s
         try:
-            endpoint, note = await asyncio.wait_for(self._launch(provider, snap), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for, which on 3.11 can drop a cancellation
+                endpoint, note = await self._launch(provider, snap)
         except (ChowderError, TimeoutError) as exc:
             reason = str(getattr(exc, "detail", "")) or (
                 f"Timed out after {timeout:.0f} s waiting for the gateway to become ready."
