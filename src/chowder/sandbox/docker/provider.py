@@ -50,19 +50,18 @@ from chowder.sandbox.base import (
 )
 from chowder.sandbox.box_operations import BoxFileOperations
 from chowder.sandbox.boxfs import ROOT, BoxFiles
+from chowder.sandbox.docker.commands import run_to_end
 from chowder.sandbox.docker.objects import Facts, SandboxObjects
 from chowder.sandbox.isolation import RUN_DIR, host_lock
 from chowder.sandbox.meta import checked
 from chowder.sandbox.network import HostNetwork, host_resolvers
 from chowder.sandbox.offload import off_loop
-from chowder.sandbox.output import EXEC_TIMEOUT_EXIT, CappedOutput, timeout_note
 
 T = TypeVar("T")
 BOX = PurePosixPath("/sandbox")
 APP_PORT = 18789
 _TMPFS = "rw,nosuid,nodev,size=256m,mode=1777"
 _FAILURES = (docker.errors.DockerException, requests.RequestException, OSError, ValueError)
-_KILL_WAIT_S = 10
 
 
 class DockerProvider(BoxFileOperations):
@@ -335,15 +334,7 @@ class DockerProvider(BoxFileOperations):
             **self._confinement(sandbox_id, facts),
         )
         try:
-            container.start()
-            try:
-                code, note = container.wait(timeout=timeout_s)["StatusCode"], ""
-            except requests.RequestException:
-                container.kill()
-                container.wait(timeout=_KILL_WAIT_S)
-                code, note = EXEC_TIMEOUT_EXIT, timeout_note(timeout_s)
-            stdout, stderr = (_capped(container, stream) for stream in ("stdout", "stderr"))
-            return ExecResult(code, stdout, stderr + note)
+            return run_to_end(container, timeout_s)
         finally:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
@@ -368,13 +359,6 @@ def _resolv_conf() -> Path:
         staging.chmod(0o644)
         os.replace(staging, path)
     return path
-
-
-def _capped(container: Container, stream: str) -> str:
-    output = CappedOutput()
-    for chunk in container.logs(stdout=stream == "stdout", stderr=stream == "stderr", stream=True):
-        output.add(chunk)
-    return output.text()
 
 
 async def _off_loop(function: Callable[..., T], *args: Any) -> T:
