@@ -235,7 +235,8 @@ def probe(
 
 
 class Cgroups:
-    """One cgroup per sandbox under `chowder/`, on the v2 or v1 hierarchies the host has (detected once)."""
+    """One cgroup per sandbox under `chowder/`, on the v2 or v1 hierarchies the host has (detected once); on v1
+    the freezer's too, where it is mounted (v2 freezes any cgroup)."""
 
     def __init__(self, enabled: bool, reserved_mb: int) -> None:
         self.version = "none"
@@ -255,6 +256,11 @@ class Cgroups:
     @property
     def available(self) -> bool:
         return bool(self._parents)
+
+    @property
+    def parents(self) -> dict[str, Path]:
+        """Each controller's parent of the sandboxes' cgroups (one shared directory on v2)."""
+        return dict(self._parents)
 
     def dirs(self, name: str) -> list[Path]:
         """The sandbox's cgroup directory in each hierarchy (one on v2)."""
@@ -324,6 +330,7 @@ def _limits(version: str, controller: str, resources: Resources) -> list[tuple[s
             "memory": [("memory.limit_in_bytes", memory)],
             "cpu": [("cpu.cfs_period_us", str(_CPU_PERIOD_US)), ("cpu.cfs_quota_us", str(quota or -1))],
             "pids": [("pids.max", str(resources.pids))],
+            "freezer": [],
         }
     return table[controller]
 
@@ -363,6 +370,8 @@ def _detect_v1() -> tuple[str, dict[str, Path]]:
     wanted = {c: hierarchies[c] / CGROUP_PARENT for c in _CONTROLLERS if c in hierarchies}
     if not wanted:
         raise _Unavailable("no memory, cpu or pids controller mounted (v1) or offered (v2)")
+    if "freezer" in hierarchies:  # no limits: it lets the control plane freeze a sandbox (`freezer`)
+        wanted["freezer"] = hierarchies["freezer"] / CGROUP_PARENT
     for controller, parent in wanted.items():
         try:
             parent.mkdir(exist_ok=True)
