@@ -1,9 +1,10 @@
 """The process provider's freezer on each cgroup version this host mounts (a hybrid host has both: the provider
-uses one, these tests try each), with a plain process that counts."""
+uses one, these tests try each), with a plain process that counts; and a provider that has no freezer."""
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import time
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from chowder.core.errors import ProviderError
 from chowder.sandbox.freezer import Freezer
+from chowder.sandbox.process import ProcessProvider
+from tests.providers.harness import make_settings, run, spec_for
 
 # Appends a byte every 5 ms, forking now and then: a cgroup must freeze its new processes too.
 COUNTER = """
@@ -94,3 +98,18 @@ def test_a_frozen_cgroup_holds_every_process_until_thawed(parent: Path, tmp_path
         freezer.thaw("box")
         counter.kill()
         counter.wait()
+
+
+def test_a_provider_without_a_freezer_refuses_to_freeze(data_dir: Path) -> None:
+    settings = make_settings(data_dir, random.randrange(21000, 32000, 100), 260000, sandbox_isolation="none")
+    provider = ProcessProvider(settings)
+    assert not provider.freezes and provider.isolation_report()["freeze"].startswith("unavailable")
+
+    async def scenario() -> None:
+        await provider.create(spec_for("plain"))
+        with pytest.raises(ProviderError, match="cannot freeze a sandbox on this host"):
+            await provider.freeze("plain")
+        await provider.thaw("plain")
+        await provider.destroy("plain")
+
+    run(scenario())

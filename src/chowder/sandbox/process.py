@@ -12,7 +12,8 @@ only through `boxfs` (never following a symlink out); processes are known throug
 
 Hardening, each in its own module and refused rather than skipped when isolation is on: `box/` is the mount
 of `disk.img`, the sandbox's disk quota (`diskquota`); every process runs under a seccomp filter (`seccomp`);
-the sandboxes' parent cgroup caps them all together (`cgroup_parent`).
+the sandboxes' parent cgroup caps them all together (`cgroup_parent`). A sandbox is frozen through its cgroup
+(`freezer`), where the host has a cgroup freezer.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from chowder.sandbox.base import (
 from chowder.sandbox.box_operations import BoxFileOperations
 from chowder.sandbox.boxfs import ROOT, BoxFiles
 from chowder.sandbox.diskquota import DiskQuota
+from chowder.sandbox.freezer import Freezer
 from chowder.sandbox.isolation import DISABLED, NAMESPACES, USER, Cgroups, detect_isolation
 from chowder.sandbox.meta import Meta, MetaStore, checked, free_port, free_uid, make_layout
 from chowder.sandbox.network import HostNetwork
@@ -68,6 +70,7 @@ class ProcessProvider(BoxFileOperations):
         self.isolation = detect_isolation(settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
         enabled = self.isolation.enabled
         self.cgroups = Cgroups(enabled, settings.host_reserved_mb)
+        self.freezer = Freezer.of(self.cgroups)
         self.seccomp = detect_seccomp(self.isolation, settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
         self.disk = DiskQuota(settings.sandbox_disk_mb, settings.sandbox_isolation, self._dir)
         self.network = HostNetwork(settings.sandbox_subnet, settings.model_port) if enabled else None
@@ -83,6 +86,10 @@ class ProcessProvider(BoxFileOperations):
                 self.missing.append(f"{name}: {problem}")
         self._trees = ProcessTrees(self.cgroups)
 
+    @property
+    def freezes(self) -> bool:
+        return self.freezer is not None
+
     def isolation_report(self) -> dict[str, str]:
         if not self.isolation.enabled:
             report = dict.fromkeys(("user", "namespaces", "cgroups"), "off (isolation disabled)")
@@ -97,6 +104,7 @@ class ProcessProvider(BoxFileOperations):
             "parent cgroup": self.cgroups.parent.note,
             "seccomp": self.seccomp.note,
             "disk quota": self.disk.note,
+            "freeze": f"available: {self.freezer.note}" if self.freezer else "unavailable: no cgroup freezer",
             "network": self.network.note if self.network else "off (isolation disabled): the host's network",
         }
         if not self.isolation.enabled:
@@ -130,6 +138,13 @@ class ProcessProvider(BoxFileOperations):
     async def destroy(self, sandbox_id: str) -> None:
         await _off_loop(self._destroy, sandbox_id)
 
+    async def freeze(self, sandbox_id: str) -> None:
+        await _off_loop(self._freeze, sandbox_id)
+
+    async def thaw(self, sandbox_id: str) -> None:
+        """One write to the cgroup, a millisecond or so."""
+        await _off_loop(self._thaw, sandbox_id)
+
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         return await _off_loop(self._observe, sandbox_id)
 
@@ -141,7 +156,8 @@ class ProcessProvider(BoxFileOperations):
         await _off_loop(self._set_egress, sandbox_id, egress)
 
     async def exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
-        """Run a short command in the sandbox's isolation and cgroup, with exactly `env`.
+        """Run a short command in the sandbox's isolation and cgroup, with exactly `env`; a frozen sandbox is
+        thawed first (the command would join its frozen cgroup and freeze too, and a timeout could not kill it).
 
         On timeout its process tree is killed and the result has exit code 124 and a note at the end of stderr.
         """
@@ -232,7 +248,9 @@ class ProcessProvider(BoxFileOperations):
             meta = self._meta.require(sandbox_id)
             if self._trees.alive(sandbox_id, meta.main):
                 return
-            # Leftovers of a crashed run (e.g. setsid children) must not linger.
+            # Leftovers of a crashed run (e.g. setsid children) must not linger; a cgroup left frozen (its
+            # processes killed meanwhile) would freeze the new ones.
+            self._thaw(sandbox_id)
             self._trees.terminate(sandbox_id, meta.main, grace_s=0.0)
             missing = [path for path in meta.read_only_paths if not os.path.exists(path)]
             if missing:
@@ -273,12 +291,14 @@ class ProcessProvider(BoxFileOperations):
     def _stop(self, sandbox_id: str, grace_s: float) -> None:
         meta = self._meta.read(checked(sandbox_id))
         if meta is not None:
+            self._thaw(sandbox_id)
             self._trees.terminate(meta.sandbox_id, meta.main, grace_s)
 
     def _destroy(self, sandbox_id: str) -> None:
         sandbox_dir = self._sandbox_dir(sandbox_id)
         meta = self._meta.read(sandbox_id)
         if meta is not None:
+            self._thaw(sandbox_id)
             self._trees.terminate(sandbox_id, meta.main, _DESTROY_GRACE_S)
         if self.cgroups.available:
             self.cgroups.remove(sandbox_id)
@@ -288,6 +308,21 @@ class ProcessProvider(BoxFileOperations):
         if sandbox_dir.exists():
             shutil.rmtree(sandbox_dir)
         self._trees.forget(sandbox_id)
+
+    def _freeze(self, sandbox_id: str) -> None:
+        if self.freezer is None:
+            raise ProviderError(
+                "The process provider cannot freeze a sandbox on this host: it has no cgroup freezer (cgroups "
+                f"{self.cgroups.note})."
+            )
+        meta = self._meta.require(sandbox_id)
+        if not self._trees.alive(sandbox_id, meta.main):
+            raise ProviderError(f"Sandbox {sandbox_id} is not running: only a running sandbox can be frozen.")
+        self.freezer.freeze(sandbox_id, lambda: self.cgroups.members(sandbox_id))
+
+    def _thaw(self, sandbox_id: str) -> None:
+        if self.freezer is not None:
+            self.freezer.thaw(checked(sandbox_id))
 
     def _observe(self, sandbox_id: str) -> SandboxStatus:
         meta = self._meta.read(checked(sandbox_id))
@@ -312,6 +347,7 @@ class ProcessProvider(BoxFileOperations):
     def _exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
         self._refuse_if_weaker(sandbox_id)
         meta = self._meta.require(sandbox_id)
+        self._thaw(sandbox_id)
         with self._command(meta, argv, die_with_parent=True) as command:
             process = spawn_command(command, env, self._cwd(meta))
         return finish(process, timeout_s)
