@@ -12,7 +12,8 @@ by label, nothing is kept elsewhere; the scope, from the data dir, keeps control
 - while running, the main container: the gateway image (`image`), its port published on 127.0.0.1 only, its own
   uid, all capabilities dropped, no-new-privileges, read-only root filesystem, a small tmpfs /tmp, memory, CPU and
   pids limits, an init as PID 1 (signals and zombies), the configured OCI runtime. Stop removes it; start makes
-  a new one with the launch's argv and environment (a new gateway token every boot).
+  a new one with the launch's argv and environment (a new gateway token every boot). Freeze pauses it (the
+  engine's cgroup freezer): a paused container is a running sandbox, and stop, destroy and exec unpause it first.
 - each `exec` is a container of its own with the same confinement, joined to the main one's network when that
   runs (an OpenClaw CLI reaches its gateway), removed when done; a timeout kills it, every process it started
   included.
@@ -62,12 +63,15 @@ BOX = PurePosixPath("/sandbox")
 APP_PORT = 18789
 _TMPFS = "rw,nosuid,nodev,size=256m,mode=1777"
 _FAILURES = (docker.errors.DockerException, requests.RequestException, OSError, ValueError)
+# A main container in either state is a running sandbox: "paused" is a frozen one.
+_LIVE = ("running", "paused")
 
 
 class DockerProvider(BoxFileOperations):
     """Sandboxes as containers of a local Docker engine (or podman's Docker API service)."""
 
     name = "docker"
+    freezes = True
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -148,6 +152,13 @@ class DockerProvider(BoxFileOperations):
     async def destroy(self, sandbox_id: str) -> None:
         await _off_loop(self._destroy, sandbox_id)
 
+    async def freeze(self, sandbox_id: str) -> None:
+        """`docker pause`, which returns once the engine's freezer says the container is frozen."""
+        await _off_loop(self._freeze, sandbox_id)
+
+    async def thaw(self, sandbox_id: str) -> None:
+        await _off_loop(self._thaw, sandbox_id)
+
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         return await _off_loop(self._observe, sandbox_id)
 
@@ -223,7 +234,7 @@ class DockerProvider(BoxFileOperations):
         volume = self.objects.volume(sandbox_id)
         facts = Facts.of(volume)
         main = self.objects.main(sandbox_id)
-        if main is not None and main.status == "running":
+        if main is not None and main.status in _LIVE:
             return
         if main is not None:
             main.remove(force=True)
@@ -271,7 +282,7 @@ class DockerProvider(BoxFileOperations):
         }
 
     def _stop(self, sandbox_id: str, grace_s: float) -> None:
-        main = self.objects.main(checked(sandbox_id))
+        main = self._thawed(sandbox_id)
         if main is None:
             return
         with contextlib.suppress(docker.errors.NotFound):
@@ -279,8 +290,28 @@ class DockerProvider(BoxFileOperations):
                 main.stop(timeout=math.ceil(grace_s))
             main.remove(force=True)
 
+    def _freeze(self, sandbox_id: str) -> None:
+        self.objects.volume(checked(sandbox_id))
+        main = self.objects.main(sandbox_id)
+        if main is None or main.status not in _LIVE:
+            raise ProviderError(f"Sandbox {sandbox_id} is not running: only a running sandbox can be frozen.")
+        if main.status == "running":
+            main.pause()
+
+    def _thaw(self, sandbox_id: str) -> None:
+        """Looked at first: engines differ in how they refuse to unpause what is not paused (409, 500)."""
+        main = self.objects.main(checked(sandbox_id))
+        if main is not None and main.status == "paused":
+            with contextlib.suppress(docker.errors.NotFound):
+                main.unpause()
+
+    def _thawed(self, sandbox_id: str) -> Container | None:
+        """The main container, unpaused first (a paused one gets no signal; some engines refuse to stop it)."""
+        self._thaw(sandbox_id)
+        return self.objects.main(sandbox_id)
+
     def _destroy(self, sandbox_id: str) -> None:
-        checked(sandbox_id)
+        self._thawed(sandbox_id)
         for container in self.objects.containers(sandbox_id):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
@@ -299,7 +330,7 @@ class DockerProvider(BoxFileOperations):
 
     def _status(self, volume: Volume, main: Container | None) -> SandboxStatus:
         labels = dict(Facts.of(volume).labels)
-        if main is None or main.status != "running":
+        if main is None or main.status not in _LIVE:
             return SandboxStatus(SandboxState.STOPPED, labels=labels)
         published = (main.attrs["NetworkSettings"]["Ports"] or {}).get(f"{APP_PORT}/tcp") or []
         endpoint = f"http://127.0.0.1:{published[0]['HostPort']}" if published else None
@@ -318,7 +349,7 @@ class DockerProvider(BoxFileOperations):
     def _exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
         self._refuse_if_weaker(sandbox_id)
         facts = Facts.of(self.objects.volume(sandbox_id))
-        main = self.objects.main(sandbox_id)
+        main = self._thawed(sandbox_id)
         # A running sandbox's network namespace (its gateway on localhost), else its own network.
         network: dict[str, Any] = (
             {"network_mode": f"container:{main.id}"}
