@@ -68,6 +68,8 @@ class KubernetesProvider(ToolFileOperations):
     """Sandboxes as pods (and their claims, Services and NetworkPolicies) of one namespace of a cluster."""
 
     name = "kubernetes"
+    # The Kubernetes API has no way to freeze a pod (the kubelet's cgroups are its own): sandboxes stay running.
+    freezes = False
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -135,6 +137,15 @@ class KubernetesProvider(ToolFileOperations):
 
     async def destroy(self, sandbox_id: str) -> None:
         await _off_loop(self._destroy, sandbox_id)
+
+    async def freeze(self, sandbox_id: str) -> None:
+        raise ProviderError(
+            "The kubernetes provider cannot freeze a sandbox; the Kubernetes API has no way to freeze a pod "
+            "(stop it instead)."
+        )
+
+    async def thaw(self, sandbox_id: str) -> None:
+        """Nothing is ever frozen here."""
 
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         return await _off_loop(self._observe, sandbox_id)
