@@ -36,10 +36,12 @@ class FakeSandboxProvider:
     """Lifecycle operations only: a file, network or exec call fails the test that makes it (the engine makes none)."""
 
     name = "fake"
+    freezes = True
 
     def __init__(self) -> None:
         self.sandboxes_by_id: dict[str, FakeSandbox] = {}
         self.calls: list[tuple[Operation, str]] = []
+        self.frozen: set[str] = set()
         self._failures: dict[Operation, str] = {}
         self._hangs: set[Operation] = set()
 
@@ -60,6 +62,7 @@ class FakeSandboxProvider:
     def die(self, sandbox_id: str) -> None:
         """The sandbox's process tree ends on its own (a crash, the OOM killer)."""
         self.sandboxes_by_id[sandbox_id].running = False
+        self.frozen.discard(sandbox_id)
 
     def left_running(self, sandbox_id: str) -> None:
         """A sandbox with its gateway up, launched by a control plane that died since."""
@@ -108,10 +111,20 @@ class FakeSandboxProvider:
         await self._act("stop", sandbox_id)
         if sandbox_id in self.sandboxes_by_id:
             self.sandboxes_by_id[sandbox_id].running = False
+        self.frozen.discard(sandbox_id)
 
     async def destroy(self, sandbox_id: str) -> None:
         await self._act("destroy", sandbox_id)
         self.sandboxes_by_id.pop(sandbox_id, None)
+        self.frozen.discard(sandbox_id)
+
+    async def freeze(self, sandbox_id: str) -> None:
+        if not self.is_running(sandbox_id):
+            raise ProviderError(f"Sandbox {sandbox_id} is not running: only a running sandbox can be frozen.")
+        self.frozen.add(sandbox_id)
+
+    async def thaw(self, sandbox_id: str) -> None:
+        self.frozen.discard(sandbox_id)
 
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         sandbox = self.sandboxes_by_id.get(sandbox_id)

@@ -52,9 +52,9 @@ class DockerHarness:
             egress=egress,
         )
 
-    def serve(self, info: SandboxInfo) -> LaunchSpec:
+    def serve(self, info: SandboxInfo, script: str = SERVER_JS) -> LaunchSpec:
         env = {"HOME": info.home, "PORT": str(info.app_port), "HOST": "0.0.0.0", "SECRET": SECRET}
-        return LaunchSpec(argv=(self._node(info), "-e", SERVER_JS, self._marker(info)), env=env)
+        return LaunchSpec(argv=(self._node(info), "-e", script, self._marker(info)), env=env)
 
     def reach(self, info: SandboxInfo, url: str) -> list[str]:
         """The gateway behind a published endpoint, at its container's own address (what another sandbox would

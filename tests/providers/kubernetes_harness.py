@@ -54,9 +54,9 @@ class KubernetesHarness:
             egress=egress,
         )
 
-    def serve(self, info: SandboxInfo) -> LaunchSpec:
+    def serve(self, info: SandboxInfo, script: str = SERVER_JS) -> LaunchSpec:
         env = {"HOME": info.home, "PORT": str(info.app_port), "HOST": "0.0.0.0", "SECRET": SECRET}
-        return LaunchSpec(argv=(self._node(info), "-e", SERVER_JS, self._marker(info)), env=env)
+        return LaunchSpec(argv=(self._node(info), "-e", script, self._marker(info)), env=env)
 
     def reach(self, info: SandboxInfo, url: str) -> list[str]:
         return [self._node(info), "-e", REACH_JS, url]

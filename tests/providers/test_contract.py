@@ -1,12 +1,14 @@
 """The contract every `SandboxProvider` keeps, through its interface alone: lifecycle idempotency, adoption by
 a restarted control plane, exec, file operations under the API's path rules, state across stop/start, limits
-in force, and sandboxes kept off each other's network. Parametrized over providers (`harness.py`): a new provider
-joins by adding its harness to `HARNESSES`; provider-specific checks stay in its own test module."""
+in force, sandboxes kept off each other's network, and freezing (where the provider can). Parametrized over
+providers (`harness.py`): a new provider joins by adding its harness to `HARNESSES`; provider-specific checks
+stay in its own test module."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -24,12 +26,15 @@ from tests.providers.harness import (
     RESOURCES,
     SECRET,
     SHELL_ENV,
+    TICKS_JS,
     ProcessHarness,
     ProviderHarness,
     get_json,
+    held,
     own_settings,
     refused_as_escapes,
     run,
+    ticking_past,
 )
 from tests.providers.kubernetes_harness import KubernetesHarness
 
@@ -286,5 +291,101 @@ def test_sandboxes_are_kept_off_each_others_network(harness: ProviderHarness) ->
         assert own.exit_code == 0, "the probe works: a sandbox reaches its own gateway"
         other = await provider.exec("a", harness.reach(infos["a"], endpoints["b"]), SHELL_ENV, 10)
         assert other.exit_code != 0, "a sandbox reaches another one's gateway"
+
+    run(scenario())
+
+
+def _freezing(harness: ProviderHarness) -> SandboxProvider:
+    if not harness.provider.freezes:
+        pytest.skip(f"{harness.name}: this provider cannot freeze a sandbox here")
+    return harness.provider
+
+
+@pytest.mark.timeout(120)
+def test_a_frozen_sandbox_stays_running_and_makes_no_progress_until_thawed(
+    harness: ProviderHarness, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provider = _freezing(harness)
+
+    async def scenario() -> list[float]:
+        info = await provider.create(harness.spec("ice"))
+        await provider.start("ice", harness.serve(info, TICKS_JS))
+        count = await ticking_past(provider, "ice", 0)
+        thaws = []
+        for _ in range(5):
+            await provider.freeze("ice")
+            await provider.freeze("ice")
+            assert (await provider.observe("ice")).state == SandboxState.RUNNING
+            assert (await provider.sandboxes())["ice"].state == SandboxState.RUNNING
+            count = await held(provider, "ice")
+            started = time.perf_counter()
+            await provider.thaw("ice")
+            thaws.append(time.perf_counter() - started)
+            await provider.thaw("ice")
+            count = await ticking_past(provider, "ice", count)
+
+        # The file operations and the egress policy work on it and leave it frozen; exec thaws it.
+        await provider.freeze("ice")
+        await provider.write_file("ice", "note", b"written while frozen")
+        assert await provider.read_file("ice", "note", max_bytes=64) == b"written while frozen"
+        await provider.set_egress("ice", "none")
+        count = await held(provider, "ice")
+        assert await _shell(provider, "ice", "echo thawed") == (0, "thawed")
+        count = await ticking_past(provider, "ice", count)
+
+        # A command that runs as the sandbox is frozen ends once it is thawed.
+        command = asyncio.create_task(_shell(provider, "ice", "sleep 1; echo done"))
+        await asyncio.sleep(0.5)
+        await provider.freeze("ice")
+        await asyncio.sleep(1)
+        await provider.thaw("ice")
+        assert await command == (0, "done")
+        return thaws
+
+    thaws = run(scenario())
+    figures = f"median {statistics.median(thaws) * 1e3:.1f} ms, max {max(thaws) * 1e3:.1f} ms"
+    with capsys.disabled():  # a figure for the run's output, which pytest would capture
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_line(f"{harness.name}: thaw of a frozen sandbox took {figures} ({len(thaws)} thaws)")
+    assert max(thaws) < 2.0
+
+
+def test_stop_and_destroy_thaw_a_frozen_sandbox_first(harness: ProviderHarness) -> None:
+    provider = _freezing(harness)
+
+    async def scenario() -> None:
+        info = await provider.create(harness.spec("ice"))
+        for end in ("stop", "destroy"):
+            await provider.start("ice", harness.serve(info))
+            get_json((await provider.observe("ice")).endpoint or "")
+            await provider.freeze("ice")
+            started = time.monotonic()
+            if end == "stop":
+                await provider.stop("ice", grace_s=10)
+                assert time.monotonic() - started < 5, "its app got the SIGTERM, at once"
+                assert (await provider.observe("ice")).state == SandboxState.STOPPED
+            else:
+                await provider.destroy("ice")
+                assert (await provider.observe("ice")).state == SandboxState.MISSING
+            assert harness.running_processes(info) == []
+            await provider.thaw("ice")
+            with pytest.raises(ProviderError, match="not running|does not exist"):
+                await provider.freeze("ice")
+
+    run(scenario())
+
+
+def test_a_provider_that_cannot_freeze_says_so(harness: ProviderHarness) -> None:
+    provider = harness.provider
+    if provider.freezes:
+        pytest.skip(f"{harness.name}: this provider freezes sandboxes")
+
+    async def scenario() -> None:
+        await provider.create(harness.spec("ice"))
+        with pytest.raises(ProviderError, match="cannot freeze"):
+            await provider.freeze("ice")
+        await provider.thaw("ice")
+        await provider.thaw("ghost")
+        assert (await provider.observe("ice")).state == SandboxState.STOPPED
 
     run(scenario())

@@ -3,6 +3,10 @@
 Providers know nothing of OpenClaw. Every method is idempotent: `create` twice for one id, `start` on a
 running sandbox, `stop` on a stopped one and `destroy` on a gone one are all safe. Paths given to the
 file operations are relative to the sandbox root (the directory the app sees as its state).
+
+A running sandbox may be frozen (`freeze`): its processes keep their memory but get no CPU until `thaw`, so an idle
+instance costs nothing but memory and wakes in milliseconds, not a boot. Freezing is not a state of its own: a
+frozen sandbox observes RUNNING (it is alive), and the control plane keeps track of which ones it froze.
 """
 
 from __future__ import annotations
@@ -132,6 +136,11 @@ class SandboxProvider(Protocol):
 
     name: str
 
+    @property
+    def freezes(self) -> bool:
+        """Whether `freeze` works for this provider on this host (it needs a cgroup freezer it can reach)."""
+        ...
+
     def isolation_report(self) -> dict[str, str]:
         """What isolation is actually in force for new sandboxes, for `chowder doctor` and the start log."""
         ...
@@ -153,11 +162,33 @@ class SandboxProvider(Protocol):
         does not exist."""
         ...
 
-    async def start(self, sandbox_id: str, launch: LaunchSpec) -> None: ...
+    async def start(self, sandbox_id: str, launch: LaunchSpec) -> None:
+        """A no-op on a running sandbox, frozen or not (it stays as it is)."""
+        ...
 
-    async def stop(self, sandbox_id: str, grace_s: float) -> None: ...
+    async def stop(self, sandbox_id: str, grace_s: float) -> None:
+        """A frozen sandbox is thawed first, so that its app gets the SIGTERM and uses the grace to exit."""
+        ...
 
-    async def destroy(self, sandbox_id: str) -> None: ...
+    async def destroy(self, sandbox_id: str) -> None:
+        """A frozen sandbox is thawed first, as by `stop`."""
+        ...
+
+    async def freeze(self, sandbox_id: str) -> None:
+        """Stop every process of a running sandbox from being scheduled, its memory kept (the cgroup freezer);
+        return once the kernel says all are frozen. Idempotent. ProviderError for a sandbox that is not running,
+        one that does not freeze in a few seconds (thawed again), and from a provider that cannot freeze
+        (`freezes` False).
+
+        On a frozen sandbox `exec` thaws it first (a command runs among its processes and often talks to its
+        app, which would never answer) and leaves it thawed; `set_egress` and the file operations work and leave
+        it frozen (`process` and `docker` reach the box from the host, not through the sandbox)."""
+        ...
+
+    async def thaw(self, sandbox_id: str) -> None:
+        """Let a frozen sandbox's processes run again, at once (milliseconds). Idempotent: a no-op on a sandbox
+        that is not frozen, stopped or missing, and on a provider that cannot freeze."""
+        ...
 
     async def observe(self, sandbox_id: str) -> SandboxStatus: ...
 
@@ -165,7 +196,9 @@ class SandboxProvider(Protocol):
         """Every sandbox this provider holds, running or not, by id."""
         ...
 
-    async def exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult: ...
+    async def exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
+        """Run a short command in the sandbox, running or stopped; a frozen one is thawed first (see `freeze`)."""
+        ...
 
     async def read_file(self, sandbox_id: str, path: str, *, max_bytes: int, tail: bool = False) -> bytes:
         """A regular file's content, held in memory: FileTooLarge beyond `max_bytes`, or with `tail` its last
