@@ -29,6 +29,8 @@ INSTANCE_FIELDS = {
     "openclaw_config",
     "region",
     "egress",  # extension: the egress policy
+    "auto_stop",  # extension: sleep when idle
+    "power",  # extension: awake, frozen or asleep while running
     "error_message",
     "created_at",
     "updated_at",

@@ -14,6 +14,7 @@ from chowder.core.settings import Settings
 from chowder.domain.instances import Instances
 from chowder.domain.models import Status
 from chowder.domain.ports.instances import InstanceRecord
+from chowder.domain.power import PowerControl
 from chowder.domain.reconciler import Engine
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.records import record_of
@@ -53,7 +54,10 @@ class EngineEnv:
 
     def use_cases(self, engine: Engine) -> Instances:
         """The instance use cases on the same database, waking `engine` as the API does."""
-        return Instances(self.tx, self.box, self.settings, self.providers, self.runtime, engine.wake, lambda: None)
+        power = PowerControl(self.tx, self.providers, self.settings, engine.wake)
+        return Instances(
+            self.tx, self.box, self.settings, self.providers, self.runtime, engine.wake, lambda: None, power
+        )
 
     def add(self, **fields: Any) -> InstanceRecord:
         """A new org's instance on the fake provider; freshly created unless `fields` say otherwise."""

@@ -22,7 +22,7 @@ def new_org(name: str = "Test Co", **fields: Any) -> OrgRecord:
 def new_instance(org_id: str, box: SecretBox, sandbox_provider: str = "fake", **fields: Any) -> InstanceRecord:
     """Freshly created (provisioning, to run) unless `fields` say otherwise."""
     request = CreateRequest("agent", "anthropic", sandbox_provider, "v1", None, None)
-    return replace(new_instance_record(org_id, request, sandbox_provider, "2026.1.1", None, box), **fields)
+    return replace(new_instance_record(org_id, request, sandbox_provider, "2026.1.1", None, box, None), **fields)
 
 
 def add_instance(uow: UnitOfWork, box: SecretBox, **fields: Any) -> InstanceRecord:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from chowder.core.errors import ProviderError
@@ -33,6 +34,9 @@ class FakeAgentRuntime:
         self._readiness_failure: str | None = None
         self._readiness_hangs = False
         self._config_refused: str | None = None
+        # What keeps an idle instance awake: its enabled channels, its next scheduled job.
+        self.enabled: frozenset[str] = frozenset()
+        self.job_due: datetime | None = None
 
     # Scripting.
 
@@ -92,6 +96,12 @@ class FakeAgentRuntime:
         refused, self._config_refused = self._config_refused, None
         return refused is not None
 
+    async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
+        return self.enabled
+
+    async def next_job_due(self, gateway: GatewayAccess) -> datetime | None:
+        return self.job_due
+
     # Config, skills, channels and chat: the engine never calls them; a use-case test that does fails loudly.
 
     async def apply_overrides(
@@ -132,9 +142,6 @@ class FakeAgentRuntime:
 
     def channels(self) -> Mapping[str, ChannelSpec]:
         return {}
-
-    async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
-        return frozenset()
 
     async def channel_status(self, gateway: GatewayAccess, channel: ChannelSpec) -> ChannelStatus:
         raise NotImplementedError("the fake runtime has no channels")

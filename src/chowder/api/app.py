@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from chowder import __version__
+from chowder.api.activity import ActivityScope
 from chowder.api.body_limit import BodyLimit, BodyLimits
 from chowder.api.errors import install_error_handlers
 from chowder.api.internal import serve_sandbox_facing
@@ -34,6 +35,7 @@ from chowder.domain.instances import Instances
 from chowder.domain.keys import ApiKeys
 from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
+from chowder.domain.power import PowerControl
 from chowder.domain.usage import UsageReports
 from chowder.wiring import control_plane
 
@@ -53,6 +55,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
             )
         async with control_plane(settings) as parts:
             tx = parts.transactions
+            power = PowerControl(tx, parts.providers, settings, parts.engine.wake)
             service = Instances(
                 tx,
                 parts.box,
@@ -61,6 +64,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 parts.runtime,
                 wake_engine=parts.engine.wake,
                 wake_quantity_sync=parts.quantity_sync.wake,
+                power=power,
             )
             need_key = not settings.dev_model
             sessions = parts.turns
@@ -74,12 +78,16 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 keys=ApiKeys(tx),
                 usage=UsageReports(tx),
                 chat=ChatTurns(tx, parts.box, need_key=need_key),
-                model_calls=ModelCalls(tx, parts.box, sessions.key_of, need_key=need_key),
+                model_calls=ModelCalls(tx, parts.box, sessions.key_of, need_key=need_key, on_use=power.hold),
                 sessions=sessions,
+                power=power,
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.
-            tasks = [asyncio.create_task(parts.quantity_sync.run(), name="chowder-quantity-sync")]
+            tasks = [
+                asyncio.create_task(parts.quantity_sync.run(), name="chowder-quantity-sync"),
+                asyncio.create_task(power.run(), name="chowder-activity-heartbeat"),
+            ]
             if run_engine:
                 tasks.append(asyncio.create_task(parts.engine.run(), name="chowder-engine"))
             provider = parts.providers[settings.sandbox_provider]
@@ -95,6 +103,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limits=BodyLimits.from_settings(settings))
+    app.add_middleware(ActivityScope)
     routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage)
     for module in routers:
         app.include_router(module.router)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from chowder.api.activity import ActivityScope
 from chowder.api.body_limit import BodyLimit, BodyLimits
 from chowder.api.routes import model_gateway
 from chowder.api.state import AppState
@@ -26,6 +27,7 @@ def create_internal_app(state: AppState) -> FastAPI:
     app = FastAPI(title="Chowder sandbox-facing endpoint", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.chowder = state
     app.add_middleware(BodyLimit, limits=BodyLimits.from_settings(state.settings))
+    app.add_middleware(ActivityScope)
     app.include_router(model_gateway.router)
     return app
 

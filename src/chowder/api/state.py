@@ -15,6 +15,7 @@ from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.ports.runtime import AgentRuntime
 from chowder.domain.ports.turns import SessionTurns
+from chowder.domain.power import PowerControl
 from chowder.domain.turns import SessionLocks
 from chowder.domain.usage import UsageReports
 
@@ -31,4 +32,5 @@ class AppState:
     usage: UsageReports
     chat: ChatTurns
     model_calls: ModelCalls
+    power: PowerControl
     sessions: SessionTurns = field(default_factory=SessionLocks)

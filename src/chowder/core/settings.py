@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chowder.core.images import DEFAULT_IMAGE
@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(2.0, description="How often the engine looks for work when not woken.")
     observe_interval_s: float = Field(10.0, description="How often a running sandbox is checked for liveness.")
     lease_s: float = Field(30.0, description="How long a worker's claim on an instance lasts without renewal.")
+    freeze_after_s: int | None = Field(
+        None, description="Default `auto_stop.freeze_after_s` of new instances; set with stop_after_s, or neither."
+    )
+    stop_after_s: int | None = Field(
+        None, description="Default `auto_stop.stop_after_s` of new instances; set with freeze_after_s, or neither."
+    )
     # One upstream per model provider, each named by its `ProviderSpec.base_url_setting`; read through
     # `model_base_url`.
     anthropic_base_url: str = Field("https://api.anthropic.com", description="Anthropic upstream (no /v1).")
@@ -140,6 +146,15 @@ class Settings(BaseSettings):
         description="Replace every model provider with the built-in echo model (no provider key needed; the "
         "reply echoes the conversation). For trying Chowder and for tests: never use it in production.",
     )
+
+    @model_validator(mode="after")
+    def _auto_stop_pair(self) -> Settings:
+        if (self.freeze_after_s is None) != (self.stop_after_s is None):
+            raise ValueError("CHOWDER_FREEZE_AFTER_S and CHOWDER_STOP_AFTER_S are set together, or neither.")
+        if self.freeze_after_s is not None and self.stop_after_s is not None:
+            if not 2 <= self.freeze_after_s <= self.stop_after_s:
+                raise ValueError("CHOWDER_FREEZE_AFTER_S must be at least 2 and at most CHOWDER_STOP_AFTER_S.")
+        return self
 
     @property
     def stripe_prices(self) -> dict[str, str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.ids import hash_key, new_id, new_token
-from chowder.domain.models import Desired, Status
+from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.instances import InstanceRecord
+from chowder.domain.power import AutoStop, public_power
 from chowder.sandbox.base import Egress
 
 
@@ -33,6 +34,8 @@ class InstanceView:
     error_message: str | None
     created_at: datetime
     updated_at: datetime
+    auto_stop: AutoStop | None
+    power: Power | None
 
     @classmethod
     def of(cls, instance: InstanceRecord) -> InstanceView:
@@ -53,6 +56,8 @@ class InstanceView:
             error_message=instance.error_message,
             created_at=instance.created_at,
             updated_at=instance.updated_at,
+            auto_stop=AutoStop.of(instance),
+            power=public_power(instance),
         )
 
 
@@ -65,6 +70,8 @@ class CreateRequest:
     openclaw_config: dict[str, Any] | None
     region: str | None
     egress: Egress = "open"
+    # "default": the server's (`CHOWDER_FREEZE_AFTER_S`, `CHOWDER_STOP_AFTER_S`); None: never.
+    auto_stop: AutoStop | None | Literal["default"] = "default"
 
 
 def new_instance_record(
@@ -74,6 +81,7 @@ def new_instance_record(
     release: str,
     overrides: dict[str, Any] | None,
     box: SecretBox,
+    auto_stop: AutoStop | None,
 ) -> InstanceRecord:
     """A new instance as the create use case stores it: provisioning, to run, with its first gateway token and
     model credential (encrypted; the engine replaces both at every boot)."""
@@ -105,4 +113,6 @@ def new_instance_record(
         created_at=now,
         updated_at=now,
         deleted_at=None,
+        freeze_after_s=auto_stop.freeze_after_s if auto_stop else None,
+        stop_after_s=auto_stop.stop_after_s if auto_stop else None,
     )

@@ -20,9 +20,10 @@ from chowder.domain.intents import EngineWait, record_intent, view_of
 from chowder.domain.lifecycle import Event
 from chowder.domain.models import TIER_LIMITS, Principal, Status
 from chowder.domain.orgs import required_model_key
-from chowder.domain.ports.instances import InstanceChanges
+from chowder.domain.ports.instances import KEEP, InstanceChanges, Keep
 from chowder.domain.ports.runtime import AgentRuntime, GatewayAccess, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions, UnitOfWork
+from chowder.domain.power import AutoStop, PowerControl
 from chowder.domain.quantity_sync import with_quantity_due
 from chowder.domain.runtime_spec import runtime_spec_of
 from chowder.sandbox.base import Egress, SandboxProvider, SandboxState
@@ -42,6 +43,7 @@ class Instances:
         runtime: AgentRuntime,
         wake_engine: Callable[[], None],
         wake_quantity_sync: Callable[[], None],
+        power: PowerControl,
     ) -> None:
         self._tx = transactions
         self._box = box
@@ -51,6 +53,7 @@ class Instances:
         self._wake = wake_engine
         self._wake_quantity_sync = wake_quantity_sync
         self._engine_wait = EngineWait(transactions, wake_engine)
+        self._power = power
 
     async def create(self, principal: Principal, request: CreateRequest) -> InstanceView:
         """201 at once in `provisioning`; validation and the tier limit are checked synchronously.
@@ -58,6 +61,8 @@ class Instances:
         release = self._runtime.resolve_version(request.openclaw_version)
         provider = self._provider_name(request.sandbox_provider)
         overrides = self._overrides(request.openclaw_config)
+        if request.auto_stop == "default":
+            request = replace(request, auto_stop=AutoStop.default(self._settings))
         org_id = principal.organization_id
         view = await self._tx(lambda uow: self._insert(uow, org_id, request, release, provider, overrides))
         self._wake()
@@ -83,7 +88,8 @@ class Instances:
         if limit is not None and count >= limit:
             raise QuotaExceeded(f"Instance limit reached ({count}/{limit}). Upgrade your subscription.")
         uow.orgs.save(with_quantity_due(org))
-        instance = new_instance_record(org_id, request, provider, release, overrides, self._box)
+        auto_stop = None if request.auto_stop == "default" else request.auto_stop
+        instance = new_instance_record(org_id, request, provider, release, overrides, self._box, auto_stop)
         uow.instances.add(instance)
         return InstanceView.of(instance)
 
@@ -101,13 +107,14 @@ class Instances:
         name: str | None,
         config_patch: dict[str, Any] | None,
         egress: Egress | None = None,
+        auto_stop: AutoStop | None | Keep = KEEP,
     ) -> InstanceView:
         """Rename, set the egress policy, and deep-merge `openclaw_config` (null removes a key). OpenClaw validates
         and applies a config change first (live on a running gateway, into the file of a stopped one); only then
         is it stored, so the two never diverge and a refused change leaves everything as it was (400 with
         OpenClaw's reasons). The egress policy is applied to the sandbox (at once while it runs) before it is
-        stored, after the config change succeeded. A change to a provisioning instance waits for it to come up,
-        then applies."""
+        stored, after the config change succeeded. A new `auto_stop` counts idleness from now. A change to a
+        provisioning instance waits for it to come up, then applies."""
         patch = self._overrides(config_patch)
         org_id = principal.organization_id
         if patch:
@@ -129,7 +136,7 @@ class Instances:
             provider, spec = await self._spec(org_id, instance_id)
             if (await provider.observe(spec.sandbox_id)).state != SandboxState.MISSING:
                 await provider.set_egress(spec.sandbox_id, egress)
-        return await self._tx(lambda uow: _store_update(uow, org_id, instance_id, name, patch, egress))
+        return await self._tx(lambda uow: _store_update(uow, org_id, instance_id, name, patch, egress, auto_stop))
 
     async def gateway(self, principal: Principal, instance_id: str) -> GatewayAccess:
         """Where the running instance's gateway listens and its token; 409 when it is not running."""
@@ -138,6 +145,7 @@ class Instances:
     async def agent(self, principal: Principal, instance_id: str) -> RunningAgent:
         """The running instance's agent (skills, pairing); 409 when it is not running."""
         org_id = principal.organization_id
+        await self._power.ready(org_id, instance_id)
         instance = await self._tx(lambda uow: running(uow.instances.get(org_id, instance_id)))
         assert instance.gateway_url is not None
         spec = runtime_spec_of(instance, self._box)
@@ -200,6 +208,7 @@ def _store_update(
     name: str | None,
     patch: dict[str, Any] | None,
     egress: Egress | None,
+    auto_stop: AutoStop | None | Keep,
 ) -> InstanceView:
     """The patch merges onto the config as stored now, not as read before OpenClaw took it."""
     instance = visible(uow.instances.get(org_id, instance_id))
@@ -210,7 +219,16 @@ def _store_update(
         openclaw_config=merge_patch(instance.openclaw_config or {}, patch) if patch else instance.openclaw_config,
         updated_at=utcnow(),
     )
+    if not isinstance(auto_stop, Keep):
+        changed = replace(
+            changed,
+            freeze_after_s=auto_stop.freeze_after_s if auto_stop else None,
+            stop_after_s=auto_stop.stop_after_s if auto_stop else None,
+        )
     uow.instances.save(changed)
+    if not isinstance(auto_stop, Keep):
+        uow.instances.touch(org_id, instance_id, changed.updated_at)
+        changed = visible(uow.instances.get(org_id, instance_id))
     return InstanceView.of(changed)
 
 

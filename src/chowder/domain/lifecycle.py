@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from chowder.core.clock import utcnow
 from chowder.core.errors import InvalidState
-from chowder.domain.models import Desired, Status
+from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.instances import InstanceChanges, InstanceRepository
 
 # An instance not deleted: visible to its org and counted against its tier.
@@ -32,6 +32,9 @@ class Event(StrEnum):
     LAUNCHING = "launching"
     BOOTED = "booted"
     BOOT_FAILED = "boot_failed"
+    # Waking an asleep instance: its gateway is launched again while it stays running (`domain.power`).
+    RELAUNCHING = "relaunching"
+    WAKE_FAILED = "wake_failed"
     SEEN_ALIVE = "seen_alive"
     SANDBOX_DIED = "sandbox_died"
     STOPPED = "stopped"
@@ -74,8 +77,12 @@ TRANSITIONS: dict[Event, Transition] = {
     Event.LAUNCHING: Transition(
         _PROVISIONING, Status.PROVISIONING, "launch a gateway", InstanceChanges(replace_gateway=False)
     ),
-    Event.BOOTED: Transition(_PROVISIONING, Status.RUNNING, "finish booting"),
+    Event.BOOTED: Transition(
+        _PROVISIONING, Status.RUNNING, "finish booting", InstanceChanges(power=Power.AWAKE, wake_at=None)
+    ),
     Event.BOOT_FAILED: Transition(_PROVISIONING, Status.ERROR, "fail to boot"),
+    Event.RELAUNCHING: Transition(_RUNNING, Status.RUNNING, "launch a gateway"),
+    Event.WAKE_FAILED: Transition(_RUNNING, Status.ERROR, "fail to wake"),
     Event.SEEN_ALIVE: Transition(_RUNNING, Status.RUNNING, "be seen alive"),
     Event.SANDBOX_DIED: Transition(_RUNNING, Status.PROVISIONING, "lose its sandbox"),
     Event.STOPPED: Transition(_RUNNING, Status.STOPPED, "finish stopping"),

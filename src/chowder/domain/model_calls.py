@@ -33,7 +33,7 @@ class _Access:
 
 class ModelCalls:
     """`key_of_session` names the API key whose chat turn holds an instance's session right now: the key a model
-    call made during that turn is charged to."""
+    call made during that turn is charged to. `on_use` hears of each call's org and instance as it starts."""
 
     def __init__(
         self,
@@ -42,11 +42,13 @@ class ModelCalls:
         key_of_session: Callable[[str, str], Awaitable[str | None]],
         *,
         need_key: bool,
+        on_use: Callable[[str, str], None] = lambda _org_id, _instance_id: None,
     ) -> None:
         self._tx = tx
         self._box = box
         self._key_of_session = key_of_session
         self._need_key = need_key
+        self._on_use = on_use
 
     async def serve(self, provider: str, credential: str | None, exchange: ModelExchange[Answer]) -> Answer:
         """The exchange's answer, with the org's key for `provider` (None when the dev model answers: the org's
@@ -55,6 +57,7 @@ class ModelCalls:
         if credential is None:
             raise Unauthorized("Missing instance credential.")
         access = await self._tx(lambda uow: self._access(uow, credential, provider))
+        self._on_use(access.organization_id, access.instance_id)  # in use until the answer has gone out
         subject = await exchange.subject()
         # The turn's key as the call starts: the turn may end before the call's tokens are known.
         key_id = await self._key_of_session(access.instance_id, subject.session_id) if subject.session_id else None
@@ -65,6 +68,7 @@ class ModelCalls:
         if instance is None:
             raise Unauthorized("Invalid instance credential.")
         org_id = instance.organization_id
+        uow.instances.touch(org_id, instance.id, utcnow())  # a model call is activity: idleness counts from here
         api_key = self._box.decrypt(required_model_key(uow, org_id, provider)) if self._need_key else None
         return _Access(instance.id, org_id, provider, api_key)
 

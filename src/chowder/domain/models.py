@@ -36,6 +36,17 @@ class Status(StrEnum):
     TERMINATED = "terminated"
 
 
+class Power(StrEnum):
+    """How much of a running instance is held (extension): `awake` serves at once, `frozen` keeps its memory but
+    no CPU (cgroup freezer), `asleep` has its gateway stopped (state kept, memory freed). `waking` is ours alone:
+    an asleep gateway being started again (shown as `asleep`)."""
+
+    AWAKE = "awake"
+    FROZEN = "frozen"
+    ASLEEP = "asleep"
+    WAKING = "waking"
+
+
 class Desired(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"

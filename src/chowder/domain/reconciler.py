@@ -22,11 +22,13 @@ from chowder.core.ids import hash_key, new_id, new_token, sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
 from chowder.domain import lifecycle
+from chowder.domain.idle import IdleWork
 from chowder.domain.lifecycle import Event
-from chowder.domain.models import Desired, Status
+from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
 from chowder.domain.ports.runtime import AgentLauncher, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions
+from chowder.domain.power import AutoStop, idle_deadlines
 from chowder.domain.runtime_spec import runtime_spec_of
 from chowder.sandbox.base import SandboxInfo, SandboxProvider, SandboxState
 
@@ -47,6 +49,12 @@ class _Snapshot:
     first_boot: bool
     replace_gateway: bool
     spec: InstanceRuntimeSpec
+    instance: InstanceRecord
+
+    @property
+    def waking(self) -> bool:
+        """An asleep instance's gateway being started again: booted like a start, though it stays running."""
+        return self.status == Status.RUNNING and self.instance.power == Power.WAKING
 
     @classmethod
     def of(cls, instance: InstanceRecord, box: SecretBox) -> _Snapshot:
@@ -59,6 +67,7 @@ class _Snapshot:
             first_boot=instance.observed_at is None,
             replace_gateway=instance.replace_gateway,
             spec=runtime_spec_of(instance, box),
+            instance=instance,
         )
 
 
@@ -76,6 +85,7 @@ class Engine:
         self._settings = settings
         self._providers = providers
         self._runtime = runtime
+        self._idle = IdleWork(transactions, runtime, settings)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
         self._lease = timedelta(seconds=settings.lease_s)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -225,7 +235,7 @@ class Engine:
             await provider.destroy(snap.sandbox_id)
             await self._report(snap, Event.TORN_DOWN)
             log.info("instance %s: sandbox %s destroyed", snap.id, snap.sandbox_id)
-        elif snap.status == Status.PROVISIONING:
+        elif snap.status == Status.PROVISIONING or (snap.waking and snap.desired == Desired.RUNNING):
             async with self._boots:
                 await self._boot(provider, snap)
         elif snap.status == Status.RUNNING and snap.desired == Desired.STOPPED:
@@ -238,11 +248,12 @@ class Engine:
                 return
             await self._report(snap, Event.STOPPED)
             log.info("instance %s: stopped", snap.id)
-        elif snap.status == Status.RUNNING:
+        elif snap.status == Status.RUNNING and not await self._idle.step(provider, snap.instance, snap.spec):
             await self._observe(provider, snap)
 
     async def _boot(self, provider: SandboxProvider, snap: _Snapshot) -> None:
-        """Create (once), launch (unless already running: adoption), and wait for readiness."""
+        """Create (once), launch (unless already running: adoption), and wait for readiness; the same for a wake,
+        which reports with its own events (the instance stays running)."""
         timeout = self._settings.provision_timeout_s if snap.first_boot else self._settings.start_timeout_s
         try:
             async with asyncio.timeout(timeout):  # not wait_for, which on 3.11 can drop a cancellation
@@ -255,12 +266,24 @@ class Engine:
                 await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
             except ChowderError:
                 log.exception("instance %s: could not stop the failed sandbox; delete will retry", snap.id)
-            await self._report(snap, Event.BOOT_FAILED, InstanceChanges(error_message=reason))
+            failed = Event.WAKE_FAILED if snap.waking else Event.BOOT_FAILED
+            await self._report(snap, failed, InstanceChanges(error_message=reason))
             log.warning("instance %s: error: %s", snap.id, reason.splitlines()[0] if reason else "")
             return
-        booted = InstanceChanges(
-            gateway_url=endpoint, sandbox_id=snap.sandbox_id, observed_at=utcnow(), error_message=note
+        now = utcnow()
+        booted = replace(
+            idle_deadlines(AutoStop.of(snap.instance), now),
+            gateway_url=endpoint,
+            sandbox_id=snap.sandbox_id,
+            observed_at=now,
+            error_message=note,
         )
+        if snap.waking:
+            woke = frozenset({Power.WAKING})
+            org_id = snap.spec.organization_id
+            await self._tx(lambda uow: uow.instances.set_power(org_id, snap.id, woke, Power.AWAKE, booted))
+            log.info("instance %s: awake again at %s", snap.id, endpoint)
+            return
         await self._report(snap, Event.BOOTED, booted)
         log.info("instance %s: running at %s", snap.id, endpoint)
 
@@ -302,7 +325,7 @@ class Engine:
             model_token_hash=hash_key(model_token),
             model_token_enc=self._box.encrypt(model_token),
         )
-        if not await self._report(snap, Event.LAUNCHING, credentials):
+        if not await self._report(snap, Event.RELAUNCHING if snap.waking else Event.LAUNCHING, credentials):
             raise ChowderError("The instance changed while its gateway was starting.")
         return replace(snap.spec, gateway_token=gateway_token, model_token=model_token)
 

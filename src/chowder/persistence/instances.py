@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, Update, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, Update, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from chowder.domain.lifecycle import LIVE
-from chowder.domain.models import Desired, Status
-from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
+from chowder.domain.models import Desired, Power, Status
+from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord
 from chowder.persistence.leases import lapsed
 from chowder.persistence.records import columns_of, record_of
 from chowder.persistence.tables import InstanceRow
@@ -69,6 +69,8 @@ class SqlInstanceRepository:
                 name=instance.name,
                 openclaw_config=instance.openclaw_config,
                 egress=instance.egress,
+                freeze_after_s=instance.freeze_after_s,
+                stop_after_s=instance.stop_after_s,
                 updated_at=instance.updated_at,
             ),
         )
@@ -86,6 +88,39 @@ class SqlInstanceRepository:
             .values(**values),
         )
 
+    def set_power(
+        self,
+        org_id: str,
+        instance_id: str,
+        sources: frozenset[Power],
+        target: Power,
+        changes: InstanceChanges,
+        idle_by: IdleStage | None = None,
+    ) -> bool:
+        where = [
+            InstanceRow.id == instance_id,
+            InstanceRow.organization_id == org_id,
+            InstanceRow.status == Status.RUNNING,
+            InstanceRow.power.in_(sources),
+        ]
+        if idle_by is not None:
+            deadline = InstanceRow.idle_freeze_at if idle_by.deadline == "freeze" else InstanceRow.idle_stop_at
+            where.append(deadline <= idle_by.at)
+        values = changes.given() | {"power": target}
+        return _write(self._session, update(InstanceRow).where(*where).values(**values))
+
+    def touch(self, org_id: str, instance_id: str, now: datetime) -> None:
+        mine = (InstanceRow.id == instance_id, InstanceRow.organization_id == org_id)
+        delays = self._session.execute(select(InstanceRow.freeze_after_s, InstanceRow.stop_after_s).where(*mine))
+        row = delays.one_or_none()
+        if row is None:
+            return
+        freeze_s, stop_s = row
+        freeze_at = stop_at = None
+        if freeze_s is not None and stop_s is not None:
+            freeze_at, stop_at = now + timedelta(seconds=freeze_s), now + timedelta(seconds=stop_s)
+        _write(self._session, update(InstanceRow).where(*mine).values(idle_freeze_at=freeze_at, idle_stop_at=stop_at))
+
 
 class SqlEngineRepository:
     def __init__(self, session: Session) -> None:
@@ -99,6 +134,7 @@ class SqlEngineRepository:
                     (InstanceRow.status == Status.RUNNING) & (InstanceRow.desired_state != Desired.RUNNING),
                     (InstanceRow.status == Status.RUNNING) & InstanceRow.observed_at.is_(None),
                     (InstanceRow.status == Status.TERMINATED) & InstanceRow.torn_down.is_(False),
+                    (InstanceRow.status == Status.RUNNING) & _power_due(now),
                 ),
                 lapsed(InstanceRow.lease_expires_at, now),
             )
@@ -175,11 +211,23 @@ class SqlEngineRepository:
         return set(rows)
 
 
+def _power_due(now: datetime) -> ColumnElement[bool]:
+    """Waking, or past a deadline of its power: idle long enough to freeze (when awake) or to stop (unless asleep),
+    or a scheduled job soon due while frozen or asleep."""
+    return or_(
+        InstanceRow.power == Power.WAKING,
+        and_(InstanceRow.power == Power.AWAKE, InstanceRow.idle_freeze_at <= now),
+        and_(InstanceRow.power.in_((Power.AWAKE, Power.FROZEN)), InstanceRow.idle_stop_at <= now),
+        and_(InstanceRow.power.in_((Power.FROZEN, Power.ASLEEP)), InstanceRow.wake_at <= now),
+    )
+
+
 def _alive_unleased(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Running as wanted, and nobody working on it."""
+    """Running as wanted with a gateway meant to be up (awake or frozen), and nobody working on it."""
     return (
         InstanceRow.status == Status.RUNNING,
         InstanceRow.desired_state == Desired.RUNNING,
+        InstanceRow.power.in_((Power.AWAKE, Power.FROZEN)),
         lapsed(InstanceRow.lease_expires_at, now),
     )
 

@@ -116,6 +116,12 @@ class InstanceRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    freeze_after_s: Mapped[int | None] = mapped_column(Integer)
+    stop_after_s: Mapped[int | None] = mapped_column(Integer)
+    power: Mapped[str] = mapped_column(String(8), default="awake", server_default="awake")
+    idle_freeze_at: Mapped[datetime | None] = mapped_column(index=True)
+    idle_stop_at: Mapped[datetime | None] = mapped_column(index=True)
+    wake_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class UsageEventRow(Base):

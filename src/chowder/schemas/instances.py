@@ -16,6 +16,21 @@ EGRESS_HELP = (
 )
 
 
+AUTO_STOP_HELP = (
+    "Extension. Sleep when idle: frozen (memory kept, no CPU) after `freeze_after_s` without a chat, files, channel, "
+    "skill or model call, its gateway stopped (state kept) after `stop_after_s`; the next call wakes it. It stays "
+    "`running` throughout; `power` says which. `null`: never. Never for an instance with an enabled channel. "
+    "Defaults to the server's CHOWDER_FREEZE_AFTER_S / CHOWDER_STOP_AFTER_S (unset: never)."
+)
+
+
+class AutoStop(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    freeze_after_s: int = Field(description="Seconds idle before the sandbox is frozen (2 to 30 days).")
+    stop_after_s: int = Field(description="Seconds idle before its gateway is stopped (at least freeze_after_s).")
+
+
 class InstanceCreate(BaseModel):
     name: Name
     model_provider: ModelProvider = ModelProvider.ANTHROPIC
@@ -24,6 +39,7 @@ class InstanceCreate(BaseModel):
     openclaw_config: dict[str, Any] | None = None
     region: str | None = None
     egress: Egress = Field("open", description=EGRESS_HELP)
+    auto_stop: AutoStop | None = Field(None, description=AUTO_STOP_HELP)
 
 
 class InstanceUpdate(BaseModel):
@@ -32,6 +48,7 @@ class InstanceUpdate(BaseModel):
     name: Name | None = None
     openclaw_config: dict[str, Any] | None = None
     egress: Egress | None = Field(None, description=EGRESS_HELP + " Applied at once to a running instance.")
+    auto_stop: AutoStop | None = Field(None, description=AUTO_STOP_HELP + " Idleness counts from the change.")
 
 
 class Instance(BaseModel):
@@ -50,6 +67,10 @@ class Instance(BaseModel):
     error_message: str | None
     created_at: Timestamp
     updated_at: Timestamp
+    auto_stop: AutoStop | None = Field(description=AUTO_STOP_HELP)
+    power: Literal["awake", "frozen", "asleep"] | None = Field(
+        description="Extension. While running: `awake`, `frozen` or `asleep` (see `auto_stop`); null otherwise."
+    )
 
 
 class InstanceStatus(BaseModel):

@@ -10,6 +10,9 @@ from fastapi import APIRouter, Depends, Response, status
 from chowder.api.deps import OrgPrincipal, State, require
 from chowder.domain.instance_views import CreateRequest, InstanceView
 from chowder.domain.models import Permission, Principal
+from chowder.domain.ports.instances import KEEP
+from chowder.domain.power import AutoStop
+from chowder.schemas.instances import AutoStop as AutoStopBody
 from chowder.schemas.instances import Instance, InstanceCreate, InstanceStatus, InstanceUpdate
 
 router = APIRouter(tags=["instances"])
@@ -22,10 +25,16 @@ def _public(view: InstanceView) -> Instance:
     return Instance.model_validate(asdict(view))
 
 
+def _auto_stop(body: AutoStopBody | None) -> AutoStop | None:
+    return None if body is None else AutoStop.checked(body.freeze_after_s, body.stop_after_s)
+
+
 @router.post("/v1/instances", status_code=status.HTTP_201_CREATED)
 async def create_instance(body: InstanceCreate, principal: OrgPrincipal, state: State) -> Instance:
     """Answers at once with `provisioning`; the gateway boots in the background."""
-    request = CreateRequest(**body.model_dump())
+    fields = body.model_dump(exclude={"auto_stop"})
+    given = "auto_stop" in body.model_fields_set
+    request = CreateRequest(**fields, auto_stop=_auto_stop(body.auto_stop) if given else "default")
     return _public(await state.instances.create(principal, request))
 
 
@@ -42,8 +51,10 @@ async def get_instance(instance_id: str, principal: CanRead, state: State) -> In
 
 @router.patch("/v1/instances/{instance_id}")
 async def update_instance(instance_id: str, body: InstanceUpdate, principal: CanConfigure, state: State) -> Instance:
-    """`openclaw_config` is deep-merged (null removes a key) and applied live to a running gateway, as is `egress`."""
-    view = await state.instances.update(principal, instance_id, body.name, body.openclaw_config, body.egress)
+    """`openclaw_config` is deep-merged (null removes a key) and applied live to a running gateway, as is `egress`;
+    `auto_stop` null switches sleeping off."""
+    auto_stop = _auto_stop(body.auto_stop) if "auto_stop" in body.model_fields_set else KEEP
+    view = await state.instances.update(principal, instance_id, body.name, body.openclaw_config, body.egress, auto_stop)
     return _public(view)
 
 

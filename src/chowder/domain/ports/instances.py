@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from chowder.domain.models import Desired, Status
+from chowder.domain.models import Desired, Power, Status
 from chowder.sandbox.base import Egress
 
 
@@ -43,6 +43,15 @@ class InstanceRecord:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    # Sleep when idle (extension): both None (never), or seconds of idleness before freezing and before stopping.
+    freeze_after_s: int | None = None
+    stop_after_s: int | None = None
+    power: Power = Power.AWAKE
+    # When idleness freezes it and stops it, pushed back by every call (None: never); when a frozen or asleep
+    # instance must be awake again for its next scheduled job.
+    idle_freeze_at: datetime | None = None
+    idle_stop_at: datetime | None = None
+    wake_at: datetime | None = None
 
 
 class Keep(Enum):
@@ -71,10 +80,22 @@ class InstanceChanges:
     replace_gateway: bool | Keep = KEEP
     torn_down: bool | Keep = KEEP
     deleted_at: datetime | Keep = KEEP
+    power: Power | Keep = KEEP
+    idle_freeze_at: datetime | None | Keep = KEEP
+    idle_stop_at: datetime | None | Keep = KEEP
+    wake_at: datetime | None | Keep = KEEP
 
     def given(self) -> dict[str, Any]:
         """The fields this change writes, by column name."""
         return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not KEEP}
+
+
+@dataclass(frozen=True, slots=True)
+class IdleStage:
+    """A power change idleness causes: the deadline it must have passed (`freeze` or `stop`), as of `at`."""
+
+    deadline: Literal["freeze", "stop"]
+    at: datetime
 
 
 class InstanceRepository(Protocol):
@@ -110,13 +131,31 @@ class InstanceRepository(Protocol):
         nothing written) when it is no longer in `source`. Only `domain.lifecycle.apply` calls it."""
         ...
 
+    def set_power(
+        self,
+        org_id: str,
+        instance_id: str,
+        sources: frozenset[Power],
+        target: Power,
+        changes: InstanceChanges,
+        idle_by: IdleStage | None = None,
+    ) -> bool:
+        """Compare-and-set on the power of a running instance: False (nothing written) unless it is running with a
+        power in `sources`, and, with `idle_by`, still idle at that stage as of `idle_by.at` (a call since pushed its
+        deadline back). Only `domain.power` calls it."""
+        ...
+
+    def touch(self, org_id: str, instance_id: str, now: datetime) -> None:
+        """A call used the instance `now`: its idle deadlines move to `now` plus its `auto_stop` delays."""
+        ...
+
 
 class EngineRepository(Protocol):
     """The lifecycle engine's queries: across tenants, guarded by leases instead of org ids."""
 
     def needing_work(self, now: datetime) -> dict[str, Status]:
-        """The unleased instances whose observed state differs from the desired one (or was never observed), with
-        their status."""
+        """The unleased instances whose observed state differs from the desired one (or was never observed), or whose
+        power must change (waking, an idle deadline passed, a scheduled job soon due), with their status."""
         ...
 
     def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from chowder.sandbox.base import Egress, LaunchSpec, SandboxInfo, SandboxProvider, SandboxSpec
@@ -107,6 +108,14 @@ class AgentLauncher(Protocol):
         """Put the last good config back (the refused one is kept aside); False when there is none to try."""
         ...
 
+    async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
+        """The ids of the channels the agent's current config switches on."""
+        ...
+
+    async def next_job_due(self, gateway: GatewayAccess) -> datetime | None:
+        """When the running agent's next scheduled job is due, as the agent itself says; None when none is."""
+        ...
+
 
 class AgentRuntime(AgentLauncher, Protocol):
     """The agent that runs inside a sandbox (OpenClaw), as the use cases act on it: its versions and config,
@@ -169,10 +178,6 @@ class AgentRuntime(AgentLauncher, Protocol):
 
     def channels(self) -> Mapping[str, ChannelSpec]:
         """The channels an agent can connect, by id, in the order the API lists them."""
-        ...
-
-    async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
-        """The ids of the channels the agent's current config switches on."""
         ...
 
     async def channel_status(self, gateway: GatewayAccess, channel: ChannelSpec) -> ChannelStatus:

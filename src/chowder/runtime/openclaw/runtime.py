@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -274,6 +275,14 @@ class OpenClawRuntime:
         """Read from `openclaw.json` as it is now (a plugin channel counts only once its plugin is trusted)."""
         config = await state_files.read_config(provider, spec.sandbox_id) or {}
         return frozenset(channel.id for channel in CHANNELS.values() if channel.enabled_in(config))
+
+    async def next_job_due(self, gateway: GatewayAccess) -> datetime | None:
+        """Admin RPC `cron.status` (~0.1 s): the scheduler's own next wake, over every enabled timed job."""
+        payload = await rpc.call(self._http, gateway.url, gateway.token, "cron.status", {})
+        due_ms = payload.get("nextWakeAtMs")
+        if not payload.get("enabled") or not isinstance(due_ms, int | float):
+            return None
+        return datetime.fromtimestamp(due_ms / 1000, UTC)
 
     async def channel_status(self, gateway: GatewayAccess, channel: ChannelSpec) -> ChannelStatus:
         return await oc_channels.live_status(self._http, gateway, channel.id)
