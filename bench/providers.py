@@ -59,21 +59,21 @@ def one_run(label: str, server: Server, key: str) -> dict[str, float]:
     response = client.post(f"/v1/instances/{instance_id}/start", headers=auth(key))
     assert response.status_code == 200 and response.json()["status"] == "running", response.text
     start_s = time.monotonic() - started
-    turn = _direct_turn(server, instance_id, response.json()["gateway_url"]) if label == "bare" else None
-    turn = turn or (lambda: _api_turn(server, key, instance_id))
+    turn = direct_turn(server, instance_id, response.json()["gateway_url"]) if label == "bare" else None
+    turn = turn or (lambda: api_turn(server, key, instance_id))
     turn()  # the session's first turn
     warm = [timed_ms(turn) for _ in range(WARM_TURNS)]
     assert client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
     return {"create_s": create_s, "start_s": start_s, "warm_turn_ms": statistics.median(warm)}
 
 
-def _api_turn(server: Server, key: str, instance_id: str) -> None:
+def api_turn(server: Server, key: str, instance_id: str) -> None:
     body = {"model": MODEL, "input": "ping"}
     response = server.client.post(f"/v1/instances/{instance_id}/session/bench/responses", headers=auth(key), json=body)
     assert response.status_code == 200, response.text
 
 
-def _direct_turn(server: Server, instance_id: str, gateway: str) -> Callable[[], None]:
+def direct_turn(server: Server, instance_id: str, gateway: str) -> Callable[[], None]:
     token = gateway_token(server.data_dir, instance_id)
     headers = {
         "Authorization": f"Bearer {token}",
