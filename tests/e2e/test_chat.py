@@ -121,6 +121,14 @@ def test_memory_within_a_session_and_isolation_between_sessions(chat: ChatEnv) -
     assert turns(chat.say("third")) == 3, "main is untouched by alice"
 
 
+def test_the_warm_up_turn_of_every_boot_reaches_no_provider_and_no_bill(chat: ChatEnv) -> None:
+    """Each boot ran a turn on the instance's warm-up session before reporting running (`warm_up_session`)."""
+    assert "warm-up turn failed" not in chat.server.log_text()
+    assert not [r for r in chat.fake.requests if "chowder-warm-up-" in json.dumps(r)], "a warm-up call left us"
+    usage = chat.server.client.get(f"{chat.base}/usage", headers=auth(chat.key)).json()
+    assert all(not str(s.get("session_id")).startswith("chowder-warm-up-") for s in usage.get("sessions", [])), usage
+
+
 @pytest.mark.parametrize("session", [None, "compliance"], ids=["main", "named"])
 @pytest.mark.parametrize("case", COMPLIANCE_TESTS, ids=[case.id for case in COMPLIANCE_TESTS])
 def test_the_open_responses_compliance_suite_passes(chat: ChatEnv, case: ComplianceTest, session: str | None) -> None:

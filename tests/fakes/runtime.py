@@ -31,6 +31,7 @@ class FakeAgentRuntime:
     def __init__(self) -> None:
         self.installed: list[str] = []
         self.launched_tokens: list[str] = []
+        self.warmed_up: list[str] = []
         self._readiness_failure: str | None = None
         self._readiness_hangs = False
         self._config_refused: str | None = None
@@ -98,6 +99,9 @@ class FakeAgentRuntime:
 
     async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
         return self.enabled
+
+    async def warm_up(self, gateway: GatewayAccess, spec: InstanceRuntimeSpec, session_id: str) -> None:
+        self.warmed_up.append(session_id)
 
     async def next_job_due(self, gateway: GatewayAccess) -> datetime | None:
         return self.job_due

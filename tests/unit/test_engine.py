@@ -14,6 +14,7 @@ from chowder.core.clock import utcnow
 from chowder.core.ids import sandbox_id_for
 from chowder.domain import lifecycle
 from chowder.domain.lifecycle import Event
+from chowder.domain.model_calls import warm_up_session
 from chowder.domain.models import Desired, Status
 from chowder.domain.ports.instances import InstanceRecord
 from chowder.domain.ports.storage import Transactions, UnitOfWork
@@ -46,6 +47,7 @@ def test_a_new_instance_boots_with_new_credentials(env: EngineEnv) -> None:
     assert env.provider.is_running(sandbox_id) and env.provider.count("start", sandbox_id) == 1
     assert env.runtime.installed == ["2026.1.1"]
     assert env.runtime.launched_tokens == [env.box.decrypt(booted.gateway_token_enc)]
+    assert env.runtime.warmed_up == [warm_up_session(created.id)], "warmed up before it reported running"
     assert booted.gateway_token_enc != created.gateway_token_enc and booted.model_token_hash != created.model_token_hash
 
 
@@ -65,7 +67,7 @@ def test_a_gateway_found_running_after_a_crash_is_adopted_not_restarted(env: Eng
 
     asyncio.run(scenario())
     assert [operation for operation, _ in env.provider.calls] == ["create"], "one idempotent create, nothing else"
-    assert env.runtime.launched_tokens == []
+    assert env.runtime.launched_tokens == [] and env.runtime.warmed_up == []
     assert env.read(mid_boot.id).gateway_token_enc == mid_boot.gateway_token_enc
     assert env.read(was_running.id).status == Status.RUNNING
 

@@ -12,7 +12,7 @@ import pytest
 
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, Unauthorized
-from chowder.domain.model_calls import ModelCalls
+from chowder.domain.model_calls import ModelCalls, warm_up_session
 from chowder.domain.orgs import Organizations
 from chowder.domain.ports.model_calls import CallSubject, RecordUsage
 from chowder.domain.ports.storage import UnitOfWork
@@ -41,12 +41,13 @@ class Tokens:
 class FakeExchange:
     """Answers with the key it was handed, reporting 7 + 3 tokens as a provider's metered answer would."""
 
-    def __init__(self) -> None:
+    def __init__(self, session_id: str = "user:1") -> None:
         self.read = False
+        self.session_id = session_id
 
     async def subject(self) -> CallSubject:
         self.read = True
-        return CallSubject(model="claude-x", session_id="user:1")
+        return CallSubject(model="claude-x", session_id=self.session_id)
 
     async def answer(self, api_key: str | None, on_usage: RecordUsage) -> str | None:
         await on_usage(Tokens(7, 3))
@@ -73,6 +74,15 @@ def test_the_orgs_key_answers_and_the_tokens_are_charged_to_the_turns_key(tx: Sq
     assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange())) == "sk-ant-real"
     [by_key] = tx.run_sync(lambda uow: uow.usage.totals(org_id, "key_id", None, None, instance_id))
     assert (by_key.group, by_key.requests, by_key.input_tokens, by_key.output_tokens) == ("key-1", 1, 7, 3)
+
+
+def test_a_warm_up_turns_calls_get_no_provider_key_and_no_bill(tx: SqlTransactions) -> None:
+    org_id, instance_id = org_with_instance(tx, {"anthropic": "sk-ant-real"})
+    calls = ModelCalls(tx, BOX, _nobody, need_key=True)
+
+    assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange(warm_up_session(instance_id)))) is None
+    assert tx.run_sync(lambda uow: uow.usage.totals(org_id, "key_id", None, None, instance_id)) == []
+    assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange(warm_up_session("another")))) == "sk-ant-real"
 
 
 def test_refused_calls_are_neither_read_nor_answered(tx: SqlTransactions) -> None:

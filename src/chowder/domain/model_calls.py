@@ -21,6 +21,18 @@ from chowder.domain.ports.tenancy import UsageEvent
 
 log = logging.getLogger("chowder.modelgw")
 Answer = TypeVar("Answer")
+_WARM_UP_PREFIX = "chowder-warm-up-"
+
+
+def warm_up_session(instance_id: str) -> str:
+    """The session of the instance's warm-up turns (`AgentLauncher.warm_up`, one per boot): its model calls are
+    answered here by the echo model, never sent to a provider nor charged. One session for all boots, so they add
+    two short messages each to it rather than a session each (the gateway's RPC cannot delete one)."""
+    return _WARM_UP_PREFIX + hash_key(f"warm-up:{instance_id}")[:24]
+
+
+async def _not_charged(_tokens: TokenCounts) -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,8 @@ class ModelCalls:
         access = await self._tx(lambda uow: self._access(uow, credential, provider))
         self._on_use(access.organization_id, access.instance_id)  # in use until the answer has gone out
         subject = await exchange.subject()
+        if subject.session_id == warm_up_session(access.instance_id):
+            return await exchange.answer(None, _not_charged)
         # The turn's key as the call starts: the turn may end before the call's tokens are known.
         key_id = await self._key_of_session(access.instance_id, subject.session_id) if subject.session_id else None
         return await exchange.answer(access.api_key, partial(self._record, access, subject, key_id))

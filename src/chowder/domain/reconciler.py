@@ -24,9 +24,10 @@ from chowder.core.wakeup import Wakeup
 from chowder.domain import lifecycle
 from chowder.domain.idle import IdleWork
 from chowder.domain.lifecycle import Event
+from chowder.domain.model_calls import warm_up_session
 from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
-from chowder.domain.ports.runtime import AgentLauncher, InstanceRuntimeSpec
+from chowder.domain.ports.runtime import AgentLauncher, GatewayAccess, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions
 from chowder.domain.power import AutoStop, idle_deadlines
 from chowder.domain.runtime_spec import runtime_spec_of
@@ -314,7 +315,12 @@ class Engine:
         spec = await self._new_credentials(snap)
         launch = await self._runtime.prepare(provider, info, spec, snap.first_boot)
         await provider.start(snap.sandbox_id, launch)
-        return await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s)
+        endpoint = await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s)
+        try:  # the agent's first-run work, done before the instance reports running
+            await self._runtime.warm_up(GatewayAccess(endpoint, spec.gateway_token), spec, warm_up_session(snap.id))
+        except ChowderError as exc:
+            log.warning("instance %s: warm-up turn failed (its first turn will be slower): %s", snap.id, exc.detail)
+        return endpoint
 
     async def _new_credentials(self, snap: _Snapshot) -> InstanceRuntimeSpec:
         """A new gateway token and model credential at every boot (an adopted gateway keeps its own): whatever

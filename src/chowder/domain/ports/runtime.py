@@ -108,6 +108,11 @@ class AgentLauncher(Protocol):
         """Put the last good config back (the refused one is kept aside); False when there is none to try."""
         ...
 
+    async def warm_up(self, gateway: GatewayAccess, spec: InstanceRuntimeSpec, session_id: str) -> None:
+        """Runs a throwaway turn on `session_id` (whose model calls the control plane answers itself), so the
+        agent's lazy first-run work is done before a user's first turn."""
+        ...
+
     async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
         """The ids of the channels the agent's current config switches on."""
         ...

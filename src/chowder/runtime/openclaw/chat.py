@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
+from chowder.core.bounded import IDENTITY
+from chowder.core.errors import GATEWAY_UNAVAILABLE, GatewayUnavailable, ProviderError
 from chowder.domain.ports.runtime import ChatRequest, GatewayAccess
 from chowder.runtime.openclaw.chat_inputs import gateway_body
 
 AGENT_TARGET = "openclaw"
 RESPONSES_PATH = "/v1/responses"
+_WARM_UP_S = 120.0
 
 
 def chat_request(gateway: GatewayAccess, session_id: str, model_ref: str, body: dict[str, Any]) -> ChatRequest:
@@ -26,3 +31,16 @@ def chat_request(gateway: GatewayAccess, session_id: str, model_ref: str, body: 
         },
         body={**gateway_body(body), "model": AGENT_TARGET},
     )
+
+
+async def warm_up(http: httpx.AsyncClient, gateway: GatewayAccess, model_ref: str, session_id: str) -> None:
+    """One short turn on `session_id`: OpenClaw loads most of its agent runtime on a gateway's first turn, which a
+    user's first turn would otherwise wait for. The model calls it causes must be answered without a provider (the
+    control plane knows the session). Raises GatewayUnavailable or ProviderError."""
+    chat = chat_request(gateway, session_id, model_ref, {"input": "ping"})
+    try:
+        answer = await http.post(chat.url, json=chat.body, headers={**chat.headers, **IDENTITY}, timeout=_WARM_UP_S)
+    except httpx.HTTPError as exc:
+        raise GatewayUnavailable(GATEWAY_UNAVAILABLE) from exc
+    if answer.status_code != 200:
+        raise ProviderError(f"The warm-up turn failed ({answer.status_code}): {answer.text[:200]}")

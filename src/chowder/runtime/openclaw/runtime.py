@@ -18,6 +18,7 @@ import httpx
 from chowder.core.endpoints import MODEL_PATH
 from chowder.core.errors import BadRequest, NotFound, ProviderError, Unprocessable
 from chowder.core.merge_patch import merge_patch
+from chowder.core.model_providers import ModelProvider
 from chowder.core.settings import Settings
 from chowder.domain.ports.runtime import (
     ChannelSpec,
@@ -275,6 +276,10 @@ class OpenClawRuntime:
         """Read from `openclaw.json` as it is now (a plugin channel counts only once its plugin is trusted)."""
         config = await state_files.read_config(provider, spec.sandbox_id) or {}
         return frozenset(channel.id for channel in CHANNELS.values() if channel.enabled_in(config))
+
+    async def warm_up(self, gateway: GatewayAccess, spec: InstanceRuntimeSpec, session_id: str) -> None:
+        model_ref = oc_config.PROVIDER_ENTRIES[ModelProvider(spec.model_provider)].primary_model
+        await chat.warm_up(self._http, gateway, model_ref, session_id)
 
     async def next_job_due(self, gateway: GatewayAccess) -> datetime | None:
         """Admin RPC `cron.status` (~0.1 s): the scheduler's own next wake, over every enabled timed job."""
