@@ -4,7 +4,9 @@ endpoint, the host), and a refusal that leaves nothing behind."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ import pytest
 
 from chowder.core.errors import ProviderError
 from chowder.sandbox.base import SandboxState
+from chowder.sandbox.network import routed_networks
 from tests.fakes.outside import ADDRESS, answering, bind_outside, outside_network
 from tests.providers.docker_harness import DockerHarness
 from tests.providers.harness import SHELL_ENV, get_json, run
@@ -110,3 +113,28 @@ def _host_address() -> str:
         for address in link.get("addr_info", [])
         if address.get("scope") == "global"
     )
+
+
+def test_a_new_sandbox_network_avoids_what_the_host_already_routes(harness: DockerHarness) -> None:
+    """A bridge that a dead engine left behind keeps its route: a network made on its block would lose its traffic
+    to it (every published port timing out). Here a link of the test's own holds the block the next one would take."""
+    provider = harness.provider
+    taken = {str(block) for block in routed_networks()}
+    subnet = ipaddress.ip_network(harness.settings.docker_subnet)
+    squatted = next(block for block in subnet.subnets(new_prefix=29) if str(block) not in taken)
+    link = f"chtstale{os.getpid() % 10000}"
+    subprocess.run(["ip", "link", "add", link, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", f"{squatted.network_address + 1}/29", "dev", link], check=True)
+        subprocess.run(["ip", "link", "set", link, "up"], check=True)
+
+        async def scenario() -> None:
+            info = await provider.create(harness.spec("routed"))
+            await provider.start("routed", harness.serve(info))
+            assert "pid" in get_json((await provider.observe("routed")).endpoint or ""), "the published port answers"
+
+        run(scenario())
+        (config,) = harness.network("routed")["IPAM"]["Config"]
+        assert not ipaddress.ip_network(config["Subnet"]).overlaps(squatted)
+    finally:
+        subprocess.run(["ip", "link", "delete", link], check=False)

@@ -298,6 +298,18 @@ def _link_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
 
 
+def routed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """What the host routes to now, besides its default route: a new sandbox network must overlap none of it (a
+    bridge an engine that died left behind still holds its route, and would swallow the new network's traffic)."""
+    routed = []
+    for route in _ip_json(["-4", "route", "show"], check=False):
+        destination = str(route.get("dst", "default"))
+        with contextlib.suppress(ValueError):
+            if destination != "default":
+                routed.append(ipaddress.ip_network(destination, strict=False))
+    return routed
+
+
 def _ip_json(args: list[str], check: bool = True) -> list[dict[str, Any]]:
     result = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, timeout=_TIMEOUT_S)
     if result.returncode != 0:

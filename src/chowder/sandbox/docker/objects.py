@@ -19,7 +19,7 @@ from docker.models.volumes import Volume
 from chowder.core.errors import ProviderError
 from chowder.sandbox.base import Resources, SandboxSpec
 from chowder.sandbox.meta import checked, free_uid, make_box
-from chowder.sandbox.network import IFACE_PREFIX
+from chowder.sandbox.network import IFACE_PREFIX, routed_networks
 
 SANDBOX_LABEL = "dev.chowder.sandbox"
 SCOPE_LABEL = "dev.chowder.scope"
@@ -125,7 +125,8 @@ class SandboxObjects:
         return volume
 
     def ensure_network(self, sandbox_id: str, subnet: ipaddress.IPv4Network) -> None:
-        """Its own bridge, on the first /29 of `subnet` no sandbox network on the engine holds."""
+        """Its own bridge, on the first /29 of `subnet` that no sandbox network on the engine holds and no route of
+        the host overlaps."""
         if self.client.networks.list(names=[self.name(sandbox_id)]):
             return
         taken = {
@@ -133,7 +134,15 @@ class SandboxObjects:
             for network in self.client.networks.list(filters={"label": SANDBOX_LABEL})
             for config in (network.attrs.get("IPAM") or {}).get("Config") or []
         }
-        free = next((block for block in subnet.subnets(new_prefix=29) if str(block) not in taken), None)
+        routed = routed_networks()
+        free = next(
+            (
+                block
+                for block in subnet.subnets(new_prefix=29)
+                if str(block) not in taken and not any(block.overlaps(other) for other in routed)
+            ),
+            None,
+        )
         if free is None:
             raise ProviderError(f"The docker sandbox subnet {subnet} is full.")
         pool = docker.types.IPAMPool(subnet=str(free), gateway=str(free.network_address + 1))
