@@ -3,9 +3,9 @@ the bare gateway's restart and warm turn beside them, in one run.
 
 One server on the `process` provider with the built-in dev model and `auto_stop` {2 s, 6 s}, and one "bare"
 server (CHOWDER_SANDBOX_ISOLATION=none: OpenClaw's gateway as a plain host process, its warm turns sent straight to
-it). Figures: warm turn p50 (API), the turn that thaws a frozen instance and the one that wakes an asleep one
-(create → first turn excluded: the first turn of a session is measured apart), the bare gateway's stop → start,
-and the gateway tree's RSS and PSS awake, frozen and asleep. Medians; not a test. Needs root.
+it; its restart includes the control plane's warm-up turn, as every boot does). Figures: warm turn p50 (API), the
+turn that thaws a frozen instance and the one that wakes an asleep one, the bare gateway's stop → start, and the
+gateway tree's RSS and PSS awake, frozen and asleep. Medians; not a test. Needs root.
 
     .venv/bin/python bench/power.py --runs 3
 """
@@ -73,6 +73,9 @@ def sleepy_run(server: Server, key: str) -> dict[str, float]:
     rss_frozen, pss_frozen = tree_memory_mib(sandbox_processes(sandbox_dir))
     frozen_turn = timed_ms(turn)
     until_power(server, key, instance_id, "asleep")
+    deadline = time.monotonic() + 30  # recorded asleep first, then stopped
+    while sandbox_processes(sandbox_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
     rss_asleep, _ = tree_memory_mib(sandbox_processes(sandbox_dir))
     asleep_turn = timed_ms(turn)
     assert server.client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
