@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this checkout's code, not an installed one
 
 from bench.providers import api_turn, direct_turn, timed_ms
-from bench.servers import bench_servers
+from bench.servers import bench_servers, create_stop_start
 
 from chowder.core.ids import sandbox_id_for
 from tests.e2e.harness import Server, create_running, require_runtime, sandbox_processes
@@ -93,18 +93,11 @@ def sleepy_run(server: Server, key: str) -> dict[str, float]:
 
 
 def bare_run(server: Server, key: str) -> dict[str, float]:
-    client = server.client
-    body, _ = create_running(server, key)
-    instance_id = body["id"]
-    assert client.post(f"/v1/instances/{instance_id}/stop", headers=auth(key)).status_code == 200
-    started = time.monotonic()
-    response = client.post(f"/v1/instances/{instance_id}/start", headers=auth(key))
-    assert response.status_code == 200, response.text
-    start_s = time.monotonic() - started
-    turn = direct_turn(server, instance_id, response.json()["gateway_url"])
+    body, _, start_s = create_stop_start(server, key)
+    turn = direct_turn(server, body["id"], body["gateway_url"])
     turn()
     warm = [timed_ms(turn) for _ in range(WARM_TURNS)]
-    assert client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
+    assert server.client.delete(f"/v1/instances/{body['id']}", headers=auth(key)).status_code == 204
     return {"bare_warm_turn_ms": statistics.median(warm), "bare_restart_s": start_s}
 
 

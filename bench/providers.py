@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this checkout's code, not an installed one
 
 from bench.proxy import gateway_token
-from bench.servers import bench_servers
+from bench.servers import bench_servers, create_stop_start
 
 from tests.conftest import SHARED_RUNTIME
 from tests.docker_engine import docker_engine, gateway_image
-from tests.e2e.harness import Server, create_running, require_runtime
+from tests.e2e.harness import Server, require_runtime
 from tests.factories import auth
 
 MODEL = "claude-sonnet-4-20250514"
@@ -51,19 +51,13 @@ def timed_ms(call: Callable[[], object]) -> float:
 
 
 def one_run(label: str, server: Server, key: str) -> dict[str, float]:
-    client = server.client
-    body, create_s = create_running(server, key)
+    body, create_s, start_s = create_stop_start(server, key)
     instance_id = body["id"]
-    assert client.post(f"/v1/instances/{instance_id}/stop", headers=auth(key)).status_code == 200
-    started = time.monotonic()
-    response = client.post(f"/v1/instances/{instance_id}/start", headers=auth(key))
-    assert response.status_code == 200 and response.json()["status"] == "running", response.text
-    start_s = time.monotonic() - started
-    turn = direct_turn(server, instance_id, response.json()["gateway_url"]) if label == "bare" else None
+    turn = direct_turn(server, instance_id, body["gateway_url"]) if label == "bare" else None
     turn = turn or (lambda: api_turn(server, key, instance_id))
     turn()  # the session's first turn
     warm = [timed_ms(turn) for _ in range(WARM_TURNS)]
-    assert client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
+    assert server.client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
     return {"create_s": create_s, "start_s": start_s, "warm_turn_ms": statistics.median(warm)}
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from tests.e2e.harness import Server, destroy_sandboxes
-from tests.factories import signup
+from tests.e2e.harness import Server, create_running, destroy_sandboxes
+from tests.factories import auth, signup
 
 
 @contextmanager
@@ -31,3 +33,17 @@ def bench_servers(settings: dict[str, dict[str, str]], **common: str) -> Iterato
             server.stop()
             destroy_sandboxes(server.data_dir, settings[label].get("CHOWDER_SANDBOX_PROVIDER", "process"))
             shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+def create_stop_start(server: Server, key: str) -> tuple[dict[str, Any], float, float]:
+    """A new instance created, stopped and started again: as the start answered it, create → running (s), and
+    start → running (s)."""
+    client = server.client
+    body, create_s = create_running(server, key)
+    instance_id = body["id"]
+    assert client.post(f"/v1/instances/{instance_id}/stop", headers=auth(key)).status_code == 200
+    started = time.monotonic()
+    response = client.post(f"/v1/instances/{instance_id}/start", headers=auth(key))
+    assert response.status_code == 200 and response.json()["status"] == "running", response.text
+    started_body: dict[str, Any] = response.json()
+    return started_body, create_s, time.monotonic() - started

@@ -142,7 +142,7 @@ class InstanceRepository(Protocol):
     ) -> bool:
         """Compare-and-set on the power of a running instance: False (nothing written) unless it is running with a
         power in `sources`, and, with `idle_by`, still idle at that stage as of `idle_by.at` (a call since pushed its
-        deadline back). Only `domain.power` calls it."""
+        deadline back). Only the power changes call it (`domain.power`, `domain.idle`, the engine's wake)."""
         ...
 
     def touch(self, org_id: str, instance_id: str, now: datetime) -> None:
