@@ -141,7 +141,7 @@ class Kubelet:
     def _made(self, label: str) -> list[Any]:
         """Containers, then volumes, then networks with `label` (the order they can be removed in)."""
         return [
-            *self.engine.containers.list(all=True, filters={"label": label}),
+            *self.engine.containers.list(all=True, ignore_removed=True, filters={"label": label}),
             *self.engine.volumes.list(filters={"label": label}),
             *self.engine.networks.list(filters={"label": label}),
         ]
@@ -191,7 +191,7 @@ class Kubelet:
 
     def container(self, namespace: str, name: str) -> Container | None:
         labels = [self._mine, f"{_NAMESPACE_LABEL}={namespace}", f"{_POD_LABEL}={name}"]
-        found: list[Container] = self.engine.containers.list(all=True, filters={"label": labels})
+        found: list[Container] = self.engine.containers.list(all=True, ignore_removed=True, filters={"label": labels})
         return found[0] if found else None
 
     def open_exec(self, namespace: str, name: str, command: list[str], streams: dict[str, bool]) -> ExecStream:

@@ -84,7 +84,7 @@ class DockerHarness:
 
     def containers(self, sandbox_id: str, role: str) -> list[Container]:
         labels = [f"{SANDBOX_LABEL}={sandbox_id}", f"dev.chowder.role={role}", self._scoped]
-        return list(docker.from_env().containers.list(filters={"label": labels}))
+        return list(docker.from_env().containers.list(ignore_removed=True, filters={"label": labels}))
 
     def network(self, sandbox_id: str) -> dict[str, Any]:
         """The sandbox's own network, as the engine describes it."""
@@ -98,7 +98,7 @@ class DockerHarness:
 
     def _container_address(self, url: str) -> str:
         port = str(urlsplit(url).port)
-        for container in docker.from_env().containers.list(filters={"label": [SANDBOX_LABEL]}):
+        for container in docker.from_env().containers.list(ignore_removed=True, filters={"label": [SANDBOX_LABEL]}):
             published = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{APP_PORT}/tcp") or []
             if any(binding["HostPort"] == port for binding in published):
                 (network,) = container.attrs["NetworkSettings"]["Networks"].values()

@@ -95,13 +95,15 @@ class SandboxObjects:
         return container
 
     def mains(self) -> dict[str, Container]:
-        found = self.client.containers.list(all=True, filters={"label": [self.scoped, f"{ROLE_LABEL}=main"]})
+        found = self.client.containers.list(
+            all=True, ignore_removed=True, filters={"label": [self.scoped, f"{ROLE_LABEL}=main"]}
+        )
         return {container.labels[SANDBOX_LABEL]: container for container in found}
 
     def containers(self, sandbox_id: str) -> list[Container]:
         """Every container of the sandbox: its main one and any exec left by a crash."""
         labels = [self.scoped, f"{SANDBOX_LABEL}={sandbox_id}"]
-        found: list[Container] = self.client.containers.list(all=True, filters={"label": labels})
+        found: list[Container] = self.client.containers.list(all=True, ignore_removed=True, filters={"label": labels})
         return found
 
     def new_volume(self, spec: SandboxSpec, uid_base: int) -> Volume:
