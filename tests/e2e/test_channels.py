@@ -79,6 +79,9 @@ def test_telegram_connect_pair_and_chat(telegram: TelegramEnv) -> None:
     assert "what is in the chowder today" in reply, reply
 
 
+# The provider shapes only the sandbox's network, which the Telegram test and the isolation suite cover on each:
+# the two channel plugins below are the gateway's own business, so one provider is enough for them.
+@pytest.mark.parametrize("telegram", ["process"], indirect=True)
 def test_whatsapp_connect_asks_the_gateway_for_its_login_qr(telegram: TelegramEnv) -> None:
     """The plugin ships with the runtime (no install); the QR exists only once WhatsApp's servers answer the
     gateway, so without egress the answer is a 502 in the gateway's own words, and the channel stays configured."""
@@ -96,6 +99,7 @@ def test_whatsapp_connect_asks_the_gateway_for_its_login_qr(telegram: TelegramEn
     assert listed["whatsapp"] is True
 
 
+@pytest.mark.parametrize("telegram", ["process"], indirect=True)
 def test_a_plugin_channel_loads_from_the_runtime_and_reports_the_services_answer(telegram: TelegramEnv) -> None:
     """Discord ships as an official plugin package in the runtime cache: connecting installs nothing, the
     gateway trusts and starts it, and its status carries what discord.com answered (here: no route to it)."""
