@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chowder.core.errors import ProviderError
+from chowder.core.errors import BadRequest, ProviderError
 from chowder.domain.ports.runtime import (
     ChannelSpec,
     ChannelStatus,
@@ -32,6 +32,9 @@ class FakeAgentRuntime:
         self.installed: list[str] = []
         self.launched_tokens: list[str] = []
         self.warmed_up: list[str] = []
+        # (member's sandbox, instance) of each warm gateway given to an instance.
+        self.taken_over: list[tuple[str, str]] = []
+        self._take_over_refused: str | None = None
         self._readiness_failure: str | None = None
         self._readiness_hangs = False
         self._config_refused: str | None = None
@@ -50,6 +53,9 @@ class FakeAgentRuntime:
     def refuse_config(self, reason: str) -> None:
         """The gateway refuses the current config (readiness fails with `reason`) until the last good one is back."""
         self._config_refused = reason
+
+    def refuse_take_over(self, reason: str) -> None:
+        self._take_over_refused = reason
 
     def heal(self) -> None:
         self._readiness_failure = None
@@ -99,6 +105,17 @@ class FakeAgentRuntime:
 
     async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
         return self.enabled
+
+    async def take_over(
+        self,
+        provider: SandboxProvider,
+        gateway: GatewayAccess,
+        booted_as: InstanceRuntimeSpec,
+        spec: InstanceRuntimeSpec,
+    ) -> None:
+        if self._take_over_refused:
+            raise BadRequest(self._take_over_refused)
+        self.taken_over.append((booted_as.sandbox_id, spec.instance_id))
 
     async def warm_up(self, gateway: GatewayAccess, spec: InstanceRuntimeSpec, session_id: str) -> None:
         self.warmed_up.append(session_id)

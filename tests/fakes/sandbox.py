@@ -30,10 +30,12 @@ class FakeSandbox:
     spec: SandboxSpec
     running: bool = False
     launches: list[LaunchSpec] = field(default_factory=list)
+    egress: Egress | None = None  # as set after create (the spec's until then)
 
 
 class FakeSandboxProvider:
-    """Lifecycle operations only: a file, network or exec call fails the test that makes it (the engine makes none)."""
+    """Lifecycle operations and egress only: a file or exec call fails the test that makes it (the engine makes
+    none)."""
 
     name = "fake"
     freezes = True
@@ -88,7 +90,7 @@ class FakeSandboxProvider:
         return ("127.0.0.1", 0)
 
     async def set_egress(self, sandbox_id: str, egress: Egress) -> None:
-        raise NotImplementedError("the fake provider has no network")
+        self.sandboxes_by_id[sandbox_id].egress = egress
 
     async def create(self, spec: SandboxSpec) -> SandboxInfo:
         await self._act("create", spec.sandbox_id)

@@ -10,12 +10,15 @@ from typing import TypeVar
 
 import pytest
 
+from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, Unauthorized
+from chowder.core.ids import hash_key
 from chowder.domain.model_calls import ModelCalls, warm_up_session
 from chowder.domain.orgs import Organizations
 from chowder.domain.ports.model_calls import CallSubject, RecordUsage
 from chowder.domain.ports.storage import UnitOfWork
+from chowder.domain.ports.warm_pool import WarmGateway, WarmState
 from chowder.persistence.store import SqlTransactions
 from tests.factories import add_instance_of
 
@@ -83,6 +86,31 @@ def test_a_warm_up_turns_calls_get_no_provider_key_and_no_bill(tx: SqlTransactio
     assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange(warm_up_session(instance_id)))) is None
     assert tx.run_sync(lambda uow: uow.usage.totals(org_id, "key_id", None, None, instance_id)) == []
     assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange(warm_up_session("another")))) == "sk-ant-real"
+
+
+def test_a_warm_pool_members_credential_serves_its_warm_up_turn_only(tx: SqlTransactions) -> None:
+    """A member belongs to no org yet: its warm-up is answered on the house, anything else is refused."""
+    org_id, _ = org_with_instance(tx, {"anthropic": "sk-ant-real"})
+    member = WarmGateway(
+        sandbox_id="sb_member",
+        provider="process",
+        release="2026.1.1",
+        slot=0,
+        state=WarmState.BOOTING,
+        owner="here",
+        created_at=utcnow(),
+        gateway_token_enc=BOX.encrypt("gateway"),
+        model_token_hash=hash_key("member-credential"),
+        model_token_enc=BOX.encrypt("member-credential"),
+    )
+    assert tx.run_sync(lambda uow: uow.warm_pool.add(member))
+    calls = ModelCalls(tx, BOX, _nobody, need_key=True)
+
+    warm_up = FakeExchange(warm_up_session("sb_member"))
+    assert asyncio.run(calls.serve("anthropic", "member-credential", warm_up)) is None, "no provider key"
+    with pytest.raises(Unauthorized):
+        asyncio.run(calls.serve("anthropic", "member-credential", FakeExchange("user:1")))
+    assert tx.run_sync(lambda uow: uow.usage.totals(org_id, None, None, None))[0].requests == 0
 
 
 def test_refused_calls_are_neither_read_nor_answered(tx: SqlTransactions) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chowder.core.errors import BadRequest
-from chowder.core.merge_patch import inverse_patch, merge_patch
+from chowder.core.merge_patch import diff_patch, inverse_patch, merge_patch
 from chowder.core.model_providers import ModelProvider
 from chowder.runtime.openclaw import config
 from chowder.runtime.openclaw.catalog import shipped_models
@@ -140,6 +140,16 @@ def test_inverse_patch_undoes_exactly_what_a_patch_changed() -> None:
         "plugins": {"entries": {"discord": None}, "load": None},
     }
     assert merge_patch(merge_patch(before, patch), undo) == before
+
+
+def test_the_diff_of_a_warm_gateways_config_to_an_instances_is_the_patch_between_them() -> None:
+    """What a claimed warm gateway is patched with: only what the instance's rendering changes."""
+    member = config.render(ModelProvider.ANTHROPIC, {}, PLACEMENT)
+    instance = config.render(ModelProvider.OPENAI, {"agents": {"defaults": {"timeoutSeconds": 90}}}, PLACEMENT)
+    patch = diff_patch(member, instance)
+    assert merge_patch(member, patch) == instance
+    assert "gateway" not in patch, "the placement is the same sandbox's"
+    assert diff_patch(member, member) == {}
 
 
 def test_every_model_provider_has_an_entry_and_a_managed_path() -> None:

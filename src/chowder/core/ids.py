@@ -32,3 +32,9 @@ def new_token() -> str:
 def sandbox_id_for(instance_id: str) -> str:
     """Deterministic, so a crash between recording and creating a sandbox can never orphan one."""
     return "sb_" + instance_id.replace("-", "")[:20]
+
+
+def sandbox_id_of(instance_id: str, recorded: str | None) -> str:
+    """An instance's sandbox: the one recorded for it (a warm pool member it claimed), else its own derived one
+    (recorded only once booted, so a boot that crashed before recording it still finds it)."""
+    return recorded or sandbox_id_for(instance_id)

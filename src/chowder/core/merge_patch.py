@@ -31,3 +31,15 @@ def inverse_patch(before: dict[str, Any], patch: dict[str, Any]) -> dict[str, An
         else:
             undo[key] = copy.deepcopy(before[key])
     return undo
+
+
+def diff_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch that turns `before` into `after` (values that are `None` in `after` cannot be expressed)."""
+    patch: dict[str, Any] = dict.fromkeys(before.keys() - after.keys())
+    for key, value in after.items():
+        if isinstance(value, dict) and isinstance(before.get(key), dict):
+            if nested := diff_patch(before[key], value):
+                patch[key] = nested
+        elif key not in before or before[key] != value:
+            patch[key] = copy.deepcopy(value)
+    return patch

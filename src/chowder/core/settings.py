@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     stop_after_s: int | None = Field(
         None, description="Default `auto_stop.stop_after_s` of new instances; set with freeze_after_s, or neither."
     )
+    warm_pool_size: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Gateways booted ahead of demand for the sandbox provider and the default OpenClaw release: a "
+        "create claims one and runs within a second; each holds a gateway's memory while it waits.",
+    )
     # One upstream per model provider, each named by its `ProviderSpec.base_url_setting`; read through
     # `model_base_url`.
     anthropic_base_url: str = Field("https://api.anthropic.com", description="Anthropic upstream (no /v1).")

@@ -69,6 +69,11 @@ class ModelCalls:
         if credential is None:
             raise Unauthorized("Missing instance credential.")
         access = await self._tx(lambda uow: self._access(uow, credential, provider))
+        if access is None:  # a warm pool member's: only its warm-up turn, on the house
+            member = await self._tx(lambda uow: uow.warm_pool.by_model_token(hash_key(credential)))
+            if member is None or (await exchange.subject()).session_id != warm_up_session(member.sandbox_id):
+                raise Unauthorized("Invalid instance credential.")
+            return await exchange.answer(None, _not_charged)
         self._on_use(access.organization_id, access.instance_id)  # in use until the answer has gone out
         subject = await exchange.subject()
         if subject.session_id == warm_up_session(access.instance_id):
@@ -77,10 +82,11 @@ class ModelCalls:
         key_id = await self._key_of_session(access.instance_id, subject.session_id) if subject.session_id else None
         return await exchange.answer(access.api_key, partial(self._record, access, subject, key_id))
 
-    def _access(self, uow: UnitOfWork, credential: str, provider: str) -> _Access:
+    def _access(self, uow: UnitOfWork, credential: str, provider: str) -> _Access | None:
+        """None when no live instance holds the credential."""
         instance = uow.instances.by_model_token(hash_key(credential))
         if instance is None:
-            raise Unauthorized("Invalid instance credential.")
+            return None
         org_id = instance.organization_id
         uow.instances.touch(org_id, instance.id, utcnow())  # a model call is activity: idleness counts from here
         api_key = self._box.decrypt(required_model_key(uow, org_id, provider)) if self._need_key else None

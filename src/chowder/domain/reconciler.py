@@ -18,19 +18,20 @@ from datetime import datetime, timedelta
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import ChowderError
-from chowder.core.ids import hash_key, new_id, new_token, sandbox_id_for
+from chowder.core.ids import hash_key, new_id, new_token
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
 from chowder.domain import lifecycle
+from chowder.domain.gateway_boot import launch_gateway
 from chowder.domain.idle import IdleWork
 from chowder.domain.lifecycle import Event
-from chowder.domain.model_calls import warm_up_session
 from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
-from chowder.domain.ports.runtime import AgentLauncher, GatewayAccess, InstanceRuntimeSpec
+from chowder.domain.ports.runtime import AgentLauncher, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions
 from chowder.domain.power import AutoStop, idle_deadlines
 from chowder.domain.runtime_spec import runtime_spec_of
+from chowder.domain.warm_pool import WarmPool
 from chowder.sandbox.base import SandboxInfo, SandboxProvider, SandboxState
 
 log = logging.getLogger("chowder.engine")
@@ -59,15 +60,16 @@ class _Snapshot:
 
     @classmethod
     def of(cls, instance: InstanceRecord, box: SecretBox) -> _Snapshot:
+        spec = runtime_spec_of(instance, box)
         return cls(
             id=instance.id,
             status=instance.status,
             desired=instance.desired_state,
             provider=instance.sandbox_provider,
-            sandbox_id=sandbox_id_for(instance.id),
+            sandbox_id=spec.sandbox_id,
             first_boot=instance.observed_at is None,
             replace_gateway=instance.replace_gateway,
-            spec=runtime_spec_of(instance, box),
+            spec=spec,
             instance=instance,
         )
 
@@ -91,6 +93,7 @@ class Engine:
         self._lease = timedelta(seconds=settings.lease_s)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._boots = asyncio.Semaphore(MAX_PARALLEL_BOOTS)
+        self._pool = WarmPool(transactions, box, settings, runtime, self.owner, self._boots)
         # Claimed to boot: never more than the boot slots, so a mass start spreads over every worker (an instance
         # claimed here waiting for a slot would wait while another worker idles).
         self._booting: set[str] = set()
@@ -116,6 +119,7 @@ class Engine:
             for task in self._in_flight.values():
                 task.cancel()
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            await self._pool.close()
 
     async def tick(self) -> None:
         """Claim every instance that needs work and is not being worked on here already (boots only while this
@@ -126,6 +130,8 @@ class Engine:
                 continue  # left unclaimed for a worker with a boot slot free (this one's, at a later tick)
             await self._take(instance_id, status)
         await self._check_liveness()
+        if (pooled := self._providers.get(self._settings.sandbox_provider)) is not None:
+            self._pool.refill(pooled)
 
     async def _take(self, instance_id: str, status: Status) -> None:
         """Claims an instance and works on it in a task of its own."""
@@ -152,16 +158,22 @@ class Engine:
         observe_before = now - timedelta(seconds=self._settings.observe_interval_s)
         due = await self._tx(lambda uow: uow.engine.liveness_due(now, observe_before))
         for name, provider in self._providers.items():
-            ids = [instance_id for instance_id, on in due.items() if on == name]
-            for instance_id in await self._not_running(provider, ids, observe_before) if ids else ():
+            sandboxes = {instance_id: sandbox_id for instance_id, (on, sandbox_id) in due.items() if on == name}
+            for instance_id in await self._not_running(provider, sandboxes, observe_before) if sandboxes else ():
                 await self._take(instance_id, Status.RUNNING)
 
-    async def _not_running(self, provider: SandboxProvider, ids: list[str], observe_before: datetime) -> set[str]:
-        """Marks the instances of `ids` whose sandbox runs seen alive; the others."""
+    async def _not_running(
+        self, provider: SandboxProvider, sandboxes: dict[str, str], observe_before: datetime
+    ) -> set[str]:
+        """Marks the instances of `sandboxes` (instance id: sandbox id) whose sandbox runs seen alive; the others."""
         listed = await provider.sandboxes()
-        alive = [i for i in ids if (seen := listed.get(sandbox_id_for(i))) and seen.state == SandboxState.RUNNING]
+        alive = [
+            i
+            for i, sandbox_id in sandboxes.items()
+            if (seen := listed.get(sandbox_id)) and seen.state == SandboxState.RUNNING
+        ]
         await self._tx(lambda uow: uow.engine.seen_alive(alive, utcnow(), observe_before))
-        return set(ids) - set(alive)
+        return set(sandboxes) - set(alive)
 
     def _forget(self, instance_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(instance_id, None)
@@ -258,7 +270,13 @@ class Engine:
         timeout = self._settings.provision_timeout_s if snap.first_boot else self._settings.start_timeout_s
         try:
             async with asyncio.timeout(timeout):  # not wait_for, which on 3.11 can drop a cancellation
-                endpoint, note = await self._launch(provider, snap)
+                claimed = await self._pool.claim(provider, snap.spec, snap.status) if self._claims(snap) else None
+                if claimed is not None:  # the instance's sandbox is the member's from now on, even if it failed
+                    snap = replace(snap, sandbox_id=claimed.spec.sandbox_id, spec=claimed.spec)
+                if claimed is not None and claimed.endpoint is not None:
+                    endpoint, note = claimed.endpoint, None
+                else:
+                    endpoint, note = await self._launch(provider, snap)
         except (ChowderError, TimeoutError) as exc:
             reason = str(getattr(exc, "detail", "")) or (
                 f"Timed out after {timeout:.0f} s waiting for the gateway to become ready."
@@ -288,6 +306,15 @@ class Engine:
         await self._report(snap, Event.BOOTED, booted)
         log.info("instance %s: running at %s", snap.id, endpoint)
 
+    def _claims(self, snap: _Snapshot) -> bool:
+        """A first boot into no sandbox yet takes a warm pool member where the pool serves its provider and release."""
+        return (
+            snap.first_boot
+            and snap.instance.sandbox_id is None
+            and not snap.replace_gateway
+            and self._pool.serves(snap.provider, snap.spec.release)
+        )
+
     async def _launch(self, provider: SandboxProvider, snap: _Snapshot) -> tuple[str, str | None]:
         """The endpoint, and a note when the gateway refused its config and runs on the last good one instead
         (tried before giving up: an instance is `error` only if that cannot save it). A running gateway is adopted,
@@ -313,14 +340,10 @@ class Engine:
 
     async def _start_gateway(self, provider: SandboxProvider, info: SandboxInfo, snap: _Snapshot) -> str:
         spec = await self._new_credentials(snap)
-        launch = await self._runtime.prepare(provider, info, spec, snap.first_boot)
-        await provider.start(snap.sandbox_id, launch)
-        endpoint = await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s)
-        try:  # the agent's first-run work, done before the instance reports running
-            await self._runtime.warm_up(GatewayAccess(endpoint, spec.gateway_token), spec, warm_up_session(snap.id))
-        except ChowderError as exc:
-            log.warning("instance %s: warm-up turn failed (its first turn will be slower): %s", snap.id, exc.detail)
-        return endpoint
+        timeout_s = self._settings.provision_timeout_s
+        return await launch_gateway(
+            self._runtime, provider, info, spec, first_boot=snap.first_boot, timeout_s=timeout_s
+        )
 
     async def _new_credentials(self, snap: _Snapshot) -> InstanceRuntimeSpec:
         """A new gateway token and model credential at every boot (an adopted gateway keeps its own): whatever
@@ -354,8 +377,7 @@ class Engine:
 
     async def _remove_orphans_of(self, name: str, provider: SandboxProvider) -> None:
         existing = await provider.sandboxes()
-        owners = await self._tx(lambda uow: uow.engine.not_torn_down(name))
-        expected = {sandbox_id_for(instance_id) for instance_id in owners}
+        expected = await self._tx(lambda uow: uow.engine.kept_sandboxes(name) | uow.warm_pool.sandbox_ids(name))
         for sandbox_id in existing.keys() - expected:
             log.info("destroying orphaned sandbox %s (%s)", sandbox_id, name)
             await provider.destroy(sandbox_id)

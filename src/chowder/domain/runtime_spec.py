@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chowder.core.crypto import SecretBox
-from chowder.core.ids import sandbox_id_for
+from chowder.core.ids import sandbox_id_of
 from chowder.domain.ports.instances import InstanceRecord
 from chowder.domain.ports.runtime import InstanceRuntimeSpec
 
@@ -13,7 +13,7 @@ def runtime_spec_of(instance: InstanceRecord, box: SecretBox) -> InstanceRuntime
     return InstanceRuntimeSpec(
         instance_id=instance.id,
         organization_id=instance.organization_id,
-        sandbox_id=sandbox_id_for(instance.id),
+        sandbox_id=sandbox_id_of(instance.id, instance.sandbox_id),
         model_provider=instance.model_provider,
         release=instance.openclaw_release,
         overrides=instance.openclaw_config or {},

@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, Select, Update, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from chowder.core.ids import sandbox_id_of
 from chowder.domain.lifecycle import LIVE
 from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord
@@ -141,11 +142,13 @@ class SqlEngineRepository:
         )
         return {instance_id: Status(status) for instance_id, status in rows}
 
-    def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, str]:
-        due = select(InstanceRow.id, InstanceRow.sandbox_provider).where(
+    def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, tuple[str, str]]:
+        due = select(InstanceRow.id, InstanceRow.sandbox_provider, InstanceRow.sandbox_id).where(
             *_alive_unleased(now), _unseen_since(observe_before)
         )
-        return {str(row.id): str(row.sandbox_provider) for row in self._session.execute(due)}
+        return {
+            row.id: (row.sandbox_provider, sandbox_id_of(row.id, row.sandbox_id)) for row in self._session.execute(due)
+        }
 
     def seen_alive(self, instance_ids: list[str], now: datetime, observe_before: datetime) -> None:
         for first in range(0, len(instance_ids), _BATCH):
@@ -203,12 +206,13 @@ class SqlEngineRepository:
         ).one_or_none()
         return None if row is None else (Status(row[0]), Desired(row[1]))
 
-    def not_torn_down(self, provider: str) -> set[str]:
-        """Ids of the instances on a provider whose sandbox must not be treated as an orphan."""
-        rows = self._session.scalars(
-            select(InstanceRow.id).where(InstanceRow.sandbox_provider == provider, InstanceRow.torn_down.is_(False))
+    def kept_sandboxes(self, provider: str) -> set[str]:
+        rows = self._session.execute(
+            select(InstanceRow.id, InstanceRow.sandbox_id).where(
+                InstanceRow.sandbox_provider == provider, InstanceRow.torn_down.is_(False)
+            )
         )
-        return set(rows)
+        return {sandbox_id_of(row.id, row.sandbox_id) for row in rows}
 
 
 def _power_due(now: datetime) -> ColumnElement[bool]:

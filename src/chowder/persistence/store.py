@@ -13,6 +13,7 @@ from chowder.domain.ports.storage import UnitOfWork
 from chowder.persistence.db import Database
 from chowder.persistence.instances import SqlEngineRepository, SqlInstanceRepository
 from chowder.persistence.tenancy import SqlKeyRepository, SqlOrgRepository, SqlStripeEventRepository, SqlUsageRepository
+from chowder.persistence.warm_pool import SqlWarmPoolRepository
 
 T = TypeVar("T")
 
@@ -44,6 +45,10 @@ class SqlUnitOfWork:
     @cached_property
     def engine(self) -> SqlEngineRepository:
         return SqlEngineRepository(self._session)
+
+    @cached_property
+    def warm_pool(self) -> SqlWarmPoolRepository:
+        return SqlWarmPoolRepository(self._session)
 
 
 class SqlTransactions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -122,6 +122,25 @@ class InstanceRow(Base):
     idle_freeze_at: Mapped[datetime | None] = mapped_column(index=True)
     idle_stop_at: Mapped[datetime | None] = mapped_column(index=True)
     wake_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class WarmGatewayRow(Base):
+    """A warm pool member: a gateway booted for no instance yet (`domain/warm_pool.py`)."""
+
+    __tablename__ = "warm_gateways"
+    __table_args__ = (UniqueConstraint("provider", "release", "slot"),)
+
+    sandbox_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    release: Mapped[str] = mapped_column(String(32))
+    slot: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(8))
+    owner: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    gateway_token_enc: Mapped[str] = mapped_column(Text)
+    model_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    model_token_enc: Mapped[str] = mapped_column(Text)
+    gateway_url: Mapped[str | None] = mapped_column(String(255))
 
 
 class UsageEventRow(Base):

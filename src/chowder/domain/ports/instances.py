@@ -158,8 +158,9 @@ class EngineRepository(Protocol):
         power must change (waking, an idle deadline passed, a scheduled job soon due), with their status."""
         ...
 
-    def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, str]:
-        """The unleased running instances last seen alive before `observe_before`, with their provider."""
+    def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, tuple[str, str]]:
+        """The unleased running instances last seen alive before `observe_before`, with their provider and
+        sandbox."""
         ...
 
     def seen_alive(self, instance_ids: list[str], now: datetime, observe_before: datetime) -> None:
@@ -182,4 +183,6 @@ class EngineRepository(Protocol):
 
     def state_of(self, instance_id: str) -> tuple[Status, Desired] | None: ...
 
-    def not_torn_down(self, provider: str) -> set[str]: ...
+    def kept_sandboxes(self, provider: str) -> set[str]:
+        """The sandboxes on a provider of instances not torn down: never orphans."""
+        ...

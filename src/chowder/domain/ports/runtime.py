@@ -90,6 +90,10 @@ class AgentLauncher(Protocol):
 
     async def ensure_installed(self, release: str) -> None: ...
 
+    def resolve_version(self, requested: str) -> str:
+        """The release an API `openclaw_version` (alias or exact) names; BadRequest listing the supported ones."""
+        ...
+
     def sandbox_spec(self, spec: InstanceRuntimeSpec) -> SandboxSpec: ...
 
     async def prepare(
@@ -106,6 +110,17 @@ class AgentLauncher(Protocol):
 
     async def restore_last_good_config(self, provider: SandboxProvider, sandbox_id: str) -> bool:
         """Put the last good config back (the refused one is kept aside); False when there is none to try."""
+        ...
+
+    async def take_over(
+        self,
+        provider: SandboxProvider,
+        gateway: GatewayAccess,
+        booted_as: InstanceRuntimeSpec,
+        spec: InstanceRuntimeSpec,
+    ) -> None:
+        """Give a running agent booted as `booted_as` (a warm pool member) the config of `spec`, live (a restart
+        only where the agent needs one); BadRequest when the agent refuses it."""
         ...
 
     async def warm_up(self, gateway: GatewayAccess, spec: InstanceRuntimeSpec, session_id: str) -> None:
@@ -125,10 +140,6 @@ class AgentLauncher(Protocol):
 class AgentRuntime(AgentLauncher, Protocol):
     """The agent that runs inside a sandbox (OpenClaw), as the use cases act on it: its versions and config,
     skills, channels, chat addressing and the marks it leaves on its model calls."""
-
-    def resolve_version(self, requested: str) -> str:
-        """The release an API `openclaw_version` (alias or exact) names; BadRequest listing the supported ones."""
-        ...
 
     def check_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """`openclaw_config` as the runtime will merge it (dot paths expanded); BadRequest for what it refuses,

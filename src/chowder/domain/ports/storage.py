@@ -8,6 +8,7 @@ from typing import Protocol, TypeVar
 
 from chowder.domain.ports.instances import EngineRepository, InstanceRepository
 from chowder.domain.ports.tenancy import KeyRepository, OrgRepository, StripeEventRepository, UsageRepository
+from chowder.domain.ports.warm_pool import WarmPoolRepository
 
 T = TypeVar("T")
 
@@ -33,6 +34,9 @@ class UnitOfWork(Protocol):
 
     @property
     def engine(self) -> EngineRepository: ...
+
+    @property
+    def warm_pool(self) -> WarmPoolRepository: ...
 
 
 class Transactions(Protocol):

@@ -17,7 +17,7 @@ import httpx
 
 from chowder.core.endpoints import MODEL_PATH
 from chowder.core.errors import BadRequest, NotFound, ProviderError, Unprocessable
-from chowder.core.merge_patch import merge_patch
+from chowder.core.merge_patch import diff_patch, merge_patch
 from chowder.core.model_providers import ModelProvider
 from chowder.core.settings import Settings
 from chowder.domain.ports.runtime import (
@@ -98,15 +98,7 @@ class OpenClawRuntime:
         self, provider: SandboxProvider, info: SandboxInfo, spec: InstanceRuntimeSpec, first_boot: bool
     ) -> LaunchSpec:
         """Write `openclaw.json` (fresh on first boot, managed keys re-applied after) and build the launch."""
-        placement = oc_config.GatewayPlacement(
-            port=info.app_port,
-            bind="lan" if info.listen == "all" else "loopback",
-            state_dir=info.root,
-            log_file=f"{info.root}/logs/openclaw.log",
-            model_base_url=f"{info.model_endpoint_url.rstrip('/')}{MODEL_PATH}",
-            plugins=self._plugins(spec, info),
-            models=shipped_models(self.cache.package_dir(RELEASES[spec.release])),
-        )
+        placement = self._placement(spec, info)
         current = await state_files.read_config(provider, spec.sandbox_id)
         if current is None:
             rendered = oc_config.render(spec.model_provider, spec.overrides, placement)
@@ -117,6 +109,37 @@ class OpenClawRuntime:
             rendered = oc_config.reapply_managed(current, placement)
         await state_files.write_json(provider, spec.sandbox_id, state_files.CONFIG_FILE, rendered)
         return LaunchSpec(argv=self._argv(spec, info), env=self._env(spec, info), log_file=state_files.GATEWAY_LOG)
+
+    async def take_over(
+        self,
+        provider: SandboxProvider,
+        gateway: GatewayAccess,
+        booted_as: InstanceRuntimeSpec,
+        spec: InstanceRuntimeSpec,
+    ) -> None:
+        """Only what the instance's rendering changes from the member's is patched, so whatever the gateway wrote
+        into its own config since its boot stays."""
+        info = await provider.info(spec.sandbox_id)
+        placement = self._placement(spec, info)
+        before = oc_config.render(booted_as.model_provider, booted_as.overrides, placement)
+        if patch := diff_patch(before, oc_config.render(spec.model_provider, spec.overrides, placement)):
+            with rpc.refused_as(BadRequest, "the configuration"):
+                await self._patch_config(provider, spec, gateway, patch)
+        _, prompt = oc_config.split_system_prompt(spec.overrides)
+        if prompt is not None:
+            await state_files.write_system_prompt(provider, spec.sandbox_id, prompt)
+        await state_files.remember_good_config(provider, spec.sandbox_id)
+
+    def _placement(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> oc_config.GatewayPlacement:
+        return oc_config.GatewayPlacement(
+            port=info.app_port,
+            bind="lan" if info.listen == "all" else "loopback",
+            state_dir=info.root,
+            log_file=f"{info.root}/logs/openclaw.log",
+            model_base_url=f"{info.model_endpoint_url.rstrip('/')}{MODEL_PATH}",
+            plugins=self._plugins(spec, info),
+            models=shipped_models(self.cache.package_dir(RELEASES[spec.release])),
+        )
 
     def _argv(self, spec: InstanceRuntimeSpec, info: SandboxInfo) -> tuple[str, ...]:
         return (*self._openclaw(spec, info), "gateway", "run", "--port", str(info.app_port))
