@@ -20,8 +20,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this checkout's code, not an installed one
 
-from bench.power import tree_memory_mib
 from bench.servers import bench_servers
+from bench.targets import tree_memory_mib
 
 from chowder.core.ids import sandbox_id_for
 from tests.e2e.harness import Server, require_runtime, sandbox_processes

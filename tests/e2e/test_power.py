@@ -92,7 +92,7 @@ def test_an_idle_instance_freezes_then_sleeps_and_every_stage_answers_with_its_m
     _until_power(sleepy, "frozen", timeout_s=15)
     reply, thawed_in = _say(sleepy, "and again?")
     assert _turns(reply) == 3 and "what was the word?" in reply, reply
-    assert thawed_in < 10, f"a turn on a frozen instance took {thawed_in:.1f} s (bench/power.py measures it)"
+    assert thawed_in < 10, f"a turn on a frozen instance took {thawed_in:.1f} s (bench/targets.py measures it)"
 
 
 def test_concurrent_chats_to_an_asleep_instance_wake_it_once(sleepy: RunningInstance) -> None:
