@@ -156,3 +156,17 @@ def test_a_shutdown_during_a_member_boot_leaves_nothing(pooled: EngineEnv) -> No
         assert _members(env) == [] and env.provider.sandboxes_by_id == {}
 
     asyncio.run(scenario())
+
+
+def test_a_gateway_a_crash_left_booting_is_adopted_not_replaced_by_a_member(pooled: EngineEnv) -> None:
+    env = pooled
+
+    async def scenario() -> None:
+        created = env.add()
+        env.provider.left_running(sandbox_id_for(created.id))
+        async with running(env.engine()):
+            booted = await env.until_status(created.id, Status.RUNNING)
+            await _until_ready(env, 1)
+        assert booted.sandbox_id == sandbox_id_for(created.id) and env.runtime.taken_over == []
+
+    asyncio.run(scenario())

@@ -270,7 +270,11 @@ class Engine:
         timeout = self._settings.provision_timeout_s if snap.first_boot else self._settings.start_timeout_s
         try:
             async with asyncio.timeout(timeout):  # not wait_for, which on 3.11 can drop a cancellation
-                claimed = await self._pool.claim(provider, snap.spec, snap.status) if self._claims(snap) else None
+                claimed = (
+                    await self._pool.claim(provider, snap.spec, snap.status)
+                    if await self._claims(provider, snap)
+                    else None
+                )
                 if claimed is not None:  # the instance's sandbox is the member's from now on, even if it failed
                     snap = replace(snap, sandbox_id=claimed.spec.sandbox_id, spec=claimed.spec)
                 if claimed is not None and claimed.endpoint is not None:
@@ -306,13 +310,15 @@ class Engine:
         await self._report(snap, Event.BOOTED, booted)
         log.info("instance %s: running at %s", snap.id, endpoint)
 
-    def _claims(self, snap: _Snapshot) -> bool:
-        """A first boot into no sandbox yet takes a warm pool member where the pool serves its provider and release."""
+    async def _claims(self, provider: SandboxProvider, snap: _Snapshot) -> bool:
+        """A first boot into no sandbox yet takes a warm pool member where the pool serves its provider and release
+        (a sandbox of its own that a crash left behind is adopted instead)."""
         return (
             snap.first_boot
             and snap.instance.sandbox_id is None
             and not snap.replace_gateway
             and self._pool.serves(snap.provider, snap.spec.release)
+            and (await provider.observe(snap.sandbox_id)).state == SandboxState.MISSING
         )
 
     async def _launch(self, provider: SandboxProvider, snap: _Snapshot) -> tuple[str, str | None]:
