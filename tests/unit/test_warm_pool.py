@@ -162,11 +162,12 @@ def test_a_gateway_a_crash_left_booting_is_adopted_not_replaced_by_a_member(pool
     env = pooled
 
     async def scenario() -> None:
-        created = env.add()
-        env.provider.left_running(sandbox_id_for(created.id))
         async with running(env.engine()):
+            (member,) = await _until_ready(env, 1)
+            created = env.add(observed_at=None)
+            env.provider.left_running(sandbox_id_for(created.id))
             booted = await env.until_status(created.id, Status.RUNNING)
-            await _until_ready(env, 1)
         assert booted.sandbox_id == sandbox_id_for(created.id) and env.runtime.taken_over == []
+        assert [m.sandbox_id for m in _members(env)] == [member.sandbox_id], "the member is still pooled"
 
     asyncio.run(scenario())
