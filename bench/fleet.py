@@ -57,7 +57,7 @@ from chowder.core.crypto import SecretBox
 from chowder.core.ids import sandbox_id_for
 from chowder.core.settings import Settings
 from chowder.domain.instance_views import CreateRequest, new_instance_record
-from chowder.domain.models import Status, Tier
+from chowder.domain.models import Power, Status, Tier
 from chowder.domain.orgs import new_org_record
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.reconciler import MAX_PARALLEL_BOOTS
@@ -237,7 +237,7 @@ class Fleet:
         instances = []
         rng, now = random.Random(args.seed), utcnow()
         for n in range(args.instances):
-            record = new_instance_record(orgs[n % len(orgs)].id, request, self.fleet.name, RELEASE, None, self.box)
+            record = new_instance_record(orgs[n % len(orgs)].id, request, self.fleet.name, RELEASE, None, self.box, None)
             record = replace(record, name=f"agent {n}")
             if args.start_running:
                 sandbox_id = sandbox_id_for(record.id)
@@ -247,6 +247,12 @@ class Fleet:
                 record = replace(record, status=Status.RUNNING, sandbox_id=sandbox_id, gateway_url=gateway_url)
                 record = replace(record, observed_at=checked)
             instances.append(record)
+        for n in range(args.asleep):  # idle long enough to sleep: running, their gateways stopped
+            record = new_instance_record(orgs[n % len(orgs)].id, request, self.fleet.name, RELEASE, None, self.box, None)
+            sandbox_id = sandbox_id_for(record.id)
+            self.fleet.left_stopped(sandbox_id)
+            asleep = {"status": Status.RUNNING, "power": Power.ASLEEP, "sandbox_id": sandbox_id, "observed_at": now}
+            instances.append(replace(record, name=f"asleep {n}", **asleep))
 
         def insert(uow: UnitOfWork) -> None:
             for org in orgs:
@@ -256,7 +262,10 @@ class Fleet:
 
         await asyncio.to_thread(SqlTransactions(self.api).run_sync, insert)
         state = "running" if args.start_running else "new"
-        phase.notes.append(f"{args.instances} {state} instances of {args.orgs} orgs inserted in one transaction")
+        phase.notes.append(
+            f"{args.instances} {state} and {args.asleep} asleep instances of {args.orgs} orgs inserted in one "
+            "transaction"
+        )
 
     async def mass_start(self) -> None:
         args = self.args
@@ -458,6 +467,7 @@ def main() -> None:
         action="store_true",
         help="skip the mass start: the instances start out running, as after one that converged",
     )
+    parser.add_argument("--asleep", type=int, default=0, help="more instances, running and asleep (auto_stop)")
     parser.add_argument("--database-url", help="default: $CHOWDER_TEST_DATABASE_URL, else SQLite in a temp dir")
     parser.add_argument("--lease-s", type=float, default=DEFAULTS["lease_s"].default)
     parser.add_argument("--observe-interval-s", type=float, default=DEFAULTS["observe_interval_s"].default)

@@ -96,9 +96,16 @@ class FleetProvider(FakeSandboxProvider):
 
     def left_running(self, sandbox_id: str) -> None:
         """A sandbox whose gateway was up before the run began, on the node holding fewest."""
+        self._left(sandbox_id, "ready")
+
+    def left_stopped(self, sandbox_id: str) -> None:
+        """A sandbox created before the run began, its gateway stopped."""
+        self._left(sandbox_id, "none")
+
+    def _left(self, sandbox_id: str, process: Literal["none", "ready"]) -> None:
         node = min(self.nodes, key=lambda node: node.sandboxes)
         spec = SandboxSpec(sandbox_id, labels={}, resources=Resources(memory_mb=3072, cpus=2.0, pids=1024))
-        self.boxes[sandbox_id] = SimSandbox(spec, node, "ready")
+        self.boxes[sandbox_id] = SimSandbox(spec, node, process)
         node.sandboxes += 1
 
     def probe_ready(self, sandbox_id: str) -> bool:

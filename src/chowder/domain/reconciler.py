@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
@@ -25,6 +25,7 @@ from chowder.domain import lifecycle
 from chowder.domain.gateway_boot import launch_gateway
 from chowder.domain.idle import IdleWork
 from chowder.domain.lifecycle import Event
+from chowder.domain.liveness import Liveness
 from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
 from chowder.domain.ports.runtime import AgentLauncher, InstanceRuntimeSpec
@@ -97,7 +98,7 @@ class Engine:
         # Claimed to boot: never more than the boot slots, so a mass start spreads over every worker (an instance
         # claimed here waiting for a slot would wait while another worker idles).
         self._booting: set[str] = set()
-        self._next_liveness_check = 0.0
+        self._liveness = Liveness(transactions, settings, providers)
         self._wakeup = Wakeup()
 
     def wake(self) -> None:
@@ -129,7 +130,8 @@ class Engine:
             if status == Status.PROVISIONING and len(self._booting) >= MAX_PARALLEL_BOOTS:
                 continue  # left unclaimed for a worker with a boot slot free (this one's, at a later tick)
             await self._take(instance_id, status)
-        await self._check_liveness()
+        for instance_id in await self._liveness.not_running():
+            await self._take(instance_id, Status.RUNNING)
         if (pooled := self._providers.get(self._settings.sandbox_provider)) is not None:
             self._pool.refill(pooled)
 
@@ -145,35 +147,6 @@ class Engine:
         task = asyncio.create_task(self._work(instance_id, claimed_at))
         self._in_flight[instance_id] = task
         task.add_done_callback(functools.partial(self._forget, instance_id))
-
-    async def _check_liveness(self) -> None:
-        """Running instances are seen alive in bulk, twice per observe interval at most: one listing per provider,
-        a statement per few hundred instances, no lease. Only an instance whose sandbox is not running is claimed,
-        and its worker looks again before booting it anew."""
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._next_liveness_check:
-            return
-        self._next_liveness_check = loop.time() + self._settings.observe_interval_s / 2
-        now = utcnow()
-        observe_before = now - timedelta(seconds=self._settings.observe_interval_s)
-        due = await self._tx(lambda uow: uow.engine.liveness_due(now, observe_before))
-        for name, provider in self._providers.items():
-            sandboxes = {instance_id: sandbox_id for instance_id, (on, sandbox_id) in due.items() if on == name}
-            for instance_id in await self._not_running(provider, sandboxes, observe_before) if sandboxes else ():
-                await self._take(instance_id, Status.RUNNING)
-
-    async def _not_running(
-        self, provider: SandboxProvider, sandboxes: dict[str, str], observe_before: datetime
-    ) -> set[str]:
-        """Marks the instances of `sandboxes` (instance id: sandbox id) whose sandbox runs seen alive; the others."""
-        listed = await provider.sandboxes()
-        alive = [
-            i
-            for i, sandbox_id in sandboxes.items()
-            if (seen := listed.get(sandbox_id)) and seen.state == SandboxState.RUNNING
-        ]
-        await self._tx(lambda uow: uow.engine.seen_alive(alive, utcnow(), observe_before))
-        return set(sandboxes) - set(alive)
 
     def _forget(self, instance_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(instance_id, None)
