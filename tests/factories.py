@@ -42,9 +42,10 @@ def new_org(tx: Transactions, name: str) -> str:
     return view.id
 
 
-def add_instance_of(uow: UnitOfWork, org_id: str, model_credential: str | None = None) -> str:
-    """A provisioning instance of the org, as the create use case stores one; its id."""
-    fields = {} if model_credential is None else {"model_token_hash": hash_key(model_credential)}
+def add_instance_of(uow: UnitOfWork, org_id: str, model_credential: str | None = None, **fields: Any) -> str:
+    """A provisioning instance of the org, as the create use case stores one (with `fields` changed); its id."""
+    if model_credential is not None:
+        fields["model_token_hash"] = hash_key(model_credential)
     instance = new_instance(org_id, SecretBox("test"), sandbox_provider="process", **fields)
     uow.instances.add(instance)
     return instance.id

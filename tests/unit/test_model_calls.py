@@ -112,6 +112,12 @@ def test_a_warm_pool_members_credential_serves_its_warm_up_turn_only(tx: SqlTran
         asyncio.run(calls.serve("anthropic", "member-credential", FakeExchange("user:1")))
     assert tx.run_sync(lambda uow: uow.usage.totals(org_id, None, None, None))[0].requests == 0
 
+    # Claimed: a last warm-up on the member's session racing the claim is still on the house.
+    instance_id = tx.run_sync(lambda uow: add_instance_of(uow, org_id, "claimed-credential", sandbox_id="sb_member"))
+    late_warm_up = FakeExchange(warm_up_session("sb_member"))
+    assert asyncio.run(calls.serve("anthropic", "claimed-credential", late_warm_up)) is None
+    assert tx.run_sync(lambda uow: uow.usage.totals(org_id, "key_id", None, None, instance_id)) == []
+
 
 def test_refused_calls_are_neither_read_nor_answered(tx: SqlTransactions) -> None:
     org_id, _ = org_with_instance(tx, {"anthropic": "sk-ant-real"})

@@ -11,6 +11,7 @@ import pytest
 
 from chowder.core.clock import utcnow
 from chowder.core.ids import hash_key, sandbox_id_for
+from chowder.domain import warm_pool
 from chowder.domain.model_calls import warm_up_session
 from chowder.domain.models import Status
 from chowder.domain.ports.warm_pool import WarmGateway, WarmState
@@ -169,5 +170,22 @@ def test_a_gateway_a_crash_left_booting_is_adopted_not_replaced_by_a_member(pool
             booted = await env.until_status(created.id, Status.RUNNING)
         assert booted.sandbox_id == sandbox_id_for(created.id) and env.runtime.taken_over == []
         assert [m.sandbox_id for m in _members(env)] == [member.sandbox_id], "the member is still pooled"
+
+    asyncio.run(scenario())
+
+
+def test_ready_members_are_warmed_up_again_while_they_wait(pooled: EngineEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenClaw's first turn after a minute without one is slow again: a waiting member gets a turn now and then."""
+    monkeypatch.setattr(warm_pool, "KEEP_WARM_S", 0.1)
+    env = pooled
+
+    async def scenario() -> None:
+        async with running(env.engine()):
+            (member,) = await _until_ready(env, 1)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while env.runtime.warmed_up.count(warm_up_session(member.sandbox_id)) < 3:
+                assert loop.time() < deadline, env.runtime.warmed_up
+                await asyncio.sleep(0.02)
 
     asyncio.run(scenario())

@@ -41,6 +41,8 @@ class _Access:
     organization_id: str
     provider: str
     api_key: str | None = field(repr=False)  # None when no key is needed (the dev model answers)
+    # Its own, and the one its sandbox had as a warm pool member (a last warm-up may race with the claim).
+    warm_up_sessions: frozenset[str] = frozenset()
 
 
 class ModelCalls:
@@ -76,7 +78,7 @@ class ModelCalls:
             return await exchange.answer(None, _not_charged)
         self._on_use(access.organization_id, access.instance_id)  # in use until the answer has gone out
         subject = await exchange.subject()
-        if subject.session_id == warm_up_session(access.instance_id):
+        if subject.session_id in access.warm_up_sessions:
             return await exchange.answer(None, _not_charged)
         # The turn's key as the call starts: the turn may end before the call's tokens are known.
         key_id = await self._key_of_session(access.instance_id, subject.session_id) if subject.session_id else None
@@ -90,7 +92,11 @@ class ModelCalls:
         org_id = instance.organization_id
         uow.instances.touch(org_id, instance.id, utcnow())  # a model call is activity: idleness counts from here
         api_key = self._box.decrypt(required_model_key(uow, org_id, provider)) if self._need_key else None
-        return _Access(instance.id, org_id, provider, api_key)
+        warm_ups = {
+            warm_up_session(instance.id),
+            *([warm_up_session(instance.sandbox_id)] if instance.sandbox_id else []),
+        }
+        return _Access(instance.id, org_id, provider, api_key, frozenset(warm_ups))
 
     async def _record(self, access: _Access, subject: CallSubject, key_id: str | None, tokens: TokenCounts) -> None:
         """Never raises: the answer has gone out already, a lost record must not fail it."""

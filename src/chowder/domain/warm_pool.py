@@ -31,6 +31,7 @@ from chowder.core.settings import Settings
 from chowder.domain import lifecycle
 from chowder.domain.gateway_boot import launch_gateway
 from chowder.domain.lifecycle import Event
+from chowder.domain.model_calls import warm_up_session
 from chowder.domain.models import Status
 from chowder.domain.ports.instances import InstanceChanges
 from chowder.domain.ports.runtime import AgentLauncher, GatewayAccess, InstanceRuntimeSpec
@@ -44,6 +45,8 @@ DEFAULT_VERSION = "v1"  # the `openclaw_version` a create asks for when it names
 POOL_LABEL = "warm_pool"
 _RETRY_AFTER_FAILURE_S = 30.0
 _READY_CHECK_S = 5.0
+# Under the idle time after which OpenClaw's first turn is slow again (between 30 and 90 s here).
+KEEP_WARM_S = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class WarmPool:
         self._boots = boots
         self._filler: asyncio.Task[None] | None = None
         self._resume_at = 0.0
+        self._warmed: dict[str, float] = {}  # our ready members' last warm-up, by sandbox id
 
     @property
     def release(self) -> str:
@@ -160,6 +164,7 @@ class WarmPool:
             members = [member for member in members if not await self._dropped_if_stale(provider, member)]
             free = sorted(set(range(size)) - {member.slot for member in members})
             if not free:
+                await self._keep_warm(members)
                 return
             gateway_token, model_token = new_token(), new_token()
             member = WarmGateway(
@@ -195,7 +200,29 @@ class WarmPool:
             await self._discard(provider, member)
             raise
         await self._tx(lambda uow: uow.warm_pool.mark_ready(member.sandbox_id, endpoint))
+        self._warmed[member.sandbox_id] = asyncio.get_running_loop().time()
         log.info("warm gateway %s ready at %s (slot %d)", member.sandbox_id, endpoint, member.slot)
+
+    async def _keep_warm(self, members: list[WarmGateway]) -> None:
+        """A warm-up turn again on each ready member of ours not warmed for a while: OpenClaw closes what a turn
+        opened (its agent database, its workers) after a minute or so without one, and the first turn after that
+        pays seconds to open them again; measured, not a guess (see `bench/targets.py`)."""
+        now = asyncio.get_running_loop().time()
+        self._warmed = {member.sandbox_id: self._warmed.get(member.sandbox_id, now) for member in members}
+        for member in members:
+            if member.state != WarmState.READY or member.owner != self._owner or member.gateway_url is None:
+                continue
+            if now - self._warmed[member.sandbox_id] < KEEP_WARM_S:
+                continue
+            self._warmed[member.sandbox_id] = now
+            token = self._box.decrypt(member.gateway_token_enc)
+            spec = self._member_spec(member.sandbox_id, token, self._box.decrypt(member.model_token_enc))
+            try:
+                await self._runtime.warm_up(
+                    GatewayAccess(member.gateway_url, token), spec, warm_up_session(spec.instance_id)
+                )
+            except ChowderError as exc:
+                log.warning("warm gateway %s: keep-warm turn failed: %s", member.sandbox_id, exc.detail)
 
     async def _dropped_if_stale(self, provider: SandboxProvider, member: WarmGateway) -> bool:
         """A member still booting long after any boot could have ended was left by a worker that died."""
