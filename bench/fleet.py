@@ -237,7 +237,9 @@ class Fleet:
         instances = []
         rng, now = random.Random(args.seed), utcnow()
         for n in range(args.instances):
-            record = new_instance_record(orgs[n % len(orgs)].id, request, self.fleet.name, RELEASE, None, self.box, None)
+            record = new_instance_record(
+                orgs[n % len(orgs)].id, request, self.fleet.name, RELEASE, None, self.box, None
+            )
             record = replace(record, name=f"agent {n}")
             if args.start_running:
                 sandbox_id = sandbox_id_for(record.id)
@@ -248,7 +250,9 @@ class Fleet:
                 record = replace(record, observed_at=checked)
             instances.append(record)
         for n in range(args.asleep):  # idle long enough to sleep: running, their gateways stopped
-            record = new_instance_record(orgs[n % len(orgs)].id, request, self.fleet.name, RELEASE, None, self.box, None)
+            record = new_instance_record(
+                orgs[n % len(orgs)].id, request, self.fleet.name, RELEASE, None, self.box, None
+            )
             sandbox_id = sandbox_id_for(record.id)
             self.fleet.left_stopped(sandbox_id)
             asleep = {"status": Status.RUNNING, "power": Power.ASLEEP, "sandbox_id": sandbox_id, "observed_at": now}

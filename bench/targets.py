@@ -4,7 +4,7 @@
   cold start and restart on kept state to `/readyz`, and its tree's RSS and PSS once idle.
 - "cold": a server on the `process` provider without a pool: create → running, first turn after it, warm turn
   p50, stop → start → running, first turn after the start.
-- "pooled": a server with `CHOWDER_WARM_POOL_SIZE=1` and `auto_stop` {2 s, 6 s}: create → running from the pool,
+- "pooled": a server with `CHOWDER_WARM_POOL_SIZE=1` and `auto_stop` {10 s, 20 s}: create → running from the pool,
   first turn, warm turn p50, the gateway tree's RSS and PSS awake and frozen, the turn that thaws a frozen
   instance and the one that wakes an asleep one.
 
@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this checkout's code, not an installed one
@@ -38,7 +39,9 @@ IDLE_SETTLE_S = 15
 POOL_WAIT_S = 300
 SETTINGS: dict[str, dict[str, str]] = {
     "cold": {},
-    "pooled": {"CHOWDER_WARM_POOL_SIZE": "1", "CHOWDER_FREEZE_AFTER_S": "2", "CHOWDER_STOP_AFTER_S": "6"},
+    # Frozen after 10 s: a gateway frozen within seconds of a turn is stopped mid-way through OpenClaw's work after
+    # it (SQLite maintenance), which the turn that thaws it then waits for.
+    "pooled": {"CHOWDER_WARM_POOL_SIZE": "1", "CHOWDER_FREEZE_AFTER_S": "10", "CHOWDER_STOP_AFTER_S": "20"},
 }
 
 
@@ -64,6 +67,15 @@ def until_power(server: Server, key: str, instance_id: str, power: str, timeout_
         if time.monotonic() > deadline:
             raise AssertionError(f"never {power}")
         time.sleep(0.1)
+
+
+def delete(server: Server, key: str, body: dict[str, Any]) -> None:
+    """Deleted, and its sandbox gone (its teardown would weigh on whatever the next run measures)."""
+    assert server.client.delete(f"/v1/instances/{body['id']}", headers=auth(key)).status_code == 204
+    sandbox_dir = server.data_dir / "sandboxes" / body["sandbox_id"]
+    deadline = time.monotonic() + 60
+    while sandbox_dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def bare_run() -> dict[str, float]:
@@ -94,7 +106,7 @@ def cold_run(server: Server, key: str) -> dict[str, float]:
     assert response.status_code == 200 and response.json()["status"] == "running", response.text
     start_s = time.monotonic() - started
     first_after_start_ms = timed_ms(turn)
-    assert server.client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
+    delete(server, key, body)
     return {
         "cold_create_s": create_s,
         "cold_first_turn_ms": first_ms,
@@ -135,7 +147,7 @@ def pooled_run(server: Server, key: str) -> dict[str, float]:
     while sandbox_processes(sandbox_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
     asleep_ms = timed_ms(turn)
-    assert server.client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
+    delete(server, key, body)
     return {
         "pool_create_s": create_s,
         "pool_first_turn_ms": first_ms,
