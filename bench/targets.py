@@ -21,7 +21,7 @@ import sqlite3
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,16 +70,6 @@ def until_power(server: Server, key: str, instance_id: str, power: str, timeout_
         time.sleep(0.1)
 
 
-def first_and_warm_turns(server: Server, key: str, instance_id: str) -> tuple[Callable[[], None], float, float]:
-    """A turn on the instance's bench session; its first one and the median of the warm ones after it (ms)."""
-
-    def turn() -> None:
-        api_turn(server, key, instance_id)
-
-    first_ms = timed_ms(turn)
-    return turn, first_ms, statistics.median(timed_ms(turn) for _ in range(WARM_TURNS))
-
-
 def delete(server: Server, key: str, body: dict[str, Any]) -> None:
     """Deleted, and its sandbox gone (its teardown would weigh on whatever the next run measures)."""
     assert server.client.delete(f"/v1/instances/{body['id']}", headers=auth(key)).status_code == 204
@@ -105,7 +95,10 @@ def bare_run() -> dict[str, float]:
 def cold_run(server: Server, key: str) -> dict[str, float]:
     body, create_s = create_running(server, key)
     instance_id = body["id"]
-    turn, first_ms, warm = first_and_warm_turns(server, key, instance_id)
+
+    turn = partial(api_turn, server, key, instance_id)
+    first_ms = timed_ms(turn)
+    warm = statistics.median(timed_ms(turn) for _ in range(WARM_TURNS))
     assert server.client.post(f"/v1/instances/{instance_id}/stop", headers=auth(key)).status_code == 200
     started = time.monotonic()
     response = server.client.post(f"/v1/instances/{instance_id}/start", headers=auth(key))
@@ -138,7 +131,11 @@ def pooled_run(server: Server, key: str) -> dict[str, float]:
     body, create_s = create_running(server, key)
     instance_id = body["id"]
     sandbox_dir = server.data_dir / "sandboxes" / body["sandbox_id"]
-    turn, first_ms, warm = first_and_warm_turns(server, key, instance_id)
+
+    turn = partial(api_turn, server, key, instance_id)
+    first_ms = timed_ms(turn)
+    pool_ready(server)  # the refill's boot would weigh on the turns measured next
+    warm = statistics.median(timed_ms(turn) for _ in range(WARM_TURNS))
     rss_awake, pss_awake = tree_memory_mib(sandbox_processes(sandbox_dir))
     until_power(server, key, instance_id, "frozen")
     rss_frozen, pss_frozen = tree_memory_mib(sandbox_processes(sandbox_dir))
