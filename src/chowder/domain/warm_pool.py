@@ -26,7 +26,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import ChowderError
 from chowder.core.ids import hash_key, new_id, new_token, sandbox_id_for
-from chowder.core.model_providers import ModelProvider
+from chowder.core.instance_defaults import DEFAULT_MODEL_PROVIDER, DEFAULT_OPENCLAW_VERSION
 from chowder.core.settings import Settings
 from chowder.domain import lifecycle
 from chowder.domain.gateway_boot import launch_gateway
@@ -41,7 +41,6 @@ from chowder.sandbox.base import SandboxProvider
 
 log = logging.getLogger("chowder.warm_pool")
 
-DEFAULT_VERSION = "v1"  # the `openclaw_version` a create asks for when it names none
 POOL_LABEL = "warm_pool"
 _RETRY_AFTER_FAILURE_S = 30.0
 _READY_CHECK_S = 5.0
@@ -88,7 +87,7 @@ class WarmPool:
 
     @property
     def release(self) -> str:
-        return self._runtime.resolve_version(DEFAULT_VERSION)
+        return self._runtime.resolve_version(DEFAULT_OPENCLAW_VERSION)
 
     def serves(self, provider: str, release: str) -> bool:
         return (
@@ -244,7 +243,7 @@ class WarmPool:
             instance_id=sandbox_id,
             organization_id="",
             sandbox_id=sandbox_id,
-            model_provider=ModelProvider.ANTHROPIC,  # a create's default
+            model_provider=DEFAULT_MODEL_PROVIDER,
             release=self.release,
             overrides={},
             egress="none",

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chowder.core.instance_defaults import DEFAULT_MODEL_PROVIDER, DEFAULT_OPENCLAW_VERSION
 from chowder.core.model_providers import ModelProvider
 from chowder.schemas.common import Name, Timestamp
 
@@ -33,9 +34,9 @@ class AutoStop(BaseModel):
 
 class InstanceCreate(BaseModel):
     name: Name
-    model_provider: ModelProvider = ModelProvider.ANTHROPIC
+    model_provider: ModelProvider = DEFAULT_MODEL_PROVIDER
     sandbox_provider: str = "sandbox"
-    openclaw_version: str = "v1"
+    openclaw_version: str = DEFAULT_OPENCLAW_VERSION
     openclaw_config: dict[str, Any] | None = None
     region: str | None = None
     egress: Egress = Field("open", description=EGRESS_HELP)
