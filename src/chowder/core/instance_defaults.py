@@ -6,4 +6,4 @@ from __future__ import annotations
 from chowder.core.model_providers import ModelProvider
 
 DEFAULT_MODEL_PROVIDER = ModelProvider.ANTHROPIC
-DEFAULT_OPENCLAW_VERSION = "v1"
+DEFAULT_VERSION = "v1"  # `openclaw_version`

@@ -26,7 +26,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import ChowderError
 from chowder.core.ids import hash_key, new_id, new_token, sandbox_id_for
-from chowder.core.instance_defaults import DEFAULT_MODEL_PROVIDER, DEFAULT_OPENCLAW_VERSION
+from chowder.core.instance_defaults import DEFAULT_MODEL_PROVIDER, DEFAULT_VERSION
 from chowder.core.settings import Settings
 from chowder.domain import lifecycle
 from chowder.domain.gateway_boot import launch_gateway
@@ -87,7 +87,7 @@ class WarmPool:
 
     @property
     def release(self) -> str:
-        return self._runtime.resolve_version(DEFAULT_OPENCLAW_VERSION)
+        return self._runtime.resolve_version(DEFAULT_VERSION)
 
     def serves(self, provider: str, release: str) -> bool:
         return (

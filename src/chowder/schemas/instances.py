@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chowder.core.instance_defaults import DEFAULT_MODEL_PROVIDER, DEFAULT_OPENCLAW_VERSION
+from chowder.core.instance_defaults import DEFAULT_MODEL_PROVIDER, DEFAULT_VERSION
 from chowder.core.model_providers import ModelProvider
 from chowder.schemas.common import Name, Timestamp
 
@@ -36,7 +36,7 @@ class InstanceCreate(BaseModel):
     name: Name
     model_provider: ModelProvider = DEFAULT_MODEL_PROVIDER
     sandbox_provider: str = "sandbox"
-    openclaw_version: str = DEFAULT_OPENCLAW_VERSION
+    openclaw_version: str = DEFAULT_VERSION
     openclaw_config: dict[str, Any] | None = None
     region: str | None = None
     egress: Egress = Field("open", description=EGRESS_HELP)
