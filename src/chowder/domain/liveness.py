@@ -60,4 +60,4 @@ class Liveness:
             running = {sandbox_id for sandbox_id, seen in listed.items() if seen.state == SandboxState.RUNNING}
         alive = [instance_id for instance_id, sandbox_id in sandboxes.items() if sandbox_id in running]
         await self._tx(lambda uow: uow.engine.seen_alive(alive, utcnow(), observe_before))
-        return [instance_id for instance_id in sandboxes if instance_id not in set(alive)]
+        return [instance_id for instance_id, sandbox_id in sandboxes.items() if sandbox_id not in running]
