@@ -1,6 +1,7 @@
 """Sleep when idle and wake on the next call, on a real gateway: awake → frozen → asleep with no traffic, a chat
 at each stage answered with the memory of the earlier turns, three concurrent chats waking an asleep instance
-once, an enabled channel keeping it awake, and an explicit stop unchanged (409 on chat)."""
+once, an enabled channel keeping it awake, sleep on a host with swap paging the gateway out (a thaw wakes it,
+in seconds), and an explicit stop unchanged (409 on chat)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.harness import RunningInstance, gateway_pids, running_instance
+from tests.e2e.swap import host_swap, swap_active, swapped_and_resident_kib
 from tests.factories import auth, output_text
 from tests.fakes.telegram_api import FakeTelegramApi
 
@@ -81,7 +83,7 @@ def test_an_idle_instance_freezes_then_sleeps_and_every_stage_answers_with_its_m
     asleep = _until_power(sleepy, "asleep", timeout_s=15)
     assert asleep["status"] == "running"
     deadline = time.monotonic() + 15  # recorded asleep first, then stopped (SIGTERM, its grace)
-    while gateway_pids(gateway):
+    while gateway_pids(gateway) and not swap_active():  # with swap, paged out instead (the test below)
         assert time.monotonic() < deadline, "an asleep gateway is stopped"
         time.sleep(0.2)
 
@@ -118,6 +120,24 @@ def test_an_instance_with_an_enabled_channel_never_sleeps(sleepy: RunningInstanc
         disconnected = client.post(f"{base}/disconnect", headers=auth(sleepy.key))
         assert disconnected.status_code == 204, disconnected.text
     _until_power(sleepy, "frozen", timeout_s=15)
+
+
+def test_with_swap_an_asleep_instance_is_paged_out_and_a_thaw_wakes_it(sleepy: RunningInstance) -> None:
+    first, _ = _say(sleepy, "remember the word paging", session="paged")
+    assert _turns(first) == 1
+    with host_swap():
+        asleep = _until_power(sleepy, "asleep", timeout_s=30)
+        pids = gateway_pids(asleep["gateway_url"])
+        assert pids, "paged out, not stopped: its processes are there"
+        swapped, resident = swapped_and_resident_kib(pids)
+        assert swapped > 200 * 1024 and resident < swapped / 2, f"{swapped} KiB in swap, {resident} KiB resident"
+        wakes_before = sleepy.server.log_text().count(f"instance {sleepy.instance_id}: waking")
+        reply, woke_in = _say(sleepy, "what was the word?", session="paged")
+        assert _turns(reply) == 2 and "remember the word paging" in reply, reply
+        assert woke_in < 10, f"a turn on a paged-out instance took {woke_in:.1f} s (bench/targets.py measures it)"
+        assert sleepy.server.log_text().count(f"instance {sleepy.instance_id}: waking") == wakes_before, "no boot"
+        assert gateway_pids(asleep["gateway_url"]) == pids, "the same gateway processes, thawed"
+        assert _instance(sleepy)["power"] == "awake"
 
 
 def test_an_explicit_stop_is_still_a_stop(sleepy: RunningInstance) -> None:

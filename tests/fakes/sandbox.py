@@ -22,7 +22,7 @@ from chowder.sandbox.base import (
     SandboxStatus,
 )
 
-Operation = Literal["create", "start", "stop", "destroy"]
+Operation = Literal["create", "start", "stop", "destroy", "page_out"]
 
 
 @dataclass
@@ -44,6 +44,8 @@ class FakeSandboxProvider:
         self.sandboxes_by_id: dict[str, FakeSandbox] = {}
         self.calls: list[tuple[Operation, str]] = []
         self.frozen: set[str] = set()
+        self.paged: set[str] = set()
+        self.swap = False  # whether `page_out` has a host swap to page into
         self._failures: dict[Operation, str] = {}
         self._hangs: set[Operation] = set()
 
@@ -114,6 +116,7 @@ class FakeSandboxProvider:
         if sandbox_id in self.sandboxes_by_id:
             self.sandboxes_by_id[sandbox_id].running = False
         self.frozen.discard(sandbox_id)
+        self.paged.discard(sandbox_id)
 
     async def destroy(self, sandbox_id: str) -> None:
         await self._act("destroy", sandbox_id)
@@ -127,6 +130,15 @@ class FakeSandboxProvider:
 
     async def thaw(self, sandbox_id: str) -> None:
         self.frozen.discard(sandbox_id)
+        self.paged.discard(sandbox_id)
+
+    async def page_out(self, sandbox_id: str) -> None:
+        await self._act("page_out", sandbox_id)
+        if not self.swap:
+            raise ProviderError("The host has no swap.")
+        if sandbox_id not in self.frozen:
+            raise ProviderError(f"Sandbox {sandbox_id} is not frozen: a page-out would fault straight back in.")
+        self.paged.add(sandbox_id)
 
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         sandbox = self.sandboxes_by_id.get(sandbox_id)

@@ -15,7 +15,7 @@ from chowder.core.errors import GatewayUnavailable
 from chowder.core.ids import new_id, sandbox_id_for
 from chowder.domain.models import Power, Status
 from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord
-from chowder.domain.power import PowerControl
+from chowder.domain.power import PowerControl, public_power
 from tests.fakes.engine_env import EngineEnv, running
 
 pytestmark = pytest.mark.persistence
@@ -87,6 +87,46 @@ def test_a_call_thaws_a_frozen_instance_and_wakes_an_asleep_one_once_for_concurr
     assert env.provider.count("start", sandbox_id_for(asleep.id)) == 1, "three calls, one wake"
     assert woken.gateway_token_enc != asleep.gateway_token_enc, "a woken gateway has new credentials"
     assert woken.idle_stop_at is not None and woken.idle_stop_at > utcnow() + timedelta(seconds=500)
+
+
+def test_with_swap_an_idle_instance_sleeps_paged_out_and_a_call_thaws_it(env: EngineEnv) -> None:
+    env.provider.swap = True
+    instance = _idle(env, freeze_in=-timedelta(seconds=1), stop_in=timedelta(seconds=0.5))
+    sandbox_id = sandbox_id_for(instance.id)
+
+    async def scenario() -> tuple[InstanceRecord, bool]:
+        engine = env.engine()
+        power = _power(env, engine.wake)
+        async with running(engine):
+            await env.until(instance.id, lambda now: now.power == Power.PAGED)
+            await asyncio.sleep(0.2)  # liveness checks pass over it: its processes are there, frozen
+            paged, held = env.read(instance.id), sandbox_id in env.provider.paged
+            async with power.scope():
+                await power.ready(instance.organization_id, instance.id)
+            return paged, held
+
+    paged, held = asyncio.run(scenario())
+    assert held and paged.status == Status.RUNNING and public_power(paged) == Power.ASLEEP
+    woken = env.read(instance.id)
+    assert woken.power == Power.AWAKE and env.provider.is_running(sandbox_id)
+    assert sandbox_id not in env.provider.frozen and sandbox_id not in env.provider.paged
+    assert env.provider.count("stop", sandbox_id) == env.provider.count("start", sandbox_id) == 0, "thawed, not booted"
+    assert woken.gateway_token_enc == instance.gateway_token_enc, "the same gateway, its credentials unchanged"
+
+
+def test_a_page_out_that_fails_stops_the_gateway_instead(env: EngineEnv) -> None:
+    env.provider.swap = True
+    env.provider.fail("page_out", "The host's swap has 12 MiB free.")
+    instance = _idle(env, freeze_in=LATER, stop_in=-timedelta(seconds=1))
+    sandbox_id = sandbox_id_for(instance.id)
+
+    async def scenario() -> None:
+        async with running(env.engine()):
+            await env.until(instance.id, lambda now: now.power == Power.ASLEEP)
+
+    asyncio.run(scenario())
+    assert env.provider.count("page_out", sandbox_id) == 1
+    assert not env.provider.is_running(sandbox_id) and sandbox_id not in env.provider.frozen
 
 
 def test_a_wake_that_fails_is_a_502_and_an_error(env: EngineEnv) -> None:

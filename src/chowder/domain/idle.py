@@ -1,7 +1,9 @@
 """Sleep when idle (extension): the engine's side, one step per running instance whose power is due to change.
 
-Past `idle_freeze_at` an awake instance is frozen; past `idle_stop_at` its gateway is stopped (`asleep`); a frozen
-or asleep instance whose next scheduled job comes due (`wake_at`) is woken ahead of it. Two things keep an instance
+Past `idle_freeze_at` an awake instance is frozen; past `idle_stop_at` it is put to sleep (`asleep`): frozen and
+paged out to the host's swap where the provider and the swap's room allow (`paged`: a thaw wakes it in about a
+second), its gateway stopped otherwise (a cold boot wakes it). A frozen or sleeping instance whose next scheduled
+job comes due (`wake_at`) is woken ahead of it. Two things keep an instance
 awake however idle it is: an enabled channel (it must keep polling its service) and a scheduled job due too soon to
 be worth sleeping before (OpenClaw's `cron.status`, read from the gateway itself). See `domain/power.py` for why
 the order of each step makes it safe against calls arriving at the same moment."""
@@ -19,7 +21,7 @@ from chowder.domain.models import Power
 from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord
 from chowder.domain.ports.runtime import AgentLauncher, GatewayAccess, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions
-from chowder.domain.power import AutoStop, idle_deadlines, thawed
+from chowder.domain.power import THAWS, AutoStop, idle_deadlines, thawed
 from chowder.sandbox.base import SandboxProvider
 
 log = logging.getLogger("chowder.power")
@@ -29,6 +31,7 @@ FROZEN_LEAD = timedelta(seconds=2)
 ASLEEP_LEAD = timedelta(seconds=60)
 _AWAKE = frozenset({Power.AWAKE})
 _UP = frozenset({Power.AWAKE, Power.FROZEN})
+_DOWN = frozenset({Power.FROZEN, Power.PAGED, Power.ASLEEP})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class IdleWork:
     async def step(self, provider: SandboxProvider, instance: InstanceRecord, spec: InstanceRuntimeSpec) -> bool:
         """Does what the instance's power is due for; False when nothing was (the engine then checks liveness)."""
         now = utcnow()
-        if instance.power in (Power.FROZEN, Power.ASLEEP) and instance.wake_at is not None and instance.wake_at <= now:
+        if instance.power in _DOWN and instance.wake_at is not None and instance.wake_at <= now:
             await self._wake_for_job(provider, instance)
         elif instance.power in _UP and instance.idle_stop_at is not None and instance.idle_stop_at <= now:
             await self._sleep(provider, instance, spec, now)
@@ -58,7 +61,7 @@ class IdleWork:
         return True
 
     async def _wake_for_job(self, provider: SandboxProvider, instance: InstanceRecord) -> None:
-        if instance.power == Power.FROZEN:
+        if instance.power in THAWS:
             await provider.thaw(instance.sandbox_id or "")
             await self._tx(lambda uow: thawed(uow, instance))
         else:
@@ -87,7 +90,8 @@ class IdleWork:
     async def _sleep(
         self, provider: SandboxProvider, instance: InstanceRecord, spec: InstanceRuntimeSpec, now: datetime
     ) -> None:
-        """Recorded first (unless a call came), then stopped: a call arriving after the record wakes it again."""
+        """Paged out where it can be, then recorded unless a call came meanwhile (then thawed again, as `_freeze`);
+        else recorded first (unless a call came), then stopped: a call arriving after the record wakes it again."""
         sandbox_id = instance.sandbox_id or ""
         if instance.power == Power.FROZEN:  # thawed to read its state (its stop would thaw it anyway)
             await provider.thaw(sandbox_id)
@@ -95,14 +99,34 @@ class IdleWork:
         down = await self._may_go_down(provider, instance, spec, now, ASLEEP_LEAD)
         if down is None:
             return
-        asleep = InstanceChanges(wake_at=down.wake_at)
-        if not await self._set(instance, _UP, Power.ASLEEP, asleep, IdleStage("stop", now)):
+        asleep, idle_by = InstanceChanges(wake_at=down.wake_at), IdleStage("stop", now)
+        if await self._paged_out(provider, instance):
+            if not await self._set(instance, _UP, Power.PAGED, asleep, idle_by):
+                await provider.thaw(sandbox_id)
+                return
+            log.info("instance %s: asleep (paged out) after %s s idle", instance.id, instance.stop_after_s)
+            return
+        if not await self._set(instance, _UP, Power.ASLEEP, asleep, idle_by):
             return
         try:
             await provider.stop(sandbox_id, self._grace_s)
         except ChowderError:
             log.exception("instance %s: could not stop its idle gateway; the next call wakes it", instance.id)
         log.info("instance %s: asleep after %s s idle", instance.id, instance.stop_after_s)
+
+    async def _paged_out(self, provider: SandboxProvider, instance: InstanceRecord) -> bool:
+        """Frozen and paged out to the host's swap; False, thawed again, where the provider or the swap cannot."""
+        if not provider.freezes:
+            return False
+        sandbox_id = instance.sandbox_id or ""
+        try:
+            await provider.freeze(sandbox_id)
+            await provider.page_out(sandbox_id)
+        except ChowderError as exc:
+            await provider.thaw(sandbox_id)
+            log.info("instance %s: not paged out (%s); its gateway is stopped instead", instance.id, exc.detail)
+            return False
+        return True
 
     async def _may_go_down(
         self,

@@ -38,12 +38,14 @@ class Status(StrEnum):
 
 class Power(StrEnum):
     """How much of a running instance is held (extension): `awake` serves at once, `frozen` keeps its memory but
-    no CPU (cgroup freezer), `asleep` has its gateway stopped (state kept, memory freed). `waking` is ours alone:
-    an asleep gateway being started again (shown as `asleep`)."""
+    no CPU (cgroup freezer), `asleep` has its gateway stopped (state kept, memory freed). Ours alone, both shown as
+    `asleep`: `paged`, frozen with its memory paged out to the host's swap (how a host with swap sleeps: a thaw
+    wakes it), and `waking`, an asleep gateway being started again."""
 
     AWAKE = "awake"
     FROZEN = "frozen"
     ASLEEP = "asleep"
+    PAGED = "paged"
     WAKING = "waking"
 
 

@@ -1,10 +1,12 @@
 """Sleep when idle and wake on the next call (extension): the calls' side.
 
 An instance with `auto_stop` is frozen after `freeze_after_s` without a call (its processes get no CPU, its memory
-stays) and its gateway is stopped after `stop_after_s` (state kept, memory freed); it stays `running` throughout,
-and `power` says which. The engine does both (`domain/idle.py`). Every call that needs the gateway first goes
-through `PowerControl.ready`, which records the call, pushing the idle deadlines back, and then thaws a frozen
-gateway itself (a write to its cgroup: milliseconds) or has the engine start an asleep one and waits for it.
+stays) and put to sleep after `stop_after_s`: paged out to the host's swap where it has room (frozen still, its
+memory out of RAM), else its gateway stopped (state kept, memory freed). It stays `running` throughout, and
+`power` says which. The engine does both (`domain/idle.py`). Every call that needs the gateway first goes through
+`PowerControl.ready`, which records the call, pushing the idle deadlines back, and then thaws a frozen or paged
+gateway itself (a write to its cgroup: milliseconds; a paged one faults its pages back as it runs) or has the
+engine start an asleep one and waits for it.
 
 No lock is needed between the two sides, because of the order each keeps: a call records itself before it reads
 the power; the engine freezes, then records `frozen` only if no call came meanwhile (else it thaws again), and
@@ -40,6 +42,8 @@ HEARTBEAT_S = 0.5
 MIN_IDLE_S = 2
 MAX_IDLE_S = 30 * 24 * 3600
 _WAKE_POLL_S = 0.1
+# The powers a thaw undoes: the gateway's processes are there, only frozen (and maybe paged out).
+THAWS = frozenset({Power.FROZEN, Power.PAGED})
 
 # The instances the current request has used, released when its last byte has gone out (`PowerControl.scope`).
 _request_holds: ContextVar[list[tuple[str, str]] | None] = ContextVar("chowder_request_holds", default=None)
@@ -83,10 +87,10 @@ def idle_deadlines(auto_stop: AutoStop | None, now: datetime) -> InstanceChanges
 
 
 def public_power(instance: InstanceRecord) -> Power | None:
-    """What the API shows: a power only while running; a wake in progress is still `asleep`."""
+    """What the API shows: a power only while running; paged out, or a wake in progress, is `asleep`."""
     if instance.status != Status.RUNNING:
         return None
-    return Power.ASLEEP if instance.power == Power.WAKING else instance.power
+    return Power.ASLEEP if instance.power in (Power.PAGED, Power.WAKING) else instance.power
 
 
 class PowerControl:
@@ -113,7 +117,7 @@ class PowerControl:
         instance = await self._tx(lambda uow: _touched(uow, org_id, instance_id))
         if instance is None or instance.status != Status.RUNNING or instance.power == Power.AWAKE:
             return
-        if instance.power == Power.FROZEN:
+        if instance.power in THAWS:
             await self._thaw(instance)
             return
         wake = self._wakes.get(instance_id)
@@ -139,7 +143,7 @@ class PowerControl:
                 return
             if instance.power == Power.AWAKE:
                 return
-            if instance.power == Power.FROZEN:
+            if instance.power in THAWS:
                 await self._thaw(instance)
                 return
             self._wake_engine()
@@ -186,7 +190,7 @@ def thawed(uow: UnitOfWork, instance: InstanceRecord) -> None:
     uow.instances.set_power(
         instance.organization_id,
         instance.id,
-        frozenset({Power.FROZEN}),
+        THAWS,
         Power.AWAKE,
         InstanceChanges(wake_at=None),
     )

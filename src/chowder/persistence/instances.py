@@ -216,22 +216,22 @@ class SqlEngineRepository:
 
 
 def _power_due(now: datetime) -> ColumnElement[bool]:
-    """Waking, or past a deadline of its power: idle long enough to freeze (when awake) or to stop (unless asleep),
-    or a scheduled job soon due while frozen or asleep."""
+    """Waking, or past a deadline of its power: idle long enough to freeze (when awake) or to sleep (awake or
+    frozen), or a scheduled job soon due while frozen or asleep (paged out or stopped)."""
     return or_(
         InstanceRow.power == Power.WAKING,
         and_(InstanceRow.power == Power.AWAKE, InstanceRow.idle_freeze_at <= now),
         and_(InstanceRow.power.in_((Power.AWAKE, Power.FROZEN)), InstanceRow.idle_stop_at <= now),
-        and_(InstanceRow.power.in_((Power.FROZEN, Power.ASLEEP)), InstanceRow.wake_at <= now),
+        and_(InstanceRow.power.in_((Power.FROZEN, Power.PAGED, Power.ASLEEP)), InstanceRow.wake_at <= now),
     )
 
 
 def _alive_unleased(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Running as wanted with a gateway meant to be up (awake or frozen), and nobody working on it."""
+    """Running as wanted with a gateway meant to be up (awake, frozen or paged out), and nobody working on it."""
     return (
         InstanceRow.status == Status.RUNNING,
         InstanceRow.desired_state == Desired.RUNNING,
-        InstanceRow.power.in_((Power.AWAKE, Power.FROZEN)),
+        InstanceRow.power.in_((Power.AWAKE, Power.FROZEN, Power.PAGED)),
         lapsed(InstanceRow.lease_expires_at, now),
     )
 

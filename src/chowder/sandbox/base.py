@@ -190,6 +190,12 @@ class SandboxProvider(Protocol):
         that is not frozen, stopped or missing, and on a provider that cannot freeze."""
         ...
 
+    async def page_out(self, sandbox_id: str) -> None:
+        """Move a frozen sandbox's memory out to the host's swap, its processes kept: a thaw faults back only what
+        they touch next. ProviderError, with nothing moved, from a provider or host that cannot (no swap, or too
+        little for it): sleep then stops the gateway instead."""
+        ...
+
     async def observe(self, sandbox_id: str) -> SandboxStatus: ...
 
     async def sandboxes(self) -> dict[str, SandboxStatus]:

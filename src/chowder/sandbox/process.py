@@ -13,7 +13,8 @@ only through `boxfs` (never following a symlink out); processes are known throug
 Hardening, each in its own module and refused rather than skipped when isolation is on: `box/` is the mount
 of `disk.img`, the sandbox's disk quota (`diskquota`); every process runs under a seccomp filter (`seccomp`);
 the sandboxes' parent cgroup caps them all together (`cgroup_parent`). A sandbox is frozen through its cgroup
-(`freezer`), where the host has a cgroup freezer.
+(`freezer`), where the host has a cgroup freezer, and paged out to the host's swap through its memory cgroup
+(`paging`), where the host has swap.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from chowder.sandbox.isolation import DISABLED, NAMESPACES, USER, Cgroups, detec
 from chowder.sandbox.meta import Meta, MetaStore, checked, free_port, free_uid, make_layout
 from chowder.sandbox.network import HostNetwork
 from chowder.sandbox.offload import off_loop
+from chowder.sandbox.paging import Pager
 from chowder.sandbox.proctree import ProcessTrees, Wrapped, finish, spawn_command
 from chowder.sandbox.seccomp import detect_seccomp
 
@@ -71,6 +73,7 @@ class ProcessProvider(BoxFileOperations):
         enabled = self.isolation.enabled
         self.cgroups = Cgroups(enabled, settings.host_reserved_mb)
         self.freezer = Freezer.of(self.cgroups)
+        self.pager = Pager.of(self.cgroups)
         self.seccomp = detect_seccomp(self.isolation, settings.sandbox_isolation, self._dir, settings.sandbox_uid_base)
         self.disk = DiskQuota(settings.sandbox_disk_mb, settings.sandbox_isolation, self._dir)
         self.network = HostNetwork(settings.sandbox_subnet, settings.model_port) if enabled else None
@@ -105,6 +108,7 @@ class ProcessProvider(BoxFileOperations):
             "seccomp": self.seccomp.note,
             "disk quota": self.disk.note,
             "freeze": f"available: {self.freezer.note}" if self.freezer else "unavailable: no cgroup freezer",
+            "page out": f"available: {self.pager.note}" if self.pager else "unavailable: no memory cgroup to reclaim",
             "network": self.network.note if self.network else "off (isolation disabled): the host's network",
         }
         if not self.isolation.enabled:
@@ -144,6 +148,10 @@ class ProcessProvider(BoxFileOperations):
     async def thaw(self, sandbox_id: str) -> None:
         """One write to the cgroup, a millisecond or so."""
         await _off_loop(self._thaw, sandbox_id)
+
+    async def page_out(self, sandbox_id: str) -> None:
+        """Seconds: the kernel compresses or writes out every page (about 5 s per GB into zram here)."""
+        await _off_loop(self._page_out, sandbox_id)
 
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         return await _off_loop(self._observe, sandbox_id)
@@ -323,6 +331,14 @@ class ProcessProvider(BoxFileOperations):
     def _thaw(self, sandbox_id: str) -> None:
         if self.freezer is not None:
             self.freezer.thaw(checked(sandbox_id))
+
+    def _page_out(self, sandbox_id: str) -> None:
+        if self.pager is None:
+            raise ProviderError(
+                "The process provider cannot page a sandbox out on this host: no memory cgroup it can reclaim "
+                f"(cgroups {self.cgroups.note}; v2 needs Linux 5.19+)."
+            )
+        self.pager.page_out(checked(sandbox_id))
 
     def _observe(self, sandbox_id: str) -> SandboxStatus:
         meta = self._meta.read(checked(sandbox_id))

@@ -19,7 +19,8 @@ EGRESS_HELP = (
 
 AUTO_STOP_HELP = (
     "Extension. Sleep when idle: frozen (memory kept, no CPU) after `freeze_after_s` without a chat, files, channel, "
-    "skill or model call, its gateway stopped (state kept) after `stop_after_s`; the next call wakes it. It stays "
+    "skill or model call, asleep after `stop_after_s`: paged out to the host's swap where it has room, else its "
+    "gateway stopped (state kept); the next call wakes it. It stays "
     "`running` throughout; `power` says which. `null`: never. Never for an instance with an enabled channel. "
     "Defaults to the server's CHOWDER_FREEZE_AFTER_S / CHOWDER_STOP_AFTER_S (unset: never)."
 )

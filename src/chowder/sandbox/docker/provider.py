@@ -159,6 +159,12 @@ class DockerProvider(BoxFileOperations):
     async def thaw(self, sandbox_id: str) -> None:
         await _off_loop(self._thaw, sandbox_id)
 
+    async def page_out(self, sandbox_id: str) -> None:
+        raise ProviderError(
+            "The docker provider cannot page a sandbox out: the engine's API has no way to reclaim a container's "
+            "memory (its gateway is stopped when it sleeps)."
+        )
+
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         return await _off_loop(self._observe, sandbox_id)
 

@@ -147,6 +147,12 @@ class KubernetesProvider(ToolFileOperations):
     async def thaw(self, sandbox_id: str) -> None:
         """Nothing is ever frozen here."""
 
+    async def page_out(self, sandbox_id: str) -> None:
+        raise ProviderError(
+            "The kubernetes provider cannot page a sandbox out; the Kubernetes API has no way to reclaim a pod's "
+            "memory (its gateway is stopped when it sleeps)."
+        )
+
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         return await _off_loop(self._observe, sandbox_id)
 

@@ -1,0 +1,51 @@
+"""Swap for the tests that page a sleeping gateway out: the host's own where it has some, else a zram device
+made for the test (compressed RAM: nothing leaves the machine) and taken down after it."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ZRAM = Path("/sys/block/zram0")
+SIZE = "6G"
+
+
+def swap_active() -> bool:
+    return len(Path("/proc/swaps").read_text().splitlines()) > 1
+
+
+@contextlib.contextmanager
+def host_swap() -> Iterator[None]:
+    """Skips the test where there is neither swap nor a free zram device to make it from."""
+    if swap_active():
+        yield
+        return
+    if not ZRAM.exists() or (ZRAM / "disksize").read_text().strip() != "0":
+        pytest.skip("the host has no swap and no unused zram device (/sys/block/zram0) to make one")
+    algorithms = (ZRAM / "comp_algorithm").read_text().replace("[", "").replace("]", "").split()
+    (ZRAM / "comp_algorithm").write_text("lz4" if "lz4" in algorithms else algorithms[0])
+    (ZRAM / "disksize").write_text(SIZE)
+    try:
+        subprocess.run(["mkswap", "/dev/zram0"], check=True, capture_output=True)
+        subprocess.run(["swapon", "/dev/zram0"], check=True, capture_output=True)
+        yield
+    finally:
+        subprocess.run(["swapoff", "/dev/zram0"], check=False, capture_output=True)  # pages come back to RAM
+        (ZRAM / "reset").write_text("1")
+
+
+def swapped_and_resident_kib(pids: list[int]) -> tuple[int, int]:
+    """The processes' memory in swap and in RAM (VmSwap, VmRSS), in KiB."""
+    swapped = resident = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key == "VmSwap":
+                swapped += int(value.split()[0])
+            elif key == "VmRSS":
+                resident += int(value.split()[0])
+    return swapped, resident
