@@ -6,7 +6,9 @@
   p50, stop → start → running, first turn after the start.
 - "pooled": a server with `CHOWDER_WARM_POOL_SIZE=1` and `auto_stop` {10 s, 20 s}: create → running from the pool,
   first turn, warm turn p50, the gateway tree's RSS and PSS awake and frozen, the turn that thaws a frozen
-  instance and the one that wakes an asleep one.
+  instance and the one that wakes an asleep one (stopped: the host has no swap), then, with swap (the host's, or a
+  zram device made for the run), the tree's RSS and swap once paged out, zram's compressed size, and the turn
+  that wakes it.
 
 The built-in dev model answers every turn. One gateway boots at a time except the pool's refill. Medians and
 ratios against bare; not a test. Needs root.
@@ -34,9 +36,11 @@ from bench.providers import api_turn, timed_ms
 from bench.servers import bench_servers
 
 from tests.e2e.harness import Server, create_running, require_runtime, sandbox_processes
+from tests.e2e.swap import host_swap, swapped_and_resident_kib
 from tests.factories import auth
 
 WARM_TURNS = 10
+ZRAM_STAT = Path("/sys/block/zram0/mm_stat")
 IDLE_SETTLE_S = 15
 POOL_WAIT_S = 300
 SETTINGS: dict[str, dict[str, str]] = {
@@ -148,8 +152,9 @@ def pooled_run(server: Server, key: str) -> dict[str, float]:
     while sandbox_processes(sandbox_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
     asleep_ms = timed_ms(turn)
+    paged = paged_run(server, key, instance_id, sandbox_dir, turn)
     delete(server, key, body)
-    return {
+    return paged | {
         "pool_create_s": create_s,
         "pool_first_turn_ms": first_ms,
         "warm_turn_ms": warm,
@@ -160,6 +165,26 @@ def pooled_run(server: Server, key: str) -> dict[str, float]:
         "pss_awake_mib": pss_awake,
         "rss_frozen_mib": rss_frozen,
         "pss_frozen_mib": pss_frozen,
+    }
+
+
+def paged_run(
+    server: Server, key: str, instance_id: str, sandbox_dir: Path, turn: Callable[[], object]
+) -> dict[str, float]:
+    """Asleep again, with swap this time: paged out instead of stopped."""
+    with host_swap() as swap:
+        if not swap:
+            return {}
+        until_power(server, key, instance_id, "asleep")
+        pids = sandbox_processes(sandbox_dir)
+        swapped, resident = swapped_and_resident_kib(pids)
+        compressed = int(ZRAM_STAT.read_text().split()[1]) if ZRAM_STAT.exists() else 0
+        paged_ms = timed_ms(turn)
+    return {
+        "paged_turn_ms": paged_ms,
+        "rss_paged_mib": resident / 1024,
+        "swap_paged_mib": swapped / 1024,
+        "zram_compressed_mib": compressed / 2**20,
     }
 
 
@@ -185,6 +210,7 @@ def main() -> None:
         ("cold create / bare cold start", m["cold_create_s"] / m["bare_cold_s"], "x", "<= 1.10"),
         ("start from stopped / bare restart", m["start_s"] / m["bare_restart_s"], "x", "<= 1.10"),
         ("wake from asleep / bare restart", m["asleep_turn_s"] / m["bare_restart_s"], "x", "<= 1.10"),
+        ("wake from asleep, paged out", m.get("paged_turn_ms", float("nan")) / 1000, "s", "<= 2 s"),
         ("first turn after create / warm turn", m["cold_first_turn_ms"] / m["cold_warm_turn_ms"], "x", "<= 1.5"),
         ("first turn from the pool / warm turn", m["pool_first_turn_ms"] / m["warm_turn_ms"], "x", "<= 1.5"),
         ("first turn after start / warm turn", m["first_turn_after_start_ms"] / m["cold_warm_turn_ms"], "x", "<= 1.5"),

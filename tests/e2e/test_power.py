@@ -125,7 +125,9 @@ def test_an_instance_with_an_enabled_channel_never_sleeps(sleepy: RunningInstanc
 def test_with_swap_an_asleep_instance_is_paged_out_and_a_thaw_wakes_it(sleepy: RunningInstance) -> None:
     first, _ = _say(sleepy, "remember the word paging", session="paged")
     assert _turns(first) == 1
-    with host_swap():
+    with host_swap() as swap:
+        if not swap:
+            pytest.skip("the host has no swap and no unused zram device (/sys/block/zram0) to make one")
         asleep = _until_power(sleepy, "asleep", timeout_s=30)
         pids = gateway_pids(asleep["gateway_url"])
         assert pids, "paged out, not stopped: its processes are there"
