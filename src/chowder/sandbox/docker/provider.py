@@ -160,10 +160,7 @@ class DockerProvider(BoxFileOperations):
         await _off_loop(self._thaw, sandbox_id)
 
     async def page_out(self, sandbox_id: str) -> None:
-        raise ProviderError(
-            "The docker provider cannot page a sandbox out: the engine's API has no way to reclaim a container's "
-            "memory (its gateway is stopped when it sleeps)."
-        )
+        raise ProviderError("The docker provider cannot page a sandbox out: its engine's API cannot reclaim memory.")
 
     async def observe(self, sandbox_id: str) -> SandboxStatus:
         return await _off_loop(self._observe, sandbox_id)
