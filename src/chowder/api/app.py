@@ -14,6 +14,7 @@ from chowder import __version__
 from chowder.api.activity import ActivityScope
 from chowder.api.body_limit import BodyLimit, BodyLimits
 from chowder.api.errors import install_error_handlers
+from chowder.api.idempotency import Idempotency
 from chowder.api.internal import serve_sandbox_facing
 from chowder.api.routes import (
     billing,
@@ -31,6 +32,7 @@ from chowder.api.state import AppState
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
 from chowder.domain.chat import ChatTurns
+from chowder.domain.idempotency import IdempotencyKeys
 from chowder.domain.instances import Instances
 from chowder.domain.keys import ApiKeys
 from chowder.domain.model_calls import ModelCalls
@@ -81,6 +83,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 model_calls=ModelCalls(tx, parts.box, sessions.key_of, need_key=need_key, on_use=power.hold),
                 sessions=sessions,
                 power=power,
+                idempotency=IdempotencyKeys(tx),
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.
@@ -102,6 +105,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
 
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(Idempotency)  # innermost of the three: bodies are held to their limit before it reads them
     app.add_middleware(BodyLimit, limits=BodyLimits.from_settings(settings))
     app.add_middleware(ActivityScope)
     routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage)

@@ -9,6 +9,7 @@ import httpx
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
 from chowder.domain.chat import ChatTurns
+from chowder.domain.idempotency import IdempotencyKeys
 from chowder.domain.instances import Instances
 from chowder.domain.keys import ApiKeys
 from chowder.domain.model_calls import ModelCalls
@@ -33,4 +34,5 @@ class AppState:
     chat: ChatTurns
     model_calls: ModelCalls
     power: PowerControl
+    idempotency: IdempotencyKeys
     sessions: SessionTurns = field(default_factory=SessionLocks)

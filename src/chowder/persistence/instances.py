@@ -6,9 +6,8 @@ every read refreshes what the session may hold: a record is the row as it is now
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, Update, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from chowder.core.ids import sandbox_id_of
@@ -16,7 +15,7 @@ from chowder.domain.lifecycle import LIVE
 from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord
 from chowder.persistence.leases import lapsed
-from chowder.persistence.records import columns_of, record_of
+from chowder.persistence.records import changed_one, columns_of, record_of
 from chowder.persistence.tables import InstanceRow
 
 _BATCH = 500  # ids per statement, well below every database's bound-parameter limit
@@ -62,7 +61,7 @@ class SqlInstanceRepository:
         )
 
     def save(self, instance: InstanceRecord) -> None:
-        _write(
+        changed_one(
             self._session,
             update(InstanceRow)
             .where(InstanceRow.id == instance.id, InstanceRow.organization_id == instance.organization_id)
@@ -82,7 +81,7 @@ class SqlInstanceRepository:
         values = changes.given() | {"status": target, "updated_at": at}
         if target != source:
             values["status_changed_at"] = at
-        return _write(
+        return changed_one(
             self._session,
             update(InstanceRow)
             .where(InstanceRow.id == instance_id, InstanceRow.organization_id == org_id, InstanceRow.status == source)
@@ -108,7 +107,7 @@ class SqlInstanceRepository:
             deadline = InstanceRow.idle_freeze_at if idle_by.deadline == "freeze" else InstanceRow.idle_stop_at
             where.append(deadline <= idle_by.at)
         values = changes.given() | {"power": target}
-        return _write(self._session, update(InstanceRow).where(*where).values(**values))
+        return changed_one(self._session, update(InstanceRow).where(*where).values(**values))
 
     def touch(self, org_id: str, instance_id: str, now: datetime) -> None:
         mine = (InstanceRow.id == instance_id, InstanceRow.organization_id == org_id)
@@ -120,7 +119,9 @@ class SqlInstanceRepository:
         freeze_at = stop_at = None
         if freeze_s is not None and stop_s is not None:
             freeze_at, stop_at = now + timedelta(seconds=freeze_s), now + timedelta(seconds=stop_s)
-        _write(self._session, update(InstanceRow).where(*mine).values(idle_freeze_at=freeze_at, idle_stop_at=stop_at))
+        changed_one(
+            self._session, update(InstanceRow).where(*mine).values(idle_freeze_at=freeze_at, idle_stop_at=stop_at)
+        )
 
 
 class SqlEngineRepository:
@@ -152,7 +153,7 @@ class SqlEngineRepository:
 
     def seen_alive(self, instance_ids: list[str], now: datetime, observe_before: datetime) -> None:
         for first in range(0, len(instance_ids), _BATCH):
-            _write(
+            changed_one(
                 self._session,
                 update(InstanceRow)
                 .where(
@@ -165,7 +166,7 @@ class SqlEngineRepository:
 
     def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         """Compare-and-set: take a free or expired lease (or renew our own)."""
-        return _write(
+        return changed_one(
             self._session,
             update(InstanceRow)
             .where(
@@ -176,7 +177,7 @@ class SqlEngineRepository:
         )
 
     def renew(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
-        return _write(
+        return changed_one(
             self._session,
             update(InstanceRow)
             .where(
@@ -188,7 +189,7 @@ class SqlEngineRepository:
         )
 
     def release(self, instance_id: str, owner: str) -> None:
-        _write(
+        changed_one(
             self._session,
             update(InstanceRow)
             .where(InstanceRow.id == instance_id, InstanceRow.lease_owner == owner)
@@ -243,10 +244,3 @@ def _unseen_since(observe_before: datetime) -> ColumnElement[bool]:
 def _one(session: Session, statement: Select[InstanceRow]) -> InstanceRecord | None:
     row = session.scalars(statement.execution_options(populate_existing=True)).one_or_none()
     return None if row is None else record_of(InstanceRecord, row)
-
-
-def _write(session: Session, statement: Update) -> bool:
-    """Runs an UPDATE on the database alone (the session's copies are refreshed at the next read); True when it
-    changed a row."""
-    result = session.execute(statement.execution_options(synchronize_session=False))
-    return cast("CursorResult[Any]", result).rowcount == 1

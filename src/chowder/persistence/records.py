@@ -8,6 +8,9 @@ import typing
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import CursorResult, Delete, Update
+from sqlalchemy.orm import Session
+
 from chowder.domain.models import Permission
 from chowder.domain.ports.tenancy import Grant
 from chowder.persistence.tables import KeyGrantRow
@@ -53,3 +56,10 @@ def copy_onto(row: object, record: DataclassInstance) -> None:
 
 def grant_of(row: KeyGrantRow) -> Grant:
     return Grant(row.instance_id, tuple(Permission(p) for p in row.permissions))
+
+
+def changed_one(session: Session, statement: Update | Delete) -> bool:
+    """Runs an UPDATE or DELETE on the database alone (the session's copies are refreshed at their next read);
+    True when it changed exactly one row (a compare-and-set that won)."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return typing.cast("CursorResult[Any]", result).rowcount == 1

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.persistence.db import Database
+from chowder.persistence.idempotency import SqlIdempotencyRepository
 from chowder.persistence.instances import SqlEngineRepository, SqlInstanceRepository
 from chowder.persistence.tenancy import SqlKeyRepository, SqlOrgRepository, SqlStripeEventRepository, SqlUsageRepository
 from chowder.persistence.warm_pool import SqlWarmPoolRepository
@@ -49,6 +50,10 @@ class SqlUnitOfWork:
     @cached_property
     def warm_pool(self) -> SqlWarmPoolRepository:
         return SqlWarmPoolRepository(self._session)
+
+    @cached_property
+    def idempotency(self) -> SqlIdempotencyRepository:
+        return SqlIdempotencyRepository(self._session)
 
 
 class SqlTransactions:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chowder.domain.ports.warm_pool import WarmGateway, WarmState
-from chowder.persistence.records import columns_of, record_of
+from chowder.persistence.records import changed_one, columns_of, record_of
 from chowder.persistence.tables import WarmGatewayRow
 
 _TAKE_ATTEMPTS = 3  # ready members raced for by other claims before giving up (the caller boots cold)
@@ -75,9 +75,6 @@ class SqlWarmPoolRepository:
         return set(self._session.scalars(select(WarmGatewayRow.sandbox_id).where(WarmGatewayRow.provider == provider)))
 
     def _delete(self, sandbox_id: str, *conditions: Any) -> bool:
-        result = self._session.execute(
-            delete(WarmGatewayRow)
-            .where(WarmGatewayRow.sandbox_id == sandbox_id, *conditions)
-            .execution_options(synchronize_session=False)
+        return changed_one(
+            self._session, delete(WarmGatewayRow).where(WarmGatewayRow.sandbox_id == sandbox_id, *conditions)
         )
-        return cast("CursorResult[Any]", result).rowcount == 1
