@@ -161,6 +161,7 @@ def test_other_orgs_instances_are_404_everywhere(client: TestClient) -> None:
         ("DELETE", ""),
         ("POST", "/start"),
         ("POST", "/stop"),
+        ("POST", "/recover"),
         ("GET", "/status"),
     ]:
         body = {"name": "x"} if method == "PATCH" else None
@@ -207,6 +208,11 @@ def test_start_and_stop_need_the_right_state(client: TestClient, settings: Setti
         409,
         {"detail": "Instance is provisioning; it must be running to stop."},
     )
+    response = client.post(f"/v1/instances/{instance_id}/recover", headers=auth(key))
+    assert (response.status_code, response.json()) == (
+        409,
+        {"detail": "Instance is provisioning; it must be error to recover."},
+    )
     _set_status(settings, instance_id, "running")
     response = client.post(f"/v1/instances/{instance_id}/start", headers=auth(key))
     assert response.json() == {"detail": "Instance is running; it must be stopped to start."}
@@ -226,6 +232,7 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
         "/v1/instances/{instance_id}": {"get", "patch", "delete"},
         "/v1/instances/{instance_id}/start": {"post"},
         "/v1/instances/{instance_id}/stop": {"post"},
+        "/v1/instances/{instance_id}/recover": {"post"},
         "/v1/instances/{instance_id}/status": {"get"},
         "/v1/subscription": {"get"},
     }

@@ -50,6 +50,7 @@ def test_permission_matrix_and_plan_limit(server: Server) -> None:
         ("POST", "/v1/instances", {"name": "n"}),
         ("POST", f"/v1/instances/{target}/start", None),
         ("POST", f"/v1/instances/{target}/stop", None),
+        ("POST", f"/v1/instances/{target}/recover", None),
         ("DELETE", f"/v1/instances/{target}", None),
     ]
     all_perms = scoped_key(client, org_key, [target], PERMISSIONS)

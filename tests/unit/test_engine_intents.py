@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from chowder.core.errors import GatewayUnavailable
+from chowder.core.errors import GatewayUnavailable, InvalidState
 from chowder.core.ids import sandbox_id_for
 from chowder.domain.instance_views import InstanceView
 from chowder.domain.models import KeyKind, Principal, Status
@@ -72,3 +72,29 @@ def test_a_restart_that_does_not_come_back_is_a_502_with_the_reason(env: EngineE
 
     asyncio.run(scenario())
     assert env.read(instance.id).status == Status.ERROR
+
+
+def test_recover_boots_an_errored_instance_again_in_its_own_sandbox(env: EngineEnv) -> None:
+    instance = env.add()
+    sandbox_id = sandbox_id_for(instance.id)
+    engine = env.engine()
+
+    async def scenario() -> InstanceView:
+        async with running(engine):
+            await env.until_status(instance.id, Status.RUNNING)
+            env.runtime.fail_readiness("the gateway could not load its plugins")
+            with pytest.raises(GatewayUnavailable):
+                await env.use_cases(engine).restart(_owner(instance), instance.id)
+            with pytest.raises(InvalidState, match="^Instance is error; it must be stopped to start.$"):
+                await env.use_cases(engine).start(_owner(instance), instance.id)
+            env.runtime.heal()
+            recovered = await env.use_cases(engine).recover(_owner(instance), instance.id)
+            with pytest.raises(InvalidState, match="^Instance is running; it must be error to recover.$"):
+                await env.use_cases(engine).recover(_owner(instance), instance.id)
+            return recovered
+
+    recovered = asyncio.run(scenario())
+    assert recovered.status == Status.RUNNING and recovered.error_message is None
+    assert recovered.sandbox_id == sandbox_id and env.provider.is_running(sandbox_id), "its own sandbox and data"
+    assert env.provider.count("destroy", sandbox_id) == 0
+    assert not env.read(instance.id).replace_gateway

@@ -190,6 +190,14 @@ class Instances:
             principal.organization_id, instance_id, Event.RESTART, Status.PROVISIONING, Status.RUNNING, timeout_s
         )
 
+    async def recover(self, principal: Principal, instance_id: str) -> InstanceView:
+        """Only from `error`: boots the instance again, keeping its id, state and files; 502 with the reason if it
+        still cannot become ready."""
+        timeout_s = max(self._settings.provision_timeout_s, self._settings.start_timeout_s) + 30
+        return await self._engine_wait.change(
+            principal.organization_id, instance_id, Event.RECOVER, Status.PROVISIONING, Status.RUNNING, timeout_s
+        )
+
     def _overrides(self, config: dict[str, Any] | None) -> dict[str, Any] | None:
         return None if config is None else self._runtime.check_overrides(config)
 

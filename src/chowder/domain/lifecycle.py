@@ -27,6 +27,7 @@ class Event(StrEnum):
     START = "start"
     STOP = "stop"
     RESTART = "restart"
+    RECOVER = "recover"
     DELETE = "delete"
     # What the engine did or saw.
     LAUNCHING = "launching"
@@ -70,6 +71,14 @@ TRANSITIONS: dict[Event, Transition] = {
         _RUNNING,
         Status.PROVISIONING,
         "restart",
+        InstanceChanges(desired_state=Desired.RUNNING, error_message=None, replace_gateway=True),
+    ),
+    # Out of `error` with the instance's id, state and data (extension): its boot again, the gateway of a failed
+    # stop or wake replaced first, as by a restart.
+    Event.RECOVER: Transition(
+        frozenset({Status.ERROR}),
+        Status.PROVISIONING,
+        "recover",
         InstanceChanges(desired_state=Desired.RUNNING, error_message=None, replace_gateway=True),
     ),
     Event.DELETE: Transition(LIVE, Status.TERMINATED, "be deleted", InstanceChanges(desired_state=Desired.DELETED)),

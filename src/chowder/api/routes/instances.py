@@ -1,4 +1,4 @@
-"""Instance routes: create, list, get, update, delete, start, stop, status."""
+"""Instance routes: create, list, get, update, delete, start, stop, recover, status."""
 
 from __future__ import annotations
 
@@ -75,6 +75,13 @@ async def start_instance(instance_id: str, principal: OrgPrincipal, state: State
 async def stop_instance(instance_id: str, principal: OrgPrincipal, state: State) -> Instance:
     """Only from `running`; the gateway's process tree ends, its files stay."""
     return _public(await state.instances.stop(principal, instance_id))
+
+
+@router.post("/v1/instances/{instance_id}/recover")
+async def recover_instance(instance_id: str, principal: OrgPrincipal, state: State) -> Instance:
+    """Extension. Only from `error`: its boot is retried with the same id, state and files (deleting it would lose
+    the agent's memory); answers once the gateway is ready, or 502 with the reason."""
+    return _public(await state.instances.recover(principal, instance_id))
 
 
 @router.get("/v1/instances/{instance_id}/status")
