@@ -11,6 +11,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, InvalidState, NotFound, QuotaExceeded
 from chowder.core.merge_patch import merge_patch
+from chowder.core.pagination import Cursor, Page, PageRequest
 from chowder.core.settings import MIB, Settings
 from chowder.domain.agent import RunningAgent
 from chowder.domain.files import Workspace
@@ -93,9 +94,12 @@ class Instances:
         uow.instances.add(instance)
         return InstanceView.of(instance)
 
-    async def list_for(self, principal: Principal) -> list[InstanceView]:
+    async def list_for(self, principal: Principal, page: PageRequest = PageRequest()) -> Page[InstanceView]:
         org_id = principal.organization_id
-        return await self._tx(lambda uow: [InstanceView.of(instance) for instance in uow.instances.of_org(org_id)])
+        views = await self._tx(
+            lambda uow: [InstanceView.of(instance) for instance in uow.instances.of_org(org_id, page)]
+        )
+        return Page.of(views, page, lambda view: Cursor(view.created_at, view.id))
 
     async def get(self, principal: Principal, instance_id: str) -> InstanceView:
         return await self._tx(lambda uow: view_of(uow, principal.organization_id, instance_id))

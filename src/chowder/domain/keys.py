@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from chowder.core.clock import utcnow
 from chowder.core.errors import BadRequest, NotFound, Unauthorized
 from chowder.core.ids import KEY_DISPLAY_CHARS, ORG_KEY_PREFIX, SCOPED_KEY_PREFIX, hash_key, new_api_key, new_id
+from chowder.core.pagination import Cursor, Page, PageRequest
 from chowder.domain.models import KeyKind, Permission, Principal
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.ports.tenancy import Grant, KeyRecord
@@ -85,9 +86,10 @@ class ApiKeys:
 
         return await self._tx(create)
 
-    async def scoped(self, org_id: str) -> list[KeyView]:
+    async def scoped(self, org_id: str, page: PageRequest = PageRequest()) -> Page[KeyView]:
         """The org's scoped keys, newest first, revoked and expired ones included (shown inactive)."""
-        return await self._tx(lambda uow: [_view(uow, key) for key in uow.keys.scoped(org_id)])
+        views = await self._tx(lambda uow: [_view(uow, key) for key in uow.keys.scoped(org_id, page)])
+        return Page.of(views, page, lambda view: Cursor(view.created_at, view.id))
 
     async def get_scoped(self, org_id: str, key_id: str) -> KeyView:
         """Raises NotFound for a key of another org, as for one that never existed."""

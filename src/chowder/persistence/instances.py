@@ -11,10 +11,12 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from chowder.core.ids import sandbox_id_of
+from chowder.core.pagination import PageRequest
 from chowder.domain.lifecycle import LIVE
 from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord
 from chowder.persistence.leases import lapsed
+from chowder.persistence.pages import newest_first
 from chowder.persistence.records import changed_one, columns_of, record_of
 from chowder.persistence.tables import InstanceRow
 
@@ -37,12 +39,10 @@ class SqlInstanceRepository:
             ),
         )
 
-    def of_org(self, org_id: str) -> list[InstanceRecord]:
+    def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
+        live = select(InstanceRow).where(InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE))
         rows = self._session.scalars(
-            select(InstanceRow)
-            .where(InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE))
-            .order_by(InstanceRow.created_at.desc(), InstanceRow.id)
-            .execution_options(populate_existing=True)
+            newest_first(live, InstanceRow.created_at, InstanceRow.id, page).execution_options(populate_existing=True)
         )
         return [record_of(InstanceRecord, row) for row in rows]
 

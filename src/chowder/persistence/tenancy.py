@@ -11,6 +11,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from chowder.core.ids import new_id
+from chowder.core.pagination import PageRequest
 from chowder.domain.ports.tenancy import (
     Grant,
     KeyRecord,
@@ -20,6 +21,7 @@ from chowder.domain.ports.tenancy import (
     UsageTotals,
 )
 from chowder.persistence.leases import lapsed
+from chowder.persistence.pages import newest_first
 from chowder.persistence.records import columns_of, copy_onto, grant_of, record_of
 from chowder.persistence.tables import (
     ApiKeyRow,
@@ -127,12 +129,9 @@ class SqlKeyRepository:
         row = self._session.scalars(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash)).one_or_none()
         return None if row is None else record_of(KeyRecord, row)
 
-    def scoped(self, org_id: str) -> list[KeyRecord]:
-        rows = self._session.scalars(
-            select(ApiKeyRow)
-            .where(ApiKeyRow.organization_id == org_id, ApiKeyRow.kind == "scoped")
-            .order_by(ApiKeyRow.created_at.desc(), ApiKeyRow.id)
-        )
+    def scoped(self, org_id: str, page: PageRequest = PageRequest()) -> list[KeyRecord]:
+        scoped = select(ApiKeyRow).where(ApiKeyRow.organization_id == org_id, ApiKeyRow.kind == "scoped")
+        rows = self._session.scalars(newest_first(scoped, ApiKeyRow.created_at, ApiKeyRow.id, page))
         return [record_of(KeyRecord, row) for row in rows]
 
     def get_scoped(self, org_id: str, key_id: str) -> KeyRecord | None:

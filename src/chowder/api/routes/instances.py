@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from chowder.api.deps import OrgPrincipal, State, require
+from chowder.api.pagination import PageParams, paged
 from chowder.domain.instance_views import CreateRequest, InstanceView
 from chowder.domain.models import Permission, Principal
 from chowder.domain.ports.instances import KEEP
@@ -39,9 +40,11 @@ async def create_instance(body: InstanceCreate, principal: OrgPrincipal, state: 
 
 
 @router.get("/v1/instances")
-async def list_instances(principal: OrgPrincipal, state: State) -> list[Instance]:
-    """Newest first; deleted instances are left out."""
-    return [_public(view) for view in await state.instances.list_for(principal)]
+async def list_instances(
+    principal: OrgPrincipal, state: State, page: PageParams, request: Request, response: Response
+) -> list[Instance]:
+    """Newest first; deleted instances are left out. Pages on request (`limit`, `cursor`: extension)."""
+    return [_public(view) for view in paged(await state.instances.list_for(principal, page), request, response)]
 
 
 @router.get("/v1/instances/{instance_id}")

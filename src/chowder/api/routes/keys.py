@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from chowder.api.deps import OrgPrincipal, State
+from chowder.api.pagination import PageParams, paged
 from chowder.domain.keys import KeyView
 from chowder.domain.models import Permission
 from chowder.schemas.keys import InstanceGrant, Key, KeyCreate, KeyCreated, KeyDetail
@@ -44,8 +45,12 @@ async def create_key(body: KeyCreate, principal: OrgPrincipal, state: State) -> 
 
 
 @router.get("/v1/keys")
-async def list_keys(principal: OrgPrincipal, state: State) -> list[Key]:
-    return [_key(view, Key) for view in await state.keys.scoped(principal.organization_id)]
+async def list_keys(
+    principal: OrgPrincipal, state: State, page: PageParams, request: Request, response: Response
+) -> list[Key]:
+    """Newest first. Pages on request (`limit`, `cursor`: extension)."""
+    views = await state.keys.scoped(principal.organization_id, page)
+    return [_key(view, Key) for view in paged(views, request, response)]
 
 
 @router.get("/v1/keys/{key_id}")

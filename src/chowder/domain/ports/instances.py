@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Literal, Protocol
 
+from chowder.core.pagination import PageRequest
 from chowder.domain.models import Desired, Power, Status
 from chowder.sandbox.base import Egress
 
@@ -107,8 +108,8 @@ class InstanceRepository(Protocol):
         """A visible instance: of this org and not deleted."""
         ...
 
-    def of_org(self, org_id: str) -> list[InstanceRecord]:
-        """The org's visible instances, newest first."""
+    def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
+        """The org's visible instances, newest first: those of the page, and one more if there is a next page."""
         ...
 
     def count_live(self, org_id: str) -> int:

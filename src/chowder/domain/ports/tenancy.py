@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from chowder.core.pagination import PageRequest
 from chowder.domain.models import KeyKind, Permission, Tier
 
 
@@ -100,8 +101,8 @@ class KeyRepository(Protocol):
         """The one cross-tenant key read: authentication, before the org is known."""
         ...
 
-    def scoped(self, org_id: str) -> list[KeyRecord]:
-        """The org's scoped keys, newest first."""
+    def scoped(self, org_id: str, page: PageRequest = PageRequest()) -> list[KeyRecord]:
+        """The org's scoped keys, newest first: those of the page, and one more if there is a next page."""
         ...
 
     def get_scoped(self, org_id: str, key_id: str) -> KeyRecord | None: ...
