@@ -65,6 +65,8 @@ class Server:
             "CHOWDER_LEASE_S": "6",
             "CHOWDER_RECONCILE_INTERVAL_S": "0.5",
             "CHOWDER_OBSERVE_INTERVAL_S": "2",
+            # Every org of a test signs up from loopback; the signup limit has its own test (tests/api).
+            "CHOWDER_RATE_LIMIT_SIGNUP_PER_HOUR": "0",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None

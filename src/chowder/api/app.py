@@ -16,6 +16,7 @@ from chowder.api.body_limit import BodyLimit, BodyLimits
 from chowder.api.errors import install_error_handlers
 from chowder.api.idempotency import Idempotency
 from chowder.api.internal import serve_sandbox_facing
+from chowder.api.rate_limits import RateLimits
 from chowder.api.routes import (
     billing,
     channels,
@@ -29,6 +30,7 @@ from chowder.api.routes import (
     usage,
 )
 from chowder.api.state import AppState
+from chowder.core.rate_limits import ApiRateLimits, Quota, Quotas
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
 from chowder.domain.chat import ChatTurns
@@ -84,6 +86,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 sessions=sessions,
                 power=power,
                 idempotency=IdempotencyKeys(tx),
+                rate_limits=rate_limits,
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.
@@ -103,11 +106,19 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
 
+    rate_limits = ApiRateLimits(
+        Quotas(
+            key=Quota(settings.rate_limit_key_per_min, 60),
+            org=Quota(settings.rate_limit_org_per_min, 60),
+            signup=Quota(settings.rate_limit_signup_per_hour, 3600),
+        )
+    )
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(Idempotency)  # innermost of the three: bodies are held to their limit before it reads them
     app.add_middleware(BodyLimit, limits=BodyLimits.from_settings(settings))
     app.add_middleware(ActivityScope)
+    app.add_middleware(RateLimits, limits=rate_limits)  # outermost: a flood is refused before anything reads it
     routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage)
     for module in routers:
         app.include_router(module.router)

@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from chowder.api.rate_limits import ORG_VERDICT
 from chowder.api.state import AppState
-from chowder.core.errors import Forbidden, NotFound, Unauthorized
+from chowder.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from chowder.domain.models import Permission, Principal
 
 _bearer = HTTPBearer(auto_error=False, description="An organization key (chd_org_…) or a scoped key (chd_sk_…).")
@@ -25,12 +26,20 @@ State = Annotated[AppState, Depends(get_state)]
 
 
 async def get_principal(
-    state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """Resolved once per request in its own short transaction (it may stamp `last_used_at`)."""
+    """Resolved once per request in its own short transaction (it may stamp `last_used_at`); the request is then
+    charged to its organization's rate limit (`api/rate_limits.py`)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Missing API key.")
-    return await state.keys.authenticate(credentials.credentials)
+    principal = await state.keys.authenticate(credentials.credentials)
+    verdict = state.rate_limits.organization(principal.organization_id)
+    if verdict is not None:
+        setattr(request.state, ORG_VERDICT, verdict)
+        if not verdict.allowed:
+            detail = f"Rate limit exceeded: {verdict.limit} requests per minute for this organization."
+            raise RateLimited(f"{detail} Retry after {verdict.retry_after_s} s.", verdict.headers())
+    return principal
 
 
 AnyPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -17,6 +17,7 @@ STATUS_BY_ERROR: dict[type[errors.ChowderError], int] = {
     errors.PayloadTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.Unprocessable: 422,
+    errors.RateLimited: 429,
     errors.GatewayUnavailable: 502,
     errors.ProviderError: 502,
     errors.ServiceUnavailable: 503,
@@ -29,6 +30,8 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, errors.ChowderError)
         status = next((code for cls, code in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 500)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, errors.RateLimited):
+            headers = dict(exc.headers)
         return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
 
     app.add_exception_handler(errors.ChowderError, handle)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chowder.api.callers import bearer_token, client_address
 from chowder.core.ids import hash_key
 from chowder.domain.idempotency import IdempotencyKeys
 from chowder.domain.ports.idempotency import StoredAnswer
@@ -134,12 +135,8 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 
 
 def _caller(scope: Scope) -> str:
-    authorization = Headers(scope=scope).get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return "key:" + hash_key(token.strip())
-    client = scope.get("client")
-    return "client:" + (client[0] if client else "unknown")
+    token = bearer_token(scope)
+    return "key:" + hash_key(token) if token else "client:" + client_address(scope)
 
 
 def _fingerprint(scope: Scope, body: bytes) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from chowder.core.rate_limits import ApiRateLimits
 from chowder.core.settings import Settings
 from chowder.domain.billing import Billing
 from chowder.domain.chat import ChatTurns
@@ -35,4 +36,5 @@ class AppState:
     model_calls: ModelCalls
     power: PowerControl
     idempotency: IdempotencyKeys
+    rate_limits: ApiRateLimits
     sessions: SessionTurns = field(default_factory=SessionLocks)

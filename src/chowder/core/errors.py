@@ -10,6 +10,7 @@ ChowderError
 ├── PayloadTooLarge       413
 ├── UnsupportedMediaType  415
 ├── Unprocessable         422
+├── RateLimited           429
 ├── GatewayUnavailable    502
 ├── ServiceUnavailable    503
 ├── GatewayTimeout        504
@@ -64,6 +65,14 @@ class UnsupportedMediaType(ChowderError):
 
 class Unprocessable(ChowderError):
     pass
+
+
+class RateLimited(ChowderError):
+    """`headers`: the X-RateLimit ones and Retry-After."""
+
+    def __init__(self, detail: str, headers: list[tuple[str, str]]) -> None:
+        super().__init__(detail)
+        self.headers = headers
 
 
 class GatewayUnavailable(ChowderError):

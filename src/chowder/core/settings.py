@@ -148,6 +148,18 @@ class Settings(BaseSettings):
         "with its images, which outgrows max_request_mb; 32 MiB is what Anthropic's Messages API accepts.",
     )
     model_timeout_s: float = Field(120.0, description="Longest wait for a model provider's answer.")
+    rate_limit_key_per_min: int = Field(
+        1200,
+        ge=0,
+        description="Requests per minute of each API key (of each client address for requests without one), "
+        "spendable at once and returned evenly; 429 beyond. 0: no limit. Per API replica.",
+    )
+    rate_limit_org_per_min: int = Field(
+        6000, ge=0, description="Requests per minute of each organization, all its keys together; 0: no limit."
+    )
+    rate_limit_signup_per_hour: int = Field(
+        20, ge=0, description="Signups per hour from one client address; 0: no limit."
+    )
     dev_model: bool = Field(
         False,
         description="Replace every model provider with the built-in echo model (no provider key needed; the "

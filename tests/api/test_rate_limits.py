@@ -1,0 +1,83 @@
+"""Rate limits (extension) on the real app: the X-RateLimit headers on every answer, 429 with Retry-After past
+an API key's, an organization's and an address's signup quota, each refusal saying which; the buckets refill."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from chowder.core.rate_limits import Quota, RateLimiter
+from chowder.core.settings import Settings
+from tests.api.conftest import client_for
+from tests.factories import auth, scoped_key, signup
+
+pytestmark = pytest.mark.persistence
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Iterator[TestClient]:
+    quotas = {"rate_limit_key_per_min": 5, "rate_limit_org_per_min": 7, "rate_limit_signup_per_hour": 2}
+    with client_for(settings.model_copy(update=quotas)) as client:
+        yield client
+
+
+def test_every_answer_carries_the_headers(client: TestClient) -> None:
+    key = signup(client)
+    for response in (client.get("/healthz"), client.get("/v1/organization", headers=auth(key))):
+        assert response.headers["x-ratelimit-limit"] in {"1200", "6000"}
+        assert int(response.headers["x-ratelimit-remaining"]) < int(response.headers["x-ratelimit-limit"])
+        assert int(response.headers["x-ratelimit-reset"]) > 1_700_000_000
+        assert "retry-after" not in response.headers
+
+
+def test_a_key_over_its_quota_gets_429_with_retry_after(limited: TestClient) -> None:
+    key = signup(limited)  # its model keys were set with it: one request of its five
+    remaining = [
+        int(limited.get("/v1/organization", headers=auth(key)).headers["x-ratelimit-remaining"]) for _ in "abcd"
+    ]
+    assert remaining == [3, 2, 1, 0]
+    refused = limited.get("/v1/organization", headers=auth(key))
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "detail": "Rate limit exceeded: 5 requests per minute for this API key. Retry after 12 s."
+    }
+    assert refused.headers["retry-after"] == "12" and refused.headers["x-ratelimit-remaining"] == "0"
+
+
+def test_an_organization_over_its_quota_gets_429_whichever_key_asks(limited: TestClient) -> None:
+    org_key = signup(limited)
+    instance = limited.post("/v1/instances", json={"name": "a"}, headers=auth(org_key)).json()["id"]
+    reader = scoped_key(limited, org_key, [instance], ["read"])  # the org and its key have spent 3 each
+    for _ in range(3):
+        assert limited.get(f"/v1/instances/{instance}", headers=auth(reader)).status_code == 200
+    answers = [limited.get("/v1/organization", headers=auth(org_key)) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 429], "the key had 1 left, its organization none"
+    assert answers[0].headers["x-ratelimit-remaining"] == "0" and answers[0].headers["x-ratelimit-limit"] == "7"
+    detail = answers[1].json()["detail"]
+    assert detail.startswith("Rate limit exceeded: 7 requests per minute for this organization."), detail
+    assert "retry-after" in answers[1].headers
+
+
+def test_signups_are_limited_per_address(limited: TestClient) -> None:
+    for name in ("One", "Two"):
+        assert limited.post("/v1/organization/signup", json={"name": name}).status_code == 201
+    refused = limited.post("/v1/organization/signup", json={"name": "Three"})
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith("Rate limit exceeded: 2 signups from this address per hour.")
+
+
+def test_a_bucket_refills_at_its_rate() -> None:
+    now = [0.0]
+    limiter = RateLimiter(clock=lambda: now[0], wall=lambda: 1_800_000_000.0)
+    quota = Quota(2, 60)
+    verdicts = [limiter.charge("key", "k", quota) for _ in range(3)]
+    assert [verdict is not None and verdict.allowed for verdict in verdicts] == [True, True, False]
+    refused = limiter.charge("key", "k", quota)
+    assert refused is not None and refused.retry_after_s == 30 and refused.reset == 1_800_000_060
+    now[0] = 30.0
+    allowed = limiter.charge("key", "k", quota)
+    assert allowed is not None and allowed.allowed and allowed.remaining == 0
+    assert limiter.charge("key", "other", quota) is not None, "each caller its own bucket"
+    assert limiter.charge("key", "k", Quota(0, 60)) is None, "0 is no limit"
