@@ -82,6 +82,16 @@ def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
     assert not sandbox_dir.exists(), "state dir left behind"
     assert sandbox_processes(sandbox_dir) == [] and gateway_pids(gateway) == []
 
+    # The audit log tells the walk: the calls by the org key, the engine's transitions on its own.
+    events = client.get(f"/v1/organization/audit?instance_id={instance_id}", headers=auth(key)).json()[::-1]
+    by_engine = [e["action"] for e in events if e["actor"]["type"] == "engine"]
+    by_key = [e["action"] for e in events if e["actor"]["type"] == "key"]
+    assert by_engine[:2] == ["instance.launching", "instance.booted"] and "instance.stopped" in by_engine
+    assert "instance.torn_down" in by_engine
+    assert by_key[0] == "instance.create"
+    for action in ("instance.stop", "POST /v1/instances/{instance_id}/stop", "instance.start", "instance.delete"):
+        assert action in by_key, (action, by_key)
+
 
 def test_rejected_config_ends_in_error_and_delete_frees_everything(server: Server, data_dir: Path) -> None:
     """A gateway that refuses its config leaves the instance in `error` with the gateway's reason, no process

@@ -124,9 +124,16 @@ class _SeenBeforeTheEngineMoved:
         return stale or self._instances.get(org_id, instance_id)
 
     def transition(
-        self, org_id: str, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
+        self,
+        org_id: str,
+        instance_id: str,
+        source: Status,
+        target: Status,
+        changes: InstanceChanges,
+        at: datetime,
+        action: str | None = None,
     ) -> bool:
-        return self._instances.transition(org_id, instance_id, source, target, changes, at)
+        return self._instances.transition(org_id, instance_id, source, target, changes, at, action)
 
 
 def test_an_intent_is_judged_again_on_the_status_the_engine_left(store: Store) -> None:

@@ -12,12 +12,15 @@ from fastapi import FastAPI
 
 from chowder import __version__
 from chowder.api.activity import ActivityScope
+from chowder.api.audit import AuditTrail
 from chowder.api.body_limit import BodyLimit, BodyLimits
 from chowder.api.errors import install_error_handlers
 from chowder.api.idempotency import Idempotency
 from chowder.api.internal import serve_sandbox_facing
 from chowder.api.rate_limits import RateLimits
+from chowder.api.request_ids import RequestIds
 from chowder.api.routes import (
+    audit,
     billing,
     channels,
     files,
@@ -32,6 +35,7 @@ from chowder.api.routes import (
 from chowder.api.state import AppState
 from chowder.core.rate_limits import ApiRateLimits, Quota, Quotas
 from chowder.core.settings import Settings
+from chowder.domain.audit import AuditLog
 from chowder.domain.billing import Billing
 from chowder.domain.chat import ChatTurns
 from chowder.domain.idempotency import IdempotencyKeys
@@ -87,6 +91,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 power=power,
                 idempotency=IdempotencyKeys(tx),
                 rate_limits=rate_limits,
+                audit=AuditLog(tx),
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.
@@ -115,11 +120,15 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
     )
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    app.add_middleware(Idempotency)  # innermost of the three: bodies are held to their limit before it reads them
+    # Innermost first. The audit sees only what reached the routes; idempotency reads bodies already held to their
+    # limit; a flood is refused before anything reads it; every answer, a refusal too, carries its request id.
+    app.add_middleware(AuditTrail)
+    app.add_middleware(Idempotency)
     app.add_middleware(BodyLimit, limits=BodyLimits.from_settings(settings))
     app.add_middleware(ActivityScope)
-    app.add_middleware(RateLimits, limits=rate_limits)  # outermost: a flood is refused before anything reads it
-    routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage)
+    app.add_middleware(RateLimits, limits=rate_limits)
+    app.add_middleware(RequestIds)
+    routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage, audit)
     for module in routers:
         app.include_router(module.router)
     return app

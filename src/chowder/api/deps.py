@@ -4,14 +4,18 @@ database only through the services, each use case its own transaction, committed
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from chowder.api.audit import CALLER_ORG
 from chowder.api.rate_limits import ORG_VERDICT
 from chowder.api.state import AppState
+from chowder.core.actors import act_as, current_actor
 from chowder.core.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from chowder.core.ids import KEY_DISPLAY_CHARS
 from chowder.domain.models import Permission, Principal
 
 _bearer = HTTPBearer(auto_error=False, description="An organization key (chd_org_…) or a scoped key (chd_sk_…).")
@@ -33,6 +37,9 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Missing API key.")
     principal = await state.keys.authenticate(credentials.credentials)
+    setattr(request.state, CALLER_ORG, principal.organization_id)
+    key_prefix = credentials.credentials[:KEY_DISPLAY_CHARS]
+    act_as(replace(current_actor(), key_id=principal.key_id, key_prefix=key_prefix))
     verdict = state.rate_limits.organization(principal.organization_id)
     if verdict is not None:
         setattr(request.state, ORG_VERDICT, verdict)

@@ -8,6 +8,7 @@ import httpx
 
 from chowder.core.rate_limits import ApiRateLimits
 from chowder.core.settings import Settings
+from chowder.domain.audit import AuditLog
 from chowder.domain.billing import Billing
 from chowder.domain.chat import ChatTurns
 from chowder.domain.idempotency import IdempotencyKeys
@@ -37,4 +38,5 @@ class AppState:
     power: PowerControl
     idempotency: IdempotencyKeys
     rate_limits: ApiRateLimits
+    audit: AuditLog
     sessions: SessionTurns = field(default_factory=SessionLocks)

@@ -52,6 +52,8 @@ class Transition:
     target: Status
     purpose: str
     effects: InstanceChanges = InstanceChanges()
+    # Written to the audit log as `instance.<event>` (an observation that changes nothing is not).
+    audited: bool = True
 
 
 _PROVISIONING = frozenset({Status.PROVISIONING})
@@ -92,7 +94,7 @@ TRANSITIONS: dict[Event, Transition] = {
     Event.BOOT_FAILED: Transition(_PROVISIONING, Status.ERROR, "fail to boot"),
     Event.RELAUNCHING: Transition(_RUNNING, Status.RUNNING, "launch a gateway"),
     Event.WAKE_FAILED: Transition(_RUNNING, Status.ERROR, "fail to wake"),
-    Event.SEEN_ALIVE: Transition(_RUNNING, Status.RUNNING, "be seen alive"),
+    Event.SEEN_ALIVE: Transition(_RUNNING, Status.RUNNING, "be seen alive", audited=False),
     Event.SANDBOX_DIED: Transition(_RUNNING, Status.PROVISIONING, "lose its sandbox"),
     Event.STOPPED: Transition(_RUNNING, Status.STOPPED, "finish stopping"),
     Event.STOP_FAILED: Transition(_RUNNING, Status.ERROR, "fail to stop"),
@@ -129,4 +131,5 @@ def apply(
     if status not in transition.sources:
         raise IllegalTransition(event, status)
     written = replace(changes, **transition.effects.given())
-    return instances.transition(org_id, instance_id, status, transition.target, written, utcnow())
+    action = f"instance.{event}" if transition.audited else None
+    return instances.transition(org_id, instance_id, status, transition.target, written, utcnow(), action)

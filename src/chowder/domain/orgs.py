@@ -12,6 +12,7 @@ from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, NotFound
 from chowder.core.ids import new_id
 from chowder.core.model_providers import ModelProvider
+from chowder.domain.audit import audit_entry
 from chowder.domain.keys import mint
 from chowder.domain.models import TIER_LIMITS, KeyKind, Tier
 from chowder.domain.ports.storage import Transactions, UnitOfWork
@@ -46,7 +47,8 @@ class Organizations:
         def create(uow: UnitOfWork) -> tuple[OrganizationView, str]:
             org = new_org_record(name)
             uow.orgs.add(org)
-            _, raw = mint(uow, org.id, KeyKind.ORG, "organization", None, ())
+            key, raw = mint(uow, org.id, KeyKind.ORG, "organization", None, ())
+            uow.audit.add(audit_entry(org.id, "organization.signup", target_id=key.id, status_code=201))
             return view(uow, org.id), raw
 
         return await self._tx(create)

@@ -12,9 +12,12 @@ from sqlalchemy.orm import Session
 
 from chowder.core.ids import sandbox_id_of
 from chowder.core.pagination import PageRequest
+from chowder.domain.audit import audit_entry
 from chowder.domain.lifecycle import LIVE
 from chowder.domain.models import Desired, Power, Status
+from chowder.domain.ports.audit import AuditEntry
 from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord
+from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
 from chowder.persistence.records import changed_one, columns_of, record_of
@@ -30,6 +33,7 @@ class SqlInstanceRepository:
     def add(self, instance: InstanceRecord) -> None:
         self._session.add(InstanceRow(**columns_of(instance)))
         self._session.flush()
+        self._audit(audit_entry(instance.organization_id, "instance.create", instance_id=instance.id))
 
     def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
         return _one(
@@ -76,17 +80,28 @@ class SqlInstanceRepository:
         )
 
     def transition(
-        self, org_id: str, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
+        self,
+        org_id: str,
+        instance_id: str,
+        source: Status,
+        target: Status,
+        changes: InstanceChanges,
+        at: datetime,
+        action: str | None = None,
     ) -> bool:
         values = changes.given() | {"status": target, "updated_at": at}
         if target != source:
             values["status_changed_at"] = at
-        return changed_one(
+        moved = changed_one(
             self._session,
             update(InstanceRow)
             .where(InstanceRow.id == instance_id, InstanceRow.organization_id == org_id, InstanceRow.status == source)
             .values(**values),
         )
+        if moved and action is not None:
+            detail = {"from": str(source), "to": str(target)}
+            self._audit(audit_entry(org_id, action, instance_id=instance_id, detail=detail))
+        return moved
 
     def set_power(
         self,
@@ -107,7 +122,14 @@ class SqlInstanceRepository:
             deadline = InstanceRow.idle_freeze_at if idle_by.deadline == "freeze" else InstanceRow.idle_stop_at
             where.append(deadline <= idle_by.at)
         values = changes.given() | {"power": target}
-        return changed_one(self._session, update(InstanceRow).where(*where).values(**values))
+        changed = changed_one(self._session, update(InstanceRow).where(*where).values(**values))
+        if changed:
+            detail = {"from": sorted(str(source) for source in sources), "to": str(target)}
+            self._audit(audit_entry(org_id, "instance.power", instance_id=instance_id, detail=detail))
+        return changed
+
+    def _audit(self, entry: AuditEntry) -> None:
+        SqlAuditRepository(self._session).add(entry)
 
     def touch(self, org_id: str, instance_id: str, now: datetime) -> None:
         mine = (InstanceRow.id == instance_id, InstanceRow.organization_id == org_id)

@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from chowder.domain.ports.storage import UnitOfWork
+from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.db import Database
 from chowder.persistence.idempotency import SqlIdempotencyRepository
 from chowder.persistence.instances import SqlEngineRepository, SqlInstanceRepository
@@ -50,6 +51,10 @@ class SqlUnitOfWork:
     @cached_property
     def warm_pool(self) -> SqlWarmPoolRepository:
         return SqlWarmPoolRepository(self._session)
+
+    @cached_property
+    def audit(self) -> SqlAuditRepository:
+        return SqlAuditRepository(self._session)
 
     @cached_property
     def idempotency(self) -> SqlIdempotencyRepository:

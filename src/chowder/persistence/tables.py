@@ -205,3 +205,22 @@ class IdempotencyKeyRow(Base):
     status: Mapped[int | None] = mapped_column(Integer)
     headers: Mapped[str | None] = mapped_column(Text)
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class AuditEventRow(Base):
+    """An audit log entry (`domain/audit.py`): appended, never changed."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    action: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))
+    actor_key_id: Mapped[str | None] = mapped_column(String(36))
+    actor_key_prefix: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    instance_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -126,10 +126,18 @@ class InstanceRepository(Protocol):
         ...
 
     def transition(
-        self, org_id: str, instance_id: str, source: Status, target: Status, changes: InstanceChanges, at: datetime
+        self,
+        org_id: str,
+        instance_id: str,
+        source: Status,
+        target: Status,
+        changes: InstanceChanges,
+        at: datetime,
+        action: str | None = None,
     ) -> bool:
         """Compare-and-set: moves the org's instance from `source` to `target` with `changes`, as of `at`; False (and
-        nothing written) when it is no longer in `source`. Only `domain.lifecycle.apply` calls it."""
+        nothing written) when it is no longer in `source`. With `action`, a move is written to the audit log in the
+        same transaction. Only `domain.lifecycle.apply` calls it."""
         ...
 
     def set_power(

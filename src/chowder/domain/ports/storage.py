@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
+from chowder.domain.ports.audit import AuditRepository
 from chowder.domain.ports.idempotency import IdempotencyRepository
 from chowder.domain.ports.instances import EngineRepository, InstanceRepository
 from chowder.domain.ports.tenancy import KeyRepository, OrgRepository, StripeEventRepository, UsageRepository
@@ -38,6 +39,9 @@ class UnitOfWork(Protocol):
 
     @property
     def warm_pool(self) -> WarmPoolRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...
