@@ -12,6 +12,7 @@ import httpx
 import stripe
 
 from chowder.core.crypto import SecretBox
+from chowder.core.metrics import Metrics
 from chowder.core.settings import Settings
 from chowder.domain.billing import stripe_client
 from chowder.domain.ports.storage import Transactions
@@ -41,6 +42,7 @@ class ControlPlane:
     stripe: stripe.StripeClient | None
     quantity_sync: QuantitySync
     turns: SessionTurns
+    metrics: Metrics
 
 
 @asynccontextmanager
@@ -62,11 +64,14 @@ async def control_plane(settings: Settings) -> AsyncIterator[ControlPlane]:
     try:
         async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=1000)) as http:
             runtime = OpenClawRuntime(settings, http)
-            engine = Engine(transactions, box, settings, providers, runtime)
+            metrics = Metrics()
+            engine = Engine(transactions, box, settings, providers, runtime, metrics)
             client = stripe_client(settings)
             quantity_sync = QuantitySync(settings, transactions, client)
             turns = session_turns(settings.resolved_database_url, db)
-            yield ControlPlane(db, transactions, box, http, providers, runtime, engine, client, quantity_sync, turns)
+            yield ControlPlane(
+                db, transactions, box, http, providers, runtime, engine, client, quantity_sync, turns, metrics
+            )
     finally:
         db.dispose()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Server, destroy_sandboxes, require_runtime
+from tests.e2e.harness import METRICS_TOKEN, Server, destroy_sandboxes, require_runtime
 from tests.fakes.outside import outside_network
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +33,7 @@ def server_factory(data_dir: Path) -> Iterator[type[Server]]:
 
 @pytest.fixture
 def server(server_factory: type[Server], data_dir: Path) -> Server:
-    srv = server_factory(data_dir, f"sqlite:///{data_dir / 'chowder.db'}")
+    srv = server_factory(data_dir, f"sqlite:///{data_dir / 'chowder.db'}", CHOWDER_METRICS_TOKEN=METRICS_TOKEN)
     srv.start()
     return srv
 

@@ -47,6 +47,10 @@ def free_port() -> int:
         return port
 
 
+# The Prometheus scraper's token of the servers that serve /metrics (the `server` fixture's).
+METRICS_TOKEN = "e2e-scraper"
+
+
 class Server:
     """`chowder serve` in its own process, so a test can SIGKILL it like a crash would; `command` runs another
     control-plane process on the same settings instead (`("serve", "--no-engine")`, `("worker",)`)."""

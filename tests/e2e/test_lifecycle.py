@@ -11,7 +11,7 @@ import pytest
 from chowder.core.crypto import SecretBox
 from chowder.core.ids import sandbox_id_for
 from chowder.core.settings import Settings
-from tests.e2e.harness import Server, gateway_pids, sandbox_processes
+from tests.e2e.harness import METRICS_TOKEN, Server, gateway_pids, sandbox_processes
 from tests.factories import auth, create_instance, signup
 
 pytestmark = pytest.mark.e2e
@@ -91,6 +91,12 @@ def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
     assert by_key[0] == "instance.create"
     for action in ("instance.stop", "POST /v1/instances/{instance_id}/stop", "instance.start", "instance.delete"):
         assert action in by_key, (action, by_key)
+
+    # So do the metrics: a boot of each kind and a stop, timed.
+    scraped = client.get("/metrics", headers=auth(METRICS_TOKEN)).text
+    for series in ('chowder_instance_boot_duration_seconds_count{kind="create"}', "chowder_instance_stop_duration"):
+        assert series in scraped, series
+    assert 'chowder_instance_boot_duration_seconds_count{kind="start"} 1.0' in scraped
 
 
 def test_rejected_config_ends_in_error_and_delete_frees_everything(server: Server, data_dir: Path) -> None:

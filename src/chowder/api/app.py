@@ -19,6 +19,7 @@ from chowder.api.idempotency import Idempotency
 from chowder.api.internal import serve_sandbox_facing
 from chowder.api.rate_limits import RateLimits
 from chowder.api.request_ids import RequestIds
+from chowder.api.request_metrics import RequestMetrics
 from chowder.api.routes import (
     audit,
     billing,
@@ -27,6 +28,7 @@ from chowder.api.routes import (
     health,
     instances,
     keys,
+    metrics,
     organization,
     responses,
     skills,
@@ -37,6 +39,7 @@ from chowder.core.rate_limits import ApiRateLimits, Quota, Quotas
 from chowder.core.settings import Settings
 from chowder.domain.audit import AuditLog
 from chowder.domain.billing import Billing
+from chowder.domain.census import FleetCensus
 from chowder.domain.chat import ChatTurns
 from chowder.domain.idempotency import IdempotencyKeys
 from chowder.domain.instances import Instances
@@ -86,12 +89,21 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 keys=ApiKeys(tx),
                 usage=UsageReports(tx),
                 chat=ChatTurns(tx, parts.box, need_key=need_key),
-                model_calls=ModelCalls(tx, parts.box, sessions.key_of, need_key=need_key, on_use=power.hold),
+                model_calls=ModelCalls(
+                    tx,
+                    parts.box,
+                    sessions.key_of,
+                    need_key=need_key,
+                    on_use=power.hold,
+                    on_tokens=parts.metrics.count_tokens,
+                ),
                 sessions=sessions,
                 power=power,
                 idempotency=IdempotencyKeys(tx),
                 rate_limits=rate_limits,
                 audit=AuditLog(tx),
+                metrics=parts.metrics,
+                census=FleetCensus(tx, parts.metrics),
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.
@@ -127,8 +139,22 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
     app.add_middleware(BodyLimit, limits=BodyLimits.from_settings(settings))
     app.add_middleware(ActivityScope)
     app.add_middleware(RateLimits, limits=rate_limits)
+    app.add_middleware(RequestMetrics)
     app.add_middleware(RequestIds)
-    routers = (health, organization, billing, keys, instances, responses, files, channels, skills, usage, audit)
+    routers = (
+        health,
+        organization,
+        billing,
+        keys,
+        instances,
+        responses,
+        files,
+        channels,
+        skills,
+        usage,
+        audit,
+        metrics,
+    )
     for module in routers:
         app.include_router(module.router)
     return app

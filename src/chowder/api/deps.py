@@ -44,6 +44,7 @@ async def get_principal(
     if verdict is not None:
         setattr(request.state, ORG_VERDICT, verdict)
         if not verdict.allowed:
+            state.metrics.rate_limited.labels("organization").inc()
             detail = f"Rate limit exceeded: {verdict.limit} requests per minute for this organization."
             raise RateLimited(f"{detail} Retry after {verdict.retry_after_s} s.", verdict.headers())
     return principal

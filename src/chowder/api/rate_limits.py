@@ -36,6 +36,9 @@ class RateLimits:
         verdicts = [verdict for verdict in charged if verdict is not None]
         refused = next((verdict for verdict in verdicts if not verdict.allowed), None)
         if refused is not None:
+            app_state = getattr(scope["app"].state, "chowder", None)
+            if app_state is not None:
+                app_state.metrics.rate_limited.labels("signup" if refused is charged[1] else "key").inc()
             whose = "signups from this address per hour" if refused is charged[1] else _per_minute(token)
             detail = f"Rate limit exceeded: {refused.limit} {whose}. Retry after {refused.retry_after_s} s."
             await JSONResponse({"detail": detail}, 429, dict(refused.headers()))(scope, receive, send)

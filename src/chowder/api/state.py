@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from chowder.core.metrics import Metrics
 from chowder.core.rate_limits import ApiRateLimits
 from chowder.core.settings import Settings
 from chowder.domain.audit import AuditLog
 from chowder.domain.billing import Billing
+from chowder.domain.census import FleetCensus
 from chowder.domain.chat import ChatTurns
 from chowder.domain.idempotency import IdempotencyKeys
 from chowder.domain.instances import Instances
@@ -39,4 +41,6 @@ class AppState:
     idempotency: IdempotencyKeys
     rate_limits: ApiRateLimits
     audit: AuditLog
+    metrics: Metrics
+    census: FleetCensus
     sessions: SessionTurns = field(default_factory=SessionLocks)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ import uvicorn
 from rich.console import Console
 
 from chowder import __version__
+from chowder.core.logs import configure_logging
 from chowder.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ app.add_typer(deploy_app, name="deploy")
 console = Console(stderr=True, soft_wrap=True)
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(settings: Settings) -> None:
+    configure_logging(settings.log_format)
 
 
 @app.command()
@@ -49,9 +49,11 @@ def serve(
     """Serve the API in the foreground (with the lifecycle engine unless --no-engine)."""
     from chowder.api.app import create_app
 
-    _logging()
     settings = Settings(dev_model=True) if dev_model else Settings()
-    uvicorn.run(create_app(settings, run_engine=engine), host=host, port=port, log_config=None)
+    _logging(settings)
+    # Our own access line per request (`api/request_metrics.py`) replaces uvicorn's: it carries the request id.
+    app = create_app(settings, run_engine=engine)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()
@@ -59,8 +61,9 @@ def worker() -> None:
     """Run only the lifecycle engine (beside `serve --no-engine` replicas on a shared database)."""
     from chowder.worker import run_worker
 
-    _logging()
-    asyncio.run(run_worker(Settings()))
+    settings = Settings()
+    _logging(settings)
+    asyncio.run(run_worker(settings))
 
 
 @runtime_app.command("install")

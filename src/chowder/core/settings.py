@@ -148,6 +148,13 @@ class Settings(BaseSettings):
         "with its images, which outgrows max_request_mb; 32 MiB is what Anthropic's Messages API accepts.",
     )
     model_timeout_s: float = Field(120.0, description="Longest wait for a model provider's answer.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per log line (with the request id), for a log pipeline."
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="Bearer token of the Prometheus scraper: /metrics is served only when set, only to it.",
+    )
     rate_limit_key_per_min: int = Field(
         1200,
         ge=0,

@@ -47,7 +47,8 @@ class _Access:
 
 class ModelCalls:
     """`key_of_session` names the API key whose chat turn holds an instance's session right now: the key a model
-    call made during that turn is charged to. `on_use` hears of each call's org and instance as it starts."""
+    call made during that turn is charged to. `on_use` hears of each call's org and instance as it starts,
+    `on_tokens` of each charged call's provider and tokens as they are known (the metrics)."""
 
     def __init__(
         self,
@@ -57,12 +58,14 @@ class ModelCalls:
         *,
         need_key: bool,
         on_use: Callable[[str, str], None] = lambda _org_id, _instance_id: None,
+        on_tokens: Callable[[str, int, int], None] = lambda _provider, _input, _output: None,
     ) -> None:
         self._tx = tx
         self._box = box
         self._key_of_session = key_of_session
         self._need_key = need_key
         self._on_use = on_use
+        self._on_tokens = on_tokens
 
     async def serve(self, provider: str, credential: str | None, exchange: ModelExchange[Answer]) -> Answer:
         """The exchange's answer, with the org's key for `provider` (None when the dev model answers: the org's
@@ -111,6 +114,7 @@ class ModelCalls:
             input_tokens=tokens.input_tokens,
             output_tokens=tokens.output_tokens,
         )
+        self._on_tokens(access.provider, tokens.input_tokens, tokens.output_tokens)
         try:
             await self._tx(lambda uow: uow.usage.record(event, utcnow()))
         except Exception:

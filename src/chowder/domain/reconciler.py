@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import ChowderError
 from chowder.core.ids import hash_key, new_id, new_token
+from chowder.core.metrics import Metrics
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
 from chowder.domain import lifecycle
@@ -83,8 +85,10 @@ class Engine:
         settings: Settings,
         providers: dict[str, SandboxProvider],
         runtime: AgentLauncher,
+        metrics: Metrics | None = None,
     ) -> None:
         self._tx = transactions
+        self._metrics = metrics or Metrics()
         self._box = box
         self._settings = settings
         self._providers = providers
@@ -223,10 +227,15 @@ class Engine:
             log.info("instance %s: sandbox %s destroyed", snap.id, snap.sandbox_id)
         elif snap.status == Status.PROVISIONING or (snap.waking and snap.desired == Desired.RUNNING):
             async with self._boots:
-                await self._boot(provider, snap)
+                kind, started = "create" if snap.first_boot else "wake" if snap.waking else "start", time.monotonic()
+                if await self._boot(provider, snap):
+                    self._metrics.boots.labels(kind).observe(time.monotonic() - started)
+                else:
+                    self._metrics.boot_failures.labels(kind).inc()
         elif snap.status == Status.RUNNING and snap.desired == Desired.STOPPED:
             try:
-                await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
+                with self._metrics.stops.time():
+                    await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
             except ChowderError as exc:
                 reason = f"Could not stop the gateway: {exc.detail}"
                 await self._report(snap, Event.STOP_FAILED, InstanceChanges(error_message=reason))
@@ -237,9 +246,9 @@ class Engine:
         elif snap.status == Status.RUNNING and not await self._idle.step(provider, snap.instance, snap.spec):
             await self._observe(provider, snap)
 
-    async def _boot(self, provider: SandboxProvider, snap: _Snapshot) -> None:
+    async def _boot(self, provider: SandboxProvider, snap: _Snapshot) -> bool:
         """Create (once), launch (unless already running: adoption), and wait for readiness; the same for a wake,
-        which reports with its own events (the instance stays running)."""
+        which reports with its own events (the instance stays running). False when it failed (reported)."""
         timeout = self._settings.provision_timeout_s if snap.first_boot else self._settings.start_timeout_s
         try:
             async with asyncio.timeout(timeout):  # not wait_for, which on 3.11 can drop a cancellation
@@ -265,7 +274,7 @@ class Engine:
             failed = Event.WAKE_FAILED if snap.waking else Event.BOOT_FAILED
             await self._report(snap, failed, InstanceChanges(error_message=reason))
             log.warning("instance %s: error: %s", snap.id, reason.splitlines()[0] if reason else "")
-            return
+            return False
         now = utcnow()
         booted = replace(
             idle_deadlines(AutoStop.of(snap.instance), now),
@@ -279,9 +288,10 @@ class Engine:
             org_id = snap.spec.organization_id
             await self._tx(lambda uow: uow.instances.set_power(org_id, snap.id, woke, Power.AWAKE, booted))
             log.info("instance %s: awake again at %s", snap.id, endpoint)
-            return
+            return True
         await self._report(snap, Event.BOOTED, booted)
         log.info("instance %s: running at %s", snap.id, endpoint)
+        return True
 
     async def _claims(self, provider: SandboxProvider, snap: _Snapshot) -> bool:
         """A first boot into no sandbox yet takes a warm pool member where the pool serves its provider and release
@@ -300,6 +310,7 @@ class Engine:
         unless a restart asked for it to be replaced."""
         await self._runtime.ensure_installed(snap.spec.release)
         if snap.replace_gateway:
+            self._metrics.gateway_restarts.labels("restart").inc()
             await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
         info = await provider.create(self._runtime.sandbox_spec(snap.spec))
         if (await provider.observe(snap.sandbox_id)).state == SandboxState.RUNNING:
@@ -344,6 +355,7 @@ class Engine:
             await self._report(snap, Event.SEEN_ALIVE, InstanceChanges(observed_at=utcnow()))
             return
         log.warning("instance %s: sandbox %s is %s; starting it again", snap.id, snap.sandbox_id, status.state)
+        self._metrics.gateway_restarts.labels("sandbox_died").inc()
         await self._report(snap, Event.SANDBOX_DIED)
 
     async def _remove_orphans(self) -> None:

@@ -165,6 +165,12 @@ class SqlEngineRepository:
         )
         return {instance_id: Status(status) for instance_id, status in rows}
 
+    def census(self) -> dict[tuple[str, str], int]:
+        counts = select(InstanceRow.status, InstanceRow.sandbox_provider, func.count()).group_by(
+            InstanceRow.status, InstanceRow.sandbox_provider
+        )
+        return {(status, provider): count for status, provider, count in self._session.execute(counts)}
+
     def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, tuple[str, str]]:
         due = select(InstanceRow.id, InstanceRow.sandbox_provider, InstanceRow.sandbox_id).where(
             *_alive_unleased(now), _unseen_since(observe_before)

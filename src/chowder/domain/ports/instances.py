@@ -162,6 +162,10 @@ class InstanceRepository(Protocol):
 class EngineRepository(Protocol):
     """The lifecycle engine's queries: across tenants, guarded by leases instead of org ids."""
 
+    def census(self) -> dict[tuple[str, str], int]:
+        """Instances by status and sandbox provider (terminated ones included)."""
+        ...
+
     def needing_work(self, now: datetime) -> dict[str, Status]:
         """The unleased instances whose observed state differs from the desired one (or was never observed), or whose
         power must change (waking, an idle deadline passed, a scheduled job soon due), with their status."""
