@@ -38,6 +38,7 @@ class FakeSandboxProvider:
     none)."""
 
     name = "fake"
+    local = False
     freezes = True
 
     def __init__(self) -> None:

@@ -33,17 +33,17 @@ def test_claim_is_exclusive_until_the_lease_expires(database_url: str) -> None:
     now = utcnow()
 
     def worker_a_claims(uow: UnitOfWork) -> None:
-        assert uow.engine.needing_work(now) == {instance_id: Status.PROVISIONING}
+        assert [(w.id, w.status) for w in uow.engine.needing_work(now)] == [(instance_id, Status.PROVISIONING)]
         assert uow.engine.claim(instance_id, "worker-a", now, lease)
 
     def worker_b_waits(uow: UnitOfWork) -> None:
         assert not uow.engine.claim(instance_id, "worker-b", now + timedelta(seconds=10), lease)
-        assert uow.engine.needing_work(now + timedelta(seconds=10)) == {}
+        assert uow.engine.needing_work(now + timedelta(seconds=10)) == []
         assert uow.engine.claim(instance_id, "worker-a", now + timedelta(seconds=10), lease), "the owner renews"
 
     def worker_b_takes_over(uow: UnitOfWork) -> None:
         later = now + timedelta(seconds=41)
-        assert uow.engine.needing_work(later) == {instance_id: Status.PROVISIONING}
+        assert [w.id for w in uow.engine.needing_work(later)] == [instance_id]
         assert uow.engine.claim(instance_id, "worker-b", later, lease), "an expired lease is taken over"
         uow.engine.release(instance_id, "worker-a")
 
@@ -56,7 +56,7 @@ def test_claim_is_exclusive_until_the_lease_expires(database_url: str) -> None:
         uow.engine.release(instance_id, "worker-b")
         assert not uow.engine.renew(instance_id, "worker-b", now + timedelta(seconds=43), lease)
         free = uow.engine.needing_work(now + timedelta(seconds=43))
-        assert free == {instance_id: Status.PROVISIONING}, "still free"
+        assert [w.id for w in free] == [instance_id], "still free"
 
     for step in (worker_a_claims, worker_b_waits, worker_b_takes_over):
         tx.run_sync(step)

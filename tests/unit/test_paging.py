@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from chowder.core.errors import ProviderError
-from chowder.sandbox.paging import MIB, SWAP_RESERVE_BYTES, Pager
+from chowder.core.meminfo import MIB
+from chowder.sandbox.paging import SWAP_RESERVE_BYTES, Pager
 
 USAGE = 900 * MIB
 

@@ -87,6 +87,16 @@ class Settings(BaseSettings):
         False, description="Node compile cache per sandbox: faster cold starts, ~300 MiB more memory each."
     )
     provision_timeout_s: float = Field(240.0, description="Longest a create may take before the instance errors.")
+    max_parallel_boots: int = Field(
+        3, ge=1, description="Gateways one engine boots at once (a boot is CPU-heavy for ~20 s); the rest queue."
+    )
+    boot_memory_mb: int = Field(
+        1536,
+        ge=0,
+        description="Memory a gateway needs to boot on this host: a create waits (provisioning, its reason in "
+        "error_message) while the host's available memory, less that of the boots under way, is below it; 0: no "
+        "check. Not applied to the kubernetes provider, whose scheduler places pods.",
+    )
     start_timeout_s: float = Field(180.0, description="Longest a start may take before the instance errors.")
     stop_grace_s: float = Field(10.0, description="SIGTERM grace before a sandbox is killed.")
     reconcile_interval_s: float = Field(2.0, description="How often the engine looks for work when not woken.")

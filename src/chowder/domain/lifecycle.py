@@ -31,6 +31,7 @@ class Event(StrEnum):
     DELETE = "delete"
     # What the engine did or saw.
     LAUNCHING = "launching"
+    WAITING = "waiting"
     BOOTED = "booted"
     BOOT_FAILED = "boot_failed"
     # Waking an asleep instance: its gateway is launched again while it stays running (`domain.power`).
@@ -88,6 +89,8 @@ TRANSITIONS: dict[Event, Transition] = {
     Event.LAUNCHING: Transition(
         _PROVISIONING, Status.PROVISIONING, "launch a gateway", InstanceChanges(replace_gateway=False)
     ),
+    # No room on the host yet: the reason is written, the instance stays queued (`domain/admission.py`).
+    Event.WAITING: Transition(_PROVISIONING, Status.PROVISIONING, "wait for room", audited=False),
     Event.BOOTED: Transition(
         _PROVISIONING, Status.RUNNING, "finish booting", InstanceChanges(power=Power.AWAKE, wake_at=None)
     ),

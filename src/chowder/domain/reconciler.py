@@ -24,6 +24,7 @@ from chowder.core.metrics import Metrics
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
 from chowder.domain import lifecycle
+from chowder.domain.admission import HostMemory, fair_order
 from chowder.domain.gateway_boot import launch_gateway
 from chowder.domain.idle import IdleWork
 from chowder.domain.lifecycle import Event
@@ -39,7 +40,7 @@ from chowder.sandbox.base import SandboxInfo, SandboxProvider, SandboxState
 
 log = logging.getLogger("chowder.engine")
 
-MAX_PARALLEL_BOOTS = 3
+MAX_PARALLEL_BOOTS = 3  # the default of CHOWDER_MAX_PARALLEL_BOOTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,8 @@ class Engine:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
         self._lease = timedelta(seconds=settings.lease_s)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
-        self._boots = asyncio.Semaphore(MAX_PARALLEL_BOOTS)
+        self._boots = asyncio.Semaphore(settings.max_parallel_boots)
+        self.host_memory = HostMemory(settings.boot_memory_mb)
         self._pool = WarmPool(transactions, box, settings, runtime, self.owner, self._boots)
         # Claimed to boot: never more than the boot slots, so a mass start spreads over every worker (an instance
         # claimed here waiting for a slot would wait while another worker idles).
@@ -130,10 +132,10 @@ class Engine:
         """Claim every instance that needs work and is not being worked on here already (boots only while this
         worker has a boot slot free), then check the liveness of running instances in bulk."""
         work = await self._tx(lambda uow: uow.engine.needing_work(utcnow()))
-        for instance_id, status in work.items():
-            if status == Status.PROVISIONING and len(self._booting) >= MAX_PARALLEL_BOOTS:
+        for pending in fair_order(work):
+            if pending.status == Status.PROVISIONING and len(self._booting) >= self._settings.max_parallel_boots:
                 continue  # left unclaimed for a worker with a boot slot free (this one's, at a later tick)
-            await self._take(instance_id, status)
+            await self._take(pending.id, pending.status)
         for instance_id in await self._liveness.not_running():
             await self._take(instance_id, Status.RUNNING)
         if (pooled := self._providers.get(self._settings.sandbox_provider)) is not None:
@@ -228,7 +230,9 @@ class Engine:
         elif snap.status == Status.PROVISIONING or (snap.waking and snap.desired == Desired.RUNNING):
             async with self._boots:
                 kind, started = "create" if snap.first_boot else "wake" if snap.waking else "start", time.monotonic()
-                if await self._boot(provider, snap):
+                if not snap.waking and provider.local and (refusal := self.host_memory.refusal(len(self._booting) - 1)):
+                    await self._wait_for_room(snap, refusal)
+                elif await self._boot(provider, snap):
                     self._metrics.boots.labels(kind).observe(time.monotonic() - started)
                 else:
                     self._metrics.boot_failures.labels(kind).inc()
@@ -245,6 +249,15 @@ class Engine:
             log.info("instance %s: stopped", snap.id)
         elif snap.status == Status.RUNNING and not await self._idle.step(provider, snap.instance, snap.spec):
             await self._observe(provider, snap)
+
+    async def _wait_for_room(self, snap: _Snapshot, reason: str) -> None:
+        """Still queued with its reason shown, or `error` once its provision timeout has passed."""
+        waited = (utcnow() - snap.instance.status_changed_at).total_seconds()
+        if waited > self._settings.provision_timeout_s:
+            await self._report(snap, Event.BOOT_FAILED, InstanceChanges(error_message=f"Not booted: {reason}"))
+        elif snap.instance.error_message != reason:
+            await self._report(snap, Event.WAITING, InstanceChanges(error_message=reason))
+            log.info("instance %s: %s", snap.id, reason)
 
     async def _boot(self, provider: SandboxProvider, snap: _Snapshot) -> bool:
         """Create (once), launch (unless already running: adoption), and wait for readiness; the same for a wake,

@@ -16,7 +16,7 @@ from chowder.domain.audit import audit_entry
 from chowder.domain.lifecycle import LIVE
 from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.audit import AuditEntry
-from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord
+from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord, PendingWork
 from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
@@ -150,9 +150,11 @@ class SqlEngineRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def needing_work(self, now: datetime) -> dict[str, Status]:
+    def needing_work(self, now: datetime) -> list[PendingWork]:
+        columns = (InstanceRow.id, InstanceRow.status, InstanceRow.organization_id, InstanceRow.status_changed_at)
         rows = self._session.execute(
-            select(InstanceRow.id, InstanceRow.status).where(
+            select(*columns)
+            .where(
                 or_(
                     InstanceRow.status == Status.PROVISIONING,
                     (InstanceRow.status == Status.RUNNING) & (InstanceRow.desired_state != Desired.RUNNING),
@@ -162,8 +164,9 @@ class SqlEngineRepository:
                 ),
                 lapsed(InstanceRow.lease_expires_at, now),
             )
+            .order_by(InstanceRow.status_changed_at, InstanceRow.id)
         )
-        return {instance_id: Status(status) for instance_id, status in rows}
+        return [PendingWork(row.id, Status(row.status), row.organization_id, row.status_changed_at) for row in rows]
 
     def census(self) -> dict[tuple[str, str], int]:
         counts = select(InstanceRow.status, InstanceRow.sandbox_provider, func.count()).group_by(

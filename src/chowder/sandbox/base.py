@@ -135,6 +135,8 @@ class SandboxProvider(Protocol):
     """Implemented by `process` now; `docker` and `kubernetes` later."""
 
     name: str
+    # Whether its sandboxes take this host's memory: the engine then admits boots by it (`domain/admission.py`).
+    local: bool
 
     @property
     def freezes(self) -> bool:

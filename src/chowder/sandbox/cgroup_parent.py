@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chowder.core.errors import ProviderError
+from chowder.core.meminfo import meminfo_bytes
 
 _CPU_WEIGHT = {"v1": ("cpu.shares", "512"), "v2": ("cpu.weight", "50")}
 _MEMORY_FILE = {"v1": "memory.limit_in_bytes", "v2": "memory.max"}
@@ -45,7 +46,7 @@ def _apply(version: str, parents: dict[str, Path], reserved_mb: int) -> str:
     """Write each controller's limit into its parent; what was set, in words."""
     applied = []
     if "memory" in parents:
-        total = _meminfo_kb("MemTotal") * 1024
+        total = meminfo_bytes("MemTotal")
         limit = total - (reserved_mb << 20)
         if limit <= 0:
             raise ValueError(f"CHOWDER_HOST_RESERVED_MB={reserved_mb} leaves no memory of {total >> 20} MB")
@@ -61,14 +62,6 @@ def _apply(version: str, parents: dict[str, Path], reserved_mb: int) -> str:
         (parents["pids"] / "pids.max").write_text(str(limit))
         applied.append(f"pids {limit} of {host}")
     return f"{', '.join(applied)} for all sandboxes together"
-
-
-def _meminfo_kb(key: str) -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name == key:
-            return int(value.split()[0])
-    raise ValueError(f"/proc/meminfo has no {key}")
 
 
 def _read_int(path: str) -> int:

@@ -14,9 +14,9 @@ import contextlib
 from pathlib import Path
 
 from chowder.core.errors import ProviderError
+from chowder.core.meminfo import MEMINFO, MIB, meminfo_bytes
 from chowder.sandbox.isolation import Cgroups
 
-MIB = 1024 * 1024
 # Swap left free after a page-out: for the host's own pressure and the sandboxes already out.
 SWAP_RESERVE_BYTES = 256 * MIB
 
@@ -24,7 +24,7 @@ SWAP_RESERVE_BYTES = 256 * MIB
 class Pager:
     """Pages out the sandboxes' memory cgroups below `parent` (the v2 parent, or the v1 memory hierarchy's)."""
 
-    def __init__(self, version: str, parent: Path, meminfo: Path = Path("/proc/meminfo")) -> None:
+    def __init__(self, version: str, parent: Path, meminfo: Path = MEMINFO) -> None:
         self.version = version
         self._parent = parent
         self._meminfo = meminfo
@@ -75,15 +75,8 @@ class Pager:
             raise ProviderError(f"Sandbox {directory.name} has no memory cgroup: it is not running.") from None
 
     def _swap_free(self) -> int:
-        return self._meminfo_kib("SwapFree") * 1024
+        return meminfo_bytes("SwapFree", self._meminfo)
 
     def _swap_note(self) -> str:
-        total = self._meminfo_kib("SwapTotal")
-        return f"{total // 1024} MiB" if total else "none on this host now: sleep stops gateways instead"
-
-    def _meminfo_kib(self, field: str) -> int:
-        for line in self._meminfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key == field:
-                return int(value.split()[0])
-        return 0
+        total = meminfo_bytes("SwapTotal", self._meminfo)
+        return f"{total // MIB} MiB" if total else "none on this host now: sleep stops gateways instead"

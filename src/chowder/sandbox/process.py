@@ -64,6 +64,7 @@ class ProcessProvider(BoxFileOperations):
     """Sandboxes as host process trees: own uid, bwrap namespaces and a cgroup each, where the host allows."""
 
     name = "process"
+    local = True
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings

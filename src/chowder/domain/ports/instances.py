@@ -159,6 +159,16 @@ class InstanceRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class PendingWork:
+    """An instance the engine has to act on: its status, whose it is, and since when it has been in that status."""
+
+    id: str
+    status: Status
+    organization_id: str
+    since: datetime
+
+
 class EngineRepository(Protocol):
     """The lifecycle engine's queries: across tenants, guarded by leases instead of org ids."""
 
@@ -166,9 +176,10 @@ class EngineRepository(Protocol):
         """Instances by status and sandbox provider (terminated ones included)."""
         ...
 
-    def needing_work(self, now: datetime) -> dict[str, Status]:
+    def needing_work(self, now: datetime) -> list[PendingWork]:
         """The unleased instances whose observed state differs from the desired one (or was never observed), or whose
-        power must change (waking, an idle deadline passed, a scheduled job soon due), with their status."""
+        power must change (waking, an idle deadline passed, a scheduled job soon due), longest in their status
+        first."""
         ...
 
     def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, tuple[str, str]]:

@@ -71,6 +71,7 @@ class DockerProvider(BoxFileOperations):
     """Sandboxes as containers of a local Docker engine (or podman's Docker API service)."""
 
     name = "docker"
+    local = True
     freezes = True
 
     def __init__(self, settings: Settings) -> None:

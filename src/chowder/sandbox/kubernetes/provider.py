@@ -68,6 +68,7 @@ class KubernetesProvider(ToolFileOperations):
     """Sandboxes as pods (and their claims, Services and NetworkPolicies) of one namespace of a cluster."""
 
     name = "kubernetes"
+    local = False
     # The Kubernetes API has no way to freeze a pod (the kubelet's cgroups are its own): sandboxes stay running.
     freezes = False
 
