@@ -36,7 +36,7 @@ from bench.providers import api_turn, timed_ms
 from bench.servers import bench_servers
 
 from tests.e2e.harness import Server, create_running, require_runtime, sandbox_processes
-from tests.e2e.swap import host_swap, swapped_and_resident_kib
+from tests.e2e.swap import host_swap, summed_kib, swapped_and_resident_kib
 from tests.factories import auth
 
 WARM_TURNS = 10
@@ -53,17 +53,7 @@ SETTINGS: dict[str, dict[str, str]] = {
 
 def tree_memory_mib(pids: list[int]) -> tuple[float, float]:
     """RSS and PSS of the processes, summed (smaps_rollup: PSS shares pages between them fairly)."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                name, _, value = line.partition(":")
-                if name == "Rss":
-                    rss += int(value.split()[0])
-                elif name == "Pss":
-                    pss += int(value.split()[0])
-        except OSError:
-            continue
+    rss, pss = summed_kib(pids, "smaps_rollup", ("Rss", "Pss"))
     return rss / 1024, pss / 1024
 
 

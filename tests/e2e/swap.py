@@ -37,14 +37,23 @@ def host_swap() -> Iterator[bool]:
         (ZRAM / "reset").write_text("1")
 
 
+def summed_kib(pids: list[int], file: str, fields: tuple[str, ...]) -> list[int]:
+    """Each of `fields` of /proc/<pid>/`file` (`status`, `smaps_rollup`), summed over the processes, in KiB; a
+    process gone meanwhile counts nothing."""
+    totals = dict.fromkeys(fields, 0)
+    for pid in pids:
+        try:
+            lines = Path(f"/proc/{pid}/{file}").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key in totals:
+                totals[key] += int(value.split()[0])
+    return [totals[field] for field in fields]
+
+
 def swapped_and_resident_kib(pids: list[int]) -> tuple[int, int]:
     """The processes' memory in swap and in RAM (VmSwap, VmRSS), in KiB."""
-    swapped = resident = 0
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key == "VmSwap":
-                swapped += int(value.split()[0])
-            elif key == "VmRSS":
-                resident += int(value.split()[0])
+    swapped, resident = summed_kib(pids, "status", ("VmSwap", "VmRSS"))
     return swapped, resident

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chowder.api.asgi import app_state
+
 
 class ActivityScope:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = getattr(scope["app"].state, "chowder", None) if scope["type"] == "http" else None
+        state = app_state(scope)
         if state is None:
             await self.app(scope, receive, send)
             return

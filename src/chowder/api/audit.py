@@ -5,8 +5,9 @@ the instance or key it names, the outcome and status, the key and the request id
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chowder.api.asgi import StatusSeen, app_state
 from chowder.domain.audit import audit_entry, outcome_of
 
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -19,20 +20,13 @@ class AuditTrail:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = getattr(scope["app"].state, "chowder", None) if scope["type"] == "http" else None
+        state = app_state(scope)
         if state is None or scope["method"] not in CHANGING:
             await self.app(scope, receive, send)
             return
-        status = 500
-
-        async def noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answer = StatusSeen(send)
         try:
-            await self.app(scope, receive, noting_status)
+            await self.app(scope, receive, answer.send)
         finally:
             org_id = scope.get("state", {}).get(CALLER_ORG)
             route = getattr(scope.get("route"), "path", scope["path"])
@@ -43,7 +37,7 @@ class AuditTrail:
                     f"{scope['method']} {route}",
                     instance_id=params.get("instance_id"),
                     target_id=params.get("key_id"),
-                    outcome=outcome_of(status),
-                    status_code=status,
+                    outcome=outcome_of(answer.status),
+                    status_code=answer.status,
                 )
                 await state.audit.record(entry)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chowder.api.asgi import app_state
 from chowder.api.callers import bearer_token, client_address
 from chowder.core.ids import hash_key
 from chowder.domain.idempotency import IdempotencyKeys
@@ -34,7 +35,7 @@ class Idempotency:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = getattr(scope["app"].state, "chowder", None) if scope["type"] == "http" else None
+        state = app_state(scope)
         key = Headers(scope=scope).get(HEADER) if scope["type"] == "http" and scope["method"] == "POST" else None
         if state is None or key is None:
             await self.app(scope, receive, send)

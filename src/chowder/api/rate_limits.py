@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chowder.api.asgi import app_state
 from chowder.api.callers import bearer_token, client_address
 from chowder.core.ids import hash_key
 from chowder.core.rate_limits import ApiRateLimits, Verdict
@@ -36,19 +37,18 @@ class RateLimits:
         verdicts = [verdict for verdict in charged if verdict is not None]
         refused = next((verdict for verdict in verdicts if not verdict.allowed), None)
         if refused is not None:
-            app_state = getattr(scope["app"].state, "chowder", None)
-            if app_state is not None:
-                app_state.metrics.rate_limited.labels("signup" if refused is charged[1] else "key").inc()
+            if (chowder := app_state(scope)) is not None:
+                chowder.metrics.rate_limited.labels("signup" if refused is charged[1] else "key").inc()
             whose = "signups from this address per hour" if refused is charged[1] else _per_minute(token)
             detail = f"Rate limit exceeded: {refused.limit} {whose}. Retry after {refused.retry_after_s} s."
             await JSONResponse({"detail": detail}, 429, dict(refused.headers()))(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
+        request_state = scope.setdefault("state", {})
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                org = state.get(ORG_VERDICT)
+                org = request_state.get(ORG_VERDICT)
                 binding = min([*verdicts, *([org] if org else [])], key=_left, default=None)
                 if binding is not None and "x-ratelimit-limit" not in headers:
                     for name, value in binding.headers():

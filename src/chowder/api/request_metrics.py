@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from chowder.api.asgi import StatusSeen, app_state
 
 UNMATCHED = "unmatched"
 access = logging.getLogger("chowder.access")
@@ -18,21 +20,15 @@ class RequestMetrics:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = getattr(scope["app"].state, "chowder", None) if scope["type"] == "http" else None
+        state = app_state(scope)
         if state is None:
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 500
-
-        async def noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        started, answer = time.perf_counter(), StatusSeen(send)
         try:
-            await self.app(scope, receive, noting_status)
+            await self.app(scope, receive, answer.send)
         finally:
+            status = answer.status
             route, elapsed = getattr(scope.get("route"), "path", UNMATCHED), time.perf_counter() - started
             state.metrics.requests.labels(scope["method"], route, str(status)).observe(elapsed)
             ms = round(elapsed * 1000, 1)
