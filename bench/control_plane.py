@@ -1,0 +1,131 @@
+"""Control-plane throughput: authenticated reads of a `chowder serve --no-engine` with many instances registered,
+measured with wrk (Debian's `wrk`), beside `/healthz` (no auth, no database) in the same run.
+
+The instances are inserted as the create use case stores them, running, for one organization (so its list and
+every read scan a realistic table). Rate limits are off (they would be the bottleneck by design). Each route is
+loaded by 2 threads and `--connections` connections for `--seconds`; then the load run: `--load-clients` clients
+on status, get and a page of the list in turn for `--load-seconds`. Prints requests/s, p50, p99 and errors.
+Not a test; needs wrk.
+
+    .venv/bin/python bench/control_plane.py                       # 10,000 instances, 32 connections, 10 s
+    .venv/bin/python bench/control_plane.py --instances 1000 --seconds 5 --load-seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # this checkout's code, not an installed one
+
+from chowder.core.crypto import SecretBox
+from chowder.core.settings import Settings
+from chowder.domain.instance_views import CreateRequest, new_instance_record
+from chowder.domain.models import Status
+from chowder.domain.ports.storage import UnitOfWork
+from chowder.persistence.db import Database
+from chowder.persistence.store import SqlTransactions
+from chowder.runtime.openclaw.versions import DEFAULT_RELEASE
+from tests.e2e.harness import Server
+from tests.factories import auth, signup
+
+# Cycles a connection through the routes of the load run.
+LOAD_SCRIPT = """
+paths = {%s}
+n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% #paths) + 1], {["Authorization"] = "Bearer %s"})
+end
+"""
+
+
+def register(data_dir: Path, org_id: str, count: int) -> list[str]:
+    """`count` running instances of the org, inserted in one transaction; their ids."""
+    box = SecretBox.from_settings(Settings(data_dir=data_dir))
+    request = CreateRequest("agent", "anthropic", "process", "v1", None, None)
+    records = []
+    for n in range(count):
+        record = new_instance_record(org_id, request, "process", DEFAULT_RELEASE, None, box, None)
+        records.append(replace(record, name=f"agent {n}", status=Status.RUNNING, gateway_url="http://127.0.0.1:9"))
+
+    def insert(uow: UnitOfWork) -> None:
+        for record in records:
+            uow.instances.add(record)
+
+    db = Database(f"sqlite:///{data_dir / 'chowder.db'}")
+    try:
+        SqlTransactions(db).run_sync(insert)
+    finally:
+        db.dispose()
+    return [record.id for record in records]
+
+
+def wrk(url: str, key: str | None, connections: int, seconds: int, script: Path | None = None) -> dict[str, str]:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    argv += ["-H", f"Authorization: Bearer {key}"] if key and script is None else []
+    argv += ["-s", str(script)] if script else []
+    out = subprocess.run([*argv, url], check=True, capture_output=True, text=True).stdout
+    found = {
+        "req/s": re.search(r"Requests/sec:\s+([\d.]+)", out),
+        "p50": re.search(r"\s50%\s+(\S+)", out),
+        "p99": re.search(r"\s99%\s+(\S+)", out),
+        "non-2xx": re.search(r"Non-2xx or 3xx responses: (\d+)", out),
+        "socket errors": re.search(r"Socket errors: (.+)", out),
+    }
+    return {name: match.group(1) if match else "0" for name, match in found.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--load-clients", type=int, default=200)
+    parser.add_argument("--load-seconds", type=int, default=60)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    data_dir = Path(tempfile.mkdtemp(prefix="chowder-bench-cp-", dir="/tmp"))
+    limits_off = {"CHOWDER_RATE_LIMIT_KEY_PER_MIN": "0", "CHOWDER_RATE_LIMIT_ORG_PER_MIN": "0"}
+    server = Server(data_dir, f"sqlite:///{data_dir / 'chowder.db'}", command=("serve", "--no-engine"), **limits_off)
+    try:
+        server.start()
+        key = signup(server.client, "Bench", model_keys={})
+        org_id = server.client.get("/v1/organization", headers=auth(key)).json()["id"]
+        ids = register(data_dir, org_id, args.instances)
+        target = ids[len(ids) // 2]
+        routes = {
+            "GET /healthz (no auth)": ("/healthz", None),
+            "GET /v1/instances/{id}/status": (f"/v1/instances/{target}/status", key),
+            "GET /v1/instances/{id}": (f"/v1/instances/{target}", key),
+            "GET /v1/instances?limit=50": ("/v1/instances?limit=50", key),
+        }
+        print(f"{args.instances} instances registered; {args.connections} connections, {args.seconds} s per route")
+        print(f"  {'route':<34}{'req/s':>9}{'p50':>10}{'p99':>10}{'non-2xx':>9}")
+        for label, (path, route_key) in routes.items():
+            figures = wrk(server.url + path, route_key, args.connections, args.seconds)
+            print(f"  {label:<34}{figures['req/s']:>9}{figures['p50']:>10}{figures['p99']:>10}{figures['non-2xx']:>9}")
+        script = data_dir / "load.lua"
+        paths = ", ".join(f'"{path}"' for path, route_key in routes.values() if route_key)
+        script.write_text(LOAD_SCRIPT % (paths, key))
+        load = wrk(server.url, key, args.load_clients, args.load_seconds, script)
+        print(
+            f"load: {args.load_clients} clients on status, get and a list page for {args.load_seconds} s: "
+            f"{load['req/s']} req/s, p50 {load['p50']}, p99 {load['p99']}, non-2xx {load['non-2xx']}, "
+            f"socket errors {load['socket errors']}"
+        )
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
