@@ -57,6 +57,7 @@ def test_telegram_connect_pair_and_chat(telegram: TelegramEnv) -> None:
     assert status["enabled"] is True and status["details"]["lifecycle"] == "ready"
     assert bot.called("getMe") and bot.called("getUpdates")
 
+    model_calls = _model_calls(inst)
     bot.send_dm(USER, "hello, who are you?")
     greeting = bot.wait_for_reply(USER, "Pairing code")
     code = re.search(r"pairing approve telegram ([A-Z0-9]{8})", greeting)
@@ -73,10 +74,21 @@ def test_telegram_connect_pair_and_chat(telegram: TelegramEnv) -> None:
     assert (body["channel"], body["code"], body["status"]) == ("telegram", code[1], "paired")
     assert str(USER) in body["output"]
 
+    # Pairing took the CLI its ~10 s, longer than a model reply takes: had the stranger's DM reached the model,
+    # its call would have been metered and its answer delivered by now.
+    assert _model_calls(inst) == model_calls, "an unpaired stranger's DM made a model call"
     sent = len(bot.texts_to(USER))
+    assert not any(ECHOED in text for text in bot.texts_to(USER)), "an unpaired stranger got the model's answer"
     bot.send_dm(USER, "what is in the chowder today")
     reply = bot.wait_for_reply(USER, ECHOED, after=sent)
     assert "what is in the chowder today" in reply, reply
+    assert _model_calls(inst) > model_calls, "the paired user's turn is metered"
+
+
+def _model_calls(inst: RunningInstance) -> int:
+    usage = inst.server.client.get(f"{inst.base}/usage", headers=auth(inst.key)).json()
+    calls: int = usage["total"]["requests"]
+    return calls
 
 
 # The provider shapes only the sandbox's network, which the Telegram test and the isolation suite cover on each:

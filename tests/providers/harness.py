@@ -5,6 +5,7 @@ and how to look at it from outside (its processes, its applied limits). One harn
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Coroutine, Iterator
@@ -255,3 +256,13 @@ class ProcessHarness:
 def _read_one(directories: list[Path], name: str) -> str:
     (found,) = [directory / name for directory in directories if (directory / name).exists()]
     return found.read_text().strip()
+
+
+def required_as_root(available: bool, what: str) -> None:
+    """Skips a test this host cannot run for want of `what`, but not as root, where CI runs and every protection
+    must be in force: there the want fails the test (a broken isolation probe must never keep CI green)."""
+    if available:
+        return
+    if os.geteuid() == 0:
+        pytest.fail(f"{what}, though the tests run as root (as CI does): a protection is not in force")
+    pytest.skip(what)

@@ -30,6 +30,7 @@ from tests.providers.harness import (
     make_settings,
     marked_processes,
     marker,
+    required_as_root,
     run,
     spec_for,
     status_line,
@@ -59,8 +60,7 @@ def in_sandbox(provider: ProcessProvider, sandbox_id: str, argv: list[str]) -> t
 
 
 def test_parent_cgroup_caps_all_sandboxes_together(provider: ProcessProvider, settings: Settings) -> None:
-    if not provider.cgroups.available:
-        pytest.skip(f"cgroups not writable here: {provider.cgroups.note}")
+    required_as_root(provider.cgroups.available, f"cgroups not writable here: {provider.cgroups.note}")
     memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").open() if line.startswith("MemTotal:"))
     memory = memory_kb * 1024 - (settings.host_reserved_mb << 20)
     host_pids = min(int(Path(f"/proc/sys/kernel/{name}").read_text()) for name in ("pid_max", "threads-max"))

@@ -39,6 +39,7 @@ from tests.providers.harness import (
     marker,
     own_settings,
     refused_as_escapes,
+    required_as_root,
     run,
     spec_for,
     status_line,
@@ -131,6 +132,7 @@ def test_start_serves_and_stop_ends_the_whole_tree_but_keeps_state(provider: Pro
             assert SECRET.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
         meta_path = Path(info.root).parents[1] / "meta.json"
         first_pid = json.loads(meta_path.read_text())["pid"]
+        assert os.geteuid() != 0 or isolated(provider), f"not isolated as root: {provider.isolation_report()}"
         if isolated(provider):
             meta_uid = json.loads(meta_path.read_text())["uid"]
             assert answer["uid"] == INSIDE_UID, "inside, the sandbox's own uid shows as the overflow uid"
@@ -280,8 +282,7 @@ def test_an_exec_timeout_leaves_no_process_on_the_host(provider: ProcessProvider
 def test_sandboxes_cannot_see_each_other_or_the_data_dir(provider: ProcessProvider, data_dir: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("per-sandbox uids need root")
-    if not isolated(provider):
-        pytest.skip(f"no uid + namespace isolation here: {provider.isolation_report()}")
+    required_as_root(isolated(provider), f"no uid + namespace isolation here: {provider.isolation_report()}")
 
     async def scenario() -> None:
         a = await provider.create(spec_for("a"))
@@ -318,8 +319,7 @@ def test_sandboxes_cannot_see_each_other_or_the_data_dir(provider: ProcessProvid
 
 
 def test_cgroup_limits_are_applied_and_removed(provider: ProcessProvider) -> None:
-    if not provider.cgroups.available:
-        pytest.skip(f"cgroups not writable here: {provider.cgroups.note}")
+    required_as_root(provider.cgroups.available, f"cgroups not writable here: {provider.cgroups.note}")
 
     async def scenario() -> None:
         info = await provider.create(spec_for("limited"))
