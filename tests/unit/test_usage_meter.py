@@ -45,6 +45,30 @@ def _sse(*events: dict[str, object]) -> bytes:
             (9, 4),
         ),
         (json.dumps({"usage": {"input_tokens": 2, "output_tokens": 8}}).encode(), (2, 8)),
+        # Anthropic's prompt cache: written and read tokens are input besides `input_tokens`.
+        (
+            _sse(
+                {
+                    "type": "message_start",
+                    "message": {
+                        "usage": {
+                            "input_tokens": 3,
+                            "cache_creation_input_tokens": 1000,
+                            "cache_read_input_tokens": 20000,
+                            "output_tokens": 1,
+                        }
+                    },
+                },
+                {"type": "message_delta", "usage": {"output_tokens": 7}},
+            ),
+            (21003, 7),
+        ),
+        (
+            json.dumps(
+                {"usage": {"input_tokens": 4, "cache_read_input_tokens": 96, "cache_creation_input_tokens": None}}
+            ).encode(),
+            (100, 0),
+        ),
     ],
 )
 def test_meter_reads_every_protocol_even_split_across_chunks(answer: bytes, expected: tuple[int, int]) -> None:

@@ -20,7 +20,11 @@ def model_of(body: bytes) -> str:
 
 class UsageMeter:
     """Fed every chunk of an answer; keeps the largest input/output token counts reported, which is the
-    final figure in every protocol (Anthropic reports output cumulatively, OpenAI once at the end)."""
+    final figure in every protocol (Anthropic reports output cumulatively, OpenAI once at the end).
+
+    Input counts every token the provider read: Anthropic reports the tokens written to and read from its prompt
+    cache apart from `input_tokens`, and they are input all the same (billed at their own rates); OpenAI's
+    `prompt_tokens` already include its cached ones."""
 
     def __init__(self) -> None:
         self.input_tokens = 0
@@ -56,8 +60,13 @@ class UsageMeter:
         for holder in (payload, payload.get("message"), payload.get("response")):
             usage = holder.get("usage") if isinstance(holder, dict) else None
             if isinstance(usage, dict):
-                self.input_tokens = max(self.input_tokens, _count(usage, "input_tokens", "prompt_tokens"))
+                read = _count(usage, "input_tokens", "prompt_tokens") + sum(_count(usage, name) for name in _CACHED)
+                self.input_tokens = max(self.input_tokens, read)
                 self.output_tokens = max(self.output_tokens, _count(usage, "output_tokens", "completion_tokens"))
+
+
+# Anthropic's prompt-cache input, reported beside `input_tokens` (which leaves it out).
+_CACHED = ("cache_creation_input_tokens", "cache_read_input_tokens")
 
 
 def _count(usage: dict[str, Any], *names: str) -> int:
