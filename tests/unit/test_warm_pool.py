@@ -1,17 +1,19 @@
 """The warm pool on the engine: members booted ahead of demand, a create claiming one (its sandbox, credentials
 and config become the instance's), the pool refilling, a member that fails to take over, and the sweeps that
-must and must not remove members. A real database, the fake provider and runtime."""
+must and must not remove members; no refill without memory for it. A real database, the fake provider and runtime."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from chowder.core.clock import utcnow
 from chowder.core.ids import hash_key, sandbox_id_for
 from chowder.domain import warm_pool
+from chowder.domain.admission import HostMemory
 from chowder.domain.model_calls import warm_up_session
 from chowder.domain.models import Status
 from chowder.domain.ports.warm_pool import WarmGateway, WarmState
@@ -187,5 +189,23 @@ def test_ready_members_are_warmed_up_again_while_they_wait(pooled: EngineEnv, mo
             while env.runtime.warmed_up.count(warm_up_session(member.sandbox_id)) < 3:
                 assert loop.time() < deadline, env.runtime.warmed_up
                 await asyncio.sleep(0.02)
+
+    asyncio.run(scenario())
+
+
+def test_the_pool_refills_only_while_the_host_has_room(pooled: EngineEnv, tmp_path: Path) -> None:
+    env = pooled
+    env.provider.local = True
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable: 1000000 kB\n")
+
+    async def scenario() -> None:
+        engine = env.engine()
+        engine.host_memory = HostMemory(1536, meminfo)
+        async with running(engine):
+            await asyncio.sleep(0.3)
+            assert _members(env) == [] and not env.provider.calls, "no room: no member"
+            meminfo.write_text("MemAvailable: 2000000 kB\n")
+            await _until_ready(env, 1)
 
     asyncio.run(scenario())

@@ -5,7 +5,8 @@ one tenant's burst of creates takes turns with everyone else's instead of going 
 quick, goes before them). Memory: a sandbox that runs on this host boots only while the host's available memory,
 less what the gateways already booting will take, holds another gateway (`CHOWDER_BOOT_MEMORY_MB`); until then
 the instance stays `provisioning` with the reason in `error_message`, and is `error` once its provision timeout
-has passed. A wake skips the memory check: the instance held its memory a moment ago, and a caller is waiting."""
+has passed. The warm pool refills only while there is room too. A wake skips the memory check: the instance
+held its memory a moment ago, and a caller is waiting."""
 
 from __future__ import annotations
 

@@ -138,7 +138,8 @@ class Engine:
             await self._take(pending.id, pending.status)
         for instance_id in await self._liveness.not_running():
             await self._take(instance_id, Status.RUNNING)
-        if (pooled := self._providers.get(self._settings.sandbox_provider)) is not None:
+        pooled = self._providers.get(self._settings.sandbox_provider)
+        if pooled is not None and not (pooled.local and self.host_memory.refusal(len(self._booting))):
             self._pool.refill(pooled)
 
     async def _take(self, instance_id: str, status: Status) -> None:
