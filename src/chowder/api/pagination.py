@@ -16,7 +16,7 @@ T = TypeVar("T")
 NEXT_CURSOR = "X-Next-Cursor"
 
 
-def page_request(
+async def page_request(
     limit: Annotated[
         int | None, Query(ge=1, le=MAX_LIMIT, description="Extension. At most this many items, newest first.")
     ] = None,

@@ -104,6 +104,14 @@ class Instances:
     async def get(self, principal: Principal, instance_id: str) -> InstanceView:
         return await self._tx(lambda uow: view_of(uow, principal.organization_id, instance_id))
 
+    async def status(self, principal: Principal, instance_id: str) -> tuple[Status, str | None]:
+        """Status and gateway URL; NotFound as `get`."""
+        org_id = principal.organization_id
+        found = await self._tx(lambda uow: uow.instances.status_of(org_id, instance_id))
+        if found is None:
+            raise NotFound("Instance not found.")
+        return found
+
     async def update(
         self,
         principal: Principal,

@@ -113,7 +113,11 @@ def _authenticate(uow: UnitOfWork, raw_key: str) -> Principal:
         raise Unauthorized("Invalid API key.")
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         uow.keys.save(replace(key, last_used_at=now))
-    grants = {g.instance_id: frozenset(g.permissions) for g in uow.keys.grants(key.organization_id, key.id)}
+    grants = (
+        {g.instance_id: frozenset(g.permissions) for g in uow.keys.grants(key.organization_id, key.id)}
+        if key.kind is KeyKind.SCOPED
+        else {}  # an org key reaches every instance of its org: no grant to read
+    )
     return Principal(organization_id=key.organization_id, key_id=key.id, kind=key.kind, grants=grants)
 
 

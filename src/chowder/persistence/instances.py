@@ -43,6 +43,14 @@ class SqlInstanceRepository:
             ),
         )
 
+    def status_of(self, org_id: str, instance_id: str) -> tuple[Status, str | None] | None:
+        row = self._session.execute(
+            select(InstanceRow.status, InstanceRow.gateway_url).where(
+                InstanceRow.id == instance_id, InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE)
+            )
+        ).one_or_none()
+        return None if row is None else (Status(row.status), row.gateway_url)
+
     def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
         live = select(InstanceRow).where(InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE))
         rows = self._session.scalars(

@@ -15,7 +15,7 @@ from chowder.schemas.audit import AuditActor, AuditEvent
 router = APIRouter(tags=["audit"])
 
 
-def audit_filter(
+async def audit_filter(
     instance_id: str | None = None,
     action: str | None = None,
     since: datetime | None = None,

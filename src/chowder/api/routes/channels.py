@@ -75,7 +75,7 @@ async def pair_channel(
 
 
 @router.get("/v1/instances/{instance_id}/channels/{channel}")
-def channel_info(instance_id: str, channel: str, state: State) -> ChannelInfo:
+async def channel_info(instance_id: str, channel: str, state: State) -> ChannelInfo:
     """What connecting a channel asks for, to build a setup form. Needs no key and reveals nothing about the
     instance: the answer is the same for every instance id."""
     found = channel_named(state.runtime, channel)

@@ -89,5 +89,5 @@ async def recover_instance(instance_id: str, principal: OrgPrincipal, state: Sta
 
 @router.get("/v1/instances/{instance_id}/status")
 async def instance_status(instance_id: str, principal: CanRead, state: State) -> InstanceStatus:
-    view = await state.instances.get(principal, instance_id)
-    return InstanceStatus(id=view.id, status=view.status, gateway_url=view.gateway_url)
+    status, gateway_url = await state.instances.status(principal, instance_id)
+    return InstanceStatus(id=instance_id, status=status, gateway_url=gateway_url)

@@ -17,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 _bearer = HTTPBearer(auto_error=False)
 
 
-def scraper(state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+async def scraper(state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     expected = state.settings.metrics_token
     if expected is None:
         raise NotFound("Metrics are off on this server: set CHOWDER_METRICS_TOKEN to serve them.")

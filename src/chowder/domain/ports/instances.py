@@ -108,6 +108,11 @@ class InstanceRepository(Protocol):
         """A visible instance: of this org and not deleted."""
         ...
 
+    def status_of(self, org_id: str, instance_id: str) -> tuple[Status, str | None] | None:
+        """The org's visible instance's status and gateway URL alone (the status route's read, the API's most
+        frequent: two columns, not the record)."""
+        ...
+
     def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
         """The org's visible instances, newest first: those of the page, and one more if there is a next page."""
         ...
