@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -97,6 +98,8 @@ class InstanceRow(Base):
     """An instance with its public fields, its desired state and the engine's bookkeeping."""
 
     __tablename__ = "instances"
+    # An org's list, newest first, reads its page off this index (keyset pagination), never sorting the org.
+    __table_args__ = (Index("ix_instances_org_created", "organization_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
@@ -211,6 +214,7 @@ class AuditEventRow(Base):
     """An audit log entry (`domain/audit.py`): appended, never changed."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org_created", "organization_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     organization_id: Mapped[str] = mapped_column(String(36), index=True)
