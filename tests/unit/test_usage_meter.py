@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from chowder.core.clock import utcnow
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.ports.tenancy import UsageEvent
+from chowder.domain.usage import UsageReports
 from chowder.modelgw.usage import UsageMeter, model_of
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
@@ -117,4 +119,26 @@ def test_totals_group_and_filter(database_url: str) -> None:
 
     tx.run_sync(record)
     tx.run_sync(check)
+    db.dispose()
+
+
+@pytest.mark.persistence
+def test_a_report_rolls_its_total_and_breakdowns_up_from_the_same_events(database_url: str) -> None:
+    db = Database(database_url)
+    migrate(db.engine)
+    tx = SqlTransactions(db)
+    org_id = new_org(tx, "Report Co")
+    events = (("i1", "s", None, 10), ("i1", "s", "k1", 20), ("i2", "t", "k1", 5), ("i2", None, "k2", 7))
+
+    def record(uow: UnitOfWork) -> None:
+        for instance, session, key, tokens in events:
+            uow.usage.record(UsageEvent(org_id, instance, session, key, "anthropic", "claude", tokens, 2), utcnow())
+
+    tx.run_sync(record)
+    report = asyncio.run(UsageReports(tx).of_organization(org_id, None, None))
+    assert (report.total.requests, report.total.input_tokens, report.total.output_tokens) == (4, 42, 8)
+    assert [(t.group, t.input_tokens) for t in report.instances] == [("i1", 30), ("i2", 12)]
+    assert [(t.group, t.requests) for t in report.keys] == [(None, 1), ("k1", 2), ("k2", 1)], "no key first"
+    empty = asyncio.run(UsageReports(tx).of_organization("nobody", None, None))
+    assert (empty.total.requests, empty.instances, empty.keys) == (0, [], [])
     db.dispose()

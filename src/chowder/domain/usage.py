@@ -9,7 +9,7 @@ from datetime import datetime
 from chowder.core.errors import BadRequest
 from chowder.domain.instance_access import visible
 from chowder.domain.ports.storage import Transactions, UnitOfWork
-from chowder.domain.ports.tenancy import UsageTotals
+from chowder.domain.ports.tenancy import UsageCell, UsageTotals
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,8 @@ class OrganizationUsageReport:
 
 
 class UsageReports:
-    """Each report is one transaction, so its total and its breakdowns count the same events."""
+    """Each report is rolled up from one statement's sums, so its total and its breakdowns count the same events
+    even while model calls are being recorded."""
 
     def __init__(self, tx: Transactions) -> None:
         self._tx = tx
@@ -40,12 +41,9 @@ class UsageReports:
 
         def report(uow: UnitOfWork) -> InstanceUsageReport:
             visible(uow.instances.get(org_id, instance_id))
-            [total] = uow.usage.totals(org_id, None, since, until, instance_id)
-            return InstanceUsageReport(
-                total=total,
-                sessions=uow.usage.totals(org_id, "session_id", since, until, instance_id),
-                models=uow.usage.totals(org_id, "model", since, until, instance_id),
-            )
+            cells = uow.usage.cells(org_id, ("session_id", "model"), since, until, instance_id)
+            [total] = _rolled_up(cells, None)
+            return InstanceUsageReport(total=total, sessions=_rolled_up(cells, 0), models=_rolled_up(cells, 1))
 
         return await self._tx(report)
 
@@ -56,12 +54,9 @@ class UsageReports:
         _check_range(since, until)
 
         def report(uow: UnitOfWork) -> OrganizationUsageReport:
-            [total] = uow.usage.totals(org_id, None, since, until)
-            return OrganizationUsageReport(
-                total=total,
-                instances=uow.usage.totals(org_id, "instance_id", since, until),
-                keys=uow.usage.totals(org_id, "key_id", since, until),
-            )
+            cells = uow.usage.cells(org_id, ("instance_id", "key_id"), since, until)
+            [total] = _rolled_up(cells, None)
+            return OrganizationUsageReport(total=total, instances=_rolled_up(cells, 0), keys=_rolled_up(cells, 1))
 
         return await self._tx(report)
 
@@ -69,3 +64,15 @@ class UsageReports:
 def _check_range(since: datetime | None, until: datetime | None) -> None:
     if since is not None and until is not None and since >= until:
         raise BadRequest("'since' must be earlier than 'until'.")
+
+
+def _rolled_up(cells: list[UsageCell], by: int | None) -> list[UsageTotals]:
+    """The cells summed by their `by`-th group (None: one total), sorted by group, no group first."""
+    sums: dict[str | None, list[int]] = {} if by is not None else {None: [0, 0, 0]}
+    for cell in cells:
+        summed = sums.setdefault(None if by is None else cell.groups[by], [0, 0, 0])
+        summed[0] += cell.requests
+        summed[1] += cell.input_tokens
+        summed[2] += cell.output_tokens
+    ordered = sorted(sums.items(), key=lambda item: (item[0] is not None, item[0] or ""))
+    return [UsageTotals(group, *figures) for group, figures in ordered]

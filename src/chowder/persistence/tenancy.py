@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, Select, func, select, update
 from sqlalchemy.orm import Session
 
 from chowder.core.ids import new_id
@@ -16,6 +16,7 @@ from chowder.domain.ports.tenancy import (
     Grant,
     KeyRecord,
     OrgRecord,
+    UsageCell,
     UsageEvent,
     UsageGroup,
     UsageTotals,
@@ -176,6 +177,20 @@ class SqlUsageRepository:
     def record(self, event: UsageEvent, at: datetime) -> None:
         self._session.add(UsageEventRow(id=new_id(), created_at=at, **columns_of(event)))
 
+    def cells(
+        self,
+        org_id: str,
+        by: tuple[UsageGroup, UsageGroup],
+        since: datetime | None,
+        until: datetime | None,
+        instance_id: str | None = None,
+    ) -> list[UsageCell]:
+        first, second = (getattr(UsageEventRow, name) for name in by)
+        query = _summed((first, second), org_id, since, until, instance_id).group_by(first, second)
+        return [
+            UsageCell((row[0], row[1]), int(row[2]), int(row[3]), int(row[4])) for row in self._session.execute(query)
+        ]
+
     def totals(
         self,
         org_id: str,
@@ -185,23 +200,31 @@ class SqlUsageRepository:
         instance_id: str | None = None,
     ) -> list[UsageTotals]:
         column = getattr(UsageEventRow, group_by) if group_by else None
-        query = select(
-            *([column] if column is not None else []),
-            func.count(),
-            func.coalesce(func.sum(UsageEventRow.input_tokens), 0),
-            func.coalesce(func.sum(UsageEventRow.output_tokens), 0),
-        ).where(UsageEventRow.organization_id == org_id)
-        if instance_id is not None:
-            query = query.where(UsageEventRow.instance_id == instance_id)
-        if since is not None:
-            query = query.where(UsageEventRow.created_at >= since)
-        if until is not None:
-            query = query.where(UsageEventRow.created_at < until)
+        query = _summed(() if column is None else (column,), org_id, since, until, instance_id)
         if column is None:
             row = self._session.execute(query).one()
             return [UsageTotals(None, int(row[0]), int(row[1]), int(row[2]))]
         query = query.group_by(column).order_by(column)
         return [UsageTotals(row[0], int(row[1]), int(row[2]), int(row[3])) for row in self._session.execute(query)]
+
+
+def _summed(
+    columns: tuple[Any, ...], org_id: str, since: datetime | None, until: datetime | None, instance_id: str | None
+) -> Select[Any]:
+    """The count and token sums of the org's events (one instance's) in [since, until), after `columns`."""
+    query = select(
+        *columns,
+        func.count(),
+        func.coalesce(func.sum(UsageEventRow.input_tokens), 0),
+        func.coalesce(func.sum(UsageEventRow.output_tokens), 0),
+    ).where(UsageEventRow.organization_id == org_id)
+    if instance_id is not None:
+        query = query.where(UsageEventRow.instance_id == instance_id)
+    if since is not None:
+        query = query.where(UsageEventRow.created_at >= since)
+    if until is not None:
+        query = query.where(UsageEventRow.created_at < until)
+    return query
 
 
 class SqlStripeEventRepository:

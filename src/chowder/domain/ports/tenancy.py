@@ -147,8 +147,31 @@ class UsageTotals:
         return self.input_tokens + self.output_tokens
 
 
+@dataclass(frozen=True, slots=True)
+class UsageCell:
+    """The sums of the events sharing a value of each of two columns."""
+
+    groups: tuple[str | None, str | None]
+    requests: int
+    input_tokens: int
+    output_tokens: int
+
+
 class UsageRepository(Protocol):
     def record(self, event: UsageEvent, at: datetime) -> None: ...
+
+    def cells(
+        self,
+        org_id: str,
+        by: tuple[UsageGroup, UsageGroup],
+        since: datetime | None,
+        until: datetime | None,
+        instance_id: str | None = None,
+    ) -> list[UsageCell]:
+        """One statement's sums over the org's events (optionally one instance's) in [since, until), grouped by
+        two columns: a report rolls its total and both breakdowns up from it, so they always count the same
+        events (separate statements need not: SQLite runs each read on the latest data)."""
+        ...
 
     def totals(
         self,
