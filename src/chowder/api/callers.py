@@ -6,6 +6,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
+from chowder.core.ids import hash_key
+
 
 def bearer_token(scope: Scope) -> str | None:
     scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
@@ -15,3 +17,10 @@ def bearer_token(scope: Scope) -> str | None:
 def client_address(scope: Scope) -> str:
     client = scope.get("client")
     return client[0] if client else "unknown"
+
+
+def caller_of(scope: Scope) -> tuple[str, str]:
+    """Whose request it is before authentication: ("key", the bearer token's hash) or ("client", the address). The
+    rate limits' bucket and the idempotency keys' scope."""
+    token = bearer_token(scope)
+    return ("key", hash_key(token)) if token else ("client", client_address(scope))

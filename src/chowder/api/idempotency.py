@@ -19,8 +19,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chowder.api.asgi import app_state
-from chowder.api.callers import bearer_token, client_address
-from chowder.core.ids import hash_key
+from chowder.api.callers import caller_of
 from chowder.domain.idempotency import IdempotencyKeys
 from chowder.domain.ports.idempotency import StoredAnswer
 
@@ -52,9 +51,10 @@ class Idempotency:
 async def _once(
     keys: IdempotencyKeys, app: ASGIApp, caller: str, key: str, body: bytes, scope: Scope, receive: Receive, send: Send
 ) -> None:
-    found = await keys.claim(caller, key, _fingerprint(scope, body))
+    fingerprint = _fingerprint(scope, body)
+    found = await keys.claim(caller, key, fingerprint)
     if found is not None:
-        if found.fingerprint != _fingerprint(scope, body):
+        if found.fingerprint != fingerprint:
             detail = "This Idempotency-Key was used with a different request; use a new key for a new request."
             await _error(detail, 422)(scope, receive, send)
         elif found.answer is None:
@@ -136,8 +136,8 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 
 
 def _caller(scope: Scope) -> str:
-    token = bearer_token(scope)
-    return "key:" + hash_key(token) if token else "client:" + client_address(scope)
+    kind, who = caller_of(scope)
+    return f"{kind}:{who}"
 
 
 def _fingerprint(scope: Scope, body: bytes) -> str:

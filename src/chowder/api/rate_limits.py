@@ -11,8 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chowder.api.asgi import app_state
-from chowder.api.callers import bearer_token, client_address
-from chowder.core.ids import hash_key
+from chowder.api.callers import caller_of, client_address
 from chowder.core.rate_limits import ApiRateLimits, Verdict
 
 SIGNUP_PATH = "/v1/organization/signup"
@@ -29,9 +28,9 @@ class RateLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        token, address = bearer_token(scope), client_address(scope)
+        (kind, who), address = caller_of(scope), client_address(scope)
         charged = (
-            self.limits.caller("key", hash_key(token)) if token else self.limits.caller("client", address),
+            self.limits.caller(kind, who),
             self.limits.signup(address) if scope["method"] == "POST" and scope["path"] == SIGNUP_PATH else None,
         )
         verdicts = [verdict for verdict in charged if verdict is not None]
@@ -39,7 +38,7 @@ class RateLimits:
         if refused is not None:
             if (chowder := app_state(scope)) is not None:
                 chowder.metrics.rate_limited.labels("signup" if refused is charged[1] else "key").inc()
-            whose = "signups from this address per hour" if refused is charged[1] else _per_minute(token)
+            whose = "signups from this address per hour" if refused is charged[1] else _per_minute(kind)
             detail = f"Rate limit exceeded: {refused.limit} {whose}. Retry after {refused.retry_after_s} s."
             await JSONResponse({"detail": detail}, 429, dict(refused.headers()))(scope, receive, send)
             return
@@ -62,5 +61,5 @@ def _left(verdict: Verdict) -> tuple[int, int]:
     return verdict.remaining, -verdict.reset
 
 
-def _per_minute(token: str | None) -> str:
-    return "requests per minute for this API key" if token else "requests per minute from this address"
+def _per_minute(kind: str) -> str:
+    return "requests per minute for this API key" if kind == "key" else "requests per minute from this address"
