@@ -19,4 +19,4 @@ class FleetCensus:
 
 
 def _read(uow: UnitOfWork) -> tuple[dict[tuple[str, str], int], int]:
-    return uow.engine.census(), len(uow.engine.needing_work(utcnow()))
+    return uow.engine.census(), uow.engine.queue_depth(utcnow())

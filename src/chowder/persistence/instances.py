@@ -161,20 +161,12 @@ class SqlEngineRepository:
     def needing_work(self, now: datetime) -> list[PendingWork]:
         columns = (InstanceRow.id, InstanceRow.status, InstanceRow.organization_id, InstanceRow.status_changed_at)
         rows = self._session.execute(
-            select(*columns)
-            .where(
-                or_(
-                    InstanceRow.status == Status.PROVISIONING,
-                    (InstanceRow.status == Status.RUNNING) & (InstanceRow.desired_state != Desired.RUNNING),
-                    (InstanceRow.status == Status.RUNNING) & InstanceRow.observed_at.is_(None),
-                    (InstanceRow.status == Status.TERMINATED) & InstanceRow.torn_down.is_(False),
-                    (InstanceRow.status == Status.RUNNING) & _power_due(now),
-                ),
-                lapsed(InstanceRow.lease_expires_at, now),
-            )
-            .order_by(InstanceRow.status_changed_at, InstanceRow.id)
+            select(*columns).where(*_needing_work(now)).order_by(InstanceRow.status_changed_at, InstanceRow.id)
         )
         return [PendingWork(row.id, Status(row.status), row.organization_id, row.status_changed_at) for row in rows]
+
+    def queue_depth(self, now: datetime) -> int:
+        return self._session.scalar(select(func.count()).select_from(InstanceRow).where(*_needing_work(now))) or 0
 
     def census(self) -> dict[tuple[str, str], int]:
         counts = select(InstanceRow.status, InstanceRow.sandbox_provider, func.count()).group_by(
@@ -253,6 +245,20 @@ class SqlEngineRepository:
             )
         )
         return {sandbox_id_of(row.id, row.sandbox_id) for row in rows}
+
+
+def _needing_work(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Unleased, and its status differs from its intent, was never observed, or its power is due to change."""
+    return (
+        or_(
+            InstanceRow.status == Status.PROVISIONING,
+            (InstanceRow.status == Status.RUNNING) & (InstanceRow.desired_state != Desired.RUNNING),
+            (InstanceRow.status == Status.RUNNING) & InstanceRow.observed_at.is_(None),
+            (InstanceRow.status == Status.TERMINATED) & InstanceRow.torn_down.is_(False),
+            (InstanceRow.status == Status.RUNNING) & _power_due(now),
+        ),
+        lapsed(InstanceRow.lease_expires_at, now),
+    )
 
 
 def _power_due(now: datetime) -> ColumnElement[bool]:

@@ -187,6 +187,10 @@ class EngineRepository(Protocol):
         first."""
         ...
 
+    def queue_depth(self, now: datetime) -> int:
+        """How many instances `needing_work` would give (counted, not read)."""
+        ...
+
     def liveness_due(self, now: datetime, observe_before: datetime) -> dict[str, tuple[str, str]]:
         """The unleased running instances last seen alive before `observe_before`, with their provider and
         sandbox."""
