@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from chowder.core.errors import BadRequest
 
@@ -18,10 +18,24 @@ T = TypeVar("T")
 MAX_LIMIT = 1000
 
 
+class Listed(Protocol):
+    """An item of a growing list: its creation time and id name its place."""
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
     created_at: datetime
     id: str
+
+    @classmethod
+    def after(cls, item: Listed) -> Cursor:
+        return cls(item.created_at, item.id)
 
     def encode(self) -> str:
         raw = json.dumps([self.created_at.isoformat(), self.id]).encode()

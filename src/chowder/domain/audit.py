@@ -55,4 +55,4 @@ class AuditLog:
 
     async def of_org(self, org_id: str, where: AuditFilter, page: PageRequest) -> Page[AuditEntry]:
         entries = await self._tx(lambda uow: uow.audit.of_org(org_id, where, page))
-        return Page.of(entries, page, lambda entry: Cursor(entry.created_at, entry.id))
+        return Page.of(entries, page, Cursor.after)

@@ -99,7 +99,7 @@ class Instances:
         views = await self._tx(
             lambda uow: [InstanceView.of(instance) for instance in uow.instances.of_org(org_id, page)]
         )
-        return Page.of(views, page, lambda view: Cursor(view.created_at, view.id))
+        return Page.of(views, page, Cursor.after)
 
     async def get(self, principal: Principal, instance_id: str) -> InstanceView:
         return await self._tx(lambda uow: view_of(uow, principal.organization_id, instance_id))

@@ -89,7 +89,7 @@ class ApiKeys:
     async def scoped(self, org_id: str, page: PageRequest = PageRequest()) -> Page[KeyView]:
         """The org's scoped keys, newest first, revoked and expired ones included (shown inactive)."""
         views = await self._tx(lambda uow: [_view(uow, key) for key in uow.keys.scoped(org_id, page)])
-        return Page.of(views, page, lambda view: Cursor(view.created_at, view.id))
+        return Page.of(views, page, Cursor.after)
 
     async def get_scoped(self, org_id: str, key_id: str) -> KeyView:
         """Raises NotFound for a key of another org, as for one that never existed."""

@@ -63,10 +63,6 @@ class Pager:
                 (directory / "memory.force_empty").write_text("0")
         return usage
 
-    def resident(self, name: str) -> int:
-        """The bytes of RAM the sandbox's cgroup holds now."""
-        return self._usage(self._parent / name)
-
     def _usage(self, directory: Path) -> int:
         knob = "memory.current" if self.version == "v2" else "memory.usage_in_bytes"
         try:
