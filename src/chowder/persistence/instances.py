@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from chowder.core.ids import sandbox_id_of
@@ -20,10 +20,20 @@ from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceR
 from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
-from chowder.persistence.records import changed_one, columns_of, record_of
+from chowder.persistence.records import changed_one, columns_of, record_of, records_of
 from chowder.persistence.tables import InstanceRow
 
 _BATCH = 500  # ids per statement, well below every database's bound-parameter limit
+
+# The reads of every authenticated request (an instance's status, the instance, a page of the org's), as Core
+# statements on the table, built once: building a statement anew and loading rows as ORM objects cost most of such
+# a request (in-process, status_of: 470 -> 165 us). LIVE as fixed parameters, not an expanding IN, which is
+# rewritten at every execution.
+_TABLE = InstanceRow.__table__
+_LIVE = _TABLE.c.status.in_([literal(status.value) for status in sorted(LIVE)])
+_THIS = (_TABLE.c.id == bindparam("instance_id"), _TABLE.c.organization_id == bindparam("org_id"), _LIVE)
+_ONE = select(_TABLE).where(*_THIS)
+_STATUS = select(_TABLE.c.status, _TABLE.c.gateway_url).where(*_THIS)
 
 
 class SqlInstanceRepository:
@@ -36,40 +46,29 @@ class SqlInstanceRepository:
         self._audit(audit_entry(instance.organization_id, "instance.create", instance_id=instance.id))
 
     def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
-        return _one(
-            self._session,
-            select(InstanceRow).where(
-                InstanceRow.id == instance_id, InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE)
-            ),
-        )
+        found = records_of(InstanceRecord, self._session.execute(_ONE, {"instance_id": instance_id, "org_id": org_id}))
+        return found[0] if found else None
 
     def status_of(self, org_id: str, instance_id: str) -> tuple[Status, str | None] | None:
-        row = self._session.execute(
-            select(InstanceRow.status, InstanceRow.gateway_url).where(
-                InstanceRow.id == instance_id, InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE)
-            )
-        ).one_or_none()
+        row = self._session.execute(_STATUS, {"instance_id": instance_id, "org_id": org_id}).one_or_none()
         return None if row is None else (Status(row.status), row.gateway_url)
 
     def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
-        live = select(InstanceRow).where(InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE))
-        rows = self._session.scalars(
-            newest_first(live, InstanceRow.created_at, InstanceRow.id, page).execution_options(populate_existing=True)
+        live = select(_TABLE).where(_TABLE.c.organization_id == org_id, _LIVE)
+        return records_of(
+            InstanceRecord, self._session.execute(newest_first(live, _TABLE.c.created_at, _TABLE.c.id, page))
         )
-        return [record_of(InstanceRecord, row) for row in rows]
 
     def count_live(self, org_id: str) -> int:
         count = self._session.scalar(
-            select(func.count())
-            .select_from(InstanceRow)
-            .where(InstanceRow.organization_id == org_id, InstanceRow.status.in_(LIVE))
+            select(func.count()).select_from(InstanceRow).where(InstanceRow.organization_id == org_id, _LIVE)
         )
         return count or 0
 
     def by_model_token(self, token_hash: str) -> InstanceRecord | None:
         return _one(
             self._session,
-            select(InstanceRow).where(InstanceRow.model_token_hash == token_hash, InstanceRow.status.in_(LIVE)),
+            select(InstanceRow).where(InstanceRow.model_token_hash == token_hash, _LIVE),
         )
 
     def save(self, instance: InstanceRecord) -> None:

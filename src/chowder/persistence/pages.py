@@ -1,13 +1,14 @@
 """A page of a list, newest first, in SQL: ordered by creation time then id, after the cursor's item (a keyset,
 so reading a page costs the same however deep it lies), one row past the limit to tell whether a next page
-exists (`core/pagination.Page.of`)."""
+exists (`core/pagination.Page.of`). The columns are the mapped class's or, in the hottest reads' Core statements,
+its table's."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from chowder.core.pagination import PageRequest
@@ -17,8 +18,8 @@ Row = TypeVar("Row")
 
 def newest_first(
     query: Select[Row],
-    created_at: InstrumentedAttribute[datetime],
-    item_id: InstrumentedAttribute[str],
+    created_at: InstrumentedAttribute[datetime] | ColumnElement[datetime],
+    item_id: InstrumentedAttribute[str] | ColumnElement[str],
     page: PageRequest,
 ) -> Select[Row]:
     query = query.order_by(created_at.desc(), item_id)

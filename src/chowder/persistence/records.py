@@ -8,7 +8,7 @@ import typing
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import CursorResult, Delete, Update
+from sqlalchemy import CursorResult, Delete, Result, Update
 from sqlalchemy.orm import Session
 
 from chowder.domain.models import Permission
@@ -29,6 +29,17 @@ def record_of(record_type: type[Record], row: object) -> Record:
         value = getattr(row, name)
         values[name] = enum(value) if enum is not None and value is not None else value
     return record_type(**values)
+
+
+def records_of(record_type: type[Record], rows: Result[Any]) -> list[Record]:
+    """Each row of a Core statement's result as a record (as `record_of`), its columns found by position once for
+    the result: reading them off each row by name cost a third of reading a page of 50 instances (3.2 -> 2.1 ms)."""
+    keys = list(rows.keys())
+    plan = [(name, keys.index(name), enum) for name, enum in _fields(record_type).items()]
+    return [
+        record_type(**{name: row[i] if enum is None or row[i] is None else enum(row[i]) for name, i, enum in plan})
+        for row in rows.all()
+    ]
 
 
 @functools.cache

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, func, select, update
+from sqlalchemy import CursorResult, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from chowder.core.ids import new_id
@@ -23,7 +23,7 @@ from chowder.domain.ports.tenancy import (
 )
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
-from chowder.persistence.records import columns_of, copy_onto, grant_of, record_of
+from chowder.persistence.records import columns_of, copy_onto, grant_of, record_of, records_of
 from chowder.persistence.tables import (
     ApiKeyRow,
     KeyGrantRow,
@@ -32,6 +32,11 @@ from chowder.persistence.tables import (
     StripeEventRow,
     UsageEventRow,
 )
+
+# Authentication's read, once per request: a Core statement on the table built once (as the hot instance reads,
+# `persistence/instances.py`), not an ORM query built anew.
+_KEYS = ApiKeyRow.__table__
+_BY_HASH = select(_KEYS).where(_KEYS.c.key_hash == bindparam("key_hash"))
 
 
 class SqlOrgRepository:
@@ -127,8 +132,8 @@ class SqlKeyRepository:
         self._session.flush()
 
     def by_hash(self, key_hash: str) -> KeyRecord | None:
-        row = self._session.scalars(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash)).one_or_none()
-        return None if row is None else record_of(KeyRecord, row)
+        found = records_of(KeyRecord, self._session.execute(_BY_HASH, {"key_hash": key_hash}))
+        return found[0] if found else None
 
     def scoped(self, org_id: str, page: PageRequest = PageRequest()) -> list[KeyRecord]:
         scoped = select(ApiKeyRow).where(ApiKeyRow.organization_id == org_id, ApiKeyRow.kind == "scoped")
