@@ -16,7 +16,7 @@ from chowder.domain import lifecycle
 from chowder.domain.lifecycle import Event
 from chowder.domain.model_calls import warm_up_session
 from chowder.domain.models import Desired, Status
-from chowder.domain.ports.instances import InstanceRecord
+from chowder.domain.ports.instances import Claim, InstanceRecord
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.reconciler import MAX_PARALLEL_BOOTS, Engine
 from tests.fakes.engine_env import EngineEnv, running
@@ -93,7 +93,8 @@ def test_a_crashed_workers_lease_is_taken_over_once_it_expires(env: EngineEnv) -
     instance = env.add()
     claimed_at = utcnow()
     lease = timedelta(seconds=env.settings.lease_s)
-    assert env.tx.run_sync(lambda uow: uow.engine.claim(instance.id, "crashed-worker", claimed_at, lease))
+    claim = env.tx.run_sync(lambda uow: uow.engine.claim(instance.id, "crashed-worker", claimed_at, lease))
+    assert claim is Claim.TAKEN
 
     async def scenario() -> None:
         async with running(env.engine()):
@@ -280,7 +281,8 @@ def test_a_worker_whose_lease_was_taken_over_stops(env: EngineEnv, caplog: pytes
     async def scenario() -> None:
         async with running(engine):
             await env.until(instance.id, lambda _: held_by(engine.owner) and env.provider.is_running(sandbox))
-            assert env.tx.run_sync(lambda uow: uow.engine.claim(instance.id, "other", utcnow() + lease, 20 * lease))
+            taken = env.tx.run_sync(lambda uow: uow.engine.claim(instance.id, "other", utcnow() + lease, 20 * lease))
+            assert taken is not Claim.REFUSED
             await asyncio.sleep(2 * env.settings.provision_timeout_s)  # past the boot's timeout: it would report
             assert env.read(instance.id).status == Status.PROVISIONING, "no report from the worker that lost it"
             assert held_by("other"), "neither renewed nor released by the worker that lost it"

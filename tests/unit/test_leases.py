@@ -11,13 +11,17 @@ import pytest
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
+from chowder.core.metrics import Metrics
 from chowder.core.settings import Settings
 from chowder.domain.billing import stripe_client
 from chowder.domain.models import Status, Tier
+from chowder.domain.ports.instances import Claim
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.quantity_sync import QuantitySync
+from chowder.domain.reconciler import Engine
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
+from tests.fakes.engine_env import EngineEnv, running
 from tests.fakes.records import add_instance, new_org
 from tests.fakes.stripe_api import FakeStripeApi
 
@@ -34,17 +38,18 @@ def test_claim_is_exclusive_until_the_lease_expires(database_url: str) -> None:
 
     def worker_a_claims(uow: UnitOfWork) -> None:
         assert [(w.id, w.status) for w in uow.engine.needing_work(now)] == [(instance_id, Status.PROVISIONING)]
-        assert uow.engine.claim(instance_id, "worker-a", now, lease)
+        assert uow.engine.claim(instance_id, "worker-a", now, lease) is Claim.TAKEN
 
     def worker_b_waits(uow: UnitOfWork) -> None:
-        assert not uow.engine.claim(instance_id, "worker-b", now + timedelta(seconds=10), lease)
+        assert uow.engine.claim(instance_id, "worker-b", now + timedelta(seconds=10), lease) is Claim.REFUSED
         assert uow.engine.needing_work(now + timedelta(seconds=10)) == []
-        assert uow.engine.claim(instance_id, "worker-a", now + timedelta(seconds=10), lease), "the owner renews"
+        renewed = uow.engine.claim(instance_id, "worker-a", now + timedelta(seconds=10), lease)
+        assert renewed is Claim.TAKEN, "the owner renews"
 
     def worker_b_takes_over(uow: UnitOfWork) -> None:
         later = now + timedelta(seconds=41)
         assert [w.id for w in uow.engine.needing_work(later)] == [instance_id]
-        assert uow.engine.claim(instance_id, "worker-b", later, lease), "an expired lease is taken over"
+        assert uow.engine.claim(instance_id, "worker-b", later, lease) is Claim.TAKEN_OVER, "an expired lease"
         uow.engine.release(instance_id, "worker-a")
 
     def worker_a_cannot_renew(uow: UnitOfWork) -> None:
@@ -58,10 +63,15 @@ def test_claim_is_exclusive_until_the_lease_expires(database_url: str) -> None:
         free = uow.engine.needing_work(now + timedelta(seconds=43))
         assert [w.id for w in free] == [instance_id], "still free"
 
+    def a_takeover_is_of_another_workers_lease(uow: UnitOfWork) -> None:
+        assert uow.engine.claim(instance_id, "worker-b", now + timedelta(seconds=44), lease) is Claim.TAKEN, "free"
+        lapsed_own = uow.engine.claim(instance_id, "worker-b", now + timedelta(seconds=80), lease)
+        assert lapsed_own is Claim.TAKEN, "its own lapsed lease"
+
     for step in (worker_a_claims, worker_b_waits, worker_b_takes_over):
         tx.run_sync(step)
     assert tx.run_sync(lambda uow: uow.engine.leased(instance_id, "worker-b")) is not None, "only the owner releases"
-    for step in (worker_a_cannot_renew, a_late_renewal_takes_nothing_back):
+    for step in (worker_a_cannot_renew, a_late_renewal_takes_nothing_back, a_takeover_is_of_another_workers_lease):
         tx.run_sync(step)
     db.dispose()
 
@@ -88,3 +98,21 @@ def test_one_process_pushes_an_orgs_quantity_at_a_time(data_dir: Path, database_
         asyncio.run(two_servers())
         assert len(stripe_api.requests) == 2, "settled: nothing left to push"
     db.dispose()
+
+
+def test_the_engine_counts_the_leases_it_takes_over(env: EngineEnv) -> None:
+    """A lease another worker let lapse unreleased is a takeover; a free one is a plain claim."""
+    crashed, free = env.add(), env.add()
+    lease = timedelta(seconds=env.settings.lease_s)
+    lapsed = env.tx.run_sync(lambda uow: uow.engine.claim(crashed.id, "crashed-worker", utcnow() - 2 * lease, lease))
+    assert lapsed is Claim.TAKEN
+    metrics = Metrics()
+    engine = Engine(env.tx, env.box, env.settings, env.providers, env.runtime, metrics)
+
+    async def scenario() -> None:
+        async with running(engine):
+            for instance in (crashed, free):
+                await env.until_status(instance.id, Status.RUNNING)
+
+    asyncio.run(scenario())
+    assert metrics.registry.get_sample_value("chowder_engine_lease_takeovers_total") == 1

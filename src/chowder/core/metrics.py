@@ -55,6 +55,11 @@ class Metrics:
             "Instances waiting for the engine (intent unmet, unleased).",
             registry=registry,
         )
+        self.lease_takeovers = Counter(
+            "chowder_engine_lease_takeovers",
+            "Instance leases taken over from a worker that let them lapse unreleased (it died or hung).",
+            registry=registry,
+        )
 
     def count_tokens(self, provider: str, input_tokens: int, output_tokens: int) -> None:
         self.model_tokens.labels(provider, "input").inc(input_tokens)

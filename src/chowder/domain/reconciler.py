@@ -30,7 +30,7 @@ from chowder.domain.idle import IdleWork
 from chowder.domain.lifecycle import Event
 from chowder.domain.liveness import Liveness
 from chowder.domain.models import Desired, Power, Status
-from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
+from chowder.domain.ports.instances import Claim, InstanceChanges, InstanceRecord
 from chowder.domain.ports.runtime import AgentLauncher, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions
 from chowder.domain.power import AutoStop, idle_deadlines
@@ -163,7 +163,11 @@ class Engine:
 
     async def _claim(self, instance_id: str) -> bool:
         """Takes the lease of an instance nobody holds (or whose holder let it lapse), or renews ours."""
-        return await self._tx(lambda uow: uow.engine.claim(instance_id, self.owner, utcnow(), self._lease))
+        claim = await self._tx(lambda uow: uow.engine.claim(instance_id, self.owner, utcnow(), self._lease))
+        if claim is Claim.TAKEN_OVER:
+            log.warning("instance %s: took over a lapsed lease (its worker died or hung)", instance_id)
+            self._metrics.lease_takeovers.inc()
+        return claim is not Claim.REFUSED
 
     async def _renew(self, instance_id: str) -> bool:
         """Extends the lease this process holds; False once it lapsed (never takes it back)."""

@@ -16,7 +16,7 @@ from chowder.domain.audit import audit_entry
 from chowder.domain.lifecycle import LIVE
 from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.audit import AuditEntry
-from chowder.domain.ports.instances import IdleStage, InstanceChanges, InstanceRecord, PendingWork
+from chowder.domain.ports.instances import Claim, IdleStage, InstanceChanges, InstanceRecord, PendingWork
 from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
@@ -194,17 +194,18 @@ class SqlEngineRepository:
                 .values(observed_at=now),
             )
 
-    def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
-        """Compare-and-set: take a free or expired lease (or renew our own)."""
-        return changed_one(
-            self._session,
+    def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> Claim:
+        """Compare-and-set: take another worker's expired lease (a takeover), else a free one or our own."""
+        take = (
             update(InstanceRow)
-            .where(
-                InstanceRow.id == instance_id,
-                or_(lapsed(InstanceRow.lease_expires_at, now), InstanceRow.lease_owner == owner),
-            )
-            .values(lease_owner=owner, lease_expires_at=now + lease),
+            .where(InstanceRow.id == instance_id)
+            .values(lease_owner=owner, lease_expires_at=now + lease)
         )
+        other_lapsed = (InstanceRow.lease_owner != owner, InstanceRow.lease_expires_at < now)
+        if changed_one(self._session, take.where(*other_lapsed)):
+            return Claim.TAKEN_OVER
+        free_or_ours = or_(lapsed(InstanceRow.lease_expires_at, now), InstanceRow.lease_owner == owner)
+        return Claim.TAKEN if changed_one(self._session, take.where(free_or_ours)) else Claim.REFUSED
 
     def renew(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         return changed_one(

@@ -174,6 +174,14 @@ class PendingWork:
     since: datetime
 
 
+class Claim(Enum):
+    """What a claim of an instance's lease did."""
+
+    REFUSED = "refused"  # another worker's lease is in force
+    TAKEN = "taken"  # it was free (released) or already ours
+    TAKEN_OVER = "taken_over"  # another worker's lease had lapsed unreleased: that worker died or hung
+
+
 class EngineRepository(Protocol):
     """The lifecycle engine's queries: across tenants, guarded by leases instead of org ids."""
 
@@ -201,7 +209,7 @@ class EngineRepository(Protocol):
         lease, no transition, a handful of statements for a fleet."""
         ...
 
-    def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool: ...
+    def claim(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> Claim: ...
 
     def renew(self, instance_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         """Extends a lease `owner` still holds; False once it lapsed or was released, so a late renewal never
