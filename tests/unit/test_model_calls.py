@@ -14,11 +14,13 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, Unauthorized
 from chowder.core.ids import hash_key
+from chowder.core.pagination import BreakdownPage
 from chowder.domain.model_calls import ModelCalls, warm_up_session
 from chowder.domain.orgs import Organizations
 from chowder.domain.ports.model_calls import CallSubject, RecordUsage
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.ports.warm_pool import WarmGateway, WarmState
+from chowder.domain.usage import OrganizationUsageReport, UsageReports
 from chowder.persistence.store import SqlTransactions
 from tests.factories import add_instance_of
 
@@ -65,6 +67,10 @@ def org_with_instance(tx: SqlTransactions, model_keys: dict[str, str]) -> tuple[
     return org_id, tx.run_sync(lambda uow: add_instance_of(uow, org_id, CREDENTIAL))
 
 
+def usage_of(tx: SqlTransactions, org_id: str) -> OrganizationUsageReport:
+    return asyncio.run(UsageReports(tx).of_organization(org_id, None, None, BreakdownPage()))
+
+
 def test_the_orgs_key_answers_and_the_tokens_are_charged_to_the_turns_key(tx: SqlTransactions) -> None:
     org_id, instance_id = org_with_instance(tx, {"anthropic": "sk-ant-real"})
     turns = {(instance_id, "user:1"): "key-1"}
@@ -75,7 +81,7 @@ def test_the_orgs_key_answers_and_the_tokens_are_charged_to_the_turns_key(tx: Sq
     calls = ModelCalls(tx, BOX, key_of, need_key=True)
 
     assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange())) == "sk-ant-real"
-    [by_key] = tx.run_sync(lambda uow: uow.usage.totals(org_id, "key_id", None, None, instance_id))
+    [by_key] = usage_of(tx, org_id).keys
     assert (by_key.group, by_key.requests, by_key.input_tokens, by_key.output_tokens) == ("key-1", 1, 7, 3)
 
 
@@ -84,7 +90,7 @@ def test_a_warm_up_turns_calls_get_no_provider_key_and_no_bill(tx: SqlTransactio
     calls = ModelCalls(tx, BOX, _nobody, need_key=True)
 
     assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange(warm_up_session(instance_id)))) is None
-    assert tx.run_sync(lambda uow: uow.usage.totals(org_id, "key_id", None, None, instance_id)) == []
+    assert usage_of(tx, org_id).keys == []
     assert asyncio.run(calls.serve("anthropic", CREDENTIAL, FakeExchange(warm_up_session("another")))) == "sk-ant-real"
 
 
@@ -110,13 +116,13 @@ def test_a_warm_pool_members_credential_serves_its_warm_up_turn_only(tx: SqlTran
     assert asyncio.run(calls.serve("anthropic", "member-credential", warm_up)) is None, "no provider key"
     with pytest.raises(Unauthorized):
         asyncio.run(calls.serve("anthropic", "member-credential", FakeExchange("user:1")))
-    assert tx.run_sync(lambda uow: uow.usage.totals(org_id, None, None, None))[0].requests == 0
+    assert usage_of(tx, org_id).total.requests == 0
 
     # Claimed: a last warm-up on the member's session racing the claim is still on the house.
-    instance_id = tx.run_sync(lambda uow: add_instance_of(uow, org_id, "claimed-credential", sandbox_id="sb_member"))
+    tx.run_sync(lambda uow: add_instance_of(uow, org_id, "claimed-credential", sandbox_id="sb_member"))
     late_warm_up = FakeExchange(warm_up_session("sb_member"))
     assert asyncio.run(calls.serve("anthropic", "claimed-credential", late_warm_up)) is None
-    assert tx.run_sync(lambda uow: uow.usage.totals(org_id, "key_id", None, None, instance_id)) == []
+    assert usage_of(tx, org_id).total.requests == 0
 
 
 def test_refused_calls_are_neither_read_nor_answered(tx: SqlTransactions) -> None:
@@ -132,14 +138,14 @@ def test_refused_calls_are_neither_read_nor_answered(tx: SqlTransactions) -> Non
             asyncio.run(calls.serve(provider, credential, exchange))
         assert str(refused.value.detail).startswith(detail)
         assert not exchange.read
-    assert tx.run_sync(lambda uow: uow.usage.totals(org_id, None, None, None))[0].requests == 0
+    assert usage_of(tx, org_id).total.requests == 0
 
 
 def test_with_the_dev_model_no_key_is_needed_or_handed_out(tx: SqlTransactions) -> None:
     org_id, _ = org_with_instance(tx, {"anthropic": "sk-ant-real"})
     calls = ModelCalls(tx, BOX, _nobody, need_key=False)
     assert asyncio.run(calls.serve("openai", CREDENTIAL, FakeExchange())) is None
-    [total] = tx.run_sync(lambda uow: uow.usage.totals(org_id, None, None, None))
+    total = usage_of(tx, org_id).total
     assert (total.requests, total.total_tokens) == (1, 10)
 
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from chowder.core.clock import utcnow
+from chowder.core.pagination import BreakdownPage
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.ports.tenancy import UsageEvent
 from chowder.domain.usage import UsageReports
@@ -98,24 +99,24 @@ def test_the_model_comes_from_the_request() -> None:
 
 
 @pytest.mark.persistence
-def test_totals_group_and_filter(database_url: str) -> None:
+def test_cells_group_by_two_columns_and_filter(database_url: str) -> None:
     db = Database(database_url)
     migrate(db.engine)
     tx = SqlTransactions(db)
     org_id = new_org(tx, "Usage Co")
 
     def record(uow: UnitOfWork) -> None:
-        for sess, key, tokens in (("a", "k1", 10), ("a", "k2", 20), ("b", "k1", 5)):
-            uow.usage.record(UsageEvent(org_id, "inst", sess, key, "anthropic", "claude", tokens, 1), utcnow())
+        for instance, sess, key, tokens in (("i", "a", "k1", 10), ("i", "a", "k1", 20), ("i", "b", "k1", 5)):
+            uow.usage.record(UsageEvent(org_id, instance, sess, key, "anthropic", "claude", tokens, 1), utcnow())
+        uow.usage.record(UsageEvent(org_id, "j", "a", None, "openai", "gpt", 4, 2), utcnow())
 
     def check(uow: UnitOfWork) -> None:
-        total = uow.usage.totals(org_id, None, None, None)[0]
-        assert (total.requests, total.input_tokens, total.output_tokens, total.total_tokens) == (3, 35, 3, 38)
-        by_session = {t.group: t.input_tokens for t in uow.usage.totals(org_id, "session_id", None, None)}
-        assert by_session == {"a": 30, "b": 5}
-        by_key = {t.group: t.requests for t in uow.usage.totals(org_id, "key_id", None, None, "inst")}
-        assert by_key == {"k1": 2, "k2": 1}
-        assert uow.usage.totals("another-org", None, None, None)[0].requests == 0
+        cells = uow.usage.cells(org_id, ("session_id", "key_id"), None, None)
+        by_cell = {cell.groups: (cell.requests, cell.input_tokens, cell.output_tokens) for cell in cells}
+        assert by_cell == {("a", "k1"): (2, 30, 2), ("b", "k1"): (1, 5, 1), ("a", None): (1, 4, 2)}
+        one_instance = uow.usage.cells(org_id, ("model", "key_id"), None, None, "i")
+        assert [(cell.groups, cell.requests) for cell in one_instance] == [(("claude", "k1"), 3)]
+        assert uow.usage.cells("another-org", ("session_id", "key_id"), None, None) == []
 
     tx.run_sync(record)
     tx.run_sync(check)
@@ -135,10 +136,10 @@ def test_a_report_rolls_its_total_and_breakdowns_up_from_the_same_events(databas
             uow.usage.record(UsageEvent(org_id, instance, session, key, "anthropic", "claude", tokens, 2), utcnow())
 
     tx.run_sync(record)
-    report = asyncio.run(UsageReports(tx).of_organization(org_id, None, None))
+    report = asyncio.run(UsageReports(tx).of_organization(org_id, None, None, BreakdownPage()))
     assert (report.total.requests, report.total.input_tokens, report.total.output_tokens) == (4, 42, 8)
     assert [(t.group, t.input_tokens) for t in report.instances] == [("i1", 30), ("i2", 12)]
     assert [(t.group, t.requests) for t in report.keys] == [(None, 1), ("k1", 2), ("k2", 1)], "no key first"
-    empty = asyncio.run(UsageReports(tx).of_organization("nobody", None, None))
+    empty = asyncio.run(UsageReports(tx).of_organization("nobody", None, None, BreakdownPage()))
     assert (empty.total.requests, empty.instances, empty.keys) == (0, [], [])
     db.dispose()

@@ -19,7 +19,6 @@ from chowder.domain.ports.tenancy import (
     UsageCell,
     UsageEvent,
     UsageGroup,
-    UsageTotals,
 )
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
@@ -195,22 +194,6 @@ class SqlUsageRepository:
         return [
             UsageCell((row[0], row[1]), int(row[2]), int(row[3]), int(row[4])) for row in self._session.execute(query)
         ]
-
-    def totals(
-        self,
-        org_id: str,
-        group_by: UsageGroup | None,
-        since: datetime | None,
-        until: datetime | None,
-        instance_id: str | None = None,
-    ) -> list[UsageTotals]:
-        column = getattr(UsageEventRow, group_by) if group_by else None
-        query = _summed(() if column is None else (column,), org_id, since, until, instance_id)
-        if column is None:
-            row = self._session.execute(query).one()
-            return [UsageTotals(None, int(row[0]), int(row[1]), int(row[2]))]
-        query = query.group_by(column).order_by(column)
-        return [UsageTotals(row[0], int(row[1]), int(row[2]), int(row[3])) for row in self._session.execute(query)]
 
 
 def _summed(

@@ -1,15 +1,18 @@
-"""Token usage per instance (by session and model) and per organization (by instance and key)."""
+"""Token usage per instance (by session and model) and per organization (by instance and key); the breakdowns
+page on request (`limit`, `cursor`: extension, `api/pagination.py`), the total always being the whole range's."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from chowder.api.deps import OrgPrincipal, State, require
+from chowder.api.pagination import BreakdownParams, link_next
 from chowder.domain.models import Permission, Principal
 from chowder.domain.ports.tenancy import UsageTotals as Totals
+from chowder.domain.usage import InstanceUsageReport, OrganizationUsageReport
 from chowder.schemas.usage import (
     InstanceUsage,
     InstanceUsageItem,
@@ -25,21 +28,42 @@ router = APIRouter(tags=["usage"])
 CanRead = Annotated[Principal, Depends(require(Permission.READ))]
 
 
-def _fields(totals: Totals) -> dict[str, Any]:
-    return {
-        "requests": totals.requests,
-        "input_tokens": totals.input_tokens,
-        "output_tokens": totals.output_tokens,
-        "total_tokens": totals.total_tokens,
-    }
-
-
 @router.get("/v1/instances/{instance_id}/usage")
 async def instance_usage(
-    instance_id: str, principal: CanRead, state: State, since: datetime | None = None, until: datetime | None = None
+    instance_id: str,
+    principal: CanRead,
+    state: State,
+    page: BreakdownParams,
+    request: Request,
+    response: Response,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> InstanceUsage:
     """Tokens of the instance's model calls, per session and per model; `since` inclusive, `until` not."""
-    report = await state.usage.of_instance(principal.organization_id, instance_id, since, until)
+    report = await state.usage.of_instance(principal.organization_id, instance_id, since, until, page)
+    link_next(report.next, request, response)
+    return _instance_usage(instance_id, since, until, report)
+
+
+@router.get("/v1/organization/usage")
+async def organization_usage(
+    principal: OrgPrincipal,
+    state: State,
+    page: BreakdownParams,
+    request: Request,
+    response: Response,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> OrganizationUsage:
+    """Tokens of all the org's model calls (deleted instances included), per instance and per API key."""
+    report = await state.usage.of_organization(principal.organization_id, since, until, page)
+    link_next(report.next, request, response)
+    return _organization_usage(since, until, report)
+
+
+def _instance_usage(
+    instance_id: str, since: datetime | None, until: datetime | None, report: InstanceUsageReport
+) -> InstanceUsage:
     return InstanceUsage(
         instance_id=instance_id,
         since=since,
@@ -50,12 +74,9 @@ async def instance_usage(
     )
 
 
-@router.get("/v1/organization/usage")
-async def organization_usage(
-    principal: OrgPrincipal, state: State, since: datetime | None = None, until: datetime | None = None
+def _organization_usage(
+    since: datetime | None, until: datetime | None, report: OrganizationUsageReport
 ) -> OrganizationUsage:
-    """Tokens of all the org's model calls (deleted instances included), per instance and per API key."""
-    report = await state.usage.of_organization(principal.organization_id, since, until)
     return OrganizationUsage(
         since=since,
         until=until,
@@ -63,3 +84,12 @@ async def organization_usage(
         instances=[InstanceUsageItem(instance_id=t.group or "", **_fields(t)) for t in report.instances],
         keys=[KeyUsage(key_id=t.group, **_fields(t)) for t in report.keys],
     )
+
+
+def _fields(totals: Totals) -> dict[str, Any]:
+    return {
+        "requests": totals.requests,
+        "input_tokens": totals.input_tokens,
+        "output_tokens": totals.output_tokens,
+        "total_tokens": totals.total_tokens,
+    }

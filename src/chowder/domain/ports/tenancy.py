@@ -173,18 +173,6 @@ class UsageRepository(Protocol):
         events (separate statements need not: SQLite runs each read on the latest data)."""
         ...
 
-    def totals(
-        self,
-        org_id: str,
-        group_by: UsageGroup | None,
-        since: datetime | None,
-        until: datetime | None,
-        instance_id: str | None = None,
-    ) -> list[UsageTotals]:
-        """Sums over the org's events (optionally one instance's) in [since, until), grouped by one column (sorted
-        by it) or, with no group, one row."""
-        ...
-
 
 class StripeEventRepository(Protocol):
     def first_delivery(self, event_id: str, event_type: str, now: datetime) -> bool:
