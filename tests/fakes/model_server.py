@@ -2,9 +2,9 @@
 (`chowder.modelgw.echo`, which documents the reply and usage) behind a real loopback port, plus knobs.
 
 One port speaks OpenAI Chat Completions, OpenAI Responses and Anthropic Messages, streaming or not, so a
-real OpenClaw gateway (and the control plane's model proxy in front of it) can be driven offline. Routes match on
-the path's suffix, because the control plane forwards e.g. `/anthropic/v1/messages` or `/openai/v1/responses`
-with their prefix, and Gemini's OpenAI-compatible path is `/v1beta/openai/chat/completions`.
+real OpenClaw gateway (and the control plane's model proxy in front of it) can be driven offline. It is as strict
+as the real providers (`tests/fakes/provider_api.py`): only their exact paths, their credentials, Anthropic's
+required header and field; and its usage carries their prompt-cache fields, so what passes here passes there.
 
 One scripted tool call lets tests run a command through the agent's own shell tool (OpenClaw's `exec`): a latest
 user message with a line `RUN_SHELL: <command>` is answered by a call to that tool (Anthropic Messages and OpenAI
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -54,12 +55,23 @@ from chowder.modelgw.echo import (
     response_object,
     responses_events,
     split_pieces,
-    sse_answer,
     text_of,
     wants_stream,
 )
 from chowder.runtime.openclaw.model_calls import INTERNAL_CONTEXT, RUNTIME_SUFFIX, TIMESTAMP_PREFIX, user_words
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.provider_api import (
+    GEMINI_BASE_PATH,
+    MODEL_CALLS,
+    MODEL_LISTS,
+    Endpoint,
+    PromptCache,
+    Refusal,
+    error_body,
+    refusal,
+    unauthenticated,
+    unknown_path,
+)
 
 __all__ = [  # the echo model's names stay importable from here, as before they moved
     "INTERNAL_CONTEXT",
@@ -84,9 +96,7 @@ __all__ = [  # the echo model's names stay importable from here, as before they 
     "chat_events",
     "count_words",
     "encode_sse",
-    "error_body",
     "parse_conversation",
-    "presented_key",
     "protocol_for",
     "reply_text",
     "response_object",
@@ -108,36 +118,6 @@ def parse_conversation(protocol: WireProtocol, body: dict[str, Any]) -> Conversa
 def answer(protocol: WireProtocol, body: dict[str, Any], pieces: int = 3) -> Answer:
     """The echo model's answer to a conversation as OpenClaw wrote it."""
     return echo_model.answer(protocol, body, user_words, pieces)
-
-
-# --- Simulated provider failures -----------------------------------------------------------------------------------
-
-
-OPENAI_ERRORS: dict[int, tuple[str, str | None, str]] = {
-    400: ("invalid_request_error", None, "Invalid request."),
-    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
-    403: ("invalid_request_error", "unsupported_country_region_territory", "Forbidden."),
-    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
-    429: ("requests", "rate_limit_exceeded", "Rate limit reached."),
-}
-ANTHROPIC_ERRORS: dict[int, tuple[str, str]] = {
-    400: ("invalid_request_error", "Invalid request."),
-    401: ("authentication_error", "invalid x-api-key"),
-    403: ("permission_error", "Forbidden."),
-    404: ("not_found_error", "Not found."),
-    413: ("request_too_large", "Request too large."),
-    429: ("rate_limit_error", "Rate limited."),
-    529: ("overloaded_error", "Overloaded."),
-}
-
-
-def error_body(protocol: WireProtocol, status: int) -> dict[str, Any]:
-    """The error shape each provider's SDK parses; unknown statuses fall back to api_error/server_error."""
-    if protocol == "anthropic":
-        kind, message = ANTHROPIC_ERRORS.get(status, ("api_error", f"fake failure (HTTP {status})"))
-        return {"type": "error", "error": {"type": kind, "message": message}}
-    kind, code, message = OPENAI_ERRORS.get(status, ("server_error", None, f"fake failure (HTTP {status})"))
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 # --- The scripted shell tool call --------------------------------------------------------------------------------
@@ -256,11 +236,11 @@ def _tool_call_json(protocol: WireProtocol, call: ToolCall) -> dict[str, Any]:
     return _tool_response(call, _new_id("resp_"), _new_id("fc_"), done=True)
 
 
-def _tool_call_sse(protocol: WireProtocol, call: ToolCall) -> Iterator[bytes]:
+def _tool_call_events(protocol: WireProtocol, call: ToolCall) -> Iterator[Event]:
     """The tool call as the protocol's server-sent events, the input JSON streamed in `answer.pieces`."""
     if protocol == "anthropic":
-        return encode_sse(_anthropic_tool_events(call), numbered=False)
-    return encode_sse(_responses_tool_events(call), numbered=True)
+        return _anthropic_tool_events(call)
+    return _responses_tool_events(call)
 
 
 def _tool_use_block(call: ToolCall, done: bool) -> dict[str, Any]:
@@ -367,21 +347,25 @@ class RequestLog:
 
 # --- Server --------------------------------------------------------------------------------------------------------
 
+# Realistic for an agent: a long system prompt and tool list, written to the cache once and read back since.
+DEFAULT_CACHE = PromptCache(write=1536, read=12288)
 
-def presented_key(protocol: WireProtocol, headers: dict[str, str]) -> str | None:
-    """Anthropic authenticates with `x-api-key`; OpenAI and Gemini's compatible API with a bearer token."""
-    if protocol == "anthropic":
-        return headers.get("x-api-key")
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    return token if scheme.lower() == "bearer" else None
+
+class ConnectionDropped(Exception):
+    """Raised inside a streamed answer to cut its connection: the server closes it without ending the body."""
 
 
 class FakeModelServer(LoopbackServer):
     """Serve the fake on 127.0.0.1 from a background thread; use as `with FakeModelServer() as fake: fake.url`.
 
+    It answers only the paths real providers serve (`provider_api.MODEL_CALLS`): point Anthropic's and OpenAI's base
+    URLs at `url`, Gemini's at `gemini_url`.
+
     Knobs are plain attributes, settable while running and read once as each request arrives:
-    `delay_s` (sleep before answering), `fail_status` (answer that status with the protocol's error body),
-    `required_key` (401 unless the protocol's credential matches), `stream_interval_s` (sleep between events),
+    `delay_s` (sleep before answering), `fail_status` (answer that status with the protocol's error body; a 429
+    with `retry-after: retry_after_s`), `required_key` (401 unless the protocol's credential is this one; any
+    credential will do without it, none never), `stream_interval_s` (sleep between events), `drop_after_events`
+    (a stream's connection drops after that many events), `cache` (prompt-cache tokens in every answer's usage),
     `tool_calls` (client tools to call when offered: name → arguments).
     """
 
@@ -401,101 +385,152 @@ class FakeModelServer(LoopbackServer):
         super().__init__()
         self.delay_s = delay_s
         self.fail_status = fail_status
+        self.retry_after_s = 2
         self.required_key = required_key
         self.stream_interval_s = stream_interval_s
+        self.drop_after_events: int | None = None
+        self.cache = DEFAULT_CACHE
         self.pieces = pieces
         self.tool_calls: dict[str, Any] = {}
         self.models = models
         self.requests = RequestLog(log_path)
 
+    @property
+    def gemini_url(self) -> str:
+        """The base URL standing in for Gemini's OpenAI-compatible endpoint."""
+        return self.url + GEMINI_BASE_PATH
+
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST"])])
+        routes = [Route(path, self._model_call, methods=["POST"]) for path in MODEL_CALLS]
+        routes += [Route(path, self._model_list, methods=["GET"]) for path in MODEL_LISTS]
+        routes.append(Route("/health", _health))
+        app = Starlette(routes=routes, exception_handlers={404: _unknown_path, 405: _unknown_path})
+        app.router.redirect_slashes = False  # a trailing slash is another path
+        return app
 
-    async def _dispatch(self, request: Request) -> Response:
-        path = request.url.path
-        protocol = protocol_for(path)
-        if request.method == "POST" and protocol is not None:
-            return await self._model_call(request, protocol)
-        if request.method == "GET" and path.endswith("/models"):
-            data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
-            return JSONResponse({"object": "list", "data": data})
-        if request.method == "GET" and path.endswith("/health"):
-            return JSONResponse({"ok": True})
-        return JSONResponse({"error": {"message": f"no route {request.method} {path}", "type": "not_found"}}, 404)
+    async def _model_list(self, request: Request) -> Response:
+        if unauthenticated(MODEL_LISTS[request.url.path], _lowered(request.headers), self.required_key):
+            return JSONResponse(error_body("chat", 401), 401)
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
+        return JSONResponse({"object": "list", "data": data})
 
-    async def _model_call(self, request: Request, protocol: WireProtocol) -> Response:
-        headers = {k.lower(): v for k, v in request.headers.items()}
+    async def _model_call(self, request: Request) -> Response:
+        endpoint, protocol = MODEL_CALLS[request.url.path], MODEL_CALLS[request.url.path].protocol
+        headers = _lowered(request.headers)
         body = await _json_body(request)
-        delay, interval = self.delay_s, self.stream_interval_s
-        status = self._refusal(protocol, headers, body)
+        delay, interval, drop, cache = self.delay_s, self.stream_interval_s, self.drop_after_events, self.cache
+        refused = self._refusal(endpoint, headers, body)
         calls = dict(self.tool_calls)
-        result = scripted_answer(protocol, body, self.pieces, calls) if status is None and body is not None else None
-        self.requests.append(_record(request.url.path, headers, body, protocol, status, result))
+        result = scripted_answer(protocol, body, self.pieces, calls) if refused is None and body is not None else None
+        self.requests.append(_record(request.url.path, endpoint, headers, body, refused, result, cache))
         if not await self.pause(delay):
             return JSONResponse(error_body(protocol, 503), 503)
-        if body is None or result is None:
-            return JSONResponse(error_body(protocol, status or 400), status or 400)
-        return self._render(protocol, body, result, interval)
+        if refused is not None:
+            retry = {"retry-after": str(self.retry_after_s)} if refused.status == 429 else None
+            return JSONResponse(error_body(protocol, refused.status, refused.message), refused.status, retry)
+        assert body is not None and result is not None, "a request without a JSON body is refused"
+        if not wants_stream(body):
+            return JSONResponse(cache.add_to(protocol, _document(protocol, result), _billed(result).input_tokens))
+        sse = encode_sse(_cached_events(protocol, body, result, cache), numbered=protocol == "responses")
+        return StreamingResponse(
+            self._paced(sse, interval, drop), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        )
 
-    async def _paced(self, events: Iterator[bytes], interval: float) -> AsyncIterator[bytes]:
+    async def _paced(self, events: Iterator[bytes], interval: float, drop_after: int | None) -> AsyncIterator[bytes]:
         """Each event is its own ASGI body message, so uvicorn writes (flushes) it before the next one; a stop
-        ends the stream early (the client sees it cut short, as with a real provider going away)."""
-        for event in events:
+        ends the stream early (the client sees it cut short, as with a real provider going away); `drop_after`
+        events, the connection drops."""
+        for sent, event in enumerate(events):
+            if sent == drop_after:
+                raise ConnectionDropped(f"dropped after {sent} events")
             yield event
             if not await self.pause(interval):
                 return
 
-    def _refusal(self, protocol: WireProtocol, headers: dict[str, str], body: dict[str, Any] | None) -> int | None:
-        """The error status to answer with, if any: `fail_status` wins over a key mismatch, which wins over 400."""
+    def _refusal(self, endpoint: Endpoint, headers: dict[str, str], body: dict[str, Any] | None) -> Refusal | None:
+        """`fail_status` wins over a missing or wrong credential (401), which wins over a malformed request (400)."""
         if self.fail_status is not None:
-            return self.fail_status
-        if self.required_key is not None and presented_key(protocol, headers) != self.required_key:
-            return 401
-        return 400 if body is None else None
+            return Refusal(self.fail_status)
+        if unauthenticated((endpoint.provider,), headers, self.required_key):
+            return Refusal(401)
+        return refusal(endpoint, headers, body)
 
-    def _render(
-        self, protocol: WireProtocol, body: dict[str, Any], result: Answer | ToolCall, interval: float
-    ) -> Response:
-        if isinstance(result, ToolCall):
-            if not wants_stream(body):
-                return JSONResponse(_tool_call_json(protocol, result))
-            events = _tool_call_sse(protocol, result)
-        elif not wants_stream(body):
-            return JSONResponse(json_answer(protocol, result))
-        else:
-            events = sse_answer(protocol, body, result)
-        return StreamingResponse(
-            self._paced(events, interval), media_type="text/event-stream", headers={"cache-control": "no-cache"}
-        )
+
+def _billed(result: Answer | ToolCall) -> Answer:
+    """The answer whose word counts are billed: a tool call's input JSON counts as its text."""
+    return result.answer if isinstance(result, ToolCall) else result
+
+
+def _document(protocol: WireProtocol, result: Answer | ToolCall) -> dict[str, Any]:
+    """The answer as one JSON document, for a request that did not ask to stream."""
+    return _tool_call_json(protocol, result) if isinstance(result, ToolCall) else json_answer(protocol, result)
+
+
+def _cached_events(
+    protocol: WireProtocol, body: dict[str, Any], result: Answer | ToolCall, cache: PromptCache
+) -> Iterator[Event]:
+    """The answer as the protocol's events, their usage with the prompt cache's fields."""
+    if isinstance(result, ToolCall):
+        events = _tool_call_events(protocol, result)
+    elif protocol == "anthropic":
+        events = anthropic_events(result)
+    elif protocol == "responses":
+        events = responses_events(result)
+    else:
+        events = chat_events(result, include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
+    input_tokens = _billed(result).input_tokens
+    for name, data in events:
+        yield name, cache.add_to(protocol, data, input_tokens) if isinstance(data, dict) else data
 
 
 def _record(
     path: str,
+    endpoint: Endpoint,
     headers: dict[str, str],
     body: dict[str, Any] | None,
-    protocol: WireProtocol,
-    status: int | None,
+    refused: Refusal | None,
     result: Answer | ToolCall | None,
+    cache: PromptCache,
 ) -> dict[str, Any]:
     """One entry of `FakeModelServer.requests`, logged on arrival: `status` is the answer decided then (a `stop()`
-    during the delay answers 503 instead); `usage` is None for refused requests, `reply` for them and for tool
-    calls, `tool_call` (`{"name", "input"}`) for everything but tool calls."""
+    during the delay answers 503 instead); `usage` is what the provider bills, every input token counted as the
+    usage meter counts them (prompt cache included), None for refused requests; `reply` is None for them and for
+    tool calls, `tool_call` (`{"name", "input"}`) for everything but tool calls."""
     call = result if isinstance(result, ToolCall) else None
-    billed = result.answer if isinstance(result, ToolCall) else result
+    billed = _billed(result) if result is not None else None
+    usage = None
+    if billed is not None:
+        input_tokens = cache.billed_input(endpoint.protocol, billed.input_tokens)
+        usage = {"input_tokens": input_tokens, "output_tokens": billed.output_tokens}
     return {
         "path": path,
+        "provider": endpoint.provider,
         "headers": headers,
         "body": body,
-        "protocol": protocol,
+        "protocol": endpoint.protocol,
         "model": body.get("model") if body else None,
         "stream": bool(body and wants_stream(body)),
-        "status": status or 200,
+        "status": refused.status if refused else 200,
         "reply": result.text if isinstance(result, Answer) else None,
         "tool_call": {"name": call.name, "input": json.loads(call.answer.text)} if call else None,
-        "usage": {"input_tokens": billed.input_tokens, "output_tokens": billed.output_tokens} if billed else None,
+        "usage": usage,
         "received_at": time.time(),
     }
 
 
+def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
 async def _json_body(request: Request) -> dict[str, Any] | None:
     return parse_body(await request.body())
+
+
+async def _health(_request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+async def _unknown_path(request: Request, exc: Exception) -> Response:
+    """A path (or method) no provider serves: a wrong base URL is refused, as the real ones refuse it."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    return JSONResponse(unknown_path(request.method, request.url.path), status)
