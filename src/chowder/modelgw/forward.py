@@ -1,5 +1,6 @@
 """The model gateway: sandboxes call models only through here. It checks the per-instance credential,
-swaps in the organization's real provider key and streams the provider's answer back untouched.
+swaps in the organization's real provider key (and has a streamed Chat Completions call report its usage) and
+streams the provider's answer back untouched.
 
 Real keys never enter a sandbox; rotating one (PATCH /v1/organization) applies to the next call. With the
 dev model on, `echo_answer` answers instead of a provider (no key involved). Either way the answer passes
@@ -17,7 +18,7 @@ from starlette.background import BackgroundTask
 
 from chowder.core.model_providers import ProviderProtocol, ProviderSpec
 from chowder.modelgw import echo
-from chowder.modelgw.usage import UsageMeter
+from chowder.modelgw.usage import UsageMeter, usage_requested
 from chowder.proxy.headers import request_headers, response_headers
 
 OnUsage = Callable[[UsageMeter], Awaitable[None]]
@@ -59,7 +60,7 @@ async def forward(
         base_url.rstrip("/") + "/" + tail.lstrip("/"),
         params=request.query_params,
         headers=headers,
-        content=await request.body(),
+        content=usage_requested(tail, await request.body()),
         timeout=httpx.Timeout(timeout_s, connect=10.0),
     )
     try:

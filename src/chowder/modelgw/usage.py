@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from chowder.core.bounded import MAX_ANSWER_BYTES, LineSplitter
+from chowder.modelgw import echo
 
 
 def model_of(body: bytes) -> str:
@@ -16,6 +17,21 @@ def model_of(body: bytes) -> str:
         return "unknown"
     model = parsed.get("model") if isinstance(parsed, dict) else None
     return str(model) if model else "unknown"
+
+
+def usage_requested(tail: str, body: bytes) -> bytes:
+    """The request as sent upstream: a streamed Chat Completions call (OpenAI's, Gemini's) asks for its usage,
+    which these APIs leave out of a stream unless `stream_options.include_usage` is set. Whether it is set is the
+    sandbox's choice (OpenClaw does not set it for Gemini), so without this such calls went unmetered. The caller
+    gets one more chunk, with no choices, before `[DONE]`, as OpenAI documents for that option."""
+    parsed = echo.parse_body(body) if echo.protocol_for("/" + tail.strip("/")) == "chat" else None
+    if parsed is None or not echo.wants_stream(parsed):
+        return body
+    options = parsed.get("stream_options")
+    options = options if isinstance(options, dict) else {}
+    if options.get("include_usage") is True:
+        return body
+    return json.dumps({**parsed, "stream_options": {**options, "include_usage": True}}).encode()
 
 
 class UsageMeter:

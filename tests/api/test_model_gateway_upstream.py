@@ -1,0 +1,144 @@
+"""The model gateway in front of a real (fake) provider: the org's key goes upstream on the provider's own path,
+the provider's answer (errors and rate limits included) comes back as it was sent, and usage is metered off it,
+prompt cache included. A stream the provider drops is billed for what it reported before the drop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from chowder.api.internal import create_internal_app
+from chowder.core.crypto import SecretBox
+from chowder.core.settings import Settings
+from tests.api.conftest import client_for, sql
+from tests.factories import auth, create_instance, signup
+from tests.fakes.model_server import FakeModelServer
+
+pytestmark = pytest.mark.persistence
+
+KEYS = {"anthropic": "sk-ant-org", "openai": "sk-openai-org", "gemini": "gemini-org"}
+CLAUDE = "claude-sonnet-4-20250514"
+HELLO = {"model": CLAUDE, "max_tokens": 64, "messages": [{"role": "user", "content": "hello there"}]}
+ANTHROPIC = {"anthropic-version": "2023-06-01"}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeModelServer]:
+    with FakeModelServer() as server:
+        yield server
+
+
+class Gateway:
+    """An org holding a key for every provider, one instance of it and the sandbox-facing listener its gateway
+    calls, with the instance's own credential; upstream is the fake."""
+
+    def __init__(self, api: TestClient, models: TestClient, settings: Settings) -> None:
+        self.api, self.models = api, models
+        self.key = signup(api, "Upstream", model_keys=KEYS)
+        self.instance_id = create_instance(api, self.key)["id"]
+        row = sql(settings, "SELECT model_token_enc FROM instances WHERE id = :i", i=self.instance_id)
+        self.credential = SecretBox.from_settings(settings).decrypt(row[0])
+
+    def headers(self, provider: str) -> dict[str, str]:
+        """The instance's credential as its gateway presents it to the provider's route."""
+        if provider == "anthropic":
+            return {"x-api-key": self.credential, **ANTHROPIC}
+        return {"authorization": f"Bearer {self.credential}"}
+
+    def call(self, provider: str, tail: str, body: dict[str, Any]) -> Any:
+        return self.models.post(f"/model/{provider}/{tail}", headers=self.headers(provider), json=body)
+
+    def usage(self) -> dict[str, int]:
+        report = self.api.get(f"/v1/instances/{self.instance_id}/usage", headers=auth(self.key)).json()
+        total: dict[str, int] = report["total"]
+        return {name: total[name] for name in ("requests", "input_tokens", "output_tokens")}
+
+
+@pytest.fixture
+def gateway(settings: Settings, fake: FakeModelServer) -> Iterator[Gateway]:
+    fake.requests.clear()
+    upstream = {"anthropic_base_url": fake.url, "openai_base_url": fake.url, "gemini_base_url": fake.gemini_url}
+    settings = settings.model_copy(update=upstream)
+    with client_for(settings) as api:
+        models = TestClient(create_internal_app(api.app.state.chowder))  # type: ignore[attr-defined]
+        # In the API's event loop, as in `chowder serve`: the HTTP client going upstream is the API lifespan's.
+        models.portal = api.portal
+        yield Gateway(api, models, settings)
+    fake.fail_status = fake.drop_after_events = None
+
+
+def billed(fake: FakeModelServer) -> dict[str, int]:
+    """What the fake upstream billed for the calls it answered."""
+    usages = [r["usage"] for r in fake.requests if r["usage"]]
+    return {
+        "requests": len(usages),
+        "input_tokens": sum(u["input_tokens"] for u in usages),
+        "output_tokens": sum(u["output_tokens"] for u in usages),
+    }
+
+
+def test_anthropic_prompt_cache_tokens_are_billed_as_input(gateway: Gateway, fake: FakeModelServer) -> None:
+    answer = gateway.call("anthropic", "v1/messages", HELLO)
+    assert answer.status_code == 200, answer.text
+    usage = answer.json()["usage"]
+    assert usage["cache_creation_input_tokens"] > 0 and usage["cache_read_input_tokens"] > 0
+    streamed = gateway.call("anthropic", "v1/messages", {**HELLO, "stream": True})
+    assert streamed.status_code == 200 and "cache_read_input_tokens" in streamed.text
+    [upstream] = {r["headers"]["x-api-key"] for r in fake.requests}
+    assert upstream == KEYS["anthropic"], "the org's key went upstream, not the instance's credential"
+    cached = usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
+    expected = {"requests": 2, "input_tokens": 2 * (usage["input_tokens"] + cached), "output_tokens": 2 * 6}
+    assert gateway.usage() == billed(fake) == expected
+
+
+def test_openai_and_gemini_cached_tokens_are_not_counted_twice(gateway: Gateway, fake: FakeModelServer) -> None:
+    """OpenAI's `cached_tokens` are part of its prompt tokens; Gemini is reached on its own OpenAI-compatible
+    path with the org's Gemini key. A streamed Chat Completions call reports its usage even when the caller did
+    not ask for it (OpenClaw does not, for Gemini): otherwise it would go unmetered."""
+    responses = gateway.call("openai", "v1/responses", {"model": "gpt-4o", "input": "hello there"})
+    assert responses.json()["usage"]["input_tokens_details"]["cached_tokens"] > 0
+    chat = {"model": "gemini-2.0-flash", "messages": [{"role": "user", "content": "hello there"}], "stream": True}
+    streamed = gateway.call("gemini", "chat/completions", {**chat, "stream_options": {"include_usage": False}})
+    assert streamed.status_code == 200 and '"cached_tokens"' in streamed.text
+    gemini = fake.requests[-1]
+    assert (gemini["provider"], gemini["path"]) == ("gemini", "/v1beta/openai/chat/completions")
+    assert gemini["headers"]["authorization"] == f"Bearer {KEYS['gemini']}"
+    assert gemini["body"] == {**chat, "stream_options": {"include_usage": True}}
+    assert gateway.usage() == billed(fake) == {"requests": 2, "input_tokens": 2 * 2, "output_tokens": 2 * 6}
+
+
+def test_a_rate_limit_comes_back_as_the_provider_sent_it_and_is_not_billed(
+    gateway: Gateway, fake: FakeModelServer
+) -> None:
+    fake.fail_status, fake.retry_after_s = 429, 11
+    for provider, tail, kind in (
+        ("anthropic", "v1/messages", "rate_limit_error"),
+        ("openai", "v1/responses", "requests"),
+    ):
+        limited = gateway.call(provider, tail, {**HELLO, "input": "x", "stream": True})
+        assert (limited.status_code, limited.headers["retry-after"]) == (429, "11")
+        assert limited.json()["error"]["type"] == kind
+    assert gateway.usage() == {"requests": 0, "input_tokens": 0, "output_tokens": 0}
+
+
+def test_a_dropped_stream_fails_the_caller_and_bills_what_was_reported(gateway: Gateway, fake: FakeModelServer) -> None:
+    """Anthropic reports the input (prompt cache included) as the stream starts and the output as it ends: cut in
+    between, the call is billed its input and no output, never the whole answer."""
+    fake.drop_after_events = 4  # message_start, content_block_start, ping, one delta
+    received: list[str] = []
+    with pytest.raises(httpx.RemoteProtocolError):  # the caller's stream breaks too: it does not end cleanly
+        with gateway.models.stream(
+            "POST", "/model/anthropic/v1/messages", headers=gateway.headers("anthropic"), json={**HELLO, "stream": True}
+        ) as stream:
+            received.extend(stream.iter_lines())
+    start = json.loads(next(line for line in received if line.startswith("data: "))[6:])["message"]["usage"]
+    whole = fake.requests[-1]["usage"]
+    reported = start["input_tokens"] + start["cache_creation_input_tokens"] + start["cache_read_input_tokens"]
+    assert reported == whole["input_tokens"]
+    assert gateway.usage() == {"requests": 1, "input_tokens": reported, "output_tokens": 0}
+    assert whole["output_tokens"] > 0
