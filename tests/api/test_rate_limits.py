@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from chowder.core.rate_limits import Quota, RateLimiter
+from chowder.core.rate_limits import Quota, Quotas, RateLimiter
 from chowder.core.settings import Settings
 from tests.api.conftest import client_for
 from tests.factories import auth, scoped_key, signup
@@ -81,3 +81,11 @@ def test_a_bucket_refills_at_its_rate() -> None:
     assert allowed is not None and allowed.allowed and allowed.remaining == 0
     assert limiter.charge("key", "other", quota) is not None, "each caller its own bucket"
     assert limiter.charge("key", "k", Quota(0, 60)) is None, "0 is no limit"
+
+
+def test_several_workers_each_enforce_their_share_of_every_quota(settings: Settings) -> None:
+    """Each worker of `serve --workers N` holds its own buckets: together they never let a caller past a quota."""
+    quotas = {"rate_limit_key_per_min": 1200, "rate_limit_org_per_min": 0, "rate_limit_signup_per_hour": 3}
+    shares = Quotas.of(settings.model_copy(update={**quotas, "workers": 4}))
+    assert (shares.key.capacity, shares.org.capacity, shares.signup.capacity) == (300, 0, 1)  # 0 stays no limit
+    assert Quotas.of(settings.model_copy(update=quotas)).key.capacity == 1200

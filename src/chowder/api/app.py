@@ -35,7 +35,7 @@ from chowder.api.routes import (
     usage,
 )
 from chowder.api.state import AppState
-from chowder.core.rate_limits import ApiRateLimits, Quota, Quotas
+from chowder.core.rate_limits import ApiRateLimits, Quotas
 from chowder.core.settings import Settings
 from chowder.domain.audit import AuditLog
 from chowder.domain.billing import Billing
@@ -123,13 +123,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
 
-    rate_limits = ApiRateLimits(
-        Quotas(
-            key=Quota(settings.rate_limit_key_per_min, 60),
-            org=Quota(settings.rate_limit_org_per_min, 60),
-            signup=Quota(settings.rate_limit_signup_per_hour, 3600),
-        )
-    )
+    rate_limits = ApiRateLimits(Quotas.of(settings))
     app = FastAPI(title="Chowder", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     # Innermost first. The audit sees only what reached the routes; idempotency reads bodies already held to their

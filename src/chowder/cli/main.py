@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,12 +46,29 @@ def serve(
             help="Answer every model call with the built-in echo model; no provider key needed. Never in production.",
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="API worker processes (default CHOWDER_WORKERS, 1); several need PostgreSQL."),
+    ] = None,
 ) -> None:
     """Serve the API in the foreground (with the lifecycle engine unless --no-engine)."""
     from chowder.api.app import create_app
+    from chowder.cli.serving import NeedsPostgres, serve_workers
 
-    settings = Settings(dev_model=True) if dev_model else Settings()
+    # Through the environment, which the workers' processes read their settings from.
+    if workers is not None:
+        os.environ["CHOWDER_WORKERS"] = str(workers)
+    if dev_model:
+        os.environ["CHOWDER_DEV_MODEL"] = "true"
+    settings = Settings()
     _logging(settings)
+    if settings.workers > 1:
+        try:
+            serve_workers(settings, host, port, engine)
+        except NeedsPostgres as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        return
     # Our own access line per request (`api/request_metrics.py`) replaces uvicorn's: it carries the request id.
     app = create_app(settings, run_engine=engine)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

@@ -1,7 +1,8 @@
 """Token buckets (the rate limits extension): each caller may spend `capacity` requests at once and gets them back
 at `capacity / period_s` per second. Held in this process's memory: a request is checked without a database
 round trip, and with several API replicas each enforces its own buckets (a caller spread over N replicas gets up
-to N times the quota; put the limits behind a sticky balancer, or divide them by N)."""
+to N times the quota; put the limits behind a sticky balancer, or divide them by N). The workers of one
+`chowder serve --workers N` divide them by N themselves (`Quotas.of`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from chowder.core.settings import Settings
 
 # Buckets are dropped once full again (an idle caller costs nothing) whenever this many are held.
 _PRUNE_AT = 10_000
@@ -91,6 +94,21 @@ class Quotas:
     key: Quota
     org: Quota
     signup: Quota
+
+    @classmethod
+    def of(cls, settings: Settings) -> Quotas:
+        """The settings' quotas, each divided among the server's workers (at least 1 each): every worker holds
+        its own buckets and the kernel spreads connections across them, so no caller gets past a quota; one on
+        a single connection reaches one worker and gets its share."""
+
+        def share(capacity: int) -> int:
+            return max(1, capacity // settings.workers) if capacity else 0  # 0 stays "no limit"
+
+        return cls(
+            key=Quota(share(settings.rate_limit_key_per_min), 60),
+            org=Quota(share(settings.rate_limit_org_per_min), 60),
+            signup=Quota(share(settings.rate_limit_signup_per_hour), 3600),
+        )
 
 
 class ApiRateLimits:

@@ -165,6 +165,12 @@ class Settings(BaseSettings):
         None,
         description="Bearer token of the Prometheus scraper: /metrics is served only when set, only to it.",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="API worker processes of `chowder serve` on its one port (the engine runs once, in the "
+        "process supervising them). More than one needs PostgreSQL; each enforces its share of the rate limits.",
+    )
     rate_limit_key_per_min: int = Field(
         1200,
         ge=0,

@@ -1,0 +1,92 @@
+"""`chowder serve --workers N`: N API processes on one port, and the lifecycle engine in exactly one place.
+
+One process answers at most one core's worth of requests (the GIL); on a host with more cores, uvicorn's
+supervisor spawns N processes sharing the listening socket (the kernel spreads connections across them) and
+replaces any that dies. Each builds the app of `serve --no-engine` from the environment; the engine and the Stripe
+quantity sync (`chowder worker`'s work) run beside them in a thread of the supervising process, so one engine
+works however many workers answer. The workers are replicas on one host: as replicas, they need PostgreSQL
+(a turn and the model calls it makes may reach different workers, and meet only in the database), share the
+sandbox-facing port, and each enforces its share of the rate limits (`Quotas.of`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from chowder.api.app import create_app
+from chowder.core.logs import configure_logging
+from chowder.core.settings import Settings
+from chowder.persistence.db import Database, migrate
+from chowder.worker import run_worker
+
+log = logging.getLogger("chowder")
+WORKER_APP = f"{__name__}:worker_app"
+_ENGINE_STOP_S = 30.0
+
+
+class NeedsPostgres(Exception):
+    """Several workers on SQLite: turns and their model calls would not meet."""
+
+
+def worker_app() -> FastAPI:
+    """One worker's app (uvicorn calls it in each worker): its settings are the environment the supervisor was
+    started with, the command's options included (`serve` puts them there before spawning)."""
+    settings = Settings()
+    configure_logging(settings.log_format)
+    return create_app(settings, run_engine=False)
+
+
+def serve_workers(settings: Settings, host: str, port: int, engine: bool) -> None:
+    """Until SIGINT or SIGTERM: `settings.workers` API processes, and the engine in this one unless not `engine`.
+    Raises NeedsPostgres on SQLite."""
+    if settings.resolved_database_url.startswith("sqlite"):
+        raise NeedsPostgres("Several workers need PostgreSQL (CHOWDER_DATABASE_URL); on SQLite run one.")
+    db = Database(settings.resolved_database_url)
+    try:
+        migrate(db.engine)  # once, here: the workers then find the schema current and do not race to migrate it
+    finally:
+        db.dispose()
+    with _engine_thread(settings) if engine else contextlib.nullcontext():
+        uvicorn.run(
+            WORKER_APP,
+            factory=True,
+            workers=settings.workers,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
+
+
+@contextlib.contextmanager
+def _engine_thread(settings: Settings) -> Iterator[None]:
+    """The engine's work on an event loop of its own in a thread, for the block; the main thread stays the
+    supervisor's, which owns the signals."""
+    loop = asyncio.new_event_loop()
+    work = loop.create_task(run_worker(settings), name="chowder-engine")
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(work)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("the lifecycle engine stopped; the API workers keep serving")
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="chowder-engine", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the engine had stopped already
+            loop.call_soon_threadsafe(work.cancel)
+        thread.join(_ENGINE_STOP_S)
