@@ -135,12 +135,14 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
     app.add_middleware(RateLimits, limits=rate_limits)
     app.add_middleware(RequestMetrics)
     app.add_middleware(RequestIds)
+    # The instances' routes first, the ones every client reads most: FastAPI tries each route in turn (twice
+    # within the router that matches), and the paths of different routers never overlap.
     routers = (
+        instances,
         health,
         organization,
         billing,
         keys,
-        instances,
         responses,
         files,
         channels,
