@@ -135,11 +135,11 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
     app.add_middleware(RateLimits, limits=rate_limits)
     app.add_middleware(RequestMetrics)
     app.add_middleware(RequestIds)
-    # The instances' routes first, the ones every client reads most: FastAPI tries each route in turn (twice
-    # within the router that matches), and the paths of different routers never overlap.
+    # The instances' routes right after the probe's one route, the ones every client reads most: FastAPI tries
+    # each route in turn (twice within the router that matches), and the paths of different routers never overlap.
     routers = (
-        instances,
         health,
+        instances,
         organization,
         billing,
         keys,
