@@ -298,14 +298,20 @@ class ProcessProvider(BoxFileOperations):
         return "/" if self.isolation.enabled else self._root(meta)
 
     def _stop(self, sandbox_id: str, grace_s: float) -> None:
-        meta = self._meta.read(checked(sandbox_id))
+        meta = self._settled_meta(checked(sandbox_id))
         if meta is not None:
             self._thaw(sandbox_id)
             self._trees.terminate(meta.sandbox_id, meta.main, grace_s)
 
+    def _settled_meta(self, sandbox_id: str) -> Meta | None:
+        """Read once no create or start holds the lock: the engine gives one up by cancelling its task, while
+        its thread runs on, so a stop or destroy read earlier would miss the process or directory it makes."""
+        with self._meta.lock():
+            return self._meta.read(sandbox_id)
+
     def _destroy(self, sandbox_id: str) -> None:
         sandbox_dir = self._sandbox_dir(sandbox_id)
-        meta = self._meta.read(sandbox_id)
+        meta = self._settled_meta(sandbox_id)
         if meta is not None:
             self._thaw(sandbox_id)
             self._trees.terminate(sandbox_id, meta.main, _DESTROY_GRACE_S)
