@@ -22,7 +22,8 @@ from tests.factories import auth, create_instance, scoped_key, signup
 pytestmark = pytest.mark.persistence
 
 
-def _all_pages(client: TestClient, key: str, path: str, limit: int) -> list[list[dict[str, Any]]]:
+def _all_pages(client: TestClient, key: str, path: str, limit: int) -> list[Any]:
+    """Each page's body (a list's items, or a report), following X-Next-Cursor to the end."""
     pages, url = [], f"{path}?limit={limit}"
     while True:
         response = client.get(url, headers=auth(key))
@@ -90,20 +91,6 @@ def _record_usage(database_url: str, org_id: str, events: list[tuple[str, str | 
     db.dispose()
 
 
-def _report_pages(client: TestClient, key: str, path: str, limit: int) -> list[dict[str, Any]]:
-    pages, url = [], f"{path}?limit={limit}"
-    while True:
-        response = client.get(url, headers=auth(key))
-        assert response.status_code == 200, response.text
-        pages.append(response.json())
-        cursor = response.headers.get("x-next-cursor")
-        if cursor is None:
-            assert "link" not in response.headers
-            return pages
-        assert response.headers["link"].endswith('>; rel="next"') and f"cursor={cursor}" in response.headers["link"]
-        url = f"{path}?limit={limit}&cursor={cursor}"
-
-
 def _joined(pages: list[dict[str, Any]], breakdown: str) -> list[dict[str, Any]]:
     return [entry for page in pages for entry in page[breakdown]]
 
@@ -124,7 +111,7 @@ def test_usage_reports_page_each_breakdown_and_the_whole_report_is_unchanged(
     whole = client.get(path, headers=auth(key))
     assert "x-next-cursor" not in whole.headers
     assert [s["session_id"] for s in whole.json()["sessions"]] == sessions
-    pages = _report_pages(client, key, path, 3)
+    pages = _all_pages(client, key, path, 3)
     assert [(len(p["sessions"]), len(p["models"])) for p in pages] == [(3, 2), (3, 0), (1, 0)]
     for breakdown in ("sessions", "models"):
         assert _joined(pages, breakdown) == whole.json()[breakdown], "each group once, in order"
@@ -133,7 +120,7 @@ def test_usage_reports_page_each_breakdown_and_the_whole_report_is_unchanged(
 
     org_whole = client.get("/v1/organization/usage", headers=auth(key)).json()
     assert [k["key_id"] for k in org_whole["keys"]] == ["k0", "k1", "k2"]
-    org_pages = _report_pages(client, key, "/v1/organization/usage", 2)
+    org_pages = _all_pages(client, key, "/v1/organization/usage", 2)
     assert [(len(p["instances"]), len(p["keys"])) for p in org_pages] == [(2, 2), (2, 1), (1, 0)]
     for breakdown in ("instances", "keys"):
         assert _joined(org_pages, breakdown) == org_whole[breakdown]
