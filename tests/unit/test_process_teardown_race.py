@@ -1,4 +1,5 @@
-"""A process sandbox's stop and destroy against a create or start still under way in a thread (isolation off).
+"""A process sandbox's stop and destroy against a create, start or command still under way in a thread (isolation
+off).
 
 The engine gives up on a boot (a delete, a timeout) by cancelling the task that awaits the provider, but the thread
 doing the provider's work runs on. A stop or destroy that overtakes it leaves what it makes behind: a gateway
@@ -84,6 +85,22 @@ def test_a_stop_during_a_start_leaves_no_process(provider: ProcessProvider, monk
     )
     [(pid, _)] = paused.results
     assert _gone(pid), f"the process started during the stop runs on ({pid})"
+
+
+def test_a_destroy_waits_for_a_command_being_set_up(provider: ProcessProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command's setup makes the sandbox's network namespace, cgroup and mount if missing: run after a destroy,
+    it would leave them behind."""
+    asyncio.run(provider.create(SPEC))
+    paused = Pause(process.spawn_command)
+    monkeypatch.setattr(process, "spawn_command", paused)
+    order: list[str] = []
+
+    def destroy() -> None:
+        asyncio.run(provider.destroy(SANDBOX_ID))
+        order.append("destroyed" if paused.results else "destroyed before the command was spawned")
+
+    race(paused, lambda: asyncio.run(provider.exec(SANDBOX_ID, ["true"], {}, 10)), destroy)
+    assert order == ["destroyed"]
 
 
 def _gone(pid: int) -> bool:

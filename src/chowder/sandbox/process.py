@@ -369,10 +369,11 @@ class ProcessProvider(BoxFileOperations):
 
     def _exec(self, sandbox_id: str, argv: list[str], env: dict[str, str], timeout_s: float) -> ExecResult:
         self._refuse_if_weaker(sandbox_id)
-        meta = self._meta.require(sandbox_id)
-        self._thaw(sandbox_id)
-        with self._command(meta, argv, die_with_parent=True) as command:
-            process = spawn_command(command, env, self._cwd(meta))
+        with self._meta.lock():  # set up and spawned before a destroy may begin, never remade after it
+            meta = self._meta.require(sandbox_id)
+            self._thaw(sandbox_id)
+            with self._command(meta, argv, die_with_parent=True) as command:
+                process = spawn_command(command, env, self._cwd(meta))
         return finish(process, timeout_s)
 
     # Meta and layout
