@@ -189,7 +189,7 @@ class FaultCampaign:
                 body = self.server.client.get(f"/v1/instances/{instance_id}", headers=auth(self._key)).json()
                 assert len(gateway_pids(body["gateway_url"])) == 1, f"{instance_id}: not exactly one gateway"
             owned |= processes
-        strays = set(sandbox_processes(sandboxes)) - owned
+        strays = set(sandbox_processes(sandboxes / "sb_")) - owned  # not the provider's probes (.probe)
         assert not strays, f"processes under the data dir that belong to no instance: {strays}"
         kept = {row[0] for row in rows.values() if row[2] != "deleted"}
         unknown = {entry.name for entry in sandboxes.glob("sb_*")} - kept
