@@ -180,7 +180,6 @@ class FaultCampaign:
 
     def _check_no_orphans(self, rows: dict[str, tuple[str, str, str]]) -> None:
         sandboxes = self._data_dir / "sandboxes"
-        owned: set[int] = set()
         for instance_id, (sandbox_id, status, desired) in rows.items():
             processes = set(sandbox_processes(sandboxes / sandbox_id))
             if desired == "deleted" or status == "stopped":
@@ -188,10 +187,12 @@ class FaultCampaign:
             if status == "running":
                 body = self.server.client.get(f"/v1/instances/{instance_id}", headers=auth(self._key)).json()
                 assert len(gateway_pids(body["gateway_url"])) == 1, f"{instance_id}: not exactly one gateway"
-            owned |= processes
-        strays = set(sandbox_processes(sandboxes / "sb_")) - owned  # not the provider's probes (.probe)
-        assert not strays, f"processes under the data dir that belong to no instance: {strays}"
         kept = {row[0] for row in rows.values() if row[2] != "deleted"}
+        strays = _strays(sandboxes, kept)
+        if strays:  # a gateway's child may start between two reads of /proc: an orphan is still there later
+            time.sleep(2)
+            strays &= _strays(sandboxes, kept)
+        assert not strays, f"processes under the data dir that belong to no instance: {strays}"
         unknown = {entry.name for entry in sandboxes.glob("sb_*")} - kept
         assert not unknown, f"sandbox directories of no live instance: {unknown}"
 
@@ -211,6 +212,12 @@ class FaultCampaign:
         self.result.turns += 1
         text = output_text(response.json())
         assert f"turns={self.result.turns} " in text, f"history lost: {text!r} after {self.result.turns - 1} turns"
+
+
+def _strays(sandboxes: Path, kept: set[str]) -> set[int]:
+    """Processes in a sandbox's directory (not the provider's probe's, `.probe`) that is none of `kept`."""
+    owned = set().union(*(sandbox_processes(sandboxes / sandbox_id) for sandbox_id in kept))
+    return set(sandbox_processes(sandboxes / "sb_")) - owned
 
 
 def _leftovers(data_dir: Path, sandbox_id: str) -> list[str]:
