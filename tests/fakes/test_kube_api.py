@@ -411,7 +411,8 @@ def test_pods_that_cannot_run_say_why(api: client.CoreV1Api) -> None:
     assert failing.status.container_statuses[0].state.terminated.exit_code == 3
     assert api.read_namespaced_pod_log("failing", NS) == "failing\n"
     crashing = wait_for(
-        lambda: api.read_namespaced_pod("crashing", NS), lambda p: p.status.container_statuses[0].restart_count >= 1
+        lambda: api.read_namespaced_pod("crashing", NS),
+        lambda p: bool(p.status.container_statuses) and p.status.container_statuses[0].restart_count >= 1,
     )
     assert crashing.status.phase == "Running"
     for name in ("unclaimed", "sandboxed", "failing", "crashing"):
