@@ -5,6 +5,7 @@ prompt cache included. A stream the provider drops is billed for what it reporte
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,3 +143,23 @@ def test_a_dropped_stream_fails_the_caller_and_bills_what_was_reported(gateway: 
     assert reported == whole["input_tokens"]
     assert gateway.usage() == {"requests": 1, "input_tokens": reported, "output_tokens": 0}
     assert whole["output_tokens"] > 0
+
+
+def test_a_caller_that_leaves_a_stream_early_is_billed_the_whole_answer(
+    gateway: Gateway, fake: FakeModelServer
+) -> None:
+    """Chat Completions reports usage in the last chunk only: a caller that closes the stream before it (OpenClaw
+    may, at its last choice) must not leave the call unmetered, since the provider bills it whole."""
+    chat = {"model": "gemini-2.0-flash", "messages": [{"role": "user", "content": "hello there"}], "stream": True}
+    fake.stream_interval_s = 0.1
+    try:
+        with gateway.models.stream(
+            "POST", "/model/gemini/chat/completions", headers=gateway.headers("gemini"), json=chat
+        ) as stream:
+            next(stream.iter_lines())
+        deadline = time.monotonic() + 10
+        while gateway.usage() != billed(fake) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        fake.stream_interval_s = 0.0
+    assert gateway.usage() == billed(fake) and billed(fake)["output_tokens"] > 0

@@ -8,6 +8,7 @@ through `_metered`, the one place usage is read off it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
@@ -97,18 +98,47 @@ async def echo_answer(
     return StreamingResponse(_metered(_aiter(chunks), on_usage), media_type=media_type, headers=headers)
 
 
+# Each metered answer's upstream reader, held here until it is done (the caller may have left before).
+_READERS: set[asyncio.Task[None]] = set()
+
+
 async def _metered(chunks: AsyncIterator[bytes], on_usage: OnUsage | None) -> AsyncIterator[bytes]:
-    """Pass an answer through as it arrives, reading usage off it; once it has been sent, `on_usage` gets
-    the tokens, unless it is None (a failed answer)."""
+    """Pass an answer through as it arrives, reading usage off it; before its end reaches the caller,
+    `on_usage` gets the tokens, unless it is None (a failed answer). The answer is read in a task of its own, so a
+    caller that leaves early (OpenClaw may close a stream at its last choice, before the usage chunk) stops
+    neither the reading nor the metering: the provider bills the whole answer, and leaving early must not dodge
+    the meter."""
+    if on_usage is None:
+        async for chunk in chunks:
+            yield chunk
+        return
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+    reader = asyncio.get_running_loop().create_task(_read(chunks, queue, on_usage))
+    _READERS.add(reader)
+    reader.add_done_callback(_forget)
+    while (arrived := await queue.get()) is not None:
+        yield arrived
+    await reader  # an answer the provider broke off breaks the caller's too
+
+
+async def _read(chunks: AsyncIterator[bytes], queue: asyncio.Queue[bytes | None], on_usage: OnUsage) -> None:
     meter = UsageMeter()
     try:
         async for chunk in chunks:
             meter.feed(chunk)
-            yield chunk
+            queue.put_nowait(chunk)
     finally:
         meter.finish()
-        if on_usage is not None:
+        try:
             await on_usage(meter)
+        finally:
+            queue.put_nowait(None)
+
+
+def _forget(reader: asyncio.Task[None]) -> None:
+    _READERS.discard(reader)
+    if not reader.cancelled():
+        reader.exception()  # retrieved: the caller, if still there, got it
 
 
 async def _aiter(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
