@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from tests.docker_engine import EngineMissing, docker_engine, gateway_image
 from tests.fakes.kube_api import FakeKubernetes
+from tests.fakes.outside import outside_network
 from tests.providers.real_cluster import RealCluster
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,6 +63,14 @@ def kube_cluster(request: pytest.FixtureRequest) -> Iterator[FakeKubernetes | Re
         else:
             os.environ["KUBECONFIG"] = before
         shutil.rmtree(config_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def outside() -> Iterator[str]:
+    """The tests' stand-in for the internet (a namespace of their own), made once for every test that needs it:
+    made again while a socket bound there still holds the old one, its route would still be taken. Its address."""
+    with outside_network() as address:
+        yield address
 
 
 @pytest.fixture

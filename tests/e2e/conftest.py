@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import METRICS_TOKEN, Server, destroy_sandboxes, require_runtime
-from tests.fakes.outside import outside_network
 
 pytestmark = pytest.mark.e2e
 
@@ -36,10 +35,3 @@ def server(server_factory: type[Server], data_dir: Path) -> Server:
     srv = server_factory(data_dir, f"sqlite:///{data_dir / 'chowder.db'}", CHOWDER_METRICS_TOKEN=METRICS_TOKEN)
     srv.start()
     return srv
-
-
-@pytest.fixture(scope="session")
-def outside() -> Iterator[str]:
-    """The tests' stand-in for the internet (a namespace of their own); its address."""
-    with outside_network() as address:
-        yield address

@@ -17,7 +17,7 @@ import pytest
 from chowder.core.errors import ProviderError
 from chowder.sandbox.base import SandboxState
 from chowder.sandbox.network import routed_networks
-from tests.fakes.outside import ADDRESS, answering, bind_outside, outside_network
+from tests.fakes.outside import answering, bind_outside
 from tests.providers.docker_harness import DockerHarness
 from tests.providers.harness import SHELL_ENV, get_json, run
 
@@ -62,7 +62,7 @@ def test_the_gateway_container_is_hardened_as_the_engine_reports_and_the_agent_f
     run(scenario())
 
 
-def test_egress_reaches_the_outside_only_when_open_and_never_the_host(harness: DockerHarness) -> None:
+def test_egress_reaches_the_outside_only_when_open_and_never_the_host(harness: DockerHarness, outside: str) -> None:
     provider = harness.provider
     model_host, model_port = provider.sandbox_facing_address()
     host_side = socket.create_server(("0.0.0.0", 0))  # every host address: the sandbox must reach none of them
@@ -75,18 +75,18 @@ def test_egress_reaches_the_outside_only_when_open_and_never_the_host(harness: D
         async def reaches(url: str) -> bool:
             return (await provider.exec("egress", harness.reach_url(info, url), SHELL_ENV, 10)).exit_code == 0
 
-        assert await reaches(f"http://{ADDRESS}:{outside_port}/"), "open egress reaches the outside"
+        assert await reaches(f"http://{outside}:{outside_port}/"), "open egress reaches the outside"
         assert await reaches(f"http://{model_host}:{model_port}/"), "the model endpoint is reachable"
         for host_address in (gateway, "127.0.0.1", _host_address()):
             assert not await reaches(f"http://{host_address}:{host_port}/"), f"the host at {host_address}"
         await provider.set_egress("egress", "none")
-        assert not await reaches(f"http://{ADDRESS}:{outside_port}/"), "egress none blocks the outside"
+        assert not await reaches(f"http://{outside}:{outside_port}/"), "egress none blocks the outside"
         assert await reaches(f"http://{model_host}:{model_port}/"), "and keeps the model endpoint"
         await provider.create(harness.spec("egress", egress="open"))
-        assert await reaches(f"http://{ADDRESS}:{outside_port}/"), "a create sets the policy again"
+        assert await reaches(f"http://{outside}:{outside_port}/"), "a create sets the policy again"
 
     model_side = socket.create_server((model_host, model_port))
-    with outside_network(), answering(bind_outside()) as outside_port, answering(model_side), answering(host_side):
+    with answering(bind_outside()) as outside_port, answering(model_side), answering(host_side):
         run(scenario(outside_port, host_side.getsockname()[1]))
 
 
