@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict
 
 from chowder.api.deps import State, require
 from chowder.domain import chat
 from chowder.domain.models import Permission, Principal
 from chowder.proxy.responses import send_turn
+from chowder.schemas.responses import ResponsesRequest
 
 router = APIRouter(tags=["responses"])
 
 CanInteract = Annotated[Principal, Depends(require(Permission.INTERACT))]
-
-
-class ResponsesRequest(BaseModel):
-    """A Responses API request; fields beyond these are forwarded unchanged."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str
-    input: str | list[Any]
-    stream: bool = False
 
 
 @router.post("/v1/instances/{instance_id}/responses")
