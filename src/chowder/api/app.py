@@ -48,6 +48,7 @@ from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.power import PowerControl
 from chowder.domain.usage import UsageReports
+from chowder.web import PREFIX, dashboard, redirect_to_dashboard
 from chowder.wiring import control_plane
 
 log = logging.getLogger("chowder")
@@ -153,4 +154,6 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
     )
     for module in routers:
         app.include_router(module.router)
+    app.add_route(PREFIX, redirect_to_dashboard, include_in_schema=False)
+    app.mount(PREFIX, dashboard(settings))
     return app
