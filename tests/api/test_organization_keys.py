@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from chowder.core.settings import Settings
+from tests.api.conftest import client_for
 from tests.factories import auth, create_instance, scoped_key, signup
 
 pytestmark = pytest.mark.persistence
@@ -128,7 +129,13 @@ def test_key_validation(client: TestClient) -> None:
     assert response.status_code == 404
 
 
-def test_expired_key_is_refused_and_shown_inactive(client: TestClient, settings: Settings) -> None:
+def test_expired_key_is_refused_and_shown_inactive(settings: Settings) -> None:
+    # The expiry is moved behind the app's back, which a key held for a moment (CHOWDER_AUTH_CACHE_S) would not see.
+    with client_for(settings.model_copy(update={"auth_cache_s": 0})) as client:
+        _expired_key_is_refused_and_shown_inactive(client, settings)
+
+
+def _expired_key_is_refused_and_shown_inactive(client: TestClient, settings: Settings) -> None:
     org_key = signup(client)
     instance = create_instance(client, org_key)
     soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()

@@ -47,6 +47,7 @@ from chowder.domain.keys import ApiKeys
 from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.power import PowerControl
+from chowder.domain.recent_keys import RecentKeys
 from chowder.domain.usage import UsageReports
 from chowder.web import PREFIX, dashboard, redirect_to_dashboard
 from chowder.wiring import control_plane
@@ -87,7 +88,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 http=parts.http,
                 billing=Billing(settings, tx, parts.stripe, parts.quantity_sync.wake),
                 orgs=Organizations(tx, parts.box),
-                keys=ApiKeys(tx),
+                keys=ApiKeys(tx, RecentKeys(settings.auth_cache_s)),
                 usage=UsageReports(tx),
                 chat=ChatTurns(tx, parts.box, need_key=need_key),
                 model_calls=ModelCalls(

@@ -171,6 +171,12 @@ class Settings(BaseSettings):
         description="API worker processes of `chowder serve` on its one port (the engine runs once, in the "
         "process supervising them). More than one needs PostgreSQL; each enforces its share of the rate limits.",
     )
+    auth_cache_s: float = Field(
+        1.0,
+        ge=0,
+        description="How long a process keeps a key that authenticated before looking it up again; a key revoked "
+        "through another process (worker, replica) still works here for up to this long. 0: look up every time.",
+    )
     rate_limit_key_per_min: int = Field(
         1200,
         ge=0,

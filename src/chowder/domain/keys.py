@@ -13,6 +13,7 @@ from chowder.core.pagination import Cursor, Page, PageRequest
 from chowder.domain.models import KeyKind, Permission, Principal
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.ports.tenancy import Grant, KeyRecord
+from chowder.domain.recent_keys import RecentKeys
 
 # `last_used_at` is stamped at most this often, so authenticating is a write only once a minute per key.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -55,12 +56,21 @@ def mint(
 class ApiKeys:
     """Authentication and the scoped-key use cases, each one transaction."""
 
-    def __init__(self, tx: Transactions) -> None:
+    def __init__(self, tx: Transactions, recent: RecentKeys) -> None:
         self._tx = tx
+        self._recent = recent
 
     async def authenticate(self, raw_key: str) -> Principal:
-        """Raises Unauthorized for unknown, revoked and expired keys alike, so the answer leaks nothing."""
-        return await self._tx(lambda uow: _authenticate(uow, raw_key))
+        """Raises Unauthorized for unknown, revoked and expired keys alike, so the answer leaks nothing. A key
+        that authenticated a moment ago is not looked up again (`RecentKeys`)."""
+        key_hash = hash_key(raw_key)
+        held = self._recent.get(key_hash)
+        if held is not None:
+            return held
+        ticket = self._recent.ticket()
+        principal, expires_at = await self._tx(lambda uow: _authenticate(uow, key_hash))
+        self._recent.put(key_hash, principal, expires_at, ticket)
+        return principal
 
     async def create_scoped(
         self,
@@ -104,10 +114,12 @@ class ApiKeys:
                 uow.keys.save(replace(key, revoked_at=utcnow()))
 
         await self._tx(revoke)
+        self._recent.forget(key_id)
 
 
-def _authenticate(uow: UnitOfWork, raw_key: str) -> Principal:
-    key = uow.keys.by_hash(hash_key(raw_key))
+def _authenticate(uow: UnitOfWork, key_hash: str) -> tuple[Principal, datetime | None]:
+    """The key's principal, and when the key expires."""
+    key = uow.keys.by_hash(key_hash)
     now = utcnow()
     if key is None or not _active(key, now):
         raise Unauthorized("Invalid API key.")
@@ -118,7 +130,8 @@ def _authenticate(uow: UnitOfWork, raw_key: str) -> Principal:
         if key.kind is KeyKind.SCOPED
         else {}  # an org key reaches every instance of its org: no grant to read
     )
-    return Principal(organization_id=key.organization_id, key_id=key.id, kind=key.kind, grants=grants)
+    principal = Principal(organization_id=key.organization_id, key_id=key.id, kind=key.kind, grants=grants)
+    return principal, key.expires_at
 
 
 def _scoped(uow: UnitOfWork, org_id: str, key_id: str) -> KeyRecord:

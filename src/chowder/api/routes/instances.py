@@ -30,6 +30,13 @@ def _auto_stop(body: AutoStopBody | None) -> AutoStop | None:
     return None if body is None else AutoStop.checked(body.freeze_after_s, body.stop_after_s)
 
 
+# First: the route pollers call most (a request is matched against the routes in turn), then the rest in order.
+@router.get("/v1/instances/{instance_id}/status")
+async def instance_status(instance_id: str, principal: CanRead, state: State) -> InstanceStatus:
+    status, gateway_url = await state.instances.status(principal, instance_id)
+    return InstanceStatus(id=instance_id, status=status, gateway_url=gateway_url)
+
+
 @router.post("/v1/instances", status_code=status.HTTP_201_CREATED)
 async def create_instance(body: InstanceCreate, principal: OrgPrincipal, state: State) -> Instance:
     """Answers at once with `provisioning`; the gateway boots in the background."""
@@ -85,9 +92,3 @@ async def recover_instance(instance_id: str, principal: OrgPrincipal, state: Sta
     """Extension. Only from `error`: its boot is retried with the same id, state and files (deleting it would lose
     the agent's memory); answers once the gateway is ready, or 502 with the reason."""
     return _public(await state.instances.recover(principal, instance_id))
-
-
-@router.get("/v1/instances/{instance_id}/status")
-async def instance_status(instance_id: str, principal: CanRead, state: State) -> InstanceStatus:
-    status, gateway_url = await state.instances.status(principal, instance_id)
-    return InstanceStatus(id=instance_id, status=status, gateway_url=gateway_url)
