@@ -12,6 +12,7 @@ const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 let current = null;
 let signInMessage = '';
+let flash = ''; // shown once on the next page
 
 function context() {
   const controller = new AbortController();
@@ -73,6 +74,10 @@ async function route() {
   else page = instancesPage(current);
   replace(main, page);
   const heading = main.querySelector('h1');
+  if (flash && heading) {
+    heading.after(h('p', { class: 'info', role: 'status' }, flash));
+    flash = '';
+  }
   document.title = heading ? `${heading.textContent} · Chowder` : 'Chowder';
   main.focus({ preventScroll: true });
 }
@@ -116,7 +121,7 @@ function signInPage() {
     try {
       const { granted, refused } = await checkKey(key, ids);
       session.signIn(key, granted);
-      if (refused.length) signInMessage = `Not reachable with this key: ${refused.join(', ')}`;
+      if (refused.length) flash = `Not reachable with this key: ${refused.join(', ')}`;
       announce('Signed in.');
       location.hash = '#/instances';
     } catch (err) {

@@ -44,7 +44,7 @@ export function keysPage(ctx) {
       replace(detail, h('h2', {}, `Key “${full.name}”`),
         h('p', {}, `Expires: ${full.expires_at ? formatTime(full.expires_at) : 'never'}`),
         h('ul', {}, full.instances.length ? full.instances.map((g) => h('li', {},
-          h('strong', {}, names.get(g.instance_id) ?? g.instance_id), `: ${g.permissions.join(', ')}`))
+          h('strong', {}, names.get(g.instance_id) ?? g.instance_id), `: ${inOrder(g.permissions).join(', ')}`))
           : h('li', {}, 'No instance (its instances were deleted).')));
     } catch (err) {
       replace(detail, errorBox(err.message));
@@ -120,6 +120,12 @@ export function keysPage(ctx) {
         h('th', { scope: 'col', class: 'wide' }, 'Last used'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
       body)),
     detail);
+}
+
+// Permissions in the order the page lists them, whatever order the API stores them in.
+function inOrder(permissions) {
+  const rank = (p) => PERMISSIONS.findIndex(([name]) => name === p);
+  return [...permissions].sort((a, b) => rank(a) - rank(b));
 }
 
 function append(el, children) {
