@@ -3,6 +3,7 @@ organizations on it, and the operator's own command to lift an organization's in
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -75,3 +76,38 @@ def signed_up(server: Server, name: str, model_keys: dict[str, str] | None = Non
 def org(api_server: Server, request: pytest.FixtureRequest) -> Org:
     """A new organization on the engine-less server, with an Anthropic key set (so instances can be created)."""
     return signed_up(api_server, request.node.name[:100])
+
+
+@dataclass
+class Cli:
+    """The `chowder` command run as a user runs it: its own process, its own config dir (XDG_CONFIG_HOME)."""
+
+    config_home: Path
+    env: dict[str, str]
+
+    def __call__(
+        self, *args: str, ok: bool = True, timeout: float = 120, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "chowder.cli.main", *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if ok:
+            assert done.returncode == 0, f"chowder {' '.join(args)}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return done
+
+    @property
+    def credentials(self) -> Path:
+        return self.config_home / "chowder" / "credentials.json"
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """Nothing of the user's environment leaks in: no stored login, no CHOWDER_URL / CHOWDER_API_KEY."""
+    env = {k: v for k, v in os.environ.items() if k not in {"CHOWDER_URL", "CHOWDER_API_KEY"}}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "COLUMNS": "200", "NO_COLOR": "1"}
+    return Cli(tmp_path / "config", env)

@@ -1,4 +1,5 @@
-"""The `chowder` command: server-side commands (serve, worker, runtime, doctor, admin, deploy)."""
+"""The `chowder` command: server-side commands (serve, worker, runtime, doctor, admin, deploy), and the client
+commands of `client_commands.py` (login, instances, chat, files, keys, usage)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import uvicorn
 from rich.console import Console
 
 from chowder import __version__
+from chowder.cli.client_commands import register as register_client_commands
 from chowder.core.logs import configure_logging
 from chowder.core.settings import Settings
 
@@ -251,6 +253,8 @@ def _transactions() -> Iterator[SqlTransactions]:
     finally:
         db.dispose()
 
+
+register_client_commands(app)
 
 if __name__ == "__main__":
     app()

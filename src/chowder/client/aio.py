@@ -1,14 +1,16 @@
-"""`AsyncChowder`: the asyncio client, method for method the same as `Chowder` (`sync.py`) and sending the same
-`Call`s from `routes.py`; only the sending and the waiting are its own."""
+"""`AsyncChowder`: the async client (asyncio or trio: it sleeps through anyio, as httpx does), method for method
+the same as `Chowder` (`sync.py`) and sending the same `Call`s from `routes.py`; only the sending and the waiting
+are its own."""
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
+import anyio
 import httpx
 
 from chowder.client import routes
@@ -58,7 +60,7 @@ class _Sender:
                 delay = self.retries.delay(call, attempt, response)
                 if delay is None:
                     raise failure(response)
-            await asyncio.sleep(delay)
+            await anyio.sleep(delay)
             attempt += 1
 
 
@@ -200,24 +202,28 @@ class AsyncInstancesApi(_Resource):
     ) -> Instance:
         """Polls until `running`, calling `on_progress` after each look; raises `InstanceFailed` if it goes to
         `error`, `WaitTimeout` after `timeout` seconds."""
-        waiter = Waiter(instance_id, timeout)
+        waiter = Waiter(timeout)
         while True:
-            instance = await self.get(instance_id)
-            if on_progress is not None:
-                on_progress(waiter.progress(instance, await self._step(waiter)))
+            if on_progress is None:
+                instance = await self.get(instance_id)
+            else:
+                progress = await self.progress(instance_id, since=waiter.started)
+                on_progress(progress)
+                instance = progress.instance
             if waiter.done(instance):
                 return instance
-            await asyncio.sleep(interval)
+            await anyio.sleep(interval)
 
-    async def _step(self, waiter: Waiter) -> str | None:
-        if not waiter.reads_steps:
-            return None
+    async def progress(self, instance_id: str, *, since: float | None = None) -> Progress:
+        """One look at the instance and its latest lifecycle step (None for a key that may not read the audit
+        log); `since` is the `time.monotonic()` the elapsed time counts from (default: now)."""
+        instance = await self.get(instance_id)
         try:
-            events = (await self._run(routes.audit_page(1, None, waiter.instance_id))).items
+            events = (await self._run(routes.audit_page(1, None, instance_id))).items
         except Forbidden:
-            waiter.reads_steps = False
-            return None
-        return events[0].action if events else None
+            events = []
+        elapsed = 0.0 if since is None else time.monotonic() - since
+        return Progress(instance, elapsed, events[0].action if events else None)
 
 
 class AsyncResponsesApi(_Resource):

@@ -198,24 +198,28 @@ class InstancesApi(_Resource):
     ) -> Instance:
         """Polls until `running`, calling `on_progress` after each look; raises `InstanceFailed` if it goes to
         `error`, `WaitTimeout` after `timeout` seconds."""
-        waiter = Waiter(instance_id, timeout)
+        waiter = Waiter(timeout)
         while True:
-            instance = self.get(instance_id)
-            if on_progress is not None:
-                on_progress(waiter.progress(instance, self._step(waiter)))
+            if on_progress is None:
+                instance = self.get(instance_id)
+            else:
+                progress = self.progress(instance_id, since=waiter.started)
+                on_progress(progress)
+                instance = progress.instance
             if waiter.done(instance):
                 return instance
             time.sleep(interval)
 
-    def _step(self, waiter: Waiter) -> str | None:
-        if not waiter.reads_steps:
-            return None
+    def progress(self, instance_id: str, *, since: float | None = None) -> Progress:
+        """One look at the instance and its latest lifecycle step (None for a key that may not read the audit
+        log); `since` is the `time.monotonic()` the elapsed time counts from (default: now)."""
+        instance = self.get(instance_id)
         try:
-            events = self._run(routes.audit_page(1, None, waiter.instance_id)).items
+            events = (self._run(routes.audit_page(1, None, instance_id))).items
         except Forbidden:
-            waiter.reads_steps = False
-            return None
-        return events[0].action if events else None
+            events = []
+        elapsed = 0.0 if since is None else time.monotonic() - since
+        return Progress(instance, elapsed, events[0].action if events else None)
 
 
 class ResponsesApi(_Resource):

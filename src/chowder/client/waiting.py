@@ -24,19 +24,13 @@ class Progress:
 
 
 class Waiter:
-    def __init__(self, instance_id: str, timeout_s: float) -> None:
-        self.instance_id = instance_id
+    def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.started = time.monotonic()
-        # Cleared once the audit log refuses the key (a scoped key): then no step is asked for again.
-        self.reads_steps = True
 
     @property
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started
-
-    def progress(self, instance: Instance, step: str | None) -> Progress:
-        return Progress(instance, self.elapsed_s, step)
 
     def done(self, instance: Instance) -> bool:
         """True once running; raises when it cannot get there any more, or time is up."""
