@@ -126,8 +126,9 @@ export function instancesPage(ctx) {
     for (const [id, row] of rows) {
       if (!seen.has(id)) { row.el.remove(); rows.delete(id); }
     }
-    // Rows in the listing's order (newest first).
-    latest.forEach((instance) => table.append(rows.get(instance.id).el));
+    // Rows in the listing's order (newest first); moved only when out of order (a move would drop the focus).
+    const order = latest.map((instance) => rows.get(instance.id).el);
+    if (order.some((el, i) => table.children[i] !== el)) table.append(...order);
     empty.hidden = latest.length > 0;
   };
 
