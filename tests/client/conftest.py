@@ -91,6 +91,7 @@ class Cli:
         done = subprocess.run(
             [sys.executable, "-m", "chowder.cli.main", *args],
             env={**self.env, **env},
+            stdin=subprocess.DEVNULL,  # a question (delete's confirmation) is answered "no", never waited on
             capture_output=True,
             text=True,
             timeout=timeout,
