@@ -96,18 +96,18 @@ class Instances:
 
     async def list_for(self, principal: Principal, page: PageRequest = PageRequest()) -> Page[InstanceView]:
         org_id = principal.organization_id
-        views = await self._tx(
-            lambda uow: [InstanceView.of(instance) for instance in uow.instances.of_org(org_id, page)]
-        )
+        # A page is a short read; the whole list (a public-API client's call) can be thousands of rows.
+        run = self._tx if page.limit is None else self._tx.read
+        views = await run(lambda uow: [InstanceView.of(instance) for instance in uow.instances.of_org(org_id, page)])
         return Page.of(views, page, Cursor.after)
 
     async def get(self, principal: Principal, instance_id: str) -> InstanceView:
-        return await self._tx(lambda uow: view_of(uow, principal.organization_id, instance_id))
+        return await self._tx.read(lambda uow: view_of(uow, principal.organization_id, instance_id))
 
     async def status(self, principal: Principal, instance_id: str) -> tuple[Status, str | None]:
         """Status and gateway URL; NotFound as `get`."""
         org_id = principal.organization_id
-        found = await self._tx(lambda uow: uow.instances.status_of(org_id, instance_id))
+        found = await self._tx.read(lambda uow: uow.instances.status_of(org_id, instance_id))
         if found is None:
             raise NotFound("Instance not found.")
         return found

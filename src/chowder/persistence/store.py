@@ -66,9 +66,15 @@ class SqlTransactions:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # SQLite in WAL mode: a reader never waits on a writer, and a lookup is a local file read of microseconds.
+        # A server's database is across a network (it stays off the loop).
+        self._reads_inline = db.engine.dialect.name == "sqlite"
 
     async def __call__(self, work: Callable[[UnitOfWork], T]) -> T:
         return await asyncio.to_thread(self.run_sync, work)
+
+    async def read(self, work: Callable[[UnitOfWork], T]) -> T:
+        return self.run_sync(work) if self._reads_inline else await self(work)
 
     def run_sync(self, work: Callable[[UnitOfWork], T]) -> T:
         """The same transaction for callers that are not on an event loop (the operator CLI)."""

@@ -48,7 +48,12 @@ class UnitOfWork(Protocol):
 
 
 class Transactions(Protocol):
-    """Runs `work` in one transaction, off the event loop (database drivers block): committed when it returns,
-    rolled back when it raises, so a use case's writes land together or not at all."""
+    """Runs `work` in one transaction, off the event loop (database drivers block; `read` excepted): committed when
+    it returns, rolled back when it raises, so a use case's writes land together or not at all."""
 
     async def __call__(self, work: Callable[[UnitOfWork], T]) -> T: ...
+
+    async def read(self, work: Callable[[UnitOfWork], T]) -> T:
+        """A short read: a few indexed lookups, no write. Where the database is a local file, it may run on the
+        event loop: the lookup costs less than the hop to a thread, which under load waits on the GIL."""
+        ...

@@ -1,0 +1,31 @@
+"""Where a unit of work runs: every transaction off the event loop, except a short read on a local SQLite file,
+which costs less than the hop to a thread (and under load, the wait for the GIL there)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from chowder.persistence.store import SqlTransactions
+from tests.factories import new_org
+
+pytestmark = pytest.mark.persistence
+
+
+def test_a_short_read_runs_on_the_loop_only_on_sqlite(tx: SqlTransactions, database_url: str) -> None:
+    async def threads() -> tuple[int, int, int]:
+        read_on = await tx.read(lambda uow: threading.get_ident())
+        work_on = await tx(lambda uow: threading.get_ident())
+        return threading.get_ident(), read_on, work_on
+
+    loop_thread, read_on, work_on = asyncio.run(threads())
+    assert work_on != loop_thread, "a transaction runs in a worker thread"
+    assert (read_on == loop_thread) is database_url.startswith("sqlite"), database_url.split(":")[0]
+
+
+def test_a_read_sees_what_a_transaction_committed(tx: SqlTransactions) -> None:
+    org_id = new_org(tx, "Seen")
+    found = asyncio.run(tx.read(lambda uow: uow.orgs.get(org_id)))
+    assert found is not None and found.name == "Seen"
