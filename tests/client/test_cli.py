@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -138,3 +140,11 @@ def test_the_server_side_commands_are_still_there(cli: Cli) -> None:
     assert "kind: Deployment" in manifests
     for command in ("serve", "worker", "doctor", "runtime", "admin"):
         assert cli(command, "--help").returncode == 0
+
+
+def test_the_client_commands_load_no_server_code() -> None:
+    """They are a client of the API like any other: the server's packages stay out of their imports."""
+    server_side = ("fastapi", "sqlalchemy", "starlette", "uvicorn", "docker", "kubernetes", "stripe")
+    probe = f"import sys, chowder.cli.client_commands; print(sorted(m for m in {server_side} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
