@@ -1,34 +1,34 @@
 """`AsyncChowder`: the async client (asyncio or trio: it sleeps through anyio, as httpx does), method for method
-the same as `Chowder` (`sync.py`) and sending the same `Call`s from `routes.py`; only the sending and the waiting
-are its own."""
+the same as `Chowder` (`sync.py`): its resources send the same `Call`s, awaited; only the sending, the streams and
+the waiting are its own."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from types import TracebackType
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import httpx
 
-from chowder.client import routes
-from chowder.client.calls import Call, Page
+from chowder.client import agent_routes, routes
+from chowder.client.calls import Call
+from chowder.client.endpoints import AsyncResource
 from chowder.client.errors import Forbidden
-from chowder.client.routes import NOT_GIVEN, MaybeAutoStop
+from chowder.client.resources import (
+    ChannelsRoutes,
+    FilesRoutes,
+    InstancesRoutes,
+    KeysRoutes,
+    OrganizationRoutes,
+    ResponsesRoutes,
+    SkillsRoutes,
+    SubscriptionRoutes,
+)
 from chowder.client.streams import AsyncDownload, AsyncEventStream
 from chowder.client.transport import DEFAULT_TIMEOUT_S, Retries, base, default_headers, failure, unreachable
 from chowder.client.waiting import DEFAULT_WAIT_S, POLL_INTERVAL_S, Progress, Waiter
-from chowder.schemas.audit import AuditEvent
-from chowder.schemas.channels import ChannelConnected, ChannelInfo, ChannelStatus, ChannelSummary, Paired
-from chowder.schemas.files import DirectoryListing
-from chowder.schemas.instances import Egress, Instance, InstanceStatus
-from chowder.schemas.keys import Key, KeyCreated, KeyDetail, PermissionName
-from chowder.schemas.organization import BillingUrl, Organization, SignupResponse, Subscription
-from chowder.schemas.responses import ResponseObject, ResponsesRequest
-from chowder.schemas.skills import SkillInfo, SkillInstalled, SkillSummary
-from chowder.schemas.usage import InstanceUsage, OrganizationUsage
+from chowder.schemas.instances import Instance
 
 T = TypeVar("T")
 
@@ -64,134 +64,19 @@ class _Sender:
             attempt += 1
 
 
-class _Resource:
-    def __init__(self, sender: _Sender) -> None:
-        self._sender = sender
-        self._run = sender.run
+class AsyncOrganizationApi(OrganizationRoutes, AsyncResource):
+    pass
 
 
-class AsyncOrganizationApi(_Resource):
-    async def signup(self, name: str, *, idempotency_key: str | None = None) -> SignupResponse:
-        """A new organization and its org key (`api_key`, shown only here); needs no key."""
-        return await self._run(routes.signup(name, idempotency_key))
-
-    async def get(self) -> Organization:
-        return await self._run(routes.get_organization())
-
-    async def update(self, *, name: str | None = None, model_api_keys: Mapping[str, str] | None = None) -> Organization:
-        """`model_api_keys` is merged into the stored ones; an empty string deletes a provider's key."""
-        return await self._run(routes.update_organization(name, model_api_keys))
-
-    async def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> OrganizationUsage:
-        return await self._run(routes.organization_usage(since, until))
-
-    async def audit(self, *, instance_id: str | None = None, action: str | None = None) -> list[AuditEvent]:
-        """The whole audit log (newest first), or the part about one instance or action."""
-        return (await self._run(routes.audit_page(None, None, instance_id, action))).items
-
-    async def audit_page(
-        self, *, limit: int, cursor: str | None = None, instance_id: str | None = None, action: str | None = None
-    ) -> Page[AuditEvent]:
-        return await self._run(routes.audit_page(limit, cursor, instance_id, action))
+class AsyncSubscriptionApi(SubscriptionRoutes, AsyncResource):
+    pass
 
 
-class AsyncSubscriptionApi(_Resource):
-    async def get(self) -> Subscription:
-        return await self._run(routes.get_subscription())
-
-    async def checkout(self, tier: str, *, idempotency_key: str | None = None) -> BillingUrl:
-        return await self._run(routes.checkout(tier, idempotency_key))
-
-    async def portal(self, *, idempotency_key: str | None = None) -> BillingUrl:
-        return await self._run(routes.portal(idempotency_key))
+class AsyncKeysApi(KeysRoutes, AsyncResource):
+    pass
 
 
-class AsyncKeysApi(_Resource):
-    async def create(
-        self,
-        name: str,
-        *,
-        instance_ids: Sequence[str],
-        permissions: Sequence[PermissionName],
-        expires_at: datetime | None = None,
-        idempotency_key: str | None = None,
-    ) -> KeyCreated:
-        """A scoped key; its `raw_key` is in this answer only."""
-        return await self._run(routes.create_key(name, instance_ids, permissions, expires_at, idempotency_key))
-
-    async def list(self) -> list[Key]:
-        return (await self._run(routes.keys_page(None, None))).items
-
-    async def list_page(self, *, limit: int, cursor: str | None = None) -> Page[Key]:
-        return await self._run(routes.keys_page(limit, cursor))
-
-    async def get(self, key_id: str) -> KeyDetail:
-        return await self._run(routes.get_key(key_id))
-
-    async def revoke(self, key_id: str) -> None:
-        await self._run(routes.revoke_key(key_id))
-
-
-class AsyncInstancesApi(_Resource):
-    async def create(
-        self,
-        name: str,
-        *,
-        model_provider: str | None = None,
-        openclaw_version: str | None = None,
-        openclaw_config: Mapping[str, Any] | None = None,
-        region: str | None = None,
-        egress: Egress | None = None,
-        auto_stop: MaybeAutoStop = NOT_GIVEN,
-        idempotency_key: str | None = None,
-    ) -> Instance:
-        """Answers at once with `provisioning`; see `wait_until_running`."""
-        fields: dict[str, Any] = {"name": name, "model_provider": model_provider, "openclaw_version": openclaw_version}
-        fields |= {"openclaw_config": openclaw_config, "region": region, "egress": egress}
-        return await self._run(routes.create_instance(fields, auto_stop, idempotency_key))
-
-    async def list(self) -> list[Instance]:
-        return (await self._run(routes.instances_page(None, None))).items
-
-    async def list_page(self, *, limit: int, cursor: str | None = None) -> Page[Instance]:
-        return await self._run(routes.instances_page(limit, cursor))
-
-    async def get(self, instance_id: str) -> Instance:
-        return await self._run(routes.get_instance(instance_id))
-
-    async def status(self, instance_id: str) -> InstanceStatus:
-        return await self._run(routes.instance_status(instance_id))
-
-    async def update(
-        self,
-        instance_id: str,
-        *,
-        name: str | None = None,
-        openclaw_config: Mapping[str, Any] | None = None,
-        egress: Egress | None = None,
-        auto_stop: MaybeAutoStop = NOT_GIVEN,
-    ) -> Instance:
-        return await self._run(routes.update_instance(instance_id, name, openclaw_config, egress, auto_stop))
-
-    async def delete(self, instance_id: str) -> None:
-        await self._run(routes.delete_instance(instance_id))
-
-    async def start(self, instance_id: str, *, idempotency_key: str | None = None) -> Instance:
-        """Blocks until the gateway is ready (the server answers with `running`)."""
-        return await self._run(routes.instance_action(instance_id, "start", idempotency_key))
-
-    async def stop(self, instance_id: str, *, idempotency_key: str | None = None) -> Instance:
-        return await self._run(routes.instance_action(instance_id, "stop", idempotency_key))
-
-    async def recover(self, instance_id: str, *, idempotency_key: str | None = None) -> Instance:
-        """From `error`: boots it again with the same id and files."""
-        return await self._run(routes.instance_action(instance_id, "recover", idempotency_key))
-
-    async def usage(
-        self, instance_id: str, *, since: datetime | None = None, until: datetime | None = None
-    ) -> InstanceUsage:
-        return await self._run(routes.instance_usage(instance_id, since, until))
-
+class AsyncInstancesApi(InstancesRoutes, AsyncResource):
     async def wait_until_running(
         self,
         instance_id: str,
@@ -219,122 +104,36 @@ class AsyncInstancesApi(_Resource):
         log); `since` is the `time.monotonic()` the elapsed time counts from (default: now)."""
         instance = await self.get(instance_id)
         try:
-            events = (await self._run(routes.audit_page(1, None, instance_id))).items
+            events = (await self._sender.run(routes.audit_page(limit=1, instance_id=instance_id))).items
         except Forbidden:
             events = []
-        elapsed = 0.0 if since is None else time.monotonic() - since
-        return Progress(instance, elapsed, events[0].action if events else None)
+        return Progress.of(instance, events, since)
 
 
-class AsyncResponsesApi(_Resource):
-    async def create(
-        self,
-        instance_id: str,
-        input: str | list[Any],
-        *,
-        model: str,
-        session: str | None = None,
-        idempotency_key: str | None = None,
-        **fields: Any,
-    ) -> ResponseObject:
-        """One turn, in the main session or `session`; `fields` are other Responses fields, sent unchanged."""
-        request = ResponsesRequest(model=model, input=input, **fields)
-        return await self._run(routes.respond(instance_id, request, session, idempotency_key))
-
+class AsyncResponsesApi(ResponsesRoutes, AsyncResource):
     async def stream(
         self, instance_id: str, input: str | list[Any], *, model: str, session: str | None = None, **fields: Any
     ) -> AsyncEventStream:
         """The turn's events as they arrive; an error answer raises here, before any event."""
-        request = ResponsesRequest(model=model, input=input, **fields)
-        return AsyncEventStream(await self._sender.open(routes.stream_response(instance_id, request, session)))
+        call = agent_routes.stream_response(instance_id, input, model=model, session=session, **fields)
+        return AsyncEventStream(await self._sender.open(call))
 
 
-class AsyncFilesApi(_Resource):
-    async def list(self, instance_id: str, path: str = ".") -> DirectoryListing:
-        return await self._run(routes.list_files(instance_id, path))
-
-    async def read(self, instance_id: str, path: str) -> str:
-        """A UTF-8 text file (up to 10 MiB); others raise and are read with `open` or `download`."""
-        return (await self._run(routes.read_file(instance_id, path))).content
-
-    async def write(self, instance_id: str, path: str, content: str) -> None:
-        """Creates or overwrites, with missing parent directories."""
-        await self._run(routes.write_file(instance_id, path, content))
-
-    async def upload(
-        self, instance_id: str, path: str, data: bytes | IO[bytes], *, idempotency_key: str | None = None
-    ) -> None:
-        """Any file; a file object is streamed, not read whole."""
-        await self._run(routes.upload_file(instance_id, path, data, idempotency_key))
-
+class AsyncFilesApi(FilesRoutes, AsyncResource):
     async def open(self, instance_id: str, path: str) -> AsyncDownload:
         """The file as a stream (use it in a `with` block, or read it to the end)."""
-        return AsyncDownload(await self._sender.open(routes.download_file(instance_id, path)))
+        return AsyncDownload(await self._sender.open(agent_routes.download_file(instance_id, path)))
 
     async def download(self, instance_id: str, path: str) -> bytes:
         return await (await self.open(instance_id, path)).read()
 
-    async def move(
-        self, instance_id: str, source: str, destination: str, *, idempotency_key: str | None = None
-    ) -> None:
-        await self._run(routes.move_file(instance_id, source, destination, idempotency_key))
 
-    async def delete(self, instance_id: str, path: str) -> None:
-        """A file, or a directory with everything in it."""
-        await self._run(routes.delete_file(instance_id, path))
-
-    async def mkdir(self, instance_id: str, path: str, *, idempotency_key: str | None = None) -> None:
-        await self._run(routes.make_directory(instance_id, path, idempotency_key))
+class AsyncChannelsApi(ChannelsRoutes, AsyncResource):
+    pass
 
 
-class AsyncChannelsApi(_Resource):
-    async def list(self, instance_id: str) -> list[ChannelSummary]:
-        return await self._run(routes.list_channels(instance_id))
-
-    async def info(self, instance_id: str, channel: str) -> ChannelInfo:
-        """The fields connecting asks for (needs no key)."""
-        return await self._run(routes.channel_info(instance_id, channel))
-
-    async def status(self, instance_id: str, channel: str) -> ChannelStatus:
-        return await self._run(routes.channel_status(instance_id, channel))
-
-    async def connect(
-        self,
-        instance_id: str,
-        channel: str,
-        config: Mapping[str, Any] | None = None,
-        *,
-        idempotency_key: str | None = None,
-    ) -> ChannelConnected:
-        return await self._run(routes.connect_channel(instance_id, channel, config or {}, idempotency_key))
-
-    async def disconnect(self, instance_id: str, channel: str, *, idempotency_key: str | None = None) -> None:
-        await self._run(routes.disconnect_channel(instance_id, channel, idempotency_key))
-
-    async def pair(self, instance_id: str, channel: str, code: str, *, idempotency_key: str | None = None) -> Paired:
-        return await self._run(routes.pair_channel(instance_id, channel, code, idempotency_key))
-
-
-class AsyncSkillsApi(_Resource):
-    async def list(self, instance_id: str, *, eligible_only: bool = False) -> list[SkillSummary]:
-        return await self._run(routes.list_skills(instance_id, eligible_only))
-
-    async def info(self, instance_id: str, skill: str) -> SkillInfo:
-        return await self._run(routes.skill_info(instance_id, skill))
-
-    async def install(
-        self,
-        instance_id: str,
-        slug: str,
-        *,
-        env: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> SkillInstalled:
-        return await self._run(routes.install_skill(instance_id, slug, env, idempotency_key))
-
-    async def update(self, instance_id: str, skill: str, **changes: Any) -> None:
-        """`enabled`, `apiKey`, `env`, `config`: only those given change; None removes a setting."""
-        await self._run(routes.update_skill(instance_id, skill, changes))
+class AsyncSkillsApi(SkillsRoutes, AsyncResource):
+    pass
 
 
 class AsyncChowder:

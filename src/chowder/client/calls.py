@@ -5,13 +5,14 @@ async clients only differ in how they send a `Call`, so every endpoint's shape i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
 T = TypeVar("T")
+U = TypeVar("U")
 M = TypeVar("M", bound=BaseModel)
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -46,6 +47,11 @@ class Call(Generic[T]):
         """Safe to send again after a 502/503 or a lost connection: the method is idempotent, or the caller made
         the POST so with an Idempotency-Key (the server then answers a repeat with the first answer)."""
         return self.method in _SAFE_METHODS or IDEMPOTENCY_KEY in self.headers
+
+    def then(self, step: Callable[[T], U]) -> Call[U]:
+        """The same call, its answer read further (a page's items, a file's content)."""
+        parse = self.parse
+        return replace(self, parse=lambda response: step(parse(response)))  # type: ignore[arg-type, return-value]
 
     def request_args(self) -> dict[str, Any]:
         """Keyword arguments of `httpx.Client.build_request` (the same for the async client)."""

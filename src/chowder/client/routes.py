@@ -1,5 +1,6 @@
-"""Every route of the API as a `Call`: the public ones and the extensions (pagination, recover, usage, audit,
-files delete/mkdir, egress and auto_stop). Request bodies are built with the server's own schemas, so a field
+"""The organization's routes as `Call`s: organization, subscription, keys, usage, audit and instances, the public
+ones and the extensions (pagination, recover, usage, audit, egress, auto_stop). Each builder's signature is the
+SDK method's (`resources.py` names them), and request bodies are built with the server's own schemas, so a field
 the server would refuse is refused here first, with pydantic's message."""
 
 from __future__ import annotations
@@ -7,23 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import IO, Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-import httpx
-
-from chowder.client.calls import LONG_TIMEOUT_S, Call, Page, body, call, many, nothing, one, page, raw
+from chowder.client.calls import LONG_TIMEOUT_S, Call, Page, body, call, nothing, one, page
 from chowder.schemas.audit import AuditEvent
-from chowder.schemas.channels import (
-    ChannelConnect,
-    ChannelConnected,
-    ChannelInfo,
-    ChannelStatus,
-    ChannelSummary,
-    Paired,
-    PairRequest,
-)
-from chowder.schemas.files import DirectoryCreate, DirectoryListing, FileContent, FileMove
 from chowder.schemas.instances import AutoStop, Egress, Instance, InstanceCreate, InstanceStatus, InstanceUpdate
 from chowder.schemas.keys import Key, KeyCreate, KeyCreated, KeyDetail, PermissionName
 from chowder.schemas.organization import (
@@ -35,9 +24,9 @@ from chowder.schemas.organization import (
     SignupResponse,
     Subscription,
 )
-from chowder.schemas.responses import ResponseObject, ResponsesRequest
-from chowder.schemas.skills import SkillInfo, SkillInstall, SkillInstalled, SkillSummary, SkillUpdate
 from chowder.schemas.usage import InstanceUsage, OrganizationUsage
+
+T = TypeVar("T")
 
 
 class NotGiven(Enum):
@@ -51,11 +40,11 @@ NOT_GIVEN = NotGiven.NOT_GIVEN
 MaybeAutoStop = AutoStop | None | Literal[NotGiven.NOT_GIVEN]
 
 
-def _seg(value: str) -> str:
+def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _given(**fields: Any) -> dict[str, Any]:
+def given(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None and value is not NOT_GIVEN}
 
 
@@ -63,10 +52,11 @@ def _with_auto_stop(fields: dict[str, Any], auto_stop: MaybeAutoStop) -> dict[st
     return fields if auto_stop is NOT_GIVEN else {**fields, "auto_stop": auto_stop}
 
 
-# Organization and subscription.
+# Organization, subscription, usage and audit.
 
 
-def signup(name: str, idempotency_key: str | None = None) -> Call[SignupResponse]:
+def signup(name: str, *, idempotency_key: str | None = None) -> Call[SignupResponse]:
+    """A new organization and its org key (`api_key`, shown only here); needs no key."""
     payload = body(SignupRequest(name=name))
     return call("POST", "/v1/organization/signup", one(SignupResponse), json=payload, idempotency_key=idempotency_key)
 
@@ -75,38 +65,58 @@ def get_organization() -> Call[Organization]:
     return call("GET", "/v1/organization", one(Organization))
 
 
-def update_organization(name: str | None, model_api_keys: Mapping[str, str] | None) -> Call[Organization]:
-    update = OrganizationUpdate.model_validate(_given(name=name, model_api_keys=model_api_keys))
+def update_organization(
+    *, name: str | None = None, model_api_keys: Mapping[str, str] | None = None
+) -> Call[Organization]:
+    """`model_api_keys` is merged into the stored ones; an empty string deletes a provider's key."""
+    update = OrganizationUpdate.model_validate(given(name=name, model_api_keys=model_api_keys))
     return call("PATCH", "/v1/organization", one(Organization), json=body(update))
+
+
+def organization_usage(*, since: datetime | None = None, until: datetime | None = None) -> Call[OrganizationUsage]:
+    """Tokens of all the organization's model calls, per instance and per key."""
+    return call("GET", "/v1/organization/usage", one(OrganizationUsage), params={"since": since, "until": until})
+
+
+def audit_page(
+    *,
+    limit: int,
+    cursor: str | None = None,
+    instance_id: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Call[Page[AuditEvent]]:
+    """One page of the audit log, newest first; pass `next_cursor` back as `cursor` for the next."""
+    params = {"limit": limit, "cursor": cursor, "instance_id": instance_id, "action": action}
+    return call("GET", "/v1/organization/audit", page(AuditEvent), params={**params, "since": since, "until": until})
+
+
+def audit(
+    *,
+    instance_id: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Call[list[AuditEvent]]:
+    """The whole audit log (newest first), or the part about one instance or action."""
+    params = {"instance_id": instance_id, "action": action, "since": since, "until": until}
+    return call("GET", "/v1/organization/audit", page(AuditEvent), params=params).then(_items)
 
 
 def get_subscription() -> Call[Subscription]:
     return call("GET", "/v1/subscription", one(Subscription))
 
 
-def checkout(tier: str, idempotency_key: str | None = None) -> Call[BillingUrl]:
+def checkout(tier: str, *, idempotency_key: str | None = None) -> Call[BillingUrl]:
+    """A Stripe Checkout URL for `crab` or `lobster`."""
     payload = body(CheckoutRequest(tier=tier))
     return call("POST", "/v1/subscription/checkout", one(BillingUrl), json=payload, idempotency_key=idempotency_key)
 
 
-def portal(idempotency_key: str | None = None) -> Call[BillingUrl]:
+def portal(*, idempotency_key: str | None = None) -> Call[BillingUrl]:
+    """A Stripe customer-portal URL."""
     return call("POST", "/v1/subscription/portal", one(BillingUrl), idempotency_key=idempotency_key)
-
-
-def organization_usage(since: datetime | None, until: datetime | None) -> Call[OrganizationUsage]:
-    return call("GET", "/v1/organization/usage", one(OrganizationUsage), params={"since": since, "until": until})
-
-
-def audit_page(
-    limit: int | None,
-    cursor: str | None,
-    instance_id: str | None = None,
-    action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> Call[Page[AuditEvent]]:
-    params = {"limit": limit, "cursor": cursor, "instance_id": instance_id, "action": action}
-    return call("GET", "/v1/organization/audit", page(AuditEvent), params={**params, "since": since, "until": until})
 
 
 # Keys.
@@ -114,216 +124,123 @@ def audit_page(
 
 def create_key(
     name: str,
+    *,
     instance_ids: Sequence[str],
     permissions: Sequence[PermissionName],
-    expires_at: datetime | None,
+    expires_at: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> Call[KeyCreated]:
-    fields = _given(name=name, instance_ids=list(instance_ids), permissions=list(permissions), expires_at=expires_at)
+    """A scoped key; its `raw_key` is in this answer only."""
+    fields = given(name=name, instance_ids=list(instance_ids), permissions=list(permissions), expires_at=expires_at)
     payload = body(KeyCreate.model_validate(fields))
     return call("POST", "/v1/keys", one(KeyCreated), json=payload, idempotency_key=idempotency_key)
 
 
-def keys_page(limit: int | None, cursor: str | None) -> Call[Page[Key]]:
+def list_keys() -> Call[list[Key]]:
+    """Every scoped key, newest first."""
+    return call("GET", "/v1/keys", page(Key)).then(_items)
+
+
+def keys_page(*, limit: int, cursor: str | None = None) -> Call[Page[Key]]:
     return call("GET", "/v1/keys", page(Key), params={"limit": limit, "cursor": cursor})
 
 
 def get_key(key_id: str) -> Call[KeyDetail]:
-    return call("GET", f"/v1/keys/{_seg(key_id)}", one(KeyDetail))
+    return call("GET", f"/v1/keys/{segment(key_id)}", one(KeyDetail))
 
 
 def revoke_key(key_id: str) -> Call[None]:
-    return call("DELETE", f"/v1/keys/{_seg(key_id)}", nothing)
+    """At once and for good."""
+    return call("DELETE", f"/v1/keys/{segment(key_id)}", nothing)
 
 
 # Instances.
 
 
-def _instance(instance_id: str, tail: str = "") -> str:
-    return f"/v1/instances/{_seg(instance_id)}{tail}"
+def instance_path(instance_id: str, tail: str = "") -> str:
+    return f"/v1/instances/{segment(instance_id)}{tail}"
 
 
-def create_instance(fields: dict[str, Any], auto_stop: MaybeAutoStop, idempotency_key: str | None) -> Call[Instance]:
-    payload = body(InstanceCreate.model_validate(_with_auto_stop(_given(**fields), auto_stop)))
+def create_instance(
+    name: str,
+    *,
+    model_provider: str | None = None,
+    openclaw_version: str | None = None,
+    openclaw_config: Mapping[str, Any] | None = None,
+    region: str | None = None,
+    egress: Egress | None = None,
+    auto_stop: MaybeAutoStop = NOT_GIVEN,
+    idempotency_key: str | None = None,
+) -> Call[Instance]:
+    """Answers at once with `provisioning`; see `wait_until_running`."""
+    fields = given(name=name, model_provider=model_provider, openclaw_version=openclaw_version, region=region)
+    fields |= given(openclaw_config=openclaw_config, egress=egress)
+    payload = body(InstanceCreate.model_validate(_with_auto_stop(fields, auto_stop)))
     return call("POST", "/v1/instances", one(Instance), json=payload, idempotency_key=idempotency_key)
 
 
-def instances_page(limit: int | None, cursor: str | None) -> Call[Page[Instance]]:
+def list_instances() -> Call[list[Instance]]:
+    """Every instance of the organization, newest first."""
+    return call("GET", "/v1/instances", page(Instance)).then(_items)
+
+
+def instances_page(*, limit: int, cursor: str | None = None) -> Call[Page[Instance]]:
     return call("GET", "/v1/instances", page(Instance), params={"limit": limit, "cursor": cursor})
 
 
 def get_instance(instance_id: str) -> Call[Instance]:
-    return call("GET", _instance(instance_id), one(Instance))
+    return call("GET", instance_path(instance_id), one(Instance))
+
+
+def instance_status(instance_id: str) -> Call[InstanceStatus]:
+    return call("GET", instance_path(instance_id, "/status"), one(InstanceStatus))
 
 
 def update_instance(
     instance_id: str,
-    name: str | None,
-    openclaw_config: Mapping[str, Any] | None,
-    egress: Egress | None,
-    auto_stop: MaybeAutoStop,
+    *,
+    name: str | None = None,
+    openclaw_config: Mapping[str, Any] | None = None,
+    egress: Egress | None = None,
+    auto_stop: MaybeAutoStop = NOT_GIVEN,
 ) -> Call[Instance]:
-    fields = _with_auto_stop(_given(name=name, openclaw_config=openclaw_config, egress=egress), auto_stop)
-    return call("PATCH", _instance(instance_id), one(Instance), json=body(InstanceUpdate.model_validate(fields)))
+    """`openclaw_config` is deep-merged (a null value removes a key); all apply live to a running instance."""
+    fields = _with_auto_stop(given(name=name, openclaw_config=openclaw_config, egress=egress), auto_stop)
+    return call("PATCH", instance_path(instance_id), one(Instance), json=body(InstanceUpdate.model_validate(fields)))
 
 
 def delete_instance(instance_id: str) -> Call[None]:
-    return call("DELETE", _instance(instance_id), nothing)
+    """The instance and all its files, for good."""
+    return call("DELETE", instance_path(instance_id), nothing)
 
 
-def instance_action(
-    instance_id: str, action: Literal["start", "stop", "recover"], idempotency_key: str | None
-) -> Call[Instance]:
+def _action(instance_id: str, action: Literal["start", "stop", "recover"], key: str | None) -> Call[Instance]:
     """Each answers with the final state, once the gateway is ready (or gone): hence the long timeout."""
-    path = _instance(instance_id, f"/{action}")
-    return call("POST", path, one(Instance), timeout=LONG_TIMEOUT_S, idempotency_key=idempotency_key)
+    path = instance_path(instance_id, f"/{action}")
+    return call("POST", path, one(Instance), timeout=LONG_TIMEOUT_S, idempotency_key=key)
 
 
-def instance_status(instance_id: str) -> Call[InstanceStatus]:
-    return call("GET", _instance(instance_id, "/status"), one(InstanceStatus))
+def start_instance(instance_id: str, *, idempotency_key: str | None = None) -> Call[Instance]:
+    """Blocks until the gateway is ready (the server answers with `running`)."""
+    return _action(instance_id, "start", idempotency_key)
 
 
-def instance_usage(instance_id: str, since: datetime | None, until: datetime | None) -> Call[InstanceUsage]:
+def stop_instance(instance_id: str, *, idempotency_key: str | None = None) -> Call[Instance]:
+    return _action(instance_id, "stop", idempotency_key)
+
+
+def recover_instance(instance_id: str, *, idempotency_key: str | None = None) -> Call[Instance]:
+    """From `error`: boots it again with the same id and files."""
+    return _action(instance_id, "recover", idempotency_key)
+
+
+def instance_usage(
+    instance_id: str, *, since: datetime | None = None, until: datetime | None = None
+) -> Call[InstanceUsage]:
+    """Tokens of the instance's model calls, per session and per model."""
     params = {"since": since, "until": until}
-    return call("GET", _instance(instance_id, "/usage"), one(InstanceUsage), params=params)
+    return call("GET", instance_path(instance_id, "/usage"), one(InstanceUsage), params=params)
 
 
-# Chat.
-
-
-def respond(
-    instance_id: str, request: ResponsesRequest, session: str | None, idempotency_key: str | None
-) -> Call[ResponseObject]:
-    """A turn in the main session, or in `session` (created on first use)."""
-    payload = request.model_dump(mode="json", exclude_unset=True)
-    path = _chat_path(instance_id, session)
-    return call(
-        "POST", path, one(ResponseObject), json=payload, timeout=LONG_TIMEOUT_S, idempotency_key=idempotency_key
-    )
-
-
-def stream_response(instance_id: str, request: ResponsesRequest, session: str | None) -> Call[httpx.Response]:
-    """The same turn answered as server-sent events (never retried: a stream is not replayable)."""
-    payload = {**request.model_dump(mode="json", exclude_unset=True), "stream": True}
-    return call("POST", _chat_path(instance_id, session), raw, json=payload, timeout=LONG_TIMEOUT_S)
-
-
-def _chat_path(instance_id: str, session: str | None) -> str:
-    return _instance(instance_id, "/responses" if session is None else f"/session/{_seg(session)}/responses")
-
-
-# Files.
-
-
-def list_files(instance_id: str, path: str) -> Call[DirectoryListing]:
-    return call("GET", _instance(instance_id, "/files"), one(DirectoryListing), params={"path": path})
-
-
-def read_file(instance_id: str, path: str) -> Call[FileContent]:
-    return call("GET", _instance(instance_id, "/files/content"), one(FileContent), params={"path": path})
-
-
-def write_file(instance_id: str, path: str, content: str) -> Call[None]:
-    payload = body(FileContent(path=path, content=content))
-    return call("PUT", _instance(instance_id, "/files/content"), nothing, json=payload)
-
-
-def upload_file(instance_id: str, path: str, data: bytes | IO[bytes], idempotency_key: str | None) -> Call[None]:
-    """Multipart, the file part streamed from `data` in chunks when it is a file object."""
-    name = path.rsplit("/", 1)[-1] or "file"
-    return call(
-        "POST",
-        _instance(instance_id, "/files/upload"),
-        nothing,
-        files={"file": (name, data, "application/octet-stream")},
-        data={"path": path},
-        timeout=LONG_TIMEOUT_S,
-        idempotency_key=idempotency_key,
-    )
-
-
-def download_file(instance_id: str, path: str) -> Call[httpx.Response]:
-    return call("GET", _instance(instance_id, "/files/download"), raw, params={"path": path}, timeout=LONG_TIMEOUT_S)
-
-
-def move_file(instance_id: str, source: str, destination: str, idempotency_key: str | None) -> Call[None]:
-    payload = body(FileMove(source=source, destination=destination))
-    path = _instance(instance_id, "/files/move")
-    return call("POST", path, nothing, json=payload, idempotency_key=idempotency_key)
-
-
-def delete_file(instance_id: str, path: str) -> Call[None]:
-    return call("DELETE", _instance(instance_id, "/files"), nothing, params={"path": path})
-
-
-def make_directory(instance_id: str, path: str, idempotency_key: str | None) -> Call[None]:
-    payload = body(DirectoryCreate(path=path))
-    return call("POST", _instance(instance_id, "/files/mkdir"), nothing, json=payload, idempotency_key=idempotency_key)
-
-
-# Channels.
-
-
-def _channel(instance_id: str, channel: str, tail: str = "") -> str:
-    return _instance(instance_id, f"/channels/{_seg(channel)}{tail}")
-
-
-def list_channels(instance_id: str) -> Call[list[ChannelSummary]]:
-    return call("GET", _instance(instance_id, "/channels"), many(ChannelSummary))
-
-
-def channel_info(instance_id: str, channel: str) -> Call[ChannelInfo]:
-    return call("GET", _channel(instance_id, channel), one(ChannelInfo))
-
-
-def channel_status(instance_id: str, channel: str) -> Call[ChannelStatus]:
-    return call("GET", _channel(instance_id, channel, "/status"), one(ChannelStatus))
-
-
-def connect_channel(
-    instance_id: str, channel: str, config: Mapping[str, Any], idempotency_key: str | None
-) -> Call[ChannelConnected]:
-    payload = body(ChannelConnect(config=dict(config)))
-    path = _channel(instance_id, channel, "/connect")
-    return call(
-        "POST", path, one(ChannelConnected), json=payload, timeout=LONG_TIMEOUT_S, idempotency_key=idempotency_key
-    )
-
-
-def disconnect_channel(instance_id: str, channel: str, idempotency_key: str | None) -> Call[None]:
-    path = _channel(instance_id, channel, "/disconnect")
-    return call("POST", path, nothing, timeout=LONG_TIMEOUT_S, idempotency_key=idempotency_key)
-
-
-def pair_channel(instance_id: str, channel: str, code: str, idempotency_key: str | None) -> Call[Paired]:
-    payload = body(PairRequest(code=code))
-    path = _channel(instance_id, channel, "/pair")
-    return call("POST", path, one(Paired), json=payload, timeout=LONG_TIMEOUT_S, idempotency_key=idempotency_key)
-
-
-# Skills.
-
-
-def list_skills(instance_id: str, eligible_only: bool) -> Call[list[SkillSummary]]:
-    params = {"eligible_only": eligible_only}
-    return call("GET", _instance(instance_id, "/skills"), many(SkillSummary), params=params)
-
-
-def skill_info(instance_id: str, skill: str) -> Call[SkillInfo]:
-    return call("GET", _instance(instance_id, f"/skills/{_seg(skill)}"), one(SkillInfo))
-
-
-def install_skill(
-    instance_id: str, slug: str, env: Mapping[str, str] | None, idempotency_key: str | None
-) -> Call[SkillInstalled]:
-    payload = body(SkillInstall.model_validate(_given(slug=slug, env=None if env is None else dict(env))))
-    path = _instance(instance_id, "/skills/install")
-    return call(
-        "POST", path, one(SkillInstalled), json=payload, timeout=LONG_TIMEOUT_S, idempotency_key=idempotency_key
-    )
-
-
-def update_skill(instance_id: str, skill: str, changes: Mapping[str, Any]) -> Call[None]:
-    """`changes` holds only what changes (`enabled`, `apiKey`, `env`, `config`); a null value removes it."""
-    payload = body(SkillUpdate.model_validate(dict(changes)))
-    return call("PATCH", _instance(instance_id, f"/skills/{_seg(skill)}"), nothing, json=payload)
+def _items(found: Page[T]) -> list[T]:
+    return found.items

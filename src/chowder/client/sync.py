@@ -1,32 +1,33 @@
-"""`Chowder`: the blocking client. Every method sends one `Call` from `routes.py` (the async client sends the
-same ones), so this module holds only signatures and the loop that sends with retries."""
+"""`Chowder`: the blocking client. Its resources send the `Call`s that `resources.py` names (the async client
+sends the same ones); this module holds the loop that sends with retries, and what reads as it arrives or polls."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from types import TracebackType
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
-from chowder.client import routes
-from chowder.client.calls import Call, Page
+from chowder.client import agent_routes, routes
+from chowder.client.calls import Call
+from chowder.client.endpoints import SyncResource
 from chowder.client.errors import Forbidden
-from chowder.client.routes import NOT_GIVEN, MaybeAutoStop
+from chowder.client.resources import (
+    ChannelsRoutes,
+    FilesRoutes,
+    InstancesRoutes,
+    KeysRoutes,
+    OrganizationRoutes,
+    ResponsesRoutes,
+    SkillsRoutes,
+    SubscriptionRoutes,
+)
 from chowder.client.streams import Download, EventStream
 from chowder.client.transport import DEFAULT_TIMEOUT_S, Retries, base, default_headers, failure, unreachable
 from chowder.client.waiting import DEFAULT_WAIT_S, POLL_INTERVAL_S, Progress, Waiter
-from chowder.schemas.audit import AuditEvent
-from chowder.schemas.channels import ChannelConnected, ChannelInfo, ChannelStatus, ChannelSummary, Paired
-from chowder.schemas.files import DirectoryListing
-from chowder.schemas.instances import Egress, Instance, InstanceStatus
-from chowder.schemas.keys import Key, KeyCreated, KeyDetail, PermissionName
-from chowder.schemas.organization import BillingUrl, Organization, SignupResponse, Subscription
-from chowder.schemas.responses import ResponseObject, ResponsesRequest
-from chowder.schemas.skills import SkillInfo, SkillInstalled, SkillSummary
-from chowder.schemas.usage import InstanceUsage, OrganizationUsage
+from chowder.schemas.instances import Instance
 
 T = TypeVar("T")
 
@@ -62,132 +63,19 @@ class _Sender:
             attempt += 1
 
 
-class _Resource:
-    def __init__(self, sender: _Sender) -> None:
-        self._sender = sender
-        self._run = sender.run
+class OrganizationApi(OrganizationRoutes, SyncResource):
+    pass
 
 
-class OrganizationApi(_Resource):
-    def signup(self, name: str, *, idempotency_key: str | None = None) -> SignupResponse:
-        """A new organization and its org key (`api_key`, shown only here); needs no key."""
-        return self._run(routes.signup(name, idempotency_key))
-
-    def get(self) -> Organization:
-        return self._run(routes.get_organization())
-
-    def update(self, *, name: str | None = None, model_api_keys: Mapping[str, str] | None = None) -> Organization:
-        """`model_api_keys` is merged into the stored ones; an empty string deletes a provider's key."""
-        return self._run(routes.update_organization(name, model_api_keys))
-
-    def usage(self, *, since: datetime | None = None, until: datetime | None = None) -> OrganizationUsage:
-        return self._run(routes.organization_usage(since, until))
-
-    def audit(self, *, instance_id: str | None = None, action: str | None = None) -> list[AuditEvent]:
-        """The whole audit log (newest first), or the part about one instance or action."""
-        return self._run(routes.audit_page(None, None, instance_id, action)).items
-
-    def audit_page(
-        self, *, limit: int, cursor: str | None = None, instance_id: str | None = None, action: str | None = None
-    ) -> Page[AuditEvent]:
-        return self._run(routes.audit_page(limit, cursor, instance_id, action))
+class SubscriptionApi(SubscriptionRoutes, SyncResource):
+    pass
 
 
-class SubscriptionApi(_Resource):
-    def get(self) -> Subscription:
-        return self._run(routes.get_subscription())
-
-    def checkout(self, tier: str, *, idempotency_key: str | None = None) -> BillingUrl:
-        return self._run(routes.checkout(tier, idempotency_key))
-
-    def portal(self, *, idempotency_key: str | None = None) -> BillingUrl:
-        return self._run(routes.portal(idempotency_key))
+class KeysApi(KeysRoutes, SyncResource):
+    pass
 
 
-class KeysApi(_Resource):
-    def create(
-        self,
-        name: str,
-        *,
-        instance_ids: Sequence[str],
-        permissions: Sequence[PermissionName],
-        expires_at: datetime | None = None,
-        idempotency_key: str | None = None,
-    ) -> KeyCreated:
-        """A scoped key; its `raw_key` is in this answer only."""
-        return self._run(routes.create_key(name, instance_ids, permissions, expires_at, idempotency_key))
-
-    def list(self) -> list[Key]:
-        return self._run(routes.keys_page(None, None)).items
-
-    def list_page(self, *, limit: int, cursor: str | None = None) -> Page[Key]:
-        return self._run(routes.keys_page(limit, cursor))
-
-    def get(self, key_id: str) -> KeyDetail:
-        return self._run(routes.get_key(key_id))
-
-    def revoke(self, key_id: str) -> None:
-        self._run(routes.revoke_key(key_id))
-
-
-class InstancesApi(_Resource):
-    def create(
-        self,
-        name: str,
-        *,
-        model_provider: str | None = None,
-        openclaw_version: str | None = None,
-        openclaw_config: Mapping[str, Any] | None = None,
-        region: str | None = None,
-        egress: Egress | None = None,
-        auto_stop: MaybeAutoStop = NOT_GIVEN,
-        idempotency_key: str | None = None,
-    ) -> Instance:
-        """Answers at once with `provisioning`; see `wait_until_running`."""
-        fields: dict[str, Any] = {"name": name, "model_provider": model_provider, "openclaw_version": openclaw_version}
-        fields |= {"openclaw_config": openclaw_config, "region": region, "egress": egress}
-        return self._run(routes.create_instance(fields, auto_stop, idempotency_key))
-
-    def list(self) -> list[Instance]:
-        return self._run(routes.instances_page(None, None)).items
-
-    def list_page(self, *, limit: int, cursor: str | None = None) -> Page[Instance]:
-        return self._run(routes.instances_page(limit, cursor))
-
-    def get(self, instance_id: str) -> Instance:
-        return self._run(routes.get_instance(instance_id))
-
-    def status(self, instance_id: str) -> InstanceStatus:
-        return self._run(routes.instance_status(instance_id))
-
-    def update(
-        self,
-        instance_id: str,
-        *,
-        name: str | None = None,
-        openclaw_config: Mapping[str, Any] | None = None,
-        egress: Egress | None = None,
-        auto_stop: MaybeAutoStop = NOT_GIVEN,
-    ) -> Instance:
-        return self._run(routes.update_instance(instance_id, name, openclaw_config, egress, auto_stop))
-
-    def delete(self, instance_id: str) -> None:
-        self._run(routes.delete_instance(instance_id))
-
-    def start(self, instance_id: str, *, idempotency_key: str | None = None) -> Instance:
-        """Blocks until the gateway is ready (the server answers with `running`)."""
-        return self._run(routes.instance_action(instance_id, "start", idempotency_key))
-
-    def stop(self, instance_id: str, *, idempotency_key: str | None = None) -> Instance:
-        return self._run(routes.instance_action(instance_id, "stop", idempotency_key))
-
-    def recover(self, instance_id: str, *, idempotency_key: str | None = None) -> Instance:
-        """From `error`: boots it again with the same id and files."""
-        return self._run(routes.instance_action(instance_id, "recover", idempotency_key))
-
-    def usage(self, instance_id: str, *, since: datetime | None = None, until: datetime | None = None) -> InstanceUsage:
-        return self._run(routes.instance_usage(instance_id, since, until))
-
+class InstancesApi(InstancesRoutes, SyncResource):
     def wait_until_running(
         self,
         instance_id: str,
@@ -215,120 +103,36 @@ class InstancesApi(_Resource):
         log); `since` is the `time.monotonic()` the elapsed time counts from (default: now)."""
         instance = self.get(instance_id)
         try:
-            events = (self._run(routes.audit_page(1, None, instance_id))).items
+            events = self._sender.run(routes.audit_page(limit=1, instance_id=instance_id)).items
         except Forbidden:
             events = []
-        elapsed = 0.0 if since is None else time.monotonic() - since
-        return Progress(instance, elapsed, events[0].action if events else None)
+        return Progress.of(instance, events, since)
 
 
-class ResponsesApi(_Resource):
-    def create(
-        self,
-        instance_id: str,
-        input: str | list[Any],
-        *,
-        model: str,
-        session: str | None = None,
-        idempotency_key: str | None = None,
-        **fields: Any,
-    ) -> ResponseObject:
-        """One turn, in the main session or `session`; `fields` are other Responses fields, sent unchanged."""
-        request = ResponsesRequest(model=model, input=input, **fields)
-        return self._run(routes.respond(instance_id, request, session, idempotency_key))
-
+class ResponsesApi(ResponsesRoutes, SyncResource):
     def stream(
         self, instance_id: str, input: str | list[Any], *, model: str, session: str | None = None, **fields: Any
     ) -> EventStream:
         """The turn's events as they arrive; an error answer raises here, before any event."""
-        request = ResponsesRequest(model=model, input=input, **fields)
-        return EventStream(self._sender.open(routes.stream_response(instance_id, request, session)))
+        call = agent_routes.stream_response(instance_id, input, model=model, session=session, **fields)
+        return EventStream(self._sender.open(call))
 
 
-class FilesApi(_Resource):
-    def list(self, instance_id: str, path: str = ".") -> DirectoryListing:
-        return self._run(routes.list_files(instance_id, path))
-
-    def read(self, instance_id: str, path: str) -> str:
-        """A UTF-8 text file (up to 10 MiB); others raise and are read with `open` or `download`."""
-        return self._run(routes.read_file(instance_id, path)).content
-
-    def write(self, instance_id: str, path: str, content: str) -> None:
-        """Creates or overwrites, with missing parent directories."""
-        self._run(routes.write_file(instance_id, path, content))
-
-    def upload(
-        self, instance_id: str, path: str, data: bytes | IO[bytes], *, idempotency_key: str | None = None
-    ) -> None:
-        """Any file; a file object is streamed, not read whole."""
-        self._run(routes.upload_file(instance_id, path, data, idempotency_key))
-
+class FilesApi(FilesRoutes, SyncResource):
     def open(self, instance_id: str, path: str) -> Download:
         """The file as a stream (use it in a `with` block, or read it to the end)."""
-        return Download(self._sender.open(routes.download_file(instance_id, path)))
+        return Download(self._sender.open(agent_routes.download_file(instance_id, path)))
 
     def download(self, instance_id: str, path: str) -> bytes:
         return self.open(instance_id, path).read()
 
-    def move(self, instance_id: str, source: str, destination: str, *, idempotency_key: str | None = None) -> None:
-        self._run(routes.move_file(instance_id, source, destination, idempotency_key))
 
-    def delete(self, instance_id: str, path: str) -> None:
-        """A file, or a directory with everything in it."""
-        self._run(routes.delete_file(instance_id, path))
-
-    def mkdir(self, instance_id: str, path: str, *, idempotency_key: str | None = None) -> None:
-        self._run(routes.make_directory(instance_id, path, idempotency_key))
+class ChannelsApi(ChannelsRoutes, SyncResource):
+    pass
 
 
-class ChannelsApi(_Resource):
-    def list(self, instance_id: str) -> list[ChannelSummary]:
-        return self._run(routes.list_channels(instance_id))
-
-    def info(self, instance_id: str, channel: str) -> ChannelInfo:
-        """The fields connecting asks for (needs no key)."""
-        return self._run(routes.channel_info(instance_id, channel))
-
-    def status(self, instance_id: str, channel: str) -> ChannelStatus:
-        return self._run(routes.channel_status(instance_id, channel))
-
-    def connect(
-        self,
-        instance_id: str,
-        channel: str,
-        config: Mapping[str, Any] | None = None,
-        *,
-        idempotency_key: str | None = None,
-    ) -> ChannelConnected:
-        return self._run(routes.connect_channel(instance_id, channel, config or {}, idempotency_key))
-
-    def disconnect(self, instance_id: str, channel: str, *, idempotency_key: str | None = None) -> None:
-        self._run(routes.disconnect_channel(instance_id, channel, idempotency_key))
-
-    def pair(self, instance_id: str, channel: str, code: str, *, idempotency_key: str | None = None) -> Paired:
-        return self._run(routes.pair_channel(instance_id, channel, code, idempotency_key))
-
-
-class SkillsApi(_Resource):
-    def list(self, instance_id: str, *, eligible_only: bool = False) -> list[SkillSummary]:
-        return self._run(routes.list_skills(instance_id, eligible_only))
-
-    def info(self, instance_id: str, skill: str) -> SkillInfo:
-        return self._run(routes.skill_info(instance_id, skill))
-
-    def install(
-        self,
-        instance_id: str,
-        slug: str,
-        *,
-        env: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> SkillInstalled:
-        return self._run(routes.install_skill(instance_id, slug, env, idempotency_key))
-
-    def update(self, instance_id: str, skill: str, **changes: Any) -> None:
-        """`enabled`, `apiKey`, `env`, `config`: only those given change; None removes a setting."""
-        self._run(routes.update_skill(instance_id, skill, changes))
+class SkillsApi(SkillsRoutes, SyncResource):
+    pass
 
 
 class Chowder:

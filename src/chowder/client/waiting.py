@@ -4,9 +4,11 @@ both clients, which only differ in how they sleep and fetch."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chowder.client.errors import InstanceFailed, WaitTimeout
+from chowder.schemas.audit import AuditEvent
 from chowder.schemas.instances import Instance
 
 DEFAULT_WAIT_S = 600.0
@@ -21,6 +23,11 @@ class Progress:
     instance: Instance
     elapsed_s: float
     step: str | None
+
+    @staticmethod
+    def of(instance: Instance, newest_events: Sequence[AuditEvent], since: float | None) -> Progress:
+        elapsed = 0.0 if since is None else time.monotonic() - since
+        return Progress(instance, elapsed, newest_events[0].action if newest_events else None)
 
 
 class Waiter:

@@ -1,0 +1,75 @@
+"""The SDK's resources, each naming its routes once; `Chowder` and `AsyncChowder` subclass them with their own
+sender (`endpoints.py`), adding only what reads an answer as it arrives or polls."""
+
+from __future__ import annotations
+
+from chowder.client import agent_routes as agent
+from chowder.client import routes
+from chowder.client.endpoints import endpoint
+
+
+class OrganizationRoutes:
+    signup = endpoint(routes.signup)
+    get = endpoint(routes.get_organization)
+    update = endpoint(routes.update_organization)
+    usage = endpoint(routes.organization_usage)
+    audit = endpoint(routes.audit)
+    audit_page = endpoint(routes.audit_page)
+
+
+class SubscriptionRoutes:
+    get = endpoint(routes.get_subscription)
+    checkout = endpoint(routes.checkout)
+    portal = endpoint(routes.portal)
+
+
+class KeysRoutes:
+    create = endpoint(routes.create_key)
+    list = endpoint(routes.list_keys)
+    list_page = endpoint(routes.keys_page)
+    get = endpoint(routes.get_key)
+    revoke = endpoint(routes.revoke_key)
+
+
+class InstancesRoutes:
+    create = endpoint(routes.create_instance)
+    list = endpoint(routes.list_instances)
+    list_page = endpoint(routes.instances_page)
+    get = endpoint(routes.get_instance)
+    status = endpoint(routes.instance_status)
+    update = endpoint(routes.update_instance)
+    delete = endpoint(routes.delete_instance)
+    start = endpoint(routes.start_instance)
+    stop = endpoint(routes.stop_instance)
+    recover = endpoint(routes.recover_instance)
+    usage = endpoint(routes.instance_usage)
+
+
+class ResponsesRoutes:
+    create = endpoint(agent.respond)
+
+
+class FilesRoutes:
+    list = endpoint(agent.list_files)
+    read = endpoint(agent.read_file)
+    write = endpoint(agent.write_file)
+    upload = endpoint(agent.upload_file)
+    move = endpoint(agent.move_file)
+    delete = endpoint(agent.delete_file)
+    mkdir = endpoint(agent.make_directory)
+
+
+class ChannelsRoutes:
+    list = endpoint(agent.list_channels)
+    info = endpoint(agent.channel_info)
+    status = endpoint(agent.channel_status)
+    connect = endpoint(agent.connect_channel)
+    disconnect = endpoint(agent.disconnect_channel)
+    pair = endpoint(agent.pair_channel)
+
+
+class SkillsRoutes:
+    list = endpoint(agent.list_skills)
+    info = endpoint(agent.skill_info)
+    install = endpoint(agent.install_skill)
+    update = endpoint(agent.update_skill)
