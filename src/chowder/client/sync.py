@@ -25,7 +25,7 @@ from chowder.client.resources import (
     SubscriptionRoutes,
 )
 from chowder.client.streams import Download, EventStream
-from chowder.client.transport import DEFAULT_TIMEOUT_S, Retries, base, default_headers, failure, unreachable
+from chowder.client.transport import DEFAULT_TIMEOUT_S, Retries, base, default_headers
 from chowder.client.waiting import DEFAULT_WAIT_S, POLL_INTERVAL_S, Progress, Waiter
 from chowder.schemas.instances import Instance
 
@@ -45,21 +45,17 @@ class _Sender:
         attempt = 0
         while True:
             request = self.client.build_request(call.method, call.path, **call.request_args())
+            outcome: httpx.Response | httpx.TransportError
             try:
-                response = self.client.send(request, stream=stream)
+                outcome = self.client.send(request, stream=stream)
             except httpx.TransportError as exc:
-                delay = self.retries.delay(call, attempt, None)
-                if delay is None:
-                    raise unreachable(exc, request.url) from exc
+                outcome = exc
             else:
-                if response.is_success:
-                    return response
-                response.read()
-                response.close()
-                delay = self.retries.delay(call, attempt, response)
-                if delay is None:
-                    raise failure(response)
-            time.sleep(delay)
+                if outcome.is_success:
+                    return outcome
+                outcome.read()
+                outcome.close()
+            time.sleep(self.retries.wait_or_raise(call, attempt, request.url, outcome))
             attempt += 1
 
 

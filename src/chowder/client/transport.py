@@ -37,6 +37,20 @@ class Retries:
             wait = max(wait, retry_after(response.headers) or 0.0)
         return min(wait, self.max_delay_s)
 
+    def wait_or_raise(
+        self, call: Call[Any], attempt: int, url: httpx.URL, outcome: httpx.Response | httpx.TransportError
+    ) -> float:
+        """After a failed attempt (an error answer, already read, or no answer): seconds to wait before the next
+        one, or the `ChowderError` that ends the call, raised."""
+        answer = outcome if isinstance(outcome, httpx.Response) else None
+        delay = self.delay(call, attempt, answer)
+        if delay is not None:
+            return delay
+        if answer is not None:
+            raise failure(answer)
+        assert isinstance(outcome, httpx.TransportError)
+        raise unreachable(outcome, url) from outcome
+
 
 def default_headers(api_key: str | None) -> dict[str, str]:
     headers = {"User-Agent": f"chowder-python/{__version__}", "Accept": "application/json"}
