@@ -100,6 +100,7 @@ def test_errors_are_one_line_with_the_servers_detail(cli: Cli, org: Org) -> None
         (("instances", "start", instance_id), "Instance is provisioning; it must be stopped to start."),
         (("files", "ls", instance_id), "Instance is provisioning, not running."),
         (("chat", instance_id, "-m", "hi"), "Instance is provisioning, not running."),
+        (("instances", "create", ""), "name: String should have at least 1 character"),
     ]:
         done = cli(*args, ok=False)
         assert done.returncode == 1 and detail in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from chowder.client import AsyncChowder, Chowder
+from chowder.schemas.responses import ResponseObject
 from tests.client.conftest import Cli, signed_up, start_server
 from tests.conftest import release_networks_below, unmount_below
 from tests.e2e.harness import Server, destroy_sandboxes, require_runtime
@@ -100,7 +101,7 @@ def test_chat_one_shot_prints_the_answer(agent: Agent) -> None:
     first = agent.cli("chat", "agent", "-m", "hello cli", "--session", "cli")
     assert first.stdout.startswith(f"ECHO[{CLAUDE}] turns=1 ") and "last=hello cli" in first.stdout
     second = agent.cli("chat", agent.id, "-m", "once more", "--session", "cli", "--json")
-    assert "turns=2" in json.loads(second.stdout)["output"][0]["content"][0]["text"]
+    assert "turns=2" in ResponseObject.model_validate_json(second.stdout).output_text
 
 
 def test_the_repl_streams_answers_in_a_terminal(agent: Agent) -> None:

@@ -4,11 +4,21 @@ httpx offers for this), server-sent event decoding and download names."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
-from chowder.client import Chowder, Conflict, GatewayUnavailable, RateLimited, Retries, ServiceUnavailable, routes
+from chowder.client import (
+    Chowder,
+    ChowderError,
+    Conflict,
+    GatewayUnavailable,
+    RateLimited,
+    Retries,
+    ServiceUnavailable,
+    routes,
+)
 from chowder.client.streams import EventDecoder, file_name
 
 INSTANCE = {
@@ -129,3 +139,25 @@ def test_download_names_prefer_the_utf8_form() -> None:
     assert file_name("attachment; filename=\"r_sum_.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9.txt") == "résumé.txt"
     assert file_name('attachment; filename="plain.bin"') == "plain.bin"
     assert file_name("") is None
+
+
+def test_an_answer_cut_off_midway_is_a_chowder_error() -> None:
+    def broken() -> Iterator[bytes]:
+        yield b'data: {"type": "response.output_text.delta", "delta": "Hel"}\n\n'
+        raise httpx.ReadError("connection reset")
+
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, stream=_Broken(broken)))
+    with Chowder("http://chowder.test", "chd_org_k", transport=transport) as chowder:
+        deltas = []
+        with pytest.raises(ChowderError, match="cut off: connection reset"):
+            for event in chowder.responses.stream("i-1", "hi", model="m"):
+                deltas.append(event.delta)
+        assert deltas == ["Hel"]
+
+
+class _Broken(httpx.SyncByteStream):
+    def __init__(self, chunks: Callable[[], Iterator[bytes]]) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.chunks()

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from chowder.cli.credentials import current
@@ -43,6 +43,8 @@ def reported() -> Iterator[None]:
         yield
     except ChowderError as exc:
         fail(str(exc))
+    except ValidationError as exc:  # refused before sending, by the API's own schemas
+        fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()))
 
 
 def fail(message: str) -> NoReturn:

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from chowder.client.errors import ChowderError
 from chowder.schemas.responses import ResponseEvent, ResponseObject
 
 _DONE = "[DONE]"
@@ -62,6 +63,8 @@ class EventStream:
                     return
             if (event := self._decoder.feed("")) is not None:
                 yield event
+        except httpx.TransportError as exc:
+            raise cut_off(exc) from exc
         finally:
             self.close()
 
@@ -99,6 +102,8 @@ class AsyncEventStream:
                     return
             if (event := self._decoder.feed("")) is not None:
                 yield event
+        except httpx.TransportError as exc:
+            raise cut_off(exc) from exc
         finally:
             await self.aclose()
 
@@ -134,6 +139,8 @@ class Download(_FileHeaders):
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         try:
             yield from self._response.iter_bytes(chunk_size)
+        except httpx.TransportError as exc:
+            raise cut_off(exc) from exc
         finally:
             self.close()
 
@@ -163,6 +170,8 @@ class AsyncDownload(_FileHeaders):
         try:
             async for chunk in self._response.aiter_bytes(chunk_size):
                 yield chunk
+        except httpx.TransportError as exc:
+            raise cut_off(exc) from exc
         finally:
             await self.aclose()
 
@@ -177,6 +186,11 @@ class AsyncDownload(_FileHeaders):
 
     async def __aexit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         await self.aclose()
+
+
+def cut_off(exc: httpx.TransportError) -> ChowderError:
+    """The connection broke mid-answer (the server gone, a download whose file shrank): an error of the SDK."""
+    return ChowderError(f"The answer was cut off: {exc or type(exc).__name__}")
 
 
 _NAME_STAR = re.compile(r"filename\*=UTF-8''([^;]+)", re.IGNORECASE)
