@@ -29,6 +29,12 @@ STEPS = {
     "instance.sandbox_died": "sandbox died, booting again",
     "instance.booted": "gateway ready",
     "instance.boot_failed": "boot failed",
+    "instance.stop": "stop requested",
+    "instance.stopped": "stopped",
+    "instance.power": "waking up",
+    "POST /v1/instances/{instance_id}/stop": "stopped",
+    "POST /v1/instances/{instance_id}/start": "start answered",
+    "POST /v1/instances/{instance_id}/recover": "recovery answered",
 }
 
 
