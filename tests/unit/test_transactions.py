@@ -7,11 +7,14 @@ import asyncio
 import threading
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from chowder.persistence.store import SqlTransactions
 from tests.factories import new_org
 
 pytestmark = pytest.mark.persistence
+TERMINATE_OTHERS = """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE pid <> pg_backend_pid() AND datname = current_database()"""
 
 
 def test_a_short_read_runs_on_the_loop_only_on_sqlite(tx: SqlTransactions, database_url: str) -> None:
@@ -29,3 +32,21 @@ def test_a_read_sees_what_a_transaction_committed(tx: SqlTransactions) -> None:
     org_id = new_org(tx, "Seen")
     found = asyncio.run(tx.read(lambda uow: uow.orgs.get(org_id)))
     assert found is not None and found.name == "Seen"
+
+
+def test_a_read_on_a_connection_the_server_dropped_is_retried(tx: SqlTransactions, database_url: str) -> None:
+    """Read connections are not pinged before use (a round trip per read): a dead one costs a retry instead."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a database server's connections (PostgreSQL)")
+    org_id = new_org(tx, "Dropped")
+
+    async def read() -> str | None:
+        found = await tx.read(lambda uow: uow.orgs.get(org_id))
+        return None if found is None else found.name
+
+    assert asyncio.run(read()) == "Dropped", "a read connection is now pooled"
+    server = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with server.begin() as connection:
+        assert connection.execute(text(TERMINATE_OTHERS)).rowcount >= 1, "the pooled read connection was dropped"
+    server.dispose()
+    assert asyncio.run(read()) == "Dropped"

@@ -15,9 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, for_reads: bool = False) -> Engine:
     """SQLite gets WAL, a busy timeout, foreign keys and a pool as large as the threads that use it; PostgreSQL
-    uses psycopg 3."""
+    uses psycopg 3. With `for_reads`, statements commit themselves (a read is one round trip to a server, without
+    BEGIN and COMMIT) and a server's connections are not pinged before each use (a round trip too): a read that
+    finds its connection dead is retried instead (`SqlTransactions.read`)."""
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if for_reads else {}
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
@@ -25,11 +28,11 @@ def make_engine(url: str) -> Engine:
         # transaction, and has up to 32 threads): past the default pool of 5, each transaction opened and closed
         # a connection of its own, its PRAGMAs included (seen in profiles under load).
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=32, max_overflow=16
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=32, max_overflow=16, **options
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=not for_reads, pool_size=10, max_overflow=20, **options)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -55,6 +58,8 @@ class Database:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_engine = make_engine(url, for_reads=True)
+        self._reads = sessionmaker(self._read_engine, autoflush=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -68,5 +73,15 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """For reads only: each statement is its own snapshot and commits itself, so nothing groups writes."""
+        session = self._reads()
+        try:
+            yield session
+        finally:
+            session.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self._read_engine.dispose()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from chowder.domain.ports.storage import UnitOfWork
@@ -74,7 +75,21 @@ class SqlTransactions:
         return await asyncio.to_thread(self.run_sync, work)
 
     async def read(self, work: Callable[[UnitOfWork], T]) -> T:
-        return self.run_sync(work) if self._reads_inline else await self(work)
+        return self._read_sync(work) if self._reads_inline else await asyncio.to_thread(self._read_sync, work)
+
+    def _read_sync(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Once more on a fresh connection when the first was dead (a database server restarted): reads repeat
+        safely, and the pool then drops every connection older than the failure."""
+        try:
+            return self._read_once(work)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return self._read_once(work)
+
+    def _read_once(self, work: Callable[[UnitOfWork], T]) -> T:
+        with self._db.read_session() as session:
+            return work(SqlUnitOfWork(session))
 
     def run_sync(self, work: Callable[[UnitOfWork], T]) -> T:
         """The same transaction for callers that are not on an event loop (the operator CLI)."""

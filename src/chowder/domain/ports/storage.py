@@ -54,6 +54,7 @@ class Transactions(Protocol):
     async def __call__(self, work: Callable[[UnitOfWork], T]) -> T: ...
 
     async def read(self, work: Callable[[UnitOfWork], T]) -> T:
-        """A short read: a few indexed lookups, no write. Where the database is a local file, it may run on the
-        event loop: the lookup costs less than the hop to a thread, which under load waits on the GIL."""
+        """A short read: a few indexed lookups, each its own snapshot, no write. Where the database is a local file,
+        it may run on the event loop: the lookup costs less than the hop to a thread, which under load waits on
+        the GIL."""
         ...
