@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from chowder.api.deps import get_principal
 from chowder.core.rate_limits import Quota, Quotas, RateLimiter
 from chowder.core.settings import Settings
 from tests.api.conftest import client_for
@@ -89,3 +92,19 @@ def test_several_workers_each_enforce_their_share_of_every_quota(settings: Setti
     shares = Quotas.of(settings.model_copy(update={**quotas, "workers": 4}))
     assert (shares.key.capacity, shares.org.capacity, shares.signup.capacity) == (300, 0, 1)  # 0 stays no limit
     assert Quotas.of(settings.model_copy(update=quotas)).key.capacity == 1200
+
+
+def test_every_route_authenticates_its_caller_at_most_once(client: TestClient) -> None:
+    """Authenticating charges the organization's bucket: a route whose dependencies resolved the caller twice
+    would spend two requests of it for one (an instance route's guard resolves the caller itself)."""
+
+    def authentications(dependant: Dependant) -> int:
+        own = dependant.call is get_principal or getattr(dependant.call, "__qualname__", "").startswith("require.")
+        return int(own) + sum(authentications(sub) for sub in dependant.dependencies)
+
+    included = [getattr(route, "original_router", None) for route in client.app.routes]  # type: ignore[attr-defined]
+    routes = [route for router in included if router for route in router.routes if isinstance(route, APIRoute)]
+    assert len(routes) > 40
+    assert {
+        route.path: authentications(route.dependant) for route in routes if authentications(route.dependant) > 1
+    } == {}
