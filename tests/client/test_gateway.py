@@ -90,9 +90,9 @@ def test_the_sdk_streams_a_turn_event_by_event(agent: Agent) -> None:
 
 
 @pytest.mark.anyio
-async def test_the_async_sdk_streams_the_text(agent: Agent) -> None:
+async def test_the_async_sdk_streams_the_text(agent: Agent, anyio_backend: str) -> None:
     async with AsyncChowder(agent.server.url, agent.key) as chowder:
-        events = await chowder.responses.stream(agent.id, "async hello", model=CLAUDE, session="async")
+        events = await chowder.responses.stream(agent.id, "async hello", model=CLAUDE, session=anyio_backend)
         text = "".join([delta async for delta in events.text()])
     assert text.startswith(f"ECHO[{CLAUDE}] turns=1 ") and "last=async hello" in text
 
