@@ -125,6 +125,17 @@ def test_keys_are_created_once_listed_and_revoked(cli: Cli, org: Org) -> None:
         revoked.instances.status(instance_id)
 
 
+def test_the_organization_and_its_model_keys(cli: Cli, org: Org) -> None:
+    login(cli, org)
+    assert "anthropic" in cli("org", "show").stdout
+    cli("org", "model-key", "openai", "--key", "sk-test")
+    cli("org", "model-key", "anthropic", "--remove")
+    shown = json.loads(cli("org", "show", "--json").stdout)
+    assert (shown["id"], shown["model_providers"], shown["subscription_tier"]) == (org.id, ["openai"], "shrimp")
+    refused = cli("org", "model-key", "mistral", "--key", "x", ok=False)
+    assert refused.returncode == 2 and "mistral" in refused.stderr
+
+
 def test_usage_reads_the_organization_and_one_instance(cli: Cli, org: Org) -> None:
     login(cli, org)
     instance_id = cli("instances", "create", "counted").stdout.strip()
