@@ -25,6 +25,7 @@ from chowder.client import (
     Retries,
     ServiceUnavailable,
     Unauthorized,
+    Unprocessable,
     WaitTimeout,
 )
 from chowder.schemas.instances import AutoStop
@@ -169,6 +170,23 @@ def test_only_calls_safe_to_repeat_are_retried(org: Org) -> None:
         wait_until(lambda: len(statuses()) >= 1 + 1 + FAST.attempts, "every attempt is in the audit log", 10)
         time.sleep(0.5)
         assert statuses() == [503] * (1 + 1 + FAST.attempts)
+
+
+def test_an_idempotency_key_makes_a_repeated_create_answer_the_first_time(org: Org) -> None:
+    with org.client() as chowder:
+        first = chowder.instances.create("once", idempotency_key="create-once")
+        # The server settles the key just after answering: a repeat at once may find it still in progress (409).
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                again = chowder.instances.create("once", idempotency_key="create-once")  # not a 402: the plan's 1
+                break
+            except Conflict as exc:
+                assert "still in progress" in exc.detail and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert again == first and [i.id for i in chowder.instances.list()] == [first.id]
+        with pytest.raises(Unprocessable, match="different request"):
+            chowder.instances.create("other", idempotency_key="create-once")
 
 
 def test_a_server_that_cannot_be_reached_is_a_chowder_error() -> None:
