@@ -9,8 +9,9 @@ import threading
 import pytest
 from sqlalchemy import create_engine, text
 
+from chowder.domain.models import Status
 from chowder.persistence.store import SqlTransactions
-from tests.factories import new_org
+from tests.factories import add_instance_of, new_org
 
 pytestmark = pytest.mark.persistence
 TERMINATE_OTHERS = """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -28,20 +29,38 @@ def test_a_short_read_runs_on_the_loop_only_on_sqlite(tx: SqlTransactions, datab
     assert (read_on == loop_thread) is database_url.startswith("sqlite"), database_url.split(":")[0]
 
 
-def test_a_read_sees_what_a_transaction_committed(tx: SqlTransactions) -> None:
-    org_id = new_org(tx, "Seen")
-    found = asyncio.run(tx.read(lambda uow: uow.orgs.get(org_id)))
-    assert found is not None and found.name == "Seen"
+def an_instance(tx: SqlTransactions, org_name: str) -> tuple[str, str]:
+    org_id = new_org(tx, org_name)
+    return org_id, tx.run_sync(lambda uow: add_instance_of(uow, org_id, name=org_name))
+
+
+def test_a_read_sees_what_a_transaction_committed_and_only_its_orgs(tx: SqlTransactions) -> None:
+    org_id, instance_id = an_instance(tx, "Seen")
+    other_org, _ = an_instance(tx, "Other")
+
+    async def reads() -> tuple[object, ...]:
+        return (
+            await tx.read(lambda reads: reads.instances.get(org_id, instance_id)),
+            await tx.read(lambda reads: reads.instances.status_of(org_id, instance_id)),
+            await tx.read(lambda reads: [found.id for found in reads.instances.of_org(org_id)]),
+            await tx.read(lambda reads: reads.instances.status_of(other_org, instance_id)),
+        )
+
+    found, status, listed, theirs = asyncio.run(reads())
+    assert getattr(found, "name", None) == "Seen"
+    assert status == (Status.PROVISIONING, None)
+    assert listed == [instance_id]
+    assert theirs is None, "another org's read finds nothing"
 
 
 def test_a_read_on_a_connection_the_server_dropped_is_retried(tx: SqlTransactions, database_url: str) -> None:
     """Read connections are not pinged before use (a round trip per read): a dead one costs a retry instead."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a database server's connections (PostgreSQL)")
-    org_id = new_org(tx, "Dropped")
+    org_id, instance_id = an_instance(tx, "Dropped")
 
     async def read() -> str | None:
-        found = await tx.read(lambda uow: uow.orgs.get(org_id))
+        found = await tx.read(lambda reads: reads.instances.get(org_id, instance_id))
         return None if found is None else found.name
 
     assert asyncio.run(read()) == "Dropped", "a read connection is now pooled"

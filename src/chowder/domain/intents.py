@@ -16,13 +16,13 @@ from chowder.domain.instance_views import InstanceView
 from chowder.domain.lifecycle import Event
 from chowder.domain.models import Status
 from chowder.domain.ports.instances import InstanceChanges
-from chowder.domain.ports.storage import Transactions, UnitOfWork
+from chowder.domain.ports.storage import Reads, Transactions, UnitOfWork
 
 _POLL_S = 0.25
 
 
-def view_of(uow: UnitOfWork, org_id: str, instance_id: str) -> InstanceView:
-    return InstanceView.of(visible(uow.instances.get(org_id, instance_id)))
+def view_of(reads: Reads, org_id: str, instance_id: str) -> InstanceView:
+    return InstanceView.of(visible(reads.instances.get(org_id, instance_id)))
 
 
 def record_intent(

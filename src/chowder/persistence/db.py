@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -59,7 +59,6 @@ class Database:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = make_engine(url, for_reads=True)
-        self._reads = sessionmaker(self._read_engine, autoflush=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -73,14 +72,9 @@ class Database:
         finally:
             session.close()
 
-    @contextmanager
-    def read_session(self) -> Iterator[Session]:
+    def read_connection(self) -> Connection:
         """For reads only: each statement is its own snapshot and commits itself, so nothing groups writes."""
-        session = self._reads()
-        try:
-            yield session
-        finally:
-            session.close()
+        return self._read_engine.connect()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -20,7 +20,7 @@ from chowder.domain.ports.instances import Claim, IdleStage, InstanceChanges, In
 from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
-from chowder.persistence.records import changed_one, columns_of, record_of, records_of
+from chowder.persistence.records import Executes, changed_one, columns_of, record_of, records_of
 from chowder.persistence.tables import InstanceRow
 
 _BATCH = 500  # ids per statement, well below every database's bound-parameter limit
@@ -36,28 +36,36 @@ _ONE = select(_TABLE).where(*_THIS)
 _STATUS = select(_TABLE.c.status, _TABLE.c.gateway_url).where(*_THIS)
 
 
-class SqlInstanceRepository:
+class SqlInstanceReads:
+    """The short reads, on a session or on a bare connection (`SqlTransactions.read`: no session to set up)."""
+
+    def __init__(self, executes: Executes) -> None:
+        self._executes = executes
+
+    def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
+        found = records_of(InstanceRecord, self._executes.execute(_ONE, {"instance_id": instance_id, "org_id": org_id}))
+        return found[0] if found else None
+
+    def status_of(self, org_id: str, instance_id: str) -> tuple[Status, str | None] | None:
+        row = self._executes.execute(_STATUS, {"instance_id": instance_id, "org_id": org_id}).one_or_none()
+        return None if row is None else (Status(row.status), row.gateway_url)
+
+    def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
+        live = select(_TABLE).where(_TABLE.c.organization_id == org_id, _LIVE)
+        return records_of(
+            InstanceRecord, self._executes.execute(newest_first(live, _TABLE.c.created_at, _TABLE.c.id, page))
+        )
+
+
+class SqlInstanceRepository(SqlInstanceReads):
     def __init__(self, session: Session) -> None:
+        super().__init__(session)
         self._session = session
 
     def add(self, instance: InstanceRecord) -> None:
         self._session.add(InstanceRow(**columns_of(instance)))
         self._session.flush()
         self._audit(audit_entry(instance.organization_id, "instance.create", instance_id=instance.id))
-
-    def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
-        found = records_of(InstanceRecord, self._session.execute(_ONE, {"instance_id": instance_id, "org_id": org_id}))
-        return found[0] if found else None
-
-    def status_of(self, org_id: str, instance_id: str) -> tuple[Status, str | None] | None:
-        row = self._session.execute(_STATUS, {"instance_id": instance_id, "org_id": org_id}).one_or_none()
-        return None if row is None else (Status(row.status), row.gateway_url)
-
-    def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
-        live = select(_TABLE).where(_TABLE.c.organization_id == org_id, _LIVE)
-        return records_of(
-            InstanceRecord, self._session.execute(newest_first(live, _TABLE.c.created_at, _TABLE.c.id, page))
-        )
 
     def count_live(self, org_id: str) -> int:
         count = self._session.scalar(

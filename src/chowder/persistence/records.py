@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
+from collections.abc import Mapping
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy import CursorResult, Delete, Result, Update
+from sqlalchemy import CursorResult, Delete, Executable, Result, Update
 from sqlalchemy.orm import Session
 
 from chowder.domain.models import Permission
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 Record = TypeVar("Record", bound="DataclassInstance")
+
+
+class Executes(Protocol):
+    """A session or a bare connection, as far as a Core statement's read needs one."""
+
+    def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> Result[Any]: ...
 
 
 def record_of(record_type: type[Record], row: object) -> Record:

@@ -7,14 +7,15 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from chowder.domain.ports.storage import UnitOfWork
+from chowder.domain.ports.storage import Reads, UnitOfWork
 from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.db import Database
 from chowder.persistence.idempotency import SqlIdempotencyRepository
-from chowder.persistence.instances import SqlEngineRepository, SqlInstanceRepository
+from chowder.persistence.instances import SqlEngineRepository, SqlInstanceReads, SqlInstanceRepository
 from chowder.persistence.tenancy import SqlKeyRepository, SqlOrgRepository, SqlStripeEventRepository, SqlUsageRepository
 from chowder.persistence.warm_pool import SqlWarmPoolRepository
 
@@ -62,6 +63,13 @@ class SqlUnitOfWork:
         return SqlIdempotencyRepository(self._session)
 
 
+class SqlReads:
+    """`Reads` on a bare connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.instances = SqlInstanceReads(connection)
+
+
 class SqlTransactions:
     """`Transactions` on a database: each call is one session, committed when the work returns."""
 
@@ -74,10 +82,10 @@ class SqlTransactions:
     async def __call__(self, work: Callable[[UnitOfWork], T]) -> T:
         return await asyncio.to_thread(self.run_sync, work)
 
-    async def read(self, work: Callable[[UnitOfWork], T]) -> T:
+    async def read(self, work: Callable[[Reads], T]) -> T:
         return self._read_sync(work) if self._reads_inline else await asyncio.to_thread(self._read_sync, work)
 
-    def _read_sync(self, work: Callable[[UnitOfWork], T]) -> T:
+    def _read_sync(self, work: Callable[[Reads], T]) -> T:
         """Once more on a fresh connection when the first was dead (a database server restarted): reads repeat
         safely, and the pool then drops every connection older than the failure."""
         try:
@@ -87,9 +95,9 @@ class SqlTransactions:
                 raise
         return self._read_once(work)
 
-    def _read_once(self, work: Callable[[UnitOfWork], T]) -> T:
-        with self._db.read_session() as session:
-            return work(SqlUnitOfWork(session))
+    def _read_once(self, work: Callable[[Reads], T]) -> T:
+        with self._db.read_connection() as connection:
+            return work(SqlReads(connection))
 
     def run_sync(self, work: Callable[[UnitOfWork], T]) -> T:
         """The same transaction for callers that are not on an event loop (the operator CLI)."""

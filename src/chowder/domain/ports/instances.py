@@ -99,10 +99,9 @@ class IdleStage:
     at: datetime
 
 
-class InstanceRepository(Protocol):
-    """Reads and writes of one tenant's instances; a deleted (terminated) instance is not visible."""
-
-    def add(self, instance: InstanceRecord) -> None: ...
+class InstanceReads(Protocol):
+    """The lookups of one tenant's instances that a short read makes (`Transactions.read`): one indexed statement
+    each; a deleted (terminated) instance is not visible."""
 
     def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
         """A visible instance: of this org and not deleted."""
@@ -116,6 +115,12 @@ class InstanceRepository(Protocol):
     def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
         """The org's visible instances, newest first: those of the page, and one more if there is a next page."""
         ...
+
+
+class InstanceRepository(InstanceReads, Protocol):
+    """Reads and writes of one tenant's instances."""
+
+    def add(self, instance: InstanceRecord) -> None: ...
 
     def count_live(self, org_id: str) -> int:
         """What the tier limit and the Stripe quantity count: the org's instances not deleted."""

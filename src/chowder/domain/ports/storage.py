@@ -8,11 +8,18 @@ from typing import Protocol, TypeVar
 
 from chowder.domain.ports.audit import AuditRepository
 from chowder.domain.ports.idempotency import IdempotencyRepository
-from chowder.domain.ports.instances import EngineRepository, InstanceRepository
+from chowder.domain.ports.instances import EngineRepository, InstanceReads, InstanceRepository
 from chowder.domain.ports.tenancy import KeyRepository, OrgRepository, StripeEventRepository, UsageRepository
 from chowder.domain.ports.warm_pool import WarmPoolRepository
 
 T = TypeVar("T")
+
+
+class Reads(Protocol):
+    """What a short read may look up (`Transactions.read`): nothing in it writes."""
+
+    @property
+    def instances(self) -> InstanceReads: ...
 
 
 class UnitOfWork(Protocol):
@@ -53,7 +60,7 @@ class Transactions(Protocol):
 
     async def __call__(self, work: Callable[[UnitOfWork], T]) -> T: ...
 
-    async def read(self, work: Callable[[UnitOfWork], T]) -> T:
+    async def read(self, work: Callable[[Reads], T]) -> T:
         """A short read: a few indexed lookups, each its own snapshot, no write. Where the database is a local file,
         it may run on the event loop: the lookup costs less than the hop to a thread, which under load waits on
         the GIL."""
