@@ -99,7 +99,7 @@ export function channelsTab(ctx, instance) {
   };
 
   const pairForm = (channel) => {
-    const code = h('input', { type: 'text', name: 'code', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9-]{0,31}', autocomplete: 'off' });
+    const code = h('input', { type: 'text', name: 'code', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9\\-]{0,31}', autocomplete: 'off' });
     const out = h('div', { 'aria-live': 'polite' });
     const submit = async (event) => {
       event.preventDefault();

@@ -6,6 +6,8 @@ import { announce, errorBox, field, h, replace } from './dom.js';
 import { DEFAULT_MODELS } from './instances.js';
 
 const SESSION_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+// The same for the input's pattern attribute, which browsers compile with the `v` flag (a `-` escaped there).
+const SESSION_PATTERN = '[A-Za-z0-9._:@\\-]{1,128}';
 // Each session's transcript while the tab lives: { role, text, note }.
 const transcripts = new Map();
 
@@ -43,7 +45,7 @@ export function chatTab(ctx, instance) {
     [...sessions].map((s) => h('option', { value: s, selected: s === sessionId ? true : null }, s)));
   sessionSelect.addEventListener('change', () => { sessionId = sessionSelect.value; renderLog(); });
 
-  const newSession = h('input', { type: 'text', name: 'new-session', pattern: SESSION_ID.source, maxlength: 128, spellcheck: 'false' });
+  const newSession = h('input', { type: 'text', name: 'new-session', pattern: SESSION_PATTERN, maxlength: 128, spellcheck: 'false' });
   const addSession = (event) => {
     event.preventDefault();
     const name = newSession.value.trim();

@@ -24,7 +24,7 @@ export function filesTab(ctx, instance) {
       renderCrumbs();
       const entries = [...listing.entries].sort((a, b) => (b.is_dir - a.is_dir) || a.name.localeCompare(b.name));
       replace(body, entries.length ? entries.map(row) : h('tr', {}, h('td', { colspan: 4 }, 'This folder is empty.')));
-      notice(message, '');
+      if (message.querySelector('.error')) notice(message, '');
     } catch (err) {
       if (err.name === 'AbortError') return;
       if (err instanceof ApiError && err.status === 404 && dir !== '.') { open('.'); return; }
