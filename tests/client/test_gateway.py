@@ -153,6 +153,21 @@ class _Screen:
         return before
 
 
+def test_usage_shows_each_session_and_pages_its_breakdowns(agent: Agent) -> None:
+    with agent.client() as chowder:
+        whole = chowder.instances.usage(agent.id)
+        sessions = {s.session_id for s in whole.sessions}
+        assert {"sdk", "cli", "repl", "asyncio"} <= sessions and whole.total.requests >= 8
+        pages = [chowder.instances.usage_page(agent.id, limit=2)]
+        while (cursor := pages[-1].next_cursor) is not None:
+            pages.append(chowder.instances.usage_page(agent.id, limit=2, cursor=cursor))
+        assert all(len(p.report.sessions) <= 2 and p.report.total == whole.total for p in pages)
+        assert [s.session_id for p in pages for s in p.report.sessions] == [s.session_id for s in whole.sessions]
+        assert chowder.organization.usage_page(limit=1).report.total == whole.total
+    table = agent.cli("usage", "agent").stdout
+    assert "repl" in table and CLAUDE in table
+
+
 def test_files_go_up_and_come_back_down(agent: Agent) -> None:
     local = agent.workdir / "notes.txt"
     local.write_text("remember the milk\n")

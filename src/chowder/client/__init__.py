@@ -11,7 +11,7 @@ server's own wire models (`chowder.schemas`). Needs only httpx and pydantic: imp
 """
 
 from chowder.client.aio import AsyncChowder
-from chowder.client.calls import Page
+from chowder.client.calls import Page, ReportPage
 from chowder.client.errors import (
     BadRequest,
     ChowderError,
@@ -56,6 +56,7 @@ __all__ = [
     "PaymentRequired",
     "Progress",
     "RateLimited",
+    "ReportPage",
     "Retries",
     "ServerError",
     "ServiceUnavailable",

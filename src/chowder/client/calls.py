@@ -31,6 +31,15 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
+class ReportPage(Generic[T]):
+    """A usage report whose breakdowns hold at most `limit` groups each (extension; the total is always the whole
+    range's): pass `next_cursor` back as `cursor` for the next groups; None when none remain."""
+
+    report: T
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Call(Generic[T]):
     method: str
     path: str
@@ -94,6 +103,11 @@ def many(model: type[M]) -> Callable[[httpx.Response], list[M]]:
 def page(model: type[M]) -> Callable[[httpx.Response], Page[M]]:
     items = many(model)
     return lambda response: Page(items(response), response.headers.get(NEXT_CURSOR))
+
+
+def report_page(model: type[M]) -> Callable[[httpx.Response], ReportPage[M]]:
+    report = one(model)
+    return lambda response: ReportPage(report(response), response.headers.get(NEXT_CURSOR))
 
 
 def nothing(_response: httpx.Response) -> None:

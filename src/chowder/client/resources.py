@@ -13,6 +13,7 @@ class OrganizationRoutes:
     get = endpoint(routes.get_organization)
     update = endpoint(routes.update_organization)
     usage = endpoint(routes.organization_usage)
+    usage_page = endpoint(routes.organization_usage_page)
     audit = endpoint(routes.audit)
     audit_page = endpoint(routes.audit_page)
 
@@ -43,6 +44,7 @@ class InstancesRoutes:
     stop = endpoint(routes.stop_instance)
     recover = endpoint(routes.recover_instance)
     usage = endpoint(routes.instance_usage)
+    usage_page = endpoint(routes.instance_usage_page)
 
 
 class ResponsesRoutes:

@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-from chowder.client.calls import LONG_TIMEOUT_S, Call, Page, body, call, nothing, one, page
+from chowder.client.calls import LONG_TIMEOUT_S, Call, Page, ReportPage, body, call, nothing, one, page, report_page
 from chowder.schemas.audit import AuditEvent
 from chowder.schemas.instances import AutoStop, Egress, Instance, InstanceCreate, InstanceStatus, InstanceUpdate
 from chowder.schemas.keys import Key, KeyCreate, KeyCreated, KeyDetail, PermissionName
@@ -76,6 +76,14 @@ def update_organization(
 def organization_usage(*, since: datetime | None = None, until: datetime | None = None) -> Call[OrganizationUsage]:
     """Tokens of all the organization's model calls, per instance and per key."""
     return call("GET", "/v1/organization/usage", one(OrganizationUsage), params={"since": since, "until": until})
+
+
+def organization_usage_page(
+    *, limit: int, cursor: str | None = None, since: datetime | None = None, until: datetime | None = None
+) -> Call[ReportPage[OrganizationUsage]]:
+    """The same report, its breakdowns paged."""
+    params = {"limit": limit, "cursor": cursor, "since": since, "until": until}
+    return call("GET", "/v1/organization/usage", report_page(OrganizationUsage), params=params)
 
 
 def audit_page(
@@ -240,6 +248,19 @@ def instance_usage(
     """Tokens of the instance's model calls, per session and per model."""
     params = {"since": since, "until": until}
     return call("GET", instance_path(instance_id, "/usage"), one(InstanceUsage), params=params)
+
+
+def instance_usage_page(
+    instance_id: str,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Call[ReportPage[InstanceUsage]]:
+    """The same report, its breakdowns paged."""
+    params = {"limit": limit, "cursor": cursor, "since": since, "until": until}
+    return call("GET", instance_path(instance_id, "/usage"), report_page(InstanceUsage), params=params)
 
 
 def _items(found: Page[T]) -> list[T]:
