@@ -19,7 +19,7 @@ export function usageTab(ctx, instance) {
           h('dt', {}, 'Input tokens'), h('dd', {}, number(t.input_tokens)),
           h('dt', {}, 'Output tokens'), h('dd', {}, number(t.output_tokens)),
           h('dt', {}, 'Total tokens'), h('dd', {}, number(t.total_tokens))),
-        chart('Tokens per session', usage.sessions.map((s) => [s.session_id ?? '(none)', s])),
+        chart('Tokens per session', usage.sessions.map((s) => [s.session_id ?? '(the agent\'s own calls)', s])),
         chart('Tokens per model', usage.models.map((m) => [m.model, m])));
     } catch (err) {
       if (err.name !== 'AbortError') notice(message, err.message, 'error');
@@ -34,13 +34,13 @@ function chart(title, rows) {
   if (rows.length === 0) return h('section', {}, h('h3', {}, title), h('p', {}, 'No usage yet.'));
   const max = Math.max(1, ...rows.map(([, r]) => r.total_tokens));
   const barHeight = 22;
-  const labelWidth = 180;
+  const labelWidth = 240;
   const width = 600;
   const bars = rows.map(([label, r], i) => {
     const y = i * (barHeight + 8);
-    const w = Math.max(2, ((width - labelWidth - 90) * r.total_tokens) / max);
+    const w = Math.max(2, ((width - labelWidth - 80) * r.total_tokens) / max);
     return svg('g', {},
-      svg('text', { x: labelWidth - 8, y: y + 16, 'text-anchor': 'end', class: 'bar-label' }, label.length > 26 ? `${label.slice(0, 25)}…` : label),
+      svg('text', { x: labelWidth - 8, y: y + 16, 'text-anchor': 'end', class: 'bar-label' }, label.length > 30 ? `${label.slice(0, 29)}…` : label),
       svg('rect', { x: labelWidth, y, width: w, height: barHeight, rx: 3, class: 'bar' }),
       svg('text', { x: labelWidth + w + 6, y: y + 16, class: 'bar-value' }, number(r.total_tokens)));
   });
