@@ -40,9 +40,9 @@ def test_a_read_sees_what_a_transaction_committed_and_only_its_orgs(tx: SqlTrans
 
     async def reads() -> tuple[object, ...]:
         return (
-            await tx.read(lambda reads: reads.instances.get(org_id, instance_id)),
+            await tx.read(lambda reads: reads.instances.public(org_id, instance_id)),
             await tx.read(lambda reads: reads.instances.status_of(org_id, instance_id)),
-            await tx.read(lambda reads: [found.id for found in reads.instances.of_org(org_id)]),
+            await tx.read(lambda reads: [found.id for found in reads.instances.public_of_org(org_id)]),
             await tx.read(lambda reads: reads.instances.status_of(other_org, instance_id)),
         )
 
@@ -60,7 +60,7 @@ def test_a_read_on_a_connection_the_server_dropped_is_retried(tx: SqlTransaction
     org_id, instance_id = an_instance(tx, "Dropped")
 
     async def read() -> str | None:
-        found = await tx.read(lambda reads: reads.instances.get(org_id, instance_id))
+        found = await tx.read(lambda reads: reads.instances.public(org_id, instance_id))
         return None if found is None else found.name
 
     assert asyncio.run(read()) == "Dropped", "a read connection is now pooled"

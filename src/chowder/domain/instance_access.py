@@ -3,12 +3,16 @@ belongs to someone else), and, for chat, files, channels and skills, one whose g
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from chowder.core.errors import InvalidState, NotFound
 from chowder.domain.models import Status
 from chowder.domain.ports.instances import InstanceRecord
 
+Found = TypeVar("Found")
 
-def visible(instance: InstanceRecord | None) -> InstanceRecord:
+
+def visible(instance: Found | None) -> Found:
     if instance is None:
         raise NotFound("Instance not found.")
     return instance

@@ -10,7 +10,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.ids import hash_key, new_id, new_token
 from chowder.domain.models import Desired, Power, Status
-from chowder.domain.ports.instances import InstanceRecord
+from chowder.domain.ports.instances import InstanceRecord, PublicInstance
 from chowder.domain.power import AutoStop, public_power
 from chowder.sandbox.base import Egress
 
@@ -38,7 +38,7 @@ class InstanceView:
     power: Power | None
 
     @classmethod
-    def of(cls, instance: InstanceRecord) -> InstanceView:
+    def of(cls, instance: InstanceRecord | PublicInstance) -> InstanceView:
         """An instance in `error` shows no gateway URL: nothing answers there."""
         return cls(
             id=instance.id,

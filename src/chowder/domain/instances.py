@@ -98,7 +98,9 @@ class Instances:
         org_id = principal.organization_id
         # A page is a short read; the whole list (a public-API client's call) can be thousands of rows.
         run = self._tx if page.limit is None else self._tx.read
-        views = await run(lambda uow: [InstanceView.of(instance) for instance in uow.instances.of_org(org_id, page)])
+        views = await run(
+            lambda reads: [InstanceView.of(found) for found in reads.instances.public_of_org(org_id, page)]
+        )
         return Page.of(views, page, Cursor.after)
 
     async def get(self, principal: Principal, instance_id: str) -> InstanceView:

@@ -22,7 +22,7 @@ _POLL_S = 0.25
 
 
 def view_of(reads: Reads, org_id: str, instance_id: str) -> InstanceView:
-    return InstanceView.of(visible(reads.instances.get(org_id, instance_id)))
+    return InstanceView.of(visible(reads.instances.public(org_id, instance_id)))
 
 
 def record_intent(

@@ -31,7 +31,7 @@ from chowder.core.clock import utcnow
 from chowder.core.errors import BadRequest, GatewayUnavailable
 from chowder.core.settings import Settings
 from chowder.domain.models import Power, Status
-from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
+from chowder.domain.ports.instances import InstanceChanges, InstanceRecord, PublicInstance
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.sandbox.base import SandboxProvider
 
@@ -64,7 +64,7 @@ class AutoStop:
         return cls(freeze_after_s, stop_after_s)
 
     @classmethod
-    def of(cls, instance: InstanceRecord) -> AutoStop | None:
+    def of(cls, instance: InstanceRecord | PublicInstance) -> AutoStop | None:
         if instance.freeze_after_s is None or instance.stop_after_s is None:
             return None
         return cls(instance.freeze_after_s, instance.stop_after_s)
@@ -86,7 +86,7 @@ def idle_deadlines(auto_stop: AutoStop | None, now: datetime) -> InstanceChanges
     )
 
 
-def public_power(instance: InstanceRecord) -> Power | None:
+def public_power(instance: InstanceRecord | PublicInstance) -> Power | None:
     """What the API shows: a power only while running; paged out, or a wake in progress, is `asleep`."""
     if instance.status != Status.RUNNING:
         return None

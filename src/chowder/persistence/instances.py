@@ -5,6 +5,7 @@ every read refreshes what the session may hold: a record is the row as it is now
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, or_, select, update
@@ -16,7 +17,14 @@ from chowder.domain.audit import audit_entry
 from chowder.domain.lifecycle import LIVE
 from chowder.domain.models import Desired, Power, Status
 from chowder.domain.ports.audit import AuditEntry
-from chowder.domain.ports.instances import Claim, IdleStage, InstanceChanges, InstanceRecord, PendingWork
+from chowder.domain.ports.instances import (
+    Claim,
+    IdleStage,
+    InstanceChanges,
+    InstanceRecord,
+    PendingWork,
+    PublicInstance,
+)
 from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
@@ -34,6 +42,8 @@ _LIVE = _TABLE.c.status.in_([literal(status.value) for status in sorted(LIVE)])
 _THIS = (_TABLE.c.id == bindparam("instance_id"), _TABLE.c.organization_id == bindparam("org_id"), _LIVE)
 _ONE = select(_TABLE).where(*_THIS)
 _STATUS = select(_TABLE.c.status, _TABLE.c.gateway_url).where(*_THIS)
+_PUBLIC = select(*(_TABLE.c[column.name] for column in fields(PublicInstance)))
+_PUBLIC_ONE = _PUBLIC.where(*_THIS)
 
 
 class SqlInstanceReads:
@@ -42,19 +52,22 @@ class SqlInstanceReads:
     def __init__(self, executes: Executes) -> None:
         self._executes = executes
 
-    def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
-        found = records_of(InstanceRecord, self._executes.execute(_ONE, {"instance_id": instance_id, "org_id": org_id}))
+    def public(self, org_id: str, instance_id: str) -> PublicInstance | None:
+        found = records_of(PublicInstance, self._executes.execute(_PUBLIC_ONE, _these(org_id, instance_id)))
         return found[0] if found else None
 
     def status_of(self, org_id: str, instance_id: str) -> tuple[Status, str | None] | None:
-        row = self._executes.execute(_STATUS, {"instance_id": instance_id, "org_id": org_id}).one_or_none()
+        row = self._executes.execute(_STATUS, _these(org_id, instance_id)).one_or_none()
         return None if row is None else (Status(row.status), row.gateway_url)
 
-    def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
-        live = select(_TABLE).where(_TABLE.c.organization_id == org_id, _LIVE)
-        return records_of(
-            InstanceRecord, self._executes.execute(newest_first(live, _TABLE.c.created_at, _TABLE.c.id, page))
-        )
+    def public_of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[PublicInstance]:
+        live = _PUBLIC.where(_TABLE.c.organization_id == org_id, _LIVE)
+        statement = newest_first(live, _TABLE.c.created_at, _TABLE.c.id, page)
+        return records_of(PublicInstance, self._executes.execute(statement))
+
+
+def _these(org_id: str, instance_id: str) -> dict[str, str]:
+    return {"instance_id": instance_id, "org_id": org_id}
 
 
 class SqlInstanceRepository(SqlInstanceReads):
@@ -66,6 +79,10 @@ class SqlInstanceRepository(SqlInstanceReads):
         self._session.add(InstanceRow(**columns_of(instance)))
         self._session.flush()
         self._audit(audit_entry(instance.organization_id, "instance.create", instance_id=instance.id))
+
+    def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
+        found = records_of(InstanceRecord, self._session.execute(_ONE, _these(org_id, instance_id)))
+        return found[0] if found else None
 
     def count_live(self, org_id: str) -> int:
         count = self._session.scalar(

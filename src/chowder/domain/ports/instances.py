@@ -55,6 +55,31 @@ class InstanceRecord:
     wake_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PublicInstance:
+    """What an instance's owner may see of it, and all a listing reads: no secret, none of the engine's
+    bookkeeping (of a page of 50, reading the whole records cost half the request)."""
+
+    id: str
+    organization_id: str
+    name: str
+    status: Status
+    model_provider: str
+    sandbox_provider: str
+    sandbox_id: str | None
+    gateway_url: str | None
+    openclaw_version: str
+    openclaw_config: dict[str, Any] | None
+    region: str | None
+    egress: Egress
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    freeze_after_s: int | None
+    stop_after_s: int | None
+    power: Power
+
+
 class Keep(Enum):
     """The value of an `InstanceChanges` field a transition does not write: None cannot say it, because None is
     what clears a column (an error message, say)."""
@@ -103,8 +128,8 @@ class InstanceReads(Protocol):
     """The lookups of one tenant's instances that a short read makes (`Transactions.read`): one indexed statement
     each; a deleted (terminated) instance is not visible."""
 
-    def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
-        """A visible instance: of this org and not deleted."""
+    def public(self, org_id: str, instance_id: str) -> PublicInstance | None:
+        """A visible instance's public fields: of this org and not deleted."""
         ...
 
     def status_of(self, org_id: str, instance_id: str) -> tuple[Status, str | None] | None:
@@ -112,13 +137,18 @@ class InstanceReads(Protocol):
         frequent: two columns, not the record)."""
         ...
 
-    def of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[InstanceRecord]:
-        """The org's visible instances, newest first: those of the page, and one more if there is a next page."""
+    def public_of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[PublicInstance]:
+        """The org's visible instances' public fields, newest first: those of the page, and one more if there is
+        a next page."""
         ...
 
 
 class InstanceRepository(InstanceReads, Protocol):
     """Reads and writes of one tenant's instances."""
+
+    def get(self, org_id: str, instance_id: str) -> InstanceRecord | None:
+        """A visible instance: of this org and not deleted."""
+        ...
 
     def add(self, instance: InstanceRecord) -> None: ...
 
