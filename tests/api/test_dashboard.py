@@ -8,7 +8,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from chowder.core.settings import Settings
 from chowder.web import STATIC
+from tests.api.conftest import client_for
 
 MODULE_IMPORT = re.compile(r"""^import .* from '\./([\w-]+\.js)';$""", re.MULTILINE)
 
@@ -53,8 +55,11 @@ def test_every_module_the_page_imports_is_served_as_javascript(client: TestClien
     assert seen == on_disk, f"modules not reached from app.js: {on_disk - seen}"
 
 
-def test_config_says_whether_billing_is_configured(client: TestClient) -> None:
+def test_config_says_whether_billing_is_configured(client: TestClient, settings: Settings) -> None:
     assert client.get("/ui/config.json").json() == {"billing": False, "dev_model": False}
+    billed = settings.model_copy(update={"stripe_secret_key": "sk_test_x", "dev_model": True})
+    with client_for(billed) as other:
+        assert other.get("/ui/config.json").json() == {"billing": True, "dev_model": True}
 
 
 def test_the_page_never_writes_html_from_strings() -> None:

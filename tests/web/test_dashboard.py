@@ -154,6 +154,40 @@ def test_usage_shows_sessions_and_models_as_bars(running: Dashboard) -> None:
     b.screenshot("usage")
 
 
+def test_channels_show_their_setup_fields_and_skills_load(running: Dashboard) -> None:
+    b = running.browser
+    running.as_org()
+    b.open(f"#/instances/{running.instance_id}/channels")
+    b.wait_text('tr[data-channel="telegram"]', "off")
+    assert "interactive" in b.text_of('tr[data-channel="whatsapp"]')
+    b.click("Connect", within='tr[data-channel="slack"]')
+    # The form asks for what the channel's info endpoint names, each described.
+    assert b.field("bot_token").get_attribute("type") == "password"
+    assert b.field("app_token").get_attribute("aria-describedby")
+    assert "Your Slack app-level token" in b.text_of(".channel-detail")
+    b.click("Status", within='tr[data-channel="telegram"]')
+    b.wait_text(".channel-detail", "Enabled: no")
+    b.screenshot("channels")
+    b.open(f"#/instances/{running.instance_id}/skills")
+    b.wait("the skills to load", lambda: "Loading skills" not in b.text_of(".tab-panel"), timeout_s=60)
+    assert b.visible(".tab-panel .error") == [], b.text_of(".tab-panel")
+    assert b.visible(".tab-panel tbody tr")
+    b.screenshot("skills")
+    assert b.console_errors() == []
+
+
+def test_organization_page_shows_the_plan(running: Dashboard) -> None:
+    b = running.browser
+    running.as_org()
+    b.open("#/organization")
+    b.wait_text("#tier", "shrimp")
+    page = b.text_of("main")
+    assert "1 of 1" in page and "Billing is not configured on this server." in page
+    assert "built-in dev model" in page and "Dashboard Co" in page
+    assert b.visible("main button") == [b.button("Save key")], "no checkout or portal button without billing"
+    b.screenshot("organization")
+
+
 def test_a_scoped_key_made_in_the_page_sees_only_its_instance_until_revoked(running: Dashboard) -> None:
     b, server = running.browser, running.server
     running.as_org()
