@@ -5,6 +5,8 @@ free again once its lease runs out."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -12,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import Message, Send
 
+from chowder.api.app import create_app
 from chowder.core.clock import utcnow
 from chowder.core.settings import Settings
 from chowder.domain.idempotency import LEASE, RETENTION
@@ -118,3 +122,60 @@ def test_a_key_is_free_again_once_its_lease_runs_out_or_it_expires(database_url:
     assert claim(now + LEASE + timedelta(seconds=1)) is None, "the same request takes over an abandoned lease"
     assert claim(now + RETENTION + LEASE * 3, "f2") is None, "expired: the key is new again"
     db.engine.dispose()
+
+
+def test_a_key_sent_again_the_moment_the_first_answer_is_whole_is_replayed(settings: Settings) -> None:
+    """The client holds the whole answer only once it is stored: resending then is a replay, not a 409."""
+    app = create_app(settings, run_engine=False, serve_sandboxes=False)
+    signup_request = json.dumps({"name": "Once"}).encode()
+
+    async def post(send: Send) -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/organization/signup",
+            "raw_path": b"/v1/organization/signup",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"content-type", b"application/json"), (b"idempotency-key", b"at-once")],
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8000),
+        }
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": signup_request, "more_body": False}
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        await app(scope, receive, send)
+
+    statuses: list[tuple[int, bool]] = []
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            again: dict[str, Any] = {}
+
+            async def resend_at_the_last_byte(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    again["status"] = message["status"]
+                    again["replayed"] = (b"idempotent-replayed", b"true") in message["headers"]
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    statuses.append((again["status"], again["replayed"]))
+
+            async def first_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    statuses.append((message["status"], False))
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    await post(resend_at_the_last_byte)
+
+            await post(first_send)
+
+    asyncio.run(scenario())
+    assert statuses == [(201, False), (201, True)]

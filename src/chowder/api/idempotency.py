@@ -70,16 +70,22 @@ async def _once(
     except BaseException:
         with contextlib.suppress(Exception):
             await keys.release(caller, key)
+            await recorder.finish()
         raise
-    answer = recorder.answer()
-    if answer is None:
-        await keys.release(caller, key)
-    else:
-        await keys.answer(caller, key, answer)
+    try:
+        answer = recorder.answer()
+        if answer is None:
+            await keys.release(caller, key)
+        else:
+            await keys.answer(caller, key, answer)
+    finally:
+        await recorder.finish()
 
 
 class _Recorder:
-    """Passes the answer on and keeps a copy of it, unless it is not one to keep."""
+    """Passes the answer on and keeps a copy of it, unless it is not one to keep. The last part of a kept answer
+    waits (`finish`) until the answer is stored: a client that has it whole and sends the key again at once then
+    gets it replayed, never a 409 for a request that is over."""
 
     def __init__(self, send: Send) -> None:
         self._send = send
@@ -87,6 +93,7 @@ class _Recorder:
         self._headers: list[tuple[str, str]] = []
         self._chunks: list[bytes] = []
         self._kept = True
+        self._last: Message | None = None
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -96,7 +103,15 @@ class _Recorder:
             self._kept = not streamed and self._status < 500 and self._status not in _NOT_KEPT
         elif message["type"] == "http.response.body" and self._kept:
             self._chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                self._last = message
+                return
         await self._send(message)
+
+    async def finish(self) -> None:
+        last, self._last = self._last, None
+        if last is not None:
+            await self._send(last)
 
     def answer(self) -> StoredAnswer | None:
         if self._status is None or not self._kept:
