@@ -160,12 +160,12 @@ def test_channels_show_their_setup_fields_and_skills_load(running: Dashboard) ->
     b.open(f"#/instances/{running.instance_id}/channels")
     b.wait_text('tr[data-channel="telegram"]', "off")
     assert "interactive" in b.text_of('tr[data-channel="whatsapp"]')
-    b.click("Connect", within='tr[data-channel="slack"]')
+    b.click("Connect slack")
     # The form asks for what the channel's info endpoint names, each described.
     assert b.field("bot_token").get_attribute("type") == "password"
     assert b.field("app_token").get_attribute("aria-describedby")
     assert "Your Slack app-level token" in b.text_of(".channel-detail")
-    b.click("Status", within='tr[data-channel="telegram"]')
+    b.click("Status of telegram")
     b.wait_text(".channel-detail", "Enabled: no")
     b.screenshot("channels")
     b.open(f"#/instances/{running.instance_id}/skills")

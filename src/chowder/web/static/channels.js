@@ -20,9 +20,12 @@ export function channelsTab(ctx, instance) {
         h('td', {}, c.connection_type),
         h('td', {}, c.enabled ? 'on' : 'off'),
         h('td', {}, h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'secondary', onclick: () => setup(c.channel) }, c.enabled ? 'Settings' : 'Connect'),
-          h('button', { type: 'button', class: 'secondary', onclick: () => status(c.channel) }, 'Status'),
-          c.enabled ? h('button', { type: 'button', class: 'danger', onclick: () => disconnect(c.channel) }, 'Disconnect') : null)))));
+          h('button', { type: 'button', class: 'secondary', onclick: () => setup(c.channel),
+            'aria-label': `${c.enabled ? 'Settings of' : 'Connect'} ${c.channel}` }, c.enabled ? 'Settings' : 'Connect'),
+          h('button', { type: 'button', class: 'secondary', onclick: () => status(c.channel),
+            'aria-label': `Status of ${c.channel}` }, 'Status'),
+          c.enabled ? h('button', { type: 'button', class: 'danger', onclick: () => disconnect(c.channel),
+            'aria-label': `Disconnect ${c.channel}` }, 'Disconnect') : null)))));
     } catch (err) {
       if (err.name !== 'AbortError') notice(message, err.message, 'error');
     }

@@ -20,8 +20,8 @@ export function skillsTab(ctx, instance) {
         h('td', {}, s.source),
         h('td', {}, s.ready ? 'ready' : 'not ready'),
         h('td', {}, h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'secondary', onclick: () => toggle(s.name, true) }, 'Enable'),
-          h('button', { type: 'button', class: 'secondary', onclick: () => toggle(s.name, false) }, 'Disable')))))
+          h('button', { type: 'button', class: 'secondary', onclick: () => toggle(s.name, true), 'aria-label': `Enable ${s.name}` }, 'Enable'),
+          h('button', { type: 'button', class: 'secondary', onclick: () => toggle(s.name, false), 'aria-label': `Disable ${s.name}` }, 'Disable')))))
         : h('tr', {}, h('td', { colspan: 5 }, 'No skills.')));
       notice(message, '');
     } catch (err) {
