@@ -55,6 +55,24 @@ def test_a_wrong_key_is_refused_and_nothing_is_kept(dashboard: Dashboard) -> Non
     assert b.console_errors() == []
 
 
+def test_sign_up_in_the_page_shows_the_key_once_and_signs_in(dashboard: Dashboard) -> None:
+    b = dashboard.browser
+    b.open("#/signin")
+    b.one("details.signup summary").click()
+    b.fill("Organization name", "Signed Up Ltd")
+    b.click("Create organization")
+    key = b.one("#new-org-key").text
+    assert key.startswith("chd_org_") and len(key) == 72
+    org = dashboard.server.client.get("/v1/organization", headers=auth(key)).json()
+    assert org["name"] == "Signed Up Ltd"
+    b.click("Continue signed in")
+    b.wait_text("main", "No instances yet")
+    assert b.driver.execute_script("return sessionStorage.getItem('chowder.key')") == key
+    dashboard.sign_out()
+    assert b.driver.execute_script("return sessionStorage.getItem('chowder.key')") is None
+    assert b.console_errors() == []
+
+
 def test_create_an_instance_and_watch_it_boot(running: Dashboard) -> None:
     b = running.browser
     running.as_org()
