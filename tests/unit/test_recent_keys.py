@@ -13,7 +13,7 @@ import pytest
 from chowder.core.clock import utcnow
 from chowder.core.errors import Unauthorized
 from chowder.domain.keys import ApiKeys, mint
-from chowder.domain.models import KeyKind, Permission
+from chowder.domain.models import KeyKind, Permission, Principal
 from chowder.domain.ports.storage import UnitOfWork
 from chowder.domain.ports.tenancy import Grant
 from chowder.domain.recent_keys import RecentKeys
@@ -86,9 +86,9 @@ def test_a_revocation_through_this_process_refuses_the_key_at_once(tx: SqlTransa
     asyncio.run(scenario())
 
 
-def test_a_lookup_that_raced_a_revocation_is_not_held(tx: SqlTransactions) -> None:
-    """The lookup reads the key active; the revocation commits before the lookup's answer is stored: held, the
-    key would outlive its revocation by a ttl in this process."""
+def test_a_lookup_that_raced_a_revocation_is_made_again_and_never_held(tx: SqlTransactions) -> None:
+    """The lookup reads the key active; the revocation commits before the lookup's answer is used: held, the key
+    would outlive its revocation by a ttl in this process; answered, a request would pass after it."""
     org_id, key_id, raw = scoped_key(tx)
 
     async def scenario() -> None:
@@ -99,11 +99,35 @@ def test_a_lookup_that_raced_a_revocation_is_not_held(tx: SqlTransactions) -> No
         await counted.done.wait()  # the lookup has read the key, still active
         await keys.revoke(org_id, key_id)
         counted.release.set()
-        assert (await lookup).key_id == key_id, "the lookup itself read the key before the revocation"
+        with pytest.raises(Unauthorized):
+            await lookup
         with pytest.raises(Unauthorized):
             await keys.authenticate(raw)
 
     asyncio.run(scenario())
+
+
+def test_requests_that_miss_a_key_together_share_one_lookup(tx: SqlTransactions) -> None:
+    """Every connection of a poller misses the key at the same instant once its ttl ends."""
+    _, key_id, raw = scoped_key(tx)
+
+    async def scenario() -> None:
+        counted = CountingTransactions(tx)
+        keys = ApiKeys(counted, RecentKeys(ttl_s=60))
+        principals = await asyncio.gather(*(keys.authenticate(raw) for _ in range(32)))
+        assert {principal.key_id for principal in principals} == {key_id}
+        assert counted.count == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_refusal_reaches_every_request_that_shared_the_lookup(tx: SqlTransactions) -> None:
+    keys = ApiKeys(tx, RecentKeys(ttl_s=60))
+
+    async def scenario() -> list[BaseException | Principal]:
+        return await asyncio.gather(*(keys.authenticate("chd_sk_unknown") for _ in range(3)), return_exceptions=True)
+
+    assert all(isinstance(outcome, Unauthorized) for outcome in asyncio.run(scenario()))
 
 
 def test_a_held_key_is_refused_once_it_expires(tx: SqlTransactions) -> None:
