@@ -199,3 +199,16 @@ def test_subscription_shape(client: TestClient) -> None:
         "stripe_customer_id": None,
         "stripe_subscription_id": None,
     }
+
+
+def test_a_held_key_lacking_a_permission_on_a_deleted_instance_gets_404(client: TestClient) -> None:
+    """The key is held by the process (CHOWDER_AUTH_CACHE_S) with the grant it had before the delete: the guard's
+    403 must not tell that an instance it no longer reaches existed."""
+    org_key = signup(client)
+    instance = create_instance(client, org_key)["id"]
+    interact_only = scoped_key(client, org_key, [instance], ["interact"])
+    lacking = client.get(f"/v1/instances/{instance}", headers=auth(interact_only))
+    assert lacking.status_code == 403, "held now, with its grant"
+    assert client.delete(f"/v1/instances/{instance}", headers=auth(org_key)).status_code == 204
+    response = client.get(f"/v1/instances/{instance}", headers=auth(interact_only))
+    assert (response.status_code, response.json()) == (404, {"detail": "Instance not found."})

@@ -72,7 +72,9 @@ def require(
     permission: Permission,
 ) -> Callable[[str, Request, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
     """An instance route's guard: org keys pass; scoped keys need a grant on the instance (else 404,
-    no existence leak) holding the permission (else 403). Whether the instance exists is the service's."""
+    no existence leak) holding the permission (else 403). Whether the instance exists is the service's, but for
+    a 403: a key held for a moment (`RecentKeys`) may still hold the grant of an instance deleted since, which
+    is 404 as for a key that never had it."""
 
     async def check(instance_id: str, request: Request, credentials: Credentials) -> Principal:
         principal = await get_principal(request, credentials)
@@ -82,6 +84,8 @@ def require(
         if granted is None:
             raise NotFound("Instance not found.")
         if permission not in granted:
+            state: AppState = request.app.state.chowder
+            await state.instances.status(principal, instance_id)  # NotFound once deleted
             raise Forbidden(f"This key lacks the '{permission.value}' permission for this instance.")
         return principal
 
