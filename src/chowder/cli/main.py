@@ -88,26 +88,35 @@ def worker() -> None:
 
 @runtime_app.command("install")
 def runtime_install(
-    version: Annotated[str, typer.Option(help="OpenClaw release or alias.")] = "v1",
+    releases: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--release",
+            "--version",
+            help="OpenClaw release, alias or `all` (the catalog); repeatable. Default: v1.",
+        ),
+    ] = None,
 ) -> None:
-    """Install Node 24 and the pinned OpenClaw packages into the shared runtime cache (once)."""
+    """Install Node 24 and the pinned OpenClaw packages of each release into the shared runtime cache (once): the
+    releases an instance can be created on or upgraded to."""
     from chowder.runtime.openclaw.installer import RuntimeCache
-    from chowder.runtime.openclaw.versions import resolve_release
+    from chowder.runtime.openclaw.versions import DEFAULT_RELEASE, RELEASES, resolve_release
 
     settings = Settings()
-    release = resolve_release(version)
     cache = RuntimeCache(settings.resolved_runtime_dir)
-    if cache.is_installed(release):
-        console.print(f"OpenClaw {release.version} is installed in {cache.root}")
-        return
-    with console.status(f"Installing OpenClaw {release.version} into {cache.root}") as status:
+    requested = releases or [DEFAULT_RELEASE]
+    for release in RELEASES.values() if "all" in requested else map(resolve_release, requested):
+        if cache.is_installed(release):
+            console.print(f"OpenClaw {release.version} is installed in {cache.root}")
+            continue
+        with console.status(f"Installing OpenClaw {release.version} into {cache.root}") as status:
 
-        def show(line: str) -> None:
-            console.print(line)
-            status.update(line.strip())
+            def show(line: str) -> None:
+                console.print(line)
+                status.update(line.strip())
 
-        cache.install(release, show)
-    console.print(f"[green]OpenClaw {release.version} ready[/green]")
+            cache.install(release, show)
+        console.print(f"[green]OpenClaw {release.version} ready[/green]")
 
 
 @runtime_app.command("image")

@@ -22,6 +22,24 @@ class Release:
 
 # Plugins follow the gateway's release; where a plugin skipped a release, the newest one before it is pinned.
 RELEASES: dict[str, Release] = {
+    "2026.9.5": Release(
+        version="2026.9.5",
+        plugins=dict.fromkeys(
+            (
+                "discord",
+                "slack",
+                "whatsapp",
+                "googlechat",
+                "signal",
+                "matrix",
+                "msteams",
+                "mattermost",
+                "nostr",
+                "line",
+            ),
+            "2026.9.5",
+        ),
+    ),
     "2026.9.6": Release(
         version="2026.9.6",
         plugins={
