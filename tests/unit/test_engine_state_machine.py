@@ -132,8 +132,9 @@ class _SeenBeforeTheEngineMoved:
         changes: InstanceChanges,
         at: datetime,
         action: str | None = None,
+        announce: str | None = None,
     ) -> bool:
-        return self._instances.transition(org_id, instance_id, source, target, changes, at, action)
+        return self._instances.transition(org_id, instance_id, source, target, changes, at, action, announce)
 
 
 def test_an_intent_is_judged_again_on_the_status_the_engine_left(store: Store) -> None:

@@ -28,6 +28,7 @@ class Event(StrEnum):
     STOP = "stop"
     RESTART = "restart"
     RECOVER = "recover"
+    RESTORE = "restore"
     DELETE = "delete"
     # What the engine did or saw.
     LAUNCHING = "launching"
@@ -55,6 +56,8 @@ class Transition:
     effects: InstanceChanges = InstanceChanges()
     # Written to the audit log as `instance.<event>` (an observation that changes nothing is not).
     audited: bool = True
+    # The webhook event it announces, recorded with it (`domain/webhooks.py`): a status reached, not an intent.
+    announced: str | None = None
 
 
 _PROVISIONING = frozenset({Status.PROVISIONING})
@@ -84,25 +87,51 @@ TRANSITIONS: dict[Event, Transition] = {
         "recover",
         InstanceChanges(desired_state=Desired.RUNNING, error_message=None, replace_gateway=True),
     ),
+    # Its state replaced by a backup's before its next boot (`domain/restores.py`): the backup to restore is the
+    # intent's `restore_backup_id`, kept until the engine launches a gateway on the restored state.
+    Event.RESTORE: Transition(
+        frozenset({Status.RUNNING, Status.STOPPED, Status.ERROR}),
+        Status.PROVISIONING,
+        "restore a backup",
+        InstanceChanges(desired_state=Desired.RUNNING, error_message=None, replace_gateway=True),
+    ),
     Event.DELETE: Transition(LIVE, Status.TERMINATED, "be deleted", InstanceChanges(desired_state=Desired.DELETED)),
     # A new gateway is about to be launched (with new credentials): the one a restart replaces is gone by then.
     Event.LAUNCHING: Transition(
-        _PROVISIONING, Status.PROVISIONING, "launch a gateway", InstanceChanges(replace_gateway=False)
+        _PROVISIONING,
+        Status.PROVISIONING,
+        "launch a gateway",
+        InstanceChanges(replace_gateway=False, restore_backup_id=None),
     ),
     # No room on the host yet: the reason is written, the instance stays queued (`domain/admission.py`).
     Event.WAITING: Transition(_PROVISIONING, Status.PROVISIONING, "wait for room", audited=False),
     Event.BOOTED: Transition(
-        _PROVISIONING, Status.RUNNING, "finish booting", InstanceChanges(power=Power.AWAKE, wake_at=None)
+        _PROVISIONING,
+        Status.RUNNING,
+        "finish booting",
+        InstanceChanges(power=Power.AWAKE, wake_at=None),
+        announced="instance.running",
     ),
-    Event.BOOT_FAILED: Transition(_PROVISIONING, Status.ERROR, "fail to boot"),
+    # A failed restore is dropped (the state dir is as it was, or the boot after it failed): `recover` boots it as is.
+    Event.BOOT_FAILED: Transition(
+        _PROVISIONING,
+        Status.ERROR,
+        "fail to boot",
+        InstanceChanges(restore_backup_id=None),
+        announced="instance.error",
+    ),
     Event.RELAUNCHING: Transition(_RUNNING, Status.RUNNING, "launch a gateway"),
-    Event.WAKE_FAILED: Transition(_RUNNING, Status.ERROR, "fail to wake"),
+    Event.WAKE_FAILED: Transition(_RUNNING, Status.ERROR, "fail to wake", announced="instance.error"),
     Event.SEEN_ALIVE: Transition(_RUNNING, Status.RUNNING, "be seen alive", audited=False),
     Event.SANDBOX_DIED: Transition(_RUNNING, Status.PROVISIONING, "lose its sandbox"),
-    Event.STOPPED: Transition(_RUNNING, Status.STOPPED, "finish stopping"),
-    Event.STOP_FAILED: Transition(_RUNNING, Status.ERROR, "fail to stop"),
+    Event.STOPPED: Transition(_RUNNING, Status.STOPPED, "finish stopping", announced="instance.stopped"),
+    Event.STOP_FAILED: Transition(_RUNNING, Status.ERROR, "fail to stop", announced="instance.error"),
     Event.TORN_DOWN: Transition(
-        frozenset({Status.TERMINATED}), Status.TERMINATED, "be torn down", InstanceChanges(torn_down=True)
+        frozenset({Status.TERMINATED}),
+        Status.TERMINATED,
+        "be torn down",
+        InstanceChanges(torn_down=True),
+        announced="instance.deleted",
     ),
 }
 
@@ -135,4 +164,7 @@ def apply(
         raise IllegalTransition(event, status)
     written = replace(changes, **transition.effects.given())
     action = f"instance.{event}" if transition.audited else None
-    return instances.transition(org_id, instance_id, status, transition.target, written, utcnow(), action)
+    announce = transition.announced
+    return instances.transition(
+        org_id, instance_id, status, transition.target, written, utcnow(), action, announce=announce
+    )

@@ -25,11 +25,13 @@ from chowder.domain.ports.instances import (
     PendingWork,
     PublicInstance,
 )
+from chowder.domain.webhooks import announce
 from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
 from chowder.persistence.records import Executes, changed_one, columns_of, record_of, records_of
 from chowder.persistence.tables import InstanceRow
+from chowder.persistence.webhooks import SqlWebhookRepository
 
 _BATCH = 500  # ids per statement, well below every database's bound-parameter limit
 
@@ -44,6 +46,8 @@ _ONE = select(_TABLE).where(*_THIS)
 _STATUS = select(_TABLE.c.status, _TABLE.c.gateway_url).where(*_THIS)
 _PUBLIC = select(*(_TABLE.c[column.name] for column in fields(PublicInstance)))
 _PUBLIC_ONE = _PUBLIC.where(*_THIS)
+# An instance as its webhook events describe it.
+_ANNOUNCED = ("id", "name", "status", "error_message", "openclaw_version")
 
 
 class SqlInstanceReads:
@@ -120,6 +124,7 @@ class SqlInstanceRepository(SqlInstanceReads):
         changes: InstanceChanges,
         at: datetime,
         action: str | None = None,
+        announce: str | None = None,
     ) -> bool:
         values = changes.given() | {"status": target, "updated_at": at}
         if target != source:
@@ -133,7 +138,19 @@ class SqlInstanceRepository(SqlInstanceReads):
         if moved and action is not None:
             detail = {"from": str(source), "to": str(target)}
             self._audit(audit_entry(org_id, action, instance_id=instance_id, detail=detail))
+        if moved and announce is not None:
+            self._announce(org_id, instance_id, announce, source)
         return moved
+
+    def _announce(self, org_id: str, instance_id: str, event_type: str, source: Status) -> None:
+        """The webhook event of a transition, with the instance as the transition left it (deleted ones too)."""
+        row = self._session.execute(
+            select(*(_TABLE.c[name] for name in _ANNOUNCED)).where(
+                _TABLE.c.id == instance_id, _TABLE.c.organization_id == org_id
+            )
+        ).one()
+        data = {"instance": dict(row._mapping), "previous_status": str(source)}
+        announce(SqlWebhookRepository(self._session), org_id, event_type, data)
 
     def set_power(
         self,

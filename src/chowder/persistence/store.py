@@ -13,11 +13,14 @@ from sqlalchemy.orm import Session
 
 from chowder.domain.ports.storage import Reads, UnitOfWork
 from chowder.persistence.audit import SqlAuditRepository
+from chowder.persistence.backups import SqlBackupRepository
 from chowder.persistence.db import Database
 from chowder.persistence.idempotency import SqlIdempotencyRepository
 from chowder.persistence.instances import SqlEngineRepository, SqlInstanceReads, SqlInstanceRepository
+from chowder.persistence.spend import SqlSpendRepository
 from chowder.persistence.tenancy import SqlKeyRepository, SqlOrgRepository, SqlStripeEventRepository, SqlUsageRepository
 from chowder.persistence.warm_pool import SqlWarmPoolRepository
+from chowder.persistence.webhooks import SqlWebhookRepository
 
 T = TypeVar("T")
 
@@ -61,6 +64,18 @@ class SqlUnitOfWork:
     @cached_property
     def idempotency(self) -> SqlIdempotencyRepository:
         return SqlIdempotencyRepository(self._session)
+
+    @cached_property
+    def spend(self) -> SqlSpendRepository:
+        return SqlSpendRepository(self._session)
+
+    @cached_property
+    def webhooks(self) -> SqlWebhookRepository:
+        return SqlWebhookRepository(self._session)
+
+    @cached_property
+    def backups(self) -> SqlBackupRepository:
+        return SqlBackupRepository(self._session)
 
 
 class SqlReads:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -56,6 +57,8 @@ class OrganizationRow(Base):
     stripe_event_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Spend caps: tokens the org may use per calendar month (UTC); None for no cap (`domain/spend.py`).
+    monthly_token_limit: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ModelKeyRow(Base):
@@ -82,6 +85,8 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # Spend caps: tokens a scoped key's turns may use per calendar month (UTC); None for no cap.
+    monthly_token_limit: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class KeyGrantRow(Base):
@@ -135,6 +140,12 @@ class InstanceRow(Base):
     idle_freeze_at: Mapped[datetime | None] = mapped_column(index=True)
     idle_stop_at: Mapped[datetime | None] = mapped_column(index=True)
     wake_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Scheduled backups (`domain/backups.py`): one every `backup_every_hours`, the newest `backup_keep` kept.
+    backup_every_hours: Mapped[int | None] = mapped_column(Integer)
+    backup_keep: Mapped[int | None] = mapped_column(Integer)
+    backup_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Restore and clone: the backup to put in place before the next boot (`domain/restores.py`).
+    restore_backup_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class WarmGatewayRow(Base):
@@ -228,3 +239,98 @@ class AuditEventRow(Base):
     target_id: Mapped[str | None] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# Spend caps (issue 18, item 6)
+
+
+class MonthlyTokenSpendRow(Base):
+    """The running total of one calendar month's tokens (UTC) of an organization or of a scoped key (`subject_id`
+    is the org's id or the key's), added to with each usage event: a cap is checked on one row, not by summing
+    the month's events (`persistence/spend.py`)."""
+
+    __tablename__ = "monthly_token_spend"
+
+    subject_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(36))
+    tokens: Mapped[int] = mapped_column(BigInteger)
+
+
+# Lifecycle webhooks (issue 18, item 5)
+
+
+class WebhookEndpointRow(Base):
+    """An organization's webhook endpoint; its signing secret encrypted with the server key (`domain/webhooks.py`)."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]]
+    description: Mapped[str | None] = mapped_column(String(255))
+    secret_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class WebhookEventRow(Base):
+    """An event recorded in the transaction of the change it announces (the outbox)."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(36), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class WebhookDeliveryRow(Base):
+    """One event to one endpoint: its state, attempts and last outcome, and the lease of the worker sending it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(36))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+# Backups (issue 18 item 1)
+
+
+class BackupRow(Base):
+    """A backup of an instance's state (`domain/backups.py`); its archive is in the backup store under its id. Kept
+    after the instance is deleted."""
+
+    __tablename__ = "backups"
+    __table_args__ = (Index("ix_backups_org_created", "organization_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(36))
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    openclaw_version: Mapped[str] = mapped_column(String(32))
+    openclaw_release: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

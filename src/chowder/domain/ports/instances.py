@@ -53,6 +53,8 @@ class InstanceRecord:
     idle_freeze_at: datetime | None = None
     idle_stop_at: datetime | None = None
     wake_at: datetime | None = None
+    # Restore and clone: the backup whose state the engine puts in place before the next boot (`domain/restores.py`).
+    restore_backup_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ class InstanceChanges:
     idle_freeze_at: datetime | None | Keep = KEEP
     idle_stop_at: datetime | None | Keep = KEEP
     wake_at: datetime | None | Keep = KEEP
+    restore_backup_id: str | None | Keep = KEEP
 
     def given(self) -> dict[str, Any]:
         """The fields this change writes, by column name."""
@@ -174,10 +177,12 @@ class InstanceRepository(InstanceReads, Protocol):
         changes: InstanceChanges,
         at: datetime,
         action: str | None = None,
+        announce: str | None = None,
     ) -> bool:
         """Compare-and-set: moves the org's instance from `source` to `target` with `changes`, as of `at`; False (and
         nothing written) when it is no longer in `source`. With `action`, a move is written to the audit log in the
-        same transaction. Only `domain.lifecycle.apply` calls it."""
+        same transaction; with `announce`, it is recorded as that webhook event (the instance as it now is) too.
+        Only `domain.lifecycle.apply` calls it."""
         ...
 
     def set_power(

@@ -7,10 +7,13 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from chowder.domain.ports.audit import AuditRepository
+from chowder.domain.ports.backups import BackupRepository
 from chowder.domain.ports.idempotency import IdempotencyRepository
 from chowder.domain.ports.instances import EngineRepository, InstanceReads, InstanceRepository
+from chowder.domain.ports.spend import SpendRepository
 from chowder.domain.ports.tenancy import KeyRepository, OrgRepository, StripeEventRepository, UsageRepository
 from chowder.domain.ports.warm_pool import WarmPoolRepository
+from chowder.domain.ports.webhooks import WebhookRepository
 
 T = TypeVar("T")
 
@@ -52,6 +55,15 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def spend(self) -> SpendRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
+
+    @property
+    def backups(self) -> BackupRepository: ...
 
 
 class Transactions(Protocol):
