@@ -33,6 +33,8 @@ def test_signup_returns_org_and_org_key_once(client: TestClient) -> None:
         "instance_count",
         "created_at",
         "updated_at",
+        "monthly_token_limit",  # extension: spend caps
+        "monthly_tokens_used",
     }
     assert uuid.UUID(org["id"]).version == 4
     assert (org["name"], org["model_providers"], org["subscription_tier"]) == ("Acme Corp", [], "shrimp")

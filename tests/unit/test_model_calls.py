@@ -156,9 +156,10 @@ def test_a_usage_record_that_fails_is_logged_and_the_answer_stands(
     transactions = 0
 
     async def fails_after_the_first(work: Callable[[UnitOfWork], T]) -> T:
+        """The credential's and the spend caps' reads pass; the record fails."""
         nonlocal transactions
         transactions += 1
-        if transactions > 1:
+        if transactions > 2:
             raise ConnectionError("the database went away")
         return await tx(work)
 

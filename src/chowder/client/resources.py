@@ -29,6 +29,7 @@ class KeysRoutes:
     list = endpoint(routes.list_keys)
     list_page = endpoint(routes.keys_page)
     get = endpoint(routes.get_key)
+    update = endpoint(routes.update_key)
     revoke = endpoint(routes.revoke_key)
 
 

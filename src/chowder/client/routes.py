@@ -14,7 +14,7 @@ from urllib.parse import quote
 from chowder.client.calls import LONG_TIMEOUT_S, Call, Page, ReportPage, body, call, nothing, one, page, report_page
 from chowder.schemas.audit import AuditEvent
 from chowder.schemas.instances import AutoStop, Egress, Instance, InstanceCreate, InstanceStatus, InstanceUpdate
-from chowder.schemas.keys import Key, KeyCreate, KeyCreated, KeyDetail, PermissionName
+from chowder.schemas.keys import Key, KeyCreate, KeyCreated, KeyDetail, KeyUpdate, PermissionName
 from chowder.schemas.organization import (
     BillingUrl,
     CheckoutRequest,
@@ -38,6 +38,8 @@ class NotGiven(Enum):
 
 NOT_GIVEN = NotGiven.NOT_GIVEN
 MaybeAutoStop = AutoStop | None | Literal[NotGiven.NOT_GIVEN]
+# A monthly token cap to set: a number, None to lift the cap, NOT_GIVEN to keep it.
+MaybeLimit = int | None | Literal[NotGiven.NOT_GIVEN]
 
 
 def segment(value: str) -> str:
@@ -66,10 +68,15 @@ def get_organization() -> Call[Organization]:
 
 
 def update_organization(
-    *, name: str | None = None, model_api_keys: Mapping[str, str] | None = None
+    *,
+    name: str | None = None,
+    model_api_keys: Mapping[str, str] | None = None,
+    monthly_token_limit: MaybeLimit = NOT_GIVEN,
 ) -> Call[Organization]:
-    """`model_api_keys` is merged into the stored ones; an empty string deletes a provider's key."""
-    update = OrganizationUpdate.model_validate(given(name=name, model_api_keys=model_api_keys))
+    """`model_api_keys` is merged into the stored ones; an empty string deletes a provider's key.
+    `monthly_token_limit` caps the organization's tokens per calendar month (None lifts the cap)."""
+    fields = {**given(name=name, model_api_keys=model_api_keys), **_limit(monthly_token_limit)}
+    update = OrganizationUpdate.model_validate(fields)
     return call("PATCH", "/v1/organization", one(Organization), json=body(update))
 
 
@@ -136,10 +143,17 @@ def create_key(
     instance_ids: Sequence[str],
     permissions: Sequence[PermissionName],
     expires_at: datetime | None = None,
+    monthly_token_limit: int | None = None,
     idempotency_key: str | None = None,
 ) -> Call[KeyCreated]:
     """A scoped key; its `raw_key` is in this answer only."""
-    fields = given(name=name, instance_ids=list(instance_ids), permissions=list(permissions), expires_at=expires_at)
+    fields = given(
+        name=name,
+        instance_ids=list(instance_ids),
+        permissions=list(permissions),
+        expires_at=expires_at,
+        monthly_token_limit=monthly_token_limit,
+    )
     payload = body(KeyCreate.model_validate(fields))
     return call("POST", "/v1/keys", one(KeyCreated), json=payload, idempotency_key=idempotency_key)
 
@@ -155,6 +169,16 @@ def keys_page(*, limit: int, cursor: str | None = None) -> Call[Page[Key]]:
 
 def get_key(key_id: str) -> Call[KeyDetail]:
     return call("GET", f"/v1/keys/{segment(key_id)}", one(KeyDetail))
+
+
+def update_key(key_id: str, *, monthly_token_limit: MaybeLimit = NOT_GIVEN) -> Call[KeyDetail]:
+    """Caps the key's tokens per calendar month (None lifts the cap)."""
+    payload = body(KeyUpdate.model_validate(_limit(monthly_token_limit)))
+    return call("PATCH", f"/v1/keys/{segment(key_id)}", one(KeyDetail), json=payload)
+
+
+def _limit(monthly_token_limit: MaybeLimit) -> dict[str, Any]:
+    return {} if monthly_token_limit is NOT_GIVEN else {"monthly_token_limit": monthly_token_limit}
 
 
 def revoke_key(key_id: str) -> Call[None]:

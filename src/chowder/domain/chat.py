@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest
 from chowder.core.model_providers import ModelProvider, provider_named, provider_of_model
+from chowder.domain import spend
 from chowder.domain.instance_access import running
 from chowder.domain.orgs import required_model_key
 from chowder.domain.ports.storage import Transactions, UnitOfWork
@@ -58,14 +60,16 @@ class ChatTurns:
         self._box = box
         self._need_key = need_key
 
-    async def prepare_turn(self, org_id: str, instance_id: str, model: str) -> Turn:
-        """Raises NotFound, InvalidState unless running, BadRequest for an unknown model or (when `need_key`) a
-        provider the organization holds no key for."""
-        return await self._tx(lambda uow: self._turn(uow, org_id, instance_id, model))
+    async def prepare_turn(self, org_id: str, instance_id: str, model: str, key_id: str | None = None) -> Turn:
+        """Raises NotFound, InvalidState unless running, CapReached when the caller's key (`key_id`) or the org has
+        used its monthly tokens, BadRequest for an unknown model or (when `need_key`) a provider the organization
+        holds no key for."""
+        return await self._tx(lambda uow: self._turn(uow, org_id, instance_id, model, key_id))
 
-    def _turn(self, uow: UnitOfWork, org_id: str, instance_id: str, model: str) -> Turn:
+    def _turn(self, uow: UnitOfWork, org_id: str, instance_id: str, model: str, key_id: str | None) -> Turn:
         instance = running(uow.instances.get(org_id, instance_id))
         assert instance.gateway_url is not None
+        spend.admit(uow, org_id, key_id, utcnow())
         provider, ref = model_ref(model)
         if self._need_key:
             required_model_key(uow, org_id, provider)

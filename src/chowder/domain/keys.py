@@ -11,7 +11,9 @@ from chowder.core.clock import utcnow
 from chowder.core.errors import BadRequest, NotFound, Unauthorized
 from chowder.core.ids import KEY_DISPLAY_CHARS, ORG_KEY_PREFIX, SCOPED_KEY_PREFIX, hash_key, new_api_key, new_id
 from chowder.core.pagination import Cursor, Page, PageRequest
+from chowder.domain import spend
 from chowder.domain.models import KeyKind, Permission, Principal
+from chowder.domain.ports.spend import Cap
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.ports.tenancy import Grant, KeyRecord
 from chowder.domain.recent_keys import RecentKeys
@@ -31,6 +33,9 @@ class KeyView:
     last_used_at: datetime | None
     created_at: datetime
     grants: list[Grant]
+    # Spend caps: the key's cap (None: none) and its tokens this calendar month (UTC).
+    monthly_token_limit: int | None
+    monthly_tokens_used: int
 
 
 def mint(
@@ -103,9 +108,11 @@ class ApiKeys:
         instance_ids: list[str],
         permissions: list[Permission],
         expires_at: datetime | None,
+        monthly_token_limit: int | None = None,
     ) -> tuple[KeyView, str]:
-        """A key limited to the given instances of the org and permissions; the raw key is returned only here.
-        Raises BadRequest for an expiry in the past, NotFound for an instance the org does not have."""
+        """A key limited to the given instances of the org and permissions, and to `monthly_token_limit` tokens a
+        month; the raw key is returned only here. Raises BadRequest for an expiry in the past, NotFound for an
+        instance the org does not have."""
         if expires_at is not None and expires_at <= utcnow():
             raise BadRequest("expires_at must be in the future.")
         perms = tuple(sorted(dict.fromkeys(permissions)))
@@ -116,18 +123,29 @@ class ApiKeys:
                 if uow.instances.get(org_id, grant.instance_id) is None:
                     raise NotFound(f"Instance not found: {grant.instance_id}")
             key, raw = mint(uow, org_id, KeyKind.SCOPED, name, expires_at, grants)
+            spend.set_limit(uow, org_id, key.id, monthly_token_limit)
             return _view(uow, key), raw
 
         return await self._tx(create)
 
     async def scoped(self, org_id: str, page: PageRequest = PageRequest()) -> Page[KeyView]:
         """The org's scoped keys, newest first, revoked and expired ones included (shown inactive)."""
-        views = await self._tx(lambda uow: [_view(uow, key) for key in uow.keys.scoped(org_id, page)])
+        views = await self._tx(lambda uow: _views(uow, org_id, uow.keys.scoped(org_id, page)))
         return Page.of(views, page, Cursor.after)
 
     async def get_scoped(self, org_id: str, key_id: str) -> KeyView:
         """Raises NotFound for a key of another org, as for one that never existed."""
         return await self._tx(lambda uow: _view(uow, _scoped(uow, org_id, key_id)))
+
+    async def set_token_limit(self, org_id: str, key_id: str, limit: int | None) -> KeyView:
+        """Caps the key's monthly tokens (None lifts the cap), revoked keys' too. Raises NotFound."""
+
+        def update(uow: UnitOfWork) -> KeyView:
+            key = _scoped(uow, org_id, key_id)
+            spend.set_limit(uow, org_id, key.id, limit)
+            return _view(uow, key)
+
+        return await self._tx(update)
 
     async def revoke(self, org_id: str, key_id: str) -> None:
         """Permanent and immediate; the key stays so the list can show it inactive. Raises NotFound."""
@@ -170,6 +188,17 @@ def _active(key: KeyRecord, now: datetime) -> bool:
 
 
 def _view(uow: UnitOfWork, key: KeyRecord) -> KeyView:
+    [view] = _views(uow, key.organization_id, [key])
+    return view
+
+
+def _views(uow: UnitOfWork, org_id: str, keys: list[KeyRecord]) -> list[KeyView]:
+    """The org's keys as shown, their caps read together."""
+    caps = uow.spend.key_caps(org_id, [key.id for key in keys], spend.month_of(utcnow()))
+    return [_one_view(uow, key, caps.get(key.id, spend.NO_CAP)) for key in keys]
+
+
+def _one_view(uow: UnitOfWork, key: KeyRecord, cap: Cap) -> KeyView:
     return KeyView(
         id=key.id,
         organization_id=key.organization_id,
@@ -180,4 +209,6 @@ def _view(uow: UnitOfWork, key: KeyRecord) -> KeyView:
         last_used_at=key.last_used_at,
         created_at=key.created_at,
         grants=uow.keys.grants(key.organization_id, key.id),
+        monthly_token_limit=cap.limit,
+        monthly_tokens_used=cap.used,
     )

@@ -14,6 +14,7 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import Unauthorized
 from chowder.core.ids import hash_key
+from chowder.domain import spend
 from chowder.domain.orgs import required_model_key
 from chowder.domain.ports.model_calls import CallSubject, ModelExchange, TokenCounts
 from chowder.domain.ports.storage import Transactions, UnitOfWork
@@ -70,7 +71,8 @@ class ModelCalls:
     async def serve(self, provider: str, credential: str | None, exchange: ModelExchange[Answer]) -> Answer:
         """The exchange's answer, with the org's key for `provider` (None when the dev model answers: the org's
         key is not even read); its tokens are recorded once it has been sent. Raises Unauthorized for a missing
-        credential or one of no live instance, BadRequest when the org holds no key for `provider`."""
+        credential or one of no live instance, BadRequest when the org holds no key for `provider`, CapReached
+        when the turn's scoped key or the org has used its monthly tokens."""
         if credential is None:
             raise Unauthorized("Missing instance credential.")
         access = await self._tx(lambda uow: self._access(uow, credential, provider))
@@ -85,7 +87,8 @@ class ModelCalls:
             return await exchange.answer(None, _not_charged)
         # The turn's key as the call starts: the turn may end before the call's tokens are known.
         key_id = await self._key_of_session(access.instance_id, subject.session_id) if subject.session_id else None
-        return await exchange.answer(access.api_key, partial(self._record, access, subject, key_id))
+        capped_key = await self._tx(lambda uow: spend.admit(uow, access.organization_id, key_id, utcnow()))
+        return await exchange.answer(access.api_key, partial(self._record, access, subject, key_id, capped_key))
 
     def _access(self, uow: UnitOfWork, credential: str, provider: str) -> _Access | None:
         """None when no live instance holds the credential."""
@@ -101,8 +104,11 @@ class ModelCalls:
         }
         return _Access(instance.id, org_id, provider, api_key, frozenset(warm_ups))
 
-    async def _record(self, access: _Access, subject: CallSubject, key_id: str | None, tokens: TokenCounts) -> None:
-        """Never raises: the answer has gone out already, a lost record must not fail it."""
+    async def _record(
+        self, access: _Access, subject: CallSubject, key_id: str | None, capped_key: str | None, tokens: TokenCounts
+    ) -> None:
+        """Never raises: the answer has gone out already, a lost record must not fail it. The event and the
+        month's totals (`capped_key`: the scoped key charged beside the org) are written together."""
         session_id = subject.session_id
         event = UsageEvent(
             organization_id=access.organization_id,
@@ -115,7 +121,14 @@ class ModelCalls:
             output_tokens=tokens.output_tokens,
         )
         self._on_tokens(access.provider, tokens.input_tokens, tokens.output_tokens)
+        total = tokens.input_tokens + tokens.output_tokens
+
+        def record(uow: UnitOfWork) -> None:
+            now = utcnow()
+            uow.usage.record(event, now)
+            spend.charge(uow, access.organization_id, capped_key, total, now)
+
         try:
-            await self._tx(lambda uow: uow.usage.record(event, utcnow()))
+            await self._tx(record)
         except Exception:
             log.exception("could not record usage of instance %s", access.instance_id)

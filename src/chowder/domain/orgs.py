@@ -12,9 +12,11 @@ from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, NotFound
 from chowder.core.ids import new_id
 from chowder.core.model_providers import ModelProvider
+from chowder.domain import spend
 from chowder.domain.audit import audit_entry
 from chowder.domain.keys import mint
 from chowder.domain.models import TIER_LIMITS, KeyKind, Tier
+from chowder.domain.ports.instances import KEEP, Keep
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.ports.tenancy import OrgRecord
 from chowder.domain.quantity_sync import with_quantity_due
@@ -32,6 +34,9 @@ class OrganizationView:
     updated_at: datetime
     stripe_customer_id: str | None
     stripe_subscription_id: str | None
+    # Spend caps: the org's cap (None: none) and its tokens this calendar month (UTC).
+    monthly_token_limit: int | None
+    monthly_tokens_used: int
 
 
 class Organizations:
@@ -57,9 +62,14 @@ class Organizations:
         return await self._tx(lambda uow: view(uow, org_id))
 
     async def update(
-        self, org_id: str, name: str | None, model_api_keys: Mapping[ModelProvider, str] | None
+        self,
+        org_id: str,
+        name: str | None,
+        model_api_keys: Mapping[ModelProvider, str] | None,
+        monthly_token_limit: int | None | Keep = KEEP,
     ) -> OrganizationView:
-        """Rename and merge model keys: a provider not mentioned is kept, an empty string deletes it."""
+        """Rename, merge model keys (a provider not mentioned is kept, an empty string deletes it) and set the
+        monthly token cap (None lifts it)."""
         ciphertexts = {
             provider: self._box.encrypt(key) if key else None for provider, key in (model_api_keys or {}).items()
         }
@@ -70,6 +80,8 @@ class Organizations:
             for provider, ciphertext in ciphertexts.items():
                 uow.orgs.set_model_key(org_id, provider, ciphertext, now)
             uow.orgs.save(replace(org, name=org.name if name is None else name, updated_at=now))
+            if monthly_token_limit is not KEEP:
+                spend.set_limit(uow, org_id, None, monthly_token_limit)
             return view(uow, org_id)
 
         return await self._tx(update)
@@ -95,6 +107,7 @@ def new_org_record(name: str) -> OrgRecord:
 def view(uow: UnitOfWork, org_id: str) -> OrganizationView:
     """The org as its owner and the operator see it. Raises NotFound."""
     org = _existing(uow.orgs.get(org_id))
+    cap = spend.caps_now(uow, org_id).organization
     return OrganizationView(
         id=org.id,
         name=org.name,
@@ -106,6 +119,8 @@ def view(uow: UnitOfWork, org_id: str) -> OrganizationView:
         updated_at=org.updated_at,
         stripe_customer_id=org.stripe_customer_id,
         stripe_subscription_id=org.stripe_subscription_id,
+        monthly_token_limit=cap.limit,
+        monthly_tokens_used=cap.used,
     )
 
 

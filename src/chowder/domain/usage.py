@@ -12,6 +12,7 @@ from chowder.core.pagination import BreakdownCursor, BreakdownPage, group_key
 from chowder.domain.instance_access import visible
 from chowder.domain.ports.storage import Transactions, UnitOfWork
 from chowder.domain.ports.tenancy import UsageCell, UsageTotals
+from chowder.domain.spend import MonthReport, month_report
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class OrganizationUsageReport:
     instances: list[UsageTotals]
     keys: list[UsageTotals]
     next: BreakdownCursor | None
+    spend: MonthReport
 
 
 class UsageReports:
@@ -55,13 +57,14 @@ class UsageReports:
     async def of_organization(
         self, org_id: str, since: datetime | None, until: datetime | None, page: BreakdownPage
     ) -> OrganizationUsageReport:
-        """Over [since, until), deleted instances included. Raises BadRequest for an empty range."""
+        """Over [since, until), deleted instances included, with this month's use against the spend caps.
+        Raises BadRequest for an empty range."""
         _check_range(since, until)
 
         def report(uow: UnitOfWork) -> OrganizationUsageReport:
             cells = uow.usage.cells(org_id, ("instance_id", "key_id"), since, until)
             total, (instances, keys), next_page = _summed_up(cells, page)
-            return OrganizationUsageReport(total, instances, keys, next_page)
+            return OrganizationUsageReport(total, instances, keys, next_page, month_report(uow, org_id))
 
         return await self._tx(report)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from chowder.schemas.common import Name, Timestamp
+from chowder.schemas.common import MonthlyTokenLimit, Name, Timestamp
 
 PermissionName = Literal["read", "interact", "configure", "files", "channels"]
 
@@ -17,6 +17,15 @@ class KeyCreate(BaseModel):
     instance_ids: list[str]
     permissions: list[PermissionName] = Field(min_length=1)
     expires_at: datetime | None = None
+    monthly_token_limit: MonthlyTokenLimit | None = None
+
+
+class KeyUpdate(BaseModel):
+    """Extension. Only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    monthly_token_limit: MonthlyTokenLimit | None = None
 
 
 class Key(BaseModel):
@@ -28,6 +37,8 @@ class Key(BaseModel):
     expires_at: Timestamp | None
     last_used_at: Timestamp | None
     created_at: Timestamp
+    monthly_token_limit: int | None = Field(None, description="Extension. The key's monthly token cap; null: none.")
+    monthly_tokens_used: int = Field(0, description="Extension. The key's tokens this calendar month (UTC).")
 
 
 class KeyCreated(Key):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chowder.core.model_providers import ModelProvider
-from chowder.schemas.common import Name, Timestamp
+from chowder.schemas.common import MonthlyTokenLimit, Name, Timestamp
 
 
 class SignupRequest(BaseModel):
@@ -21,6 +21,8 @@ class Organization(BaseModel):
     instance_count: int
     created_at: Timestamp
     updated_at: Timestamp
+    monthly_token_limit: int | None = Field(None, description="Extension. The org's monthly token cap; null: none.")
+    monthly_tokens_used: int = Field(0, description="Extension. The org's tokens this calendar month (UTC).")
 
 
 class SignupResponse(BaseModel):
@@ -33,6 +35,7 @@ class OrganizationUpdate(BaseModel):
 
     name: Name | None = None
     model_api_keys: dict[ModelProvider, str] | None = None
+    monthly_token_limit: MonthlyTokenLimit | None = None
 
 
 class Subscription(BaseModel):

@@ -10,7 +10,7 @@ from chowder.api.deps import OrgPrincipal, State
 from chowder.api.pagination import PageParams, paged
 from chowder.domain.keys import KeyView
 from chowder.domain.models import Permission
-from chowder.schemas.keys import InstanceGrant, Key, KeyCreate, KeyCreated, KeyDetail
+from chowder.schemas.keys import InstanceGrant, Key, KeyCreate, KeyCreated, KeyDetail, KeyUpdate
 
 router = APIRouter(tags=["keys"])
 
@@ -29,6 +29,8 @@ def _key(view: KeyView, model: type[KeyModel], **extra: object) -> KeyModel:
             "expires_at": view.expires_at,
             "last_used_at": view.last_used_at,
             "created_at": view.created_at,
+            "monthly_token_limit": view.monthly_token_limit,
+            "monthly_tokens_used": view.monthly_tokens_used,
             **extra,
         }
     )
@@ -39,7 +41,7 @@ async def create_key(body: KeyCreate, principal: OrgPrincipal, state: State) -> 
     """A key limited to `instance_ids` with `permissions` on each; `raw_key` is shown only here."""
     permissions = [Permission(p) for p in body.permissions]
     view, raw = await state.keys.create_scoped(
-        principal.organization_id, body.name, body.instance_ids, permissions, body.expires_at
+        principal.organization_id, body.name, body.instance_ids, permissions, body.expires_at, body.monthly_token_limit
     )
     return _key(view, KeyCreated, raw_key=raw)
 
@@ -55,7 +57,20 @@ async def list_keys(
 
 @router.get("/v1/keys/{key_id}")
 async def get_key(key_id: str, principal: OrgPrincipal, state: State) -> KeyDetail:
-    view = await state.keys.get_scoped(principal.organization_id, key_id)
+    return _detail(await state.keys.get_scoped(principal.organization_id, key_id))
+
+
+@router.patch("/v1/keys/{key_id}")
+async def update_key(key_id: str, body: KeyUpdate, principal: OrgPrincipal, state: State) -> KeyDetail:
+    """Extension. `monthly_token_limit` caps the tokens of the key's chat turns per calendar month (UTC); null
+    lifts the cap. A field not given is kept."""
+    if "monthly_token_limit" not in body.model_fields_set:
+        return await get_key(key_id, principal, state)
+    limit = body.monthly_token_limit
+    return _detail(await state.keys.set_token_limit(principal.organization_id, key_id, limit))
+
+
+def _detail(view: KeyView) -> KeyDetail:
     grants = [
         InstanceGrant(instance_id=g.instance_id, permissions=[p.value for p in g.permissions]) for g in view.grants
     ]

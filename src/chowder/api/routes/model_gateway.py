@@ -14,10 +14,16 @@ from chowder.core.endpoints import MODEL_PATH
 from chowder.core.errors import BadRequest, Unauthorized
 from chowder.core.model_providers import ProviderProtocol, ProviderSpec, provider_named
 from chowder.domain.ports.model_calls import CallSubject, RecordUsage
+from chowder.domain.spend import CapReached
 from chowder.modelgw.forward import UpstreamUnavailable, echo_answer, forward, presented_credential, provider_error
 from chowder.modelgw.usage import model_of
 
 router = APIRouter(include_in_schema=False)
+
+# A spend cap's refusal reaches OpenClaw as an invalid request: a terminal failure of that one turn. As a 402 (or a
+# 429) OpenClaw would take it for the provider's billing (or rate) limit and bench the instance's only credential
+# for minutes (`concepts/model-failover.md`), failing the turns of every other key of the org on that instance.
+_CAP_REFUSAL = 400
 
 
 @router.api_route(MODEL_PATH + "/{provider}/{tail:path}", methods=["GET", "POST"])
@@ -34,6 +40,8 @@ async def model_call(provider: str, tail: str, request: Request, state: State) -
         return await state.model_calls.serve(spec.name, presented_credential(request), exchange)
     except (Unauthorized, BadRequest) as exc:
         return provider_error(spec.protocol, STATUS_BY_ERROR[type(exc)], str(exc.detail))
+    except CapReached as exc:  # 400, not 402: see `_CAP_REFUSAL`
+        return provider_error(spec.protocol, _CAP_REFUSAL, exc.model_call_message)
 
 
 @dataclass(frozen=True, slots=True)

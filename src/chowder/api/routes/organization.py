@@ -8,6 +8,7 @@ from fastapi import APIRouter, status
 
 from chowder.api.deps import OrgPrincipal, State
 from chowder.domain.orgs import OrganizationView
+from chowder.domain.ports.instances import KEEP
 from chowder.schemas.organization import (
     Organization,
     OrganizationUpdate,
@@ -37,8 +38,10 @@ async def get_organization(principal: OrgPrincipal, state: State) -> Organizatio
 
 @router.patch("/v1/organization")
 async def update_organization(body: OrganizationUpdate, principal: OrgPrincipal, state: State) -> Organization:
-    """Rename, and merge model keys (an empty string deletes one). Keys are never echoed."""
-    return _public(await state.orgs.update(principal.organization_id, body.name, body.model_api_keys))
+    """Rename, and merge model keys (an empty string deletes one). Keys are never echoed. Extension:
+    `monthly_token_limit` caps the org's tokens per calendar month (UTC); null lifts the cap, absent keeps it."""
+    limit = body.monthly_token_limit if "monthly_token_limit" in body.model_fields_set else KEEP
+    return _public(await state.orgs.update(principal.organization_id, body.name, body.model_api_keys, limit))
 
 
 @router.get("/v1/subscription")

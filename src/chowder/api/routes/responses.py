@@ -35,7 +35,7 @@ async def _turn(
     state: State, principal: Principal, instance_id: str, session_id: str, body: ResponsesRequest
 ) -> Response:
     await state.power.ready(principal.organization_id, instance_id)
-    turn = await state.chat.prepare_turn(principal.organization_id, instance_id, body.model)
+    turn = await state.chat.prepare_turn(principal.organization_id, instance_id, body.model, principal.key_id)
     return await send_turn(
         state.http,
         state.runtime,

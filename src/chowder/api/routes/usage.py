@@ -11,15 +11,20 @@ from fastapi import APIRouter, Depends, Request, Response
 from chowder.api.deps import OrgPrincipal, State, require
 from chowder.api.pagination import BreakdownParams, link_next
 from chowder.domain.models import Permission, Principal
+from chowder.domain.ports.spend import Cap
 from chowder.domain.ports.tenancy import UsageTotals as Totals
+from chowder.domain.spend import MonthReport
 from chowder.domain.usage import InstanceUsageReport, OrganizationUsageReport
 from chowder.schemas.usage import (
+    CapUsage,
     InstanceUsage,
     InstanceUsageItem,
+    KeyCapUsage,
     KeyUsage,
     ModelUsage,
     OrganizationUsage,
     SessionUsage,
+    SpendCaps,
     UsageTotals,
 )
 
@@ -83,7 +88,20 @@ def _organization_usage(
         total=UsageTotals(**_fields(report.total)),
         instances=[InstanceUsageItem(instance_id=t.group or "", **_fields(t)) for t in report.instances],
         keys=[KeyUsage(key_id=t.group, **_fields(t)) for t in report.keys],
+        spend=_spend(report.spend),
     )
+
+
+def _spend(report: MonthReport) -> SpendCaps:
+    return SpendCaps(
+        month=report.month,
+        organization=_cap(report.organization),
+        keys=[KeyCapUsage(key_id=key_id, **_cap(cap).model_dump()) for key_id, cap in report.keys.items()],
+    )
+
+
+def _cap(cap: Cap) -> CapUsage:
+    return CapUsage(monthly_token_limit=cap.limit, monthly_tokens_used=cap.used)
 
 
 def _fields(totals: Totals) -> dict[str, Any]:
