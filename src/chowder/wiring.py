@@ -11,15 +11,18 @@ from dataclasses import dataclass
 import httpx
 import stripe
 
+from chowder.backupstore import make_store
 from chowder.core.crypto import SecretBox
 from chowder.core.metrics import Metrics
 from chowder.core.settings import Settings
+from chowder.domain.backups import Backups
 from chowder.domain.billing import stripe_client
 from chowder.domain.ports.storage import Transactions
 from chowder.domain.ports.turns import SessionTurns
 from chowder.domain.quantity_sync import QuantitySync
 from chowder.domain.reconciler import Engine
 from chowder.domain.turns import SessionLocks
+from chowder.domain.webhook_delivery import WebhookDeliveries
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.store import SqlTransactions
 from chowder.persistence.turns import DatabaseTurns
@@ -43,12 +46,14 @@ class ControlPlane:
     quantity_sync: QuantitySync
     turns: SessionTurns
     metrics: Metrics
+    webhooks: WebhookDeliveries
+    backups: Backups
 
 
 @asynccontextmanager
 async def control_plane(settings: Settings) -> AsyncIterator[ControlPlane]:
-    """Database migrated, secrets, sandbox provider (its isolation logged), HTTP client, runtime, engine and the
-    Stripe quantity sync."""
+    """Database migrated, secrets, sandbox provider (its isolation logged), HTTP client, runtime, engine, the
+    Stripe quantity sync and the webhook delivery worker."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     await asyncio.to_thread(migrate, db.engine)
@@ -65,12 +70,27 @@ async def control_plane(settings: Settings) -> AsyncIterator[ControlPlane]:
         async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=1000)) as http:
             runtime = OpenClawRuntime(settings, http)
             metrics = Metrics()
-            engine = Engine(transactions, box, settings, providers, runtime, metrics)
+            store = make_store(settings, http)
+            backups = Backups(transactions, box, settings, providers, runtime.archives, store, lambda: engine.wake())
+            engine = Engine(transactions, box, settings, providers, runtime, metrics, backups=backups)
             client = stripe_client(settings)
             quantity_sync = QuantitySync(settings, transactions, client)
             turns = session_turns(settings.resolved_database_url, db)
+            webhooks = WebhookDeliveries(transactions, box, settings, metrics)
             yield ControlPlane(
-                db, transactions, box, http, providers, runtime, engine, client, quantity_sync, turns, metrics
+                db,
+                transactions,
+                box,
+                http,
+                providers,
+                runtime,
+                engine,
+                client,
+                quantity_sync,
+                turns,
+                metrics,
+                webhooks,
+                backups=backups,
             )
     finally:
         db.dispose()

@@ -1,5 +1,5 @@
-"""A process that runs only the background work (lifecycle engine, Stripe quantity sync), for deployments with
-separate API replicas."""
+"""A process that runs only the background work (lifecycle engine, Stripe quantity sync, webhook deliveries),
+for deployments with separate API replicas."""
 
 from __future__ import annotations
 
@@ -16,3 +16,4 @@ async def run_worker(settings: Settings) -> None:
         async with asyncio.TaskGroup() as background:
             background.create_task(parts.engine.run(), name="chowder-engine")
             background.create_task(parts.quantity_sync.run(), name="chowder-quantity-sync")
+            background.create_task(parts.webhooks.run(), name="chowder-webhooks")

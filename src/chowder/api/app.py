@@ -22,6 +22,7 @@ from chowder.api.request_ids import RequestIds
 from chowder.api.request_metrics import RequestMetrics
 from chowder.api.routes import (
     audit,
+    backups,
     billing,
     channels,
     files,
@@ -31,8 +32,10 @@ from chowder.api.routes import (
     metrics,
     organization,
     responses,
+    sessions,
     skills,
     usage,
+    webhooks,
 )
 from chowder.api.state import AppState
 from chowder.core.rate_limits import ApiRateLimits, Quotas
@@ -43,12 +46,16 @@ from chowder.domain.census import FleetCensus
 from chowder.domain.chat import ChatTurns
 from chowder.domain.idempotency import IdempotencyKeys
 from chowder.domain.instances import Instances
+from chowder.domain.intents import EngineWait
 from chowder.domain.keys import ApiKeys
 from chowder.domain.model_calls import ModelCalls
 from chowder.domain.orgs import Organizations
 from chowder.domain.power import PowerControl
 from chowder.domain.recent_keys import RecentKeys
+from chowder.domain.restores import Restores
+from chowder.domain.sessions import SessionTranscripts
 from chowder.domain.usage import UsageReports
+from chowder.domain.webhooks import Webhooks
 from chowder.web import PREFIX, dashboard, redirect_to_dashboard
 from chowder.wiring import control_plane
 
@@ -100,12 +107,16 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                     on_tokens=parts.metrics.count_tokens,
                 ),
                 sessions=sessions,
+                transcripts=SessionTranscripts(service, parts.runtime.sessions, sessions),
                 power=power,
                 idempotency=IdempotencyKeys(tx),
                 rate_limits=rate_limits,
                 audit=AuditLog(tx),
                 metrics=parts.metrics,
                 census=FleetCensus(tx, parts.metrics),
+                backups=parts.backups,
+                webhooks=Webhooks(tx, parts.box),
+                restores=Restores(tx, service, parts.backups, EngineWait(tx, parts.engine.wake), settings),
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.
@@ -115,6 +126,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
             ]
             if run_engine:
                 tasks.append(asyncio.create_task(parts.engine.run(), name="chowder-engine"))
+                tasks.append(asyncio.create_task(parts.webhooks.run(), name="chowder-webhooks"))
             provider = parts.providers[settings.sandbox_provider]
             try:
                 async with serve_sandbox_facing(state, provider) if serve_sandboxes else contextlib.nullcontext():
@@ -149,9 +161,12 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
         files,
         channels,
         skills,
+        sessions,
+        backups,
         usage,
         audit,
         metrics,
+        webhooks,
     )
     for module in routers:
         app.include_router(module.router)

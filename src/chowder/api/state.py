@@ -10,6 +10,7 @@ from chowder.core.metrics import Metrics
 from chowder.core.rate_limits import ApiRateLimits
 from chowder.core.settings import Settings
 from chowder.domain.audit import AuditLog
+from chowder.domain.backups import Backups
 from chowder.domain.billing import Billing
 from chowder.domain.census import FleetCensus
 from chowder.domain.chat import ChatTurns
@@ -21,8 +22,11 @@ from chowder.domain.orgs import Organizations
 from chowder.domain.ports.runtime import AgentRuntime
 from chowder.domain.ports.turns import SessionTurns
 from chowder.domain.power import PowerControl
+from chowder.domain.restores import Restores
+from chowder.domain.sessions import SessionTranscripts
 from chowder.domain.turns import SessionLocks
 from chowder.domain.usage import UsageReports
+from chowder.domain.webhooks import Webhooks
 
 
 @dataclass
@@ -43,4 +47,8 @@ class AppState:
     audit: AuditLog
     metrics: Metrics
     census: FleetCensus
+    webhooks: Webhooks
+    restores: Restores
+    transcripts: SessionTranscripts
+    backups: Backups
     sessions: SessionTurns = field(default_factory=SessionLocks)

@@ -35,6 +35,8 @@ from chowder.client.streams import AsyncDownload, AsyncEventStream, Download, Ev
 from chowder.client.sync import Chowder
 from chowder.client.transport import Retries
 from chowder.client.waiting import Progress
+from chowder.client.webhooks import verify_webhook
+from chowder.core.webhooks import WebhookSignatureError
 
 __all__ = [
     "NOT_GIVEN",
@@ -64,4 +66,6 @@ __all__ = [
     "Unprocessable",
     "UnsupportedMediaType",
     "WaitTimeout",
+    "WebhookSignatureError",
+    "verify_webhook",
 ]

@@ -22,8 +22,10 @@ from chowder.client.resources import (
     KeysRoutes,
     OrganizationRoutes,
     ResponsesRoutes,
+    SessionsRoutes,
     SkillsRoutes,
     SubscriptionRoutes,
+    WebhooksRoutes,
 )
 from chowder.client.streams import AsyncDownload, AsyncEventStream
 from chowder.client.transport import DEFAULT_TIMEOUT_S, Retries, base, default_headers
@@ -132,6 +134,14 @@ class AsyncSkillsApi(SkillsRoutes, AsyncResource):
     pass
 
 
+class AsyncSessionsApi(SessionsRoutes, AsyncResource):
+    pass
+
+
+class AsyncWebhooksApi(WebhooksRoutes, AsyncResource):
+    pass
+
+
 class AsyncChowder:
     """As `Chowder`, with every call awaited. Use it in an `async with` block, or `await aclose()` it."""
 
@@ -156,6 +166,8 @@ class AsyncChowder:
         self.files = AsyncFilesApi(sender)
         self.channels = AsyncChannelsApi(sender)
         self.skills = AsyncSkillsApi(sender)
+        self.webhooks = AsyncWebhooksApi(sender)
+        self.sessions = AsyncSessionsApi(sender)
 
     async def aclose(self) -> None:
         await self._http.aclose()

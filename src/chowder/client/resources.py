@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from chowder.client import agent_routes as agent
 from chowder.client import routes
+from chowder.client import session_routes as sessions
+from chowder.client import webhooks as hooks
 from chowder.client.endpoints import endpoint
 
 
@@ -69,6 +71,22 @@ class ChannelsRoutes:
     connect = endpoint(agent.connect_channel)
     disconnect = endpoint(agent.disconnect_channel)
     pair = endpoint(agent.pair_channel)
+
+
+class WebhooksRoutes:
+    create = endpoint(hooks.create_webhook_endpoint)
+    list = endpoint(hooks.list_webhook_endpoints)
+    get = endpoint(hooks.get_webhook_endpoint)
+    delete = endpoint(hooks.delete_webhook_endpoint)
+    deliveries = endpoint(hooks.webhook_deliveries)
+
+
+class SessionsRoutes:
+    list = endpoint(sessions.list_sessions)
+    get = endpoint(sessions.get_session)
+    delete = endpoint(sessions.delete_session)
+    export = endpoint(sessions.export_session)
+    import_ = endpoint(sessions.import_session)
 
 
 class SkillsRoutes:

@@ -21,8 +21,10 @@ from chowder.client.resources import (
     KeysRoutes,
     OrganizationRoutes,
     ResponsesRoutes,
+    SessionsRoutes,
     SkillsRoutes,
     SubscriptionRoutes,
+    WebhooksRoutes,
 )
 from chowder.client.streams import Download, EventStream
 from chowder.client.transport import DEFAULT_TIMEOUT_S, Retries, base, default_headers
@@ -131,6 +133,14 @@ class SkillsApi(SkillsRoutes, SyncResource):
     pass
 
 
+class SessionsApi(SessionsRoutes, SyncResource):
+    pass
+
+
+class WebhooksApi(WebhooksRoutes, SyncResource):
+    pass
+
+
 class Chowder:
     """A Chowder server at `base_url` (e.g. `http://127.0.0.1:8000`), as the holder of `api_key` (an org key
     `chd_org_…` or a scoped key `chd_sk_…`; None for signup only). Use it in a `with` block, or `close()` it."""
@@ -156,6 +166,8 @@ class Chowder:
         self.files = FilesApi(sender)
         self.channels = ChannelsApi(sender)
         self.skills = SkillsApi(sender)
+        self.webhooks = WebhooksApi(sender)
+        self.sessions = SessionsApi(sender)
 
     def close(self) -> None:
         self._http.close()

@@ -60,6 +60,13 @@ class Metrics:
             "Instance leases taken over from a worker that let them lapse unreleased (it died or hung).",
             registry=registry,
         )
+        self.webhook_attempts = Counter(
+            "chowder_webhook_attempts",
+            "Webhook delivery attempts by outcome: delivered (2xx), rejected (another status), unreachable, refused "
+            "(a non-public address).",
+            ("outcome",),
+            registry=registry,
+        )
 
     def count_tokens(self, provider: str, input_tokens: int, output_tokens: int) -> None:
         self.model_tokens.labels(provider, "input").inc(input_tokens)

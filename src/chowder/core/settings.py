@@ -189,6 +189,42 @@ class Settings(BaseSettings):
     rate_limit_signup_per_hour: int = Field(
         20, ge=0, description="Signups per hour from one client address; 0: no limit."
     )
+    webhooks_allow_private: bool = Field(
+        False,
+        description="Deliver webhooks to loopback, private, link-local and other non-public addresses too (tests, a "
+        "trusted internal network). Off: an attempt whose host resolves to one is refused, as its delivery log says.",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Longest one webhook delivery attempt may take.")
+    webhook_retry_base_s: float = Field(
+        30.0, gt=0, description="Wait after a webhook delivery's first failed attempt; doubled after each further one."
+    )
+    webhook_retry_max_s: float = Field(3600.0, gt=0, description="Longest wait between two attempts of a webhook.")
+    webhook_retry_window_s: float = Field(
+        86400.0, gt=0, description="How long after its event a webhook delivery is retried before it is `failed`."
+    )
+    backup_store: Literal["local", "s3"] = Field(
+        "local",
+        description="Where backup archives are kept: `local`, files under backup_dir; `s3`, an S3-compatible bucket "
+        "(backup_s3_*).",
+    )
+    backup_dir: Path | None = Field(None, description="local: the directory of backup archives; <data_dir>/backups.")
+    backup_s3_endpoint: str | None = Field(
+        None, description="s3: the service's URL (MinIO, R2, ...); https://s3.<region>.amazonaws.com when unset."
+    )
+    backup_s3_bucket: str | None = Field(None, description="s3: the bucket (it must exist).")
+    backup_s3_prefix: str = Field("chowder-backups/", description="s3: prepended to every archive's key.")
+    backup_s3_region: str = Field("us-east-1", description="s3: the region requests are signed for.")
+    backup_s3_access_key_id: str | None = Field(None, description="s3: the access key id.")
+    backup_s3_secret_access_key: SecretStr | None = Field(None, description="s3: the secret access key.")
+    backup_timeout_s: float = Field(
+        600.0, gt=0, description="Longest a backup may take (its archive made and stored) before it fails."
+    )
+    backup_quiesce_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest a running gateway's work may take to drain before its backup (new work waits "
+        "meanwhile); the backup fails if it is still busy then.",
+    )
     dev_model: bool = Field(
         False,
         description="Replace every model provider with the built-in echo model (no provider key needed; the "

@@ -29,7 +29,7 @@ SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE_S = 300
 
 
-class SignatureMismatch(ValueError):
+class WebhookSignatureError(ValueError):
     """A delivery whose signature header is missing, malformed, wrong for the secret, or too old."""
 
 
@@ -43,16 +43,16 @@ def sign(secret: str, timestamp: int, payload: bytes) -> str:
 
 
 def verify(payload: bytes, header: str, secret: str, tolerance_s: float = DEFAULT_TOLERANCE_S) -> None:
-    """Raises SignatureMismatch unless `header` signs exactly `payload` under `secret` within `tolerance_s` of now.
+    """Raises WebhookSignatureError unless `header` signs exactly `payload` under `secret` within `tolerance_s` of now.
     Several `v1` entries are accepted (any one may match), as Stripe's receivers accept them."""
     parts = [part.partition("=") for part in header.split(",")]
     stamps = [value for key, _, value in parts if key.strip() == "t"]
     signatures = [value.strip() for key, _, value in parts if key.strip() == "v1"]
     if len(stamps) != 1 or not stamps[0].strip().isdigit() or not signatures:
-        raise SignatureMismatch(f"Malformed {SIGNATURE_HEADER} header.")
+        raise WebhookSignatureError(f"Malformed {SIGNATURE_HEADER} header.")
     timestamp = int(stamps[0])
     if abs(time.time() - timestamp) > tolerance_s:
-        raise SignatureMismatch("The signature's timestamp is outside the tolerance.")
+        raise WebhookSignatureError("The signature's timestamp is outside the tolerance.")
     expected = _digest(secret, timestamp, payload)
     if not any(hmac.compare_digest(expected, signature) for signature in signatures):
-        raise SignatureMismatch("No signature matches the payload for this secret.")
+        raise WebhookSignatureError("No signature matches the payload for this secret.")

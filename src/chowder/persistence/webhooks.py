@@ -127,6 +127,13 @@ class SqlWebhookRepository:
             ),
         )
 
+    def release(self, owner: str) -> None:
+        self._session.execute(
+            update(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+        )
+
 
 def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (

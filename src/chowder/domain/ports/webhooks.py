@@ -109,3 +109,7 @@ class WebhookRepository(Protocol):
     def settle(self, delivery_id: str, owner: str, outcome: AttemptOutcome) -> bool:
         """Writes an attempt's outcome and frees the lease, only if `owner` still holds it."""
         ...
+
+    def release(self, owner: str) -> None:
+        """Frees every lease `owner` holds (its worker stops), so the next worker resends those at once."""
+        ...
