@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from chowder.core.clock import utcnow
@@ -21,7 +20,7 @@ from chowder.core.metrics import Metrics
 from chowder.core.pagination import PageRequest
 from chowder.core.settings import Settings
 from chowder.domain.ports.webhooks import DeliveryRecord, DeliveryStatus
-from chowder.domain.webhook_delivery import WebhookDeliveries
+from chowder.domain.webhook_delivery import WebhookDeliveries, delivery_client
 from chowder.domain.webhooks import Webhooks, record_event
 from chowder.persistence.store import SqlTransactions
 from tests.factories import new_org
@@ -225,7 +224,7 @@ def test_a_delivery_fails_for_good_once_a_day_of_retries_is_over(
         clock[0] = utcnow()
         worker = hooks.worker(lambda: clock[0])
         waits: list[float] = []
-        async with httpx.AsyncClient(trust_env=False) as http:
+        async with delivery_client(1.0) as http:
             while True:
                 await asyncio.gather(*await worker.send_due(http))
                 [delivery] = await hooks.log(endpoint_id)
@@ -249,7 +248,7 @@ def test_non_public_targets_are_refused_by_default(tx: SqlTransactions, data_dir
         named = await hooks.endpoint(receiver, f"http://localhost:{receiver.port}/hooks")
         await hooks.record()
         worker = hooks.worker()
-        async with httpx.AsyncClient(trust_env=False) as http:
+        async with delivery_client(1.0) as http:
             await asyncio.gather(*await worker.send_due(http))
         for endpoint_id, host in ((loopback, "127.0.0.1"), (named, "localhost")):
             [refused] = await hooks.log(endpoint_id)

@@ -31,7 +31,6 @@ from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.metrics import Metrics
 from chowder.core.settings import Settings
-from chowder.core.wakeup import Wakeup
 from chowder.core.webhooks import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign
 from chowder.domain.ports.storage import Transactions
 from chowder.domain.ports.webhooks import AttemptOutcome, DeliveryStatus, DueDelivery, EventRecord
@@ -64,6 +63,14 @@ def payload_of(event: EventRecord) -> bytes:
         "data": event.data,
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+def delivery_client(timeout_s: float) -> httpx.AsyncClient:
+    """No proxy from the environment (it would connect to the name, not the address checked), no redirects
+    followed, and no connection kept: a pool keyed by address could carry a request for one host name over a TLS
+    session another one verified."""
+    limits = httpx.Limits(max_keepalive_connections=0)
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False, limits=limits)
 
 
 class AddressRefused(Exception):
@@ -103,7 +110,7 @@ class AddressGuard:
 
 
 class WebhookDeliveries:
-    """`clock` and `transport` are the tests' seams (a schedule without waiting a day; no real network needed)."""
+    """`clock` is the tests' seam: a day of retries without waiting a day."""
 
     def __init__(
         self,
@@ -113,38 +120,29 @@ class WebhookDeliveries:
         metrics: Metrics,
         *,
         clock: Callable[[], datetime] = utcnow,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._tx = tx
         self._box = box
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
-        self._transport = transport
         self._guard = AddressGuard(settings.webhooks_allow_private)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:webhooks:{id(self):x}"
         self._lease = timedelta(seconds=2 * settings.webhook_timeout_s + 5)
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._wakeup = Wakeup()
-
-    def wake(self) -> None:
-        """Thread-safe: look for due deliveries now rather than at the next poll."""
-        self._wakeup.set()
 
     async def run(self) -> None:
-        """Forever: claim and send what is due, then wait for a nudge or the poll interval. On the way out, the
-        attempts under way are abandoned and their leases freed, so the next worker resends them at once."""
-        self._wakeup.bind()
-        timeout = httpx.Timeout(self._settings.webhook_timeout_s)
-        # No proxy from the environment (it would connect to the name, not the address checked); no redirects.
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False, transport=self._transport) as http:
+        """Forever: claim and send what is due, then wait for the poll interval (an event waits at most that long).
+        On the way out, the attempts under way are abandoned and their leases freed, so the next worker resends
+        them at once."""
+        async with delivery_client(self._settings.webhook_timeout_s) as http:
             try:
                 while True:
                     try:
                         await self.send_due(http)
                     except Exception:
                         log.exception("webhook delivery pass failed (is the database reachable?); trying again")
-                    await self._wakeup.wait(self._settings.reconcile_interval_s)
+                    await asyncio.sleep(self._settings.reconcile_interval_s)
             finally:
                 for task in self._in_flight:
                     task.cancel()
