@@ -41,6 +41,7 @@ TABLE: list[tuple[str, str, str]] = [
     ("POST", "/v1/instances/{instance_id}/start", ORG),
     ("POST", "/v1/instances/{instance_id}/stop", ORG),
     ("POST", "/v1/instances/{instance_id}/recover", ORG),
+    ("POST", "/v1/instances/{instance_id}/restore", ORG),
     ("DELETE", "/v1/instances/{instance_id}", ORG),
     ("GET", "/v1/instances/{instance_id}", Permission.READ),
     ("GET", "/v1/instances/{instance_id}/status", Permission.READ),

@@ -21,6 +21,7 @@ from chowder.persistence.records import record_of
 from chowder.persistence.store import SqlTransactions
 from chowder.persistence.tables import InstanceRow
 from chowder.sandbox.base import SandboxProvider
+from tests.fakes.backups import FakeBackups
 from tests.fakes.records import add_instance
 from tests.fakes.runtime import FakeAgentRuntime
 from tests.fakes.sandbox import FakeSandboxProvider
@@ -44,13 +45,14 @@ class EngineEnv:
         self.box = SecretBox("engine tests")
         self.provider = FakeSandboxProvider()
         self.runtime = FakeAgentRuntime()
+        self.backups = FakeBackups()
 
     @property
     def providers(self) -> dict[str, SandboxProvider]:
         return {self.provider.name: self.provider}
 
     def engine(self) -> Engine:
-        return Engine(self.tx, self.box, self.settings, self.providers, self.runtime)
+        return Engine(self.tx, self.box, self.settings, self.providers, self.runtime, backups=self.backups)
 
     def use_cases(self, engine: Engine) -> Instances:
         """The instance use cases on the same database, waking `engine` as the API does."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from chowder.core.errors import BadRequest, ProviderError
@@ -38,6 +39,10 @@ class FakeAgentRuntime:
         self._readiness_failure: str | None = None
         self._readiness_hangs = False
         self._config_refused: str | None = None
+        # Restores: (sandbox, archive bytes, foreign) of each state put in place; a reason to refuse the next ones.
+        self.restored: list[tuple[str, bytes, bool]] = []
+        self._restore_refused: str | None = None
+        self._restore_hangs = False
         # What keeps an idle instance awake: its enabled channels, its next scheduled job.
         self.enabled: frozenset[str] = frozenset()
         self.job_due: datetime | None = None
@@ -54,12 +59,17 @@ class FakeAgentRuntime:
         """The gateway refuses the current config (readiness fails with `reason`) until the last good one is back."""
         self._config_refused = reason
 
+    def refuse_restore(self, reason: str) -> None:
+        """Archives are refused (BadRequest with `reason`), as the real runtime refuses an unsafe one."""
+        self._restore_refused = reason
+
     def refuse_take_over(self, reason: str) -> None:
         self._take_over_refused = reason
 
     def heal(self) -> None:
         self._readiness_failure = None
         self._readiness_hangs = False
+        self._restore_hangs = False
 
     # The runtime contract.
 
@@ -105,6 +115,22 @@ class FakeAgentRuntime:
 
     async def enabled_channels(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> frozenset[str]:
         return self.enabled
+
+    async def restore_state(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, archive: Path, *, foreign: bool
+    ) -> None:
+        """Fails the test's engine when the gateway is still running: a restore must only touch a stopped one."""
+        if (await provider.observe(spec.sandbox_id)).state == SandboxState.RUNNING:
+            raise ProviderError("state restored under a running gateway")
+        if self._restore_refused:
+            raise BadRequest(self._restore_refused)
+        if self._restore_hangs:
+            await asyncio.Event().wait()
+        self.restored.append((spec.sandbox_id, archive.read_bytes(), foreign))
+
+    def hang_restore(self) -> None:
+        """The next restores never finish (a control plane that dies in the middle of one)."""
+        self._restore_hangs = True
 
     async def take_over(
         self,

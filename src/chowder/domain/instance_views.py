@@ -72,6 +72,8 @@ class CreateRequest:
     egress: Egress = "open"
     # "default": the server's (`CHOWDER_FREEZE_AFTER_S`, `CHOWDER_STOP_AFTER_S`); None: never.
     auto_stop: AutoStop | None | Literal["default"] = "default"
+    # A clone's: the backup whose state it boots on (`domain/restores.py`).
+    restore_backup_id: str | None = None
 
 
 def new_instance_record(
@@ -115,4 +117,5 @@ def new_instance_record(
         deleted_at=None,
         freeze_after_s=auto_stop.freeze_after_s if auto_stop else None,
         stop_after_s=auto_stop.stop_after_s if auto_stop else None,
+        restore_backup_id=request.restore_backup_id,
     )

@@ -24,6 +24,7 @@ from chowder.domain.orgs import required_model_key
 from chowder.domain.ports.instances import KEEP, InstanceChanges, Keep
 from chowder.domain.ports.runtime import AgentRuntime, GatewayAccess, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions, UnitOfWork
+from chowder.domain.ports.tenancy import OrgRecord
 from chowder.domain.power import AutoStop, PowerControl
 from chowder.domain.quantity_sync import with_quantity_due
 from chowder.domain.runtime_spec import runtime_spec_of
@@ -81,13 +82,7 @@ class Instances:
     ) -> InstanceView:
         if not self._settings.dev_model:
             required_model_key(uow, org_id, request.model_provider)
-        org = uow.orgs.lock(org_id)
-        if org is None:
-            raise NotFound("Organization not found.")
-        limit = TIER_LIMITS[org.subscription_tier]
-        count = uow.instances.count_live(org_id)
-        if limit is not None and count >= limit:
-            raise QuotaExceeded(f"Instance limit reached ({count}/{limit}). Upgrade your subscription.")
+        org = room_for_one(uow, org_id)
         uow.orgs.save(with_quantity_due(org))
         auto_stop = None if request.auto_stop == "default" else request.auto_stop
         instance = new_instance_record(org_id, request, provider, release, overrides, self._box, auto_stop)
@@ -221,6 +216,18 @@ class Instances:
             supported = ", ".join([DEFAULT_SANDBOX, *self._providers])
             raise BadRequest(f"Unknown sandbox_provider '{requested}'. Supported: {supported}.")
         return name
+
+
+def room_for_one(uow: UnitOfWork, org_id: str) -> OrgRecord:
+    """The org, locked, when its tier has room for one more instance; QuotaExceeded otherwise."""
+    org = uow.orgs.lock(org_id)
+    if org is None:
+        raise NotFound("Organization not found.")
+    limit = TIER_LIMITS[org.subscription_tier]
+    count = uow.instances.count_live(org_id)
+    if limit is not None and count >= limit:
+        raise QuotaExceeded(f"Instance limit reached ({count}/{limit}). Upgrade your subscription.")
+    return org
 
 
 def _store_update(

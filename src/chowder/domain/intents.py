@@ -44,11 +44,18 @@ class EngineWait:
         self._wake = wake_engine
 
     async def change(
-        self, org_id: str, instance_id: str, event: Event, passing: Status, target: Status, timeout_s: float
+        self,
+        org_id: str,
+        instance_id: str,
+        event: Event,
+        passing: Status,
+        target: Status,
+        timeout_s: float,
+        changes: InstanceChanges = InstanceChanges(),
     ) -> InstanceView:
-        """Record `event`, then wait while the status is `passing`: GatewayUnavailable (with the engine's reason)
-        unless it ends in `target`."""
-        await self._tx(lambda uow: record_intent(uow, org_id, instance_id, event))
+        """Record `event` (with `changes`), then wait while the status is `passing`: GatewayUnavailable (with the
+        engine's reason) unless it ends in `target`."""
+        await self._tx(lambda uow: record_intent(uow, org_id, instance_id, event, changes))
         self._wake()
         view = await self.while_in(org_id, instance_id, passing, timeout_s)
         if view.status != target:

@@ -34,6 +34,7 @@ from chowder.domain.ports.instances import Claim, InstanceChanges, InstanceRecor
 from chowder.domain.ports.runtime import AgentLauncher, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions
 from chowder.domain.power import AutoStop, idle_deadlines
+from chowder.domain.restores import BackupSource, StateRestore
 from chowder.domain.runtime_spec import runtime_spec_of
 from chowder.domain.warm_pool import WarmPool
 from chowder.sandbox.base import SandboxInfo, SandboxProvider, SandboxState
@@ -87,6 +88,7 @@ class Engine:
         providers: dict[str, SandboxProvider],
         runtime: AgentLauncher,
         metrics: Metrics | None = None,
+        backups: BackupSource | None = None,
     ) -> None:
         self._tx = transactions
         self._metrics = metrics or Metrics()
@@ -94,6 +96,7 @@ class Engine:
         self._settings = settings
         self._providers = providers
         self._runtime = runtime
+        self._restore = StateRestore(runtime, backups, settings)
         self._idle = IdleWork(transactions, runtime, settings)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
         self._lease = timedelta(seconds=settings.lease_s)
@@ -169,10 +172,6 @@ class Engine:
             self._metrics.lease_takeovers.inc()
         return claim is not Claim.REFUSED
 
-    async def _renew(self, instance_id: str) -> bool:
-        """Extends the lease this process holds; False once it lapsed (never takes it back)."""
-        return await self._tx(lambda uow: uow.engine.renew(instance_id, self.owner, utcnow(), self._lease))
-
     async def _work(self, instance_id: str, claimed_at: float) -> None:
         try:
             instance = await self._tx(lambda uow: uow.engine.leased(instance_id, self.owner))
@@ -215,7 +214,8 @@ class Engine:
                     return "its intent changed"
                 if loop.time() - held_since >= renew_every:
                     asked_at = loop.time()
-                    if not await self._renew(snap.id):
+                    # Extends the lease this process holds; False once it lapsed (never takes it back).
+                    if not await self._tx(lambda uow: uow.engine.renew(snap.id, self.owner, utcnow(), self._lease)):
                         job.cancel()
                         return "its lease lapsed"
                     held_since = asked_at
@@ -317,7 +317,7 @@ class Engine:
         return (
             snap.first_boot
             and snap.instance.sandbox_id is None
-            and not snap.replace_gateway
+            and not (snap.replace_gateway or snap.instance.restore_backup_id)
             and self._pool.serves(snap.provider, snap.spec.release)
             and (await provider.observe(snap.sandbox_id)).state == SandboxState.MISSING
         )
@@ -331,6 +331,7 @@ class Engine:
             self._metrics.gateway_restarts.labels("restart").inc()
             await provider.stop(snap.sandbox_id, self._settings.stop_grace_s)
         info = await provider.create(self._runtime.sandbox_spec(snap.spec))
+        await self._restore.put_in_place(provider, snap.spec, snap.instance)  # a pending restore, before any launch
         if (await provider.observe(snap.sandbox_id)).state == SandboxState.RUNNING:
             return await self._runtime.wait_ready(provider, snap.sandbox_id, self._settings.provision_timeout_s), None
         note = None

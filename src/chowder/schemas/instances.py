@@ -26,6 +26,19 @@ AUTO_STOP_HELP = (
 )
 
 
+CLONE_NOTE = (
+    "The clone gets its own gateway token and model credential, and the original's `openclaw_config`; channels "
+    "(bot tokens, pairings, their credentials) and inbound hooks are not carried over: connect them anew."
+)
+FROM_BACKUP_HELP = (
+    "Extension. Boot the new instance on a copy of this backup's state (a completed backup of the org). " + CLONE_NOTE
+)
+CLONE_FROM_HELP = (
+    "Extension. Boot the new instance on a copy of this instance's state, from a backup of it taken now (trigger "
+    "`clone`); the original keeps running, untouched. " + CLONE_NOTE
+)
+
+
 class AutoStop(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,6 +55,14 @@ class InstanceCreate(BaseModel):
     region: str | None = None
     egress: Egress = Field("open", description=EGRESS_HELP)
     auto_stop: AutoStop | None = Field(None, description=AUTO_STOP_HELP)
+    from_backup: str | None = Field(None, description=FROM_BACKUP_HELP)
+    clone_from: str | None = Field(None, description=CLONE_FROM_HELP)
+
+
+class RestoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backup_id: str = Field(description="A completed backup of the organization's (this instance's or another's).")
 
 
 class InstanceUpdate(BaseModel):

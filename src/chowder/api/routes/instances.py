@@ -1,4 +1,4 @@
-"""Instance routes: create, list, get, update, delete, start, stop, recover, status."""
+"""Instance routes: create (and clone), list, get, update, delete, start, stop, recover, restore, status."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from chowder.domain.models import Permission, Principal
 from chowder.domain.ports.instances import KEEP
 from chowder.domain.power import AutoStop
 from chowder.schemas.instances import AutoStop as AutoStopBody
-from chowder.schemas.instances import Instance, InstanceCreate, InstanceStatus, InstanceUpdate
+from chowder.schemas.instances import Instance, InstanceCreate, InstanceStatus, InstanceUpdate, RestoreRequest
 
 router = APIRouter(tags=["instances"])
 
@@ -39,11 +39,14 @@ async def instance_status(instance_id: str, principal: CanRead, state: State) ->
 
 @router.post("/v1/instances", status_code=status.HTTP_201_CREATED)
 async def create_instance(body: InstanceCreate, principal: OrgPrincipal, state: State) -> Instance:
-    """Answers at once with `provisioning`; the gateway boots in the background."""
-    fields = body.model_dump(exclude={"auto_stop"})
+    """Answers at once with `provisioning`; the gateway boots in the background. With `from_backup` or `clone_from`
+    (extension) it boots on a copy of that state (`clone_from` first takes a backup of the instance)."""
+    fields = body.model_dump(exclude={"auto_stop", "from_backup", "clone_from"})
     given = "auto_stop" in body.model_fields_set
     request = CreateRequest(**fields, auto_stop=_auto_stop(body.auto_stop) if given else "default")
-    return _public(await state.instances.create(principal, request))
+    if body.from_backup is None and body.clone_from is None:
+        return _public(await state.instances.create(principal, request))
+    return _public(await state.restores.clone(principal, request, body.from_backup, body.clone_from))
 
 
 @router.get("/v1/instances")
@@ -92,3 +95,11 @@ async def recover_instance(instance_id: str, principal: OrgPrincipal, state: Sta
     """Extension. Only from `error`: its boot is retried with the same id, state and files (deleting it would lose
     the agent's memory); answers once the gateway is ready, or 502 with the reason."""
     return _public(await state.instances.recover(principal, instance_id))
+
+
+@router.post("/v1/instances/{instance_id}/restore")
+async def restore_instance(instance_id: str, body: RestoreRequest, principal: OrgPrincipal, state: State) -> Instance:
+    """Extension. From `running`, `stopped` or `error`: the gateway is stopped, the backup's state replaces the
+    instance's (config, workspace, sessions, memory) and a new gateway boots on it with new credentials; answers
+    once it runs (502 with the reason if it does not). Another instance's backup drops its channels, as a clone."""
+    return _public(await state.restores.restore(principal, instance_id, body.backup_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from chowder.sandbox.base import Egress, LaunchSpec, SandboxInfo, SandboxProvider, SandboxSpec
@@ -110,6 +111,15 @@ class AgentLauncher(Protocol):
 
     async def restore_last_good_config(self, provider: SandboxProvider, sandbox_id: str) -> bool:
         """Put the last good config back (the refused one is kept aside); False when there is none to try."""
+        ...
+
+    async def restore_state(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, archive: Path, *, foreign: bool
+    ) -> None:
+        """Replace the stopped agent's state with a backup archive's (a local file), then remove what the control
+        plane owns in it; `foreign` (another instance's state) also removes its channels and their credentials.
+        BadRequest naming what an untrusted archive holds that is refused (nothing changed); ProviderError when a
+        step fails."""
         ...
 
     async def take_over(

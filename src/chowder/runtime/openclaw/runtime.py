@@ -6,11 +6,13 @@ runtime appears."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +21,7 @@ from chowder.core.endpoints import MODEL_PATH
 from chowder.core.errors import BadRequest, NotFound, ProviderError, Unprocessable
 from chowder.core.merge_patch import diff_patch, merge_patch
 from chowder.core.model_providers import ModelProvider
-from chowder.core.settings import Settings
+from chowder.core.settings import MIB, Settings
 from chowder.domain.ports.runtime import (
     ChannelSpec,
     ChannelStatus,
@@ -30,8 +32,9 @@ from chowder.domain.ports.runtime import (
     SkillDetails,
 )
 from chowder.runtime.openclaw import channels as oc_channels
-from chowder.runtime.openclaw import chat, cli, model_calls, rpc, state_files
+from chowder.runtime.openclaw import chat, cli, model_calls, restore, rpc, state_files
 from chowder.runtime.openclaw import config as oc_config
+from chowder.runtime.openclaw.backups import OpenClawArchives
 from chowder.runtime.openclaw.catalog import shipped_models
 from chowder.runtime.openclaw.channels import CATALOG, CHANNELS, connect_patch, disconnect_patch
 from chowder.runtime.openclaw.installer import RuntimeCache
@@ -62,6 +65,7 @@ class OpenClawRuntime:
         self._settings = settings
         self._http = http
         self.cache = RuntimeCache(settings.resolved_runtime_dir)
+        self.archives = OpenClawArchives(http, settings, self._cli)
 
     def resolve_version(self, requested: str) -> str:
         return resolve_release(requested).version
@@ -109,6 +113,16 @@ class OpenClawRuntime:
             rendered = oc_config.reapply_managed(current, placement)
         await state_files.write_json(provider, spec.sandbox_id, state_files.CONFIG_FILE, rendered)
         return LaunchSpec(argv=self._argv(spec, info), env=self._env(spec, info), log_file=state_files.GATEWAY_LOG)
+
+    async def restore_state(
+        self, provider: SandboxProvider, spec: InstanceRuntimeSpec, archive: Path, *, foreign: bool
+    ) -> None:
+        """OpenClaw's own `backup restore` into a fresh dir, then swapped in (`restore.py`); bounded by the disk."""
+        run = functools.partial(self._cli, provider, spec)
+        limit = self._settings.sandbox_disk_mb * MIB
+        await restore.restore_state(
+            provider, spec.sandbox_id, archive, foreign=foreign, max_unpacked=limit, node=self.cache.node, run=run
+        )
 
     async def take_over(
         self,
@@ -356,11 +370,14 @@ class OpenClawRuntime:
         args: tuple[str, ...],
         timeout_s: float,
         config_file: str = state_files.CONFIG_FILE,
+        credentials: bool = True,
     ) -> tuple[ExecResult, SandboxInfo]:
         """One OpenClaw CLI call inside the sandbox (same uid, binds and limits as the gateway): seconds of
         Node start-up, so only for what the gateway's HTTP RPC does not offer, never on a hot path."""
         info = await provider.info(spec.sandbox_id)
         env = {**self._env(spec, info), "NO_COLOR": "1", "FORCE_COLOR": "0"}
+        if not credentials:
+            del env[oc_config.GATEWAY_TOKEN_ENV], env[oc_config.MODEL_TOKEN_ENV]
         env["OPENCLAW_CONFIG_PATH"] = f"{info.root}/{config_file}"
         result = await provider.exec(spec.sandbox_id, [*self._openclaw(spec, info), *args], env, timeout_s)
         return result, info
