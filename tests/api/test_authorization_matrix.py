@@ -36,6 +36,11 @@ TABLE: list[tuple[str, str, str]] = [
     ("GET", "/v1/keys", ORG),
     ("GET", "/v1/keys/{key_id}", ORG),
     ("DELETE", "/v1/keys/{key_id}", ORG),
+    ("POST", "/v1/webhooks/endpoints", ORG),
+    ("GET", "/v1/webhooks/endpoints", ORG),
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id}", ORG),
+    ("DELETE", "/v1/webhooks/endpoints/{endpoint_id}", ORG),
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id}/deliveries", ORG),
     ("POST", "/v1/instances", ORG),
     ("GET", "/v1/instances", ORG),
     ("POST", "/v1/instances/{instance_id}/start", ORG),
@@ -108,10 +113,17 @@ class Callers:
         sql(settings, "UPDATE api_keys SET expires_at = :t WHERE key_prefix = :p", t=past, p=self.expired[:12])
         self.key_id = client.get("/v1/keys", headers=auth(self.org)).json()[-1]["id"]
         self.stranger = signup(client, "Stranger")
+        hook = client.post("/v1/webhooks/endpoints", json={"url": "https://hooks.example.com/"}, headers=auth(self.org))
+        self.endpoint_id = hook.json()["id"]
 
     def path(self, template: str) -> str:
         return template.format(
-            instance_id=self.target, key_id=self.key_id, session_id="s1", channel="telegram", skill_name="weather"
+            instance_id=self.target,
+            key_id=self.key_id,
+            session_id="s1",
+            channel="telegram",
+            skill_name="weather",
+            endpoint_id=self.endpoint_id,
         )
 
 
