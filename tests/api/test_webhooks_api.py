@@ -60,7 +60,16 @@ def test_events_are_chosen_by_name_and_unknown_ones_refused(client: TestClient) 
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://hooks.example.com/x", "hooks.example.com/x", "https://", "http://h:99999/", "javascript:alert(1)"]
+    "url",
+    [
+        "ftp://hooks.example.com/x",
+        "hooks.example.com/x",
+        "https://",
+        "http://h:99999/",
+        "javascript:alert(1)",
+        "http://exa\x00mple.com/",
+        "https://" + "a" * 2048 + ".example/",
+    ],
 )
 def test_only_http_and_https_urls_are_taken(client: TestClient, url: str) -> None:
     key = signup(client)

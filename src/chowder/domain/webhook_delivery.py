@@ -164,8 +164,12 @@ class WebhookDeliveries:
         return started
 
     async def _deliver(self, http: httpx.AsyncClient, due: DueDelivery) -> None:
-        outcome = await self._attempt(http, due)
-        settled = await self._tx(lambda uow: uow.webhooks.settle(due.delivery_id, self.owner, outcome))
+        try:
+            outcome = await self._attempt(http, due)
+            settled = await self._tx(lambda uow: uow.webhooks.settle(due.delivery_id, self.owner, outcome))
+        except Exception:  # the database: the lease lapses and the delivery is tried again
+            log.exception("webhook delivery %s: attempt not recorded", due.delivery_id)
+            return
         if not settled:
             log.warning("webhook delivery %s: lease lost before its outcome was written", due.delivery_id)
         elif outcome.status == DeliveryStatus.FAILED:
@@ -183,7 +187,7 @@ class WebhookDeliveries:
             label, error = "refused", str(exc)
         except TimeoutError:
             label, error = "unreachable", f"No answer within {self._settings.webhook_timeout_s:g} s."
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             label, error = "unreachable", f"{type(exc).__name__}: {exc}"
         self._metrics.webhook_attempts.labels(label).inc()
         now = self._clock()

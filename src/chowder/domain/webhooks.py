@@ -13,6 +13,8 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.errors import BadRequest, NotFound
@@ -65,7 +67,8 @@ def checked_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
+        httpx.URL(url)  # what the delivery worker will send to
+    except (ValueError, httpx.InvalidURL):
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL_CHARS:
         raise BadRequest(f"Webhook URL must be an absolute http or https URL of at most {MAX_URL_CHARS} characters.")
