@@ -66,6 +66,14 @@ class ChatTurns:
         holds no key for."""
         return await self._tx(lambda uow: self._turn(uow, org_id, instance_id, model, key_id))
 
+    async def cap_reached(self, org_id: str, key_id: str | None) -> spend.CapReached | None:
+        """The refusal when the key's or the org's monthly tokens are used up by now."""
+        try:
+            await self._tx(lambda uow: spend.admit(uow, org_id, key_id, utcnow()))
+        except spend.CapReached as reached:
+            return reached
+        return None
+
     def _turn(self, uow: UnitOfWork, org_id: str, instance_id: str, model: str, key_id: str | None) -> Turn:
         instance = running(uow.instances.get(org_id, instance_id))
         assert instance.gateway_url is not None

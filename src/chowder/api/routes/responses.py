@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from chowder.api.deps import State, require
 from chowder.domain import chat
 from chowder.domain.models import Permission, Principal
+from chowder.proxy.cap_failures import cap_named
 from chowder.proxy.responses import send_turn
 from chowder.schemas.responses import ResponsesRequest
 
@@ -36,7 +38,7 @@ async def _turn(
 ) -> Response:
     await state.power.ready(principal.organization_id, instance_id)
     turn = await state.chat.prepare_turn(principal.organization_id, instance_id, body.model, principal.key_id)
-    return await send_turn(
+    answer = await send_turn(
         state.http,
         state.runtime,
         turn,
@@ -45,3 +47,4 @@ async def _turn(
         state.settings.response_timeout_s,
         state.sessions.hold(turn.instance_id, session_id, principal.key_id),
     )
+    return await cap_named(answer, partial(state.chat.cap_reached, principal.organization_id, principal.key_id))
