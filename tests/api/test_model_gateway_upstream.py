@@ -1,6 +1,7 @@
 """The model gateway in front of a real (fake) provider: the org's key goes upstream on the provider's own path,
 the provider's answer (errors and rate limits included) comes back as it was sent, and usage is metered off it,
-prompt cache included. A stream the provider drops is billed for what it reported before the drop."""
+prompt cache included. A stream the provider drops is billed for what it reported before the drop. Spend caps:
+each call is charged to the org and the scoped key whose turn made it, and refused once a cap is reached."""
 
 from __future__ import annotations
 
@@ -163,3 +164,64 @@ def test_a_caller_that_leaves_a_stream_early_is_billed_the_whole_answer(
     finally:
         fake.stream_interval_s = 0.0
     assert gateway.usage() == billed(fake) and billed(fake)["output_tokens"] > 0
+
+
+def in_session(session_id: str) -> dict[str, Any]:
+    """HELLO as OpenClaw sends it during a turn of `session_id`: its user message names the session."""
+    text = f"hello there\n\nRuntime: agent=main | session=agent:main:{session_id} | channel=webchat"
+    return {**HELLO, "messages": [{"role": "user", "content": text}]}
+
+
+def test_the_organizations_cap_refuses_calls_as_a_failed_request_not_a_billing_error(
+    gateway: Gateway, fake: FakeModelServer
+) -> None:
+    """The call that starts under the cap is answered in full; the next is refused before the provider, as an
+    invalid request (400): OpenClaw would bench the instance's credential for minutes on a 402 or 429."""
+    api, org_key = gateway.api, gateway.key
+    assert api.patch("/v1/organization", headers=auth(org_key), json={"monthly_token_limit": 1}).status_code == 200
+    assert gateway.call("anthropic", "v1/messages", HELLO).status_code == 200
+    message = "Monthly token limit of the organization reached: Chowder refused this model call."
+    refused = gateway.call("anthropic", "v1/messages", {**HELLO, "stream": True})
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"type": "error", "error": {"type": "invalid_request_error", "message": message}},
+    )
+    refused = gateway.call("openai", "v1/responses", {"model": "gpt-4o", "input": "hello there"})
+    assert (refused.status_code, refused.json()["error"]["message"]) == (400, message)
+    assert gateway.usage() == billed(fake) and billed(fake)["requests"] == 1
+    org = api.get("/v1/organization", headers=auth(org_key)).json()
+    assert org["monthly_tokens_used"] == billed(fake)["input_tokens"] + billed(fake)["output_tokens"]
+
+
+def test_a_scoped_keys_turn_is_charged_to_the_key_and_stopped_at_its_cap(
+    gateway: Gateway, fake: FakeModelServer
+) -> None:
+    """Calls during a scoped key's turn count against the key and the org; a call of no turn (a channel message)
+    and the org key's turns against the org only."""
+    api, org_key = gateway.api, gateway.key
+    body = {"name": "capped", "instance_ids": [gateway.instance_id], "permissions": ["interact"]}
+    key_id = api.post("/v1/keys", headers=auth(org_key), json={**body, "monthly_token_limit": 1}).json()["id"]
+    org_key_id = api.get("/v1/organization/audit", headers=auth(org_key)).json()[-1]["target_id"]
+    sessions = api.app.state.chowder.sessions  # type: ignore[attr-defined]
+
+    def used() -> tuple[int, int]:
+        key = api.get(f"/v1/keys/{key_id}", headers=auth(org_key)).json()["monthly_tokens_used"]
+        return key, api.get("/v1/organization", headers=auth(org_key)).json()["monthly_tokens_used"]
+
+    def tokens() -> int:
+        return int(fake.requests[-1]["usage"]["input_tokens"] + fake.requests[-1]["usage"]["output_tokens"])
+
+    with api.portal.wrap_async_context_manager(sessions.hold(gateway.instance_id, "s1", key_id)):  # type: ignore[union-attr]
+        assert gateway.call("anthropic", "v1/messages", in_session("s1")).status_code == 200
+        assert used() == (tokens(), tokens())
+        refused = gateway.call("anthropic", "v1/messages", in_session("s1"))
+        message = "Monthly token limit of this API key reached: Chowder refused this model call."
+        assert (refused.status_code, refused.json()["error"]["message"]) == (400, message)
+        before = used()
+        assert gateway.call("anthropic", "v1/messages", in_session("other")).status_code == 200
+        assert used() == (before[0], before[1] + tokens()), "a call of no turn counts against the org only"
+    with api.portal.wrap_async_context_manager(sessions.hold(gateway.instance_id, "s2", org_key_id)):  # type: ignore[union-attr]
+        before = used()
+        assert gateway.call("anthropic", "v1/messages", in_session("s2")).status_code == 200
+        assert used() == (before[0], before[1] + tokens()), "the org key's turn counts against the org only"
+    assert len(fake.requests) == 3, "the refused call never reached the provider"
