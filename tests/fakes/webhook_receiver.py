@@ -6,6 +6,7 @@ when its answer is lost); it can go down and come back on the same port."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, secret: str = "", port: int = 0) -> None:
+    def __init__(self, secret: str = "", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+        """With `tls`, it serves https (for the host name of its certificate)."""
         self.secret = secret
+        self.tls = tls
         self.received: list[Received] = []
         self.applied: Counter[str] = Counter()
         self.answers: list[int] = []  # the statuses of the next deliveries, in order; 200 once used up
@@ -52,6 +55,8 @@ class Receiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 

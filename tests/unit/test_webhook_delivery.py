@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
@@ -258,3 +263,59 @@ def test_non_public_targets_are_refused_by_default(tx: SqlTransactions, data_dir
         assert receiver.received == [] and hooks.attempts("refused") == 2
 
     asyncio.run(scenario())
+
+
+def _certificate(directory: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for `name`: the receiver's server context, and a client context trusting it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = utcnow()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    return server, ssl.create_default_context(cafile=str(cert_file))
+
+
+@pytest.mark.parametrize("certified", ["localhost", "elsewhere.example"])
+def test_tls_is_verified_for_the_host_name_though_the_connection_is_to_its_address(
+    tx: SqlTransactions, data_dir: Path, certified: str
+) -> None:
+    """https://localhost:<port>: the worker connects to 127.0.0.1, the address it checked, and still verifies the
+    receiver's certificate for `localhost` (SNI and name check): a certificate for another name is refused."""
+    hooks = Hooks(tx, data_dir)
+    server_tls, trusting = _certificate(data_dir, certified)
+    receiver = Receiver(tls=server_tls)
+
+    async def scenario() -> DeliveryRecord:
+        endpoint_id = await hooks.endpoint(receiver, f"https://localhost:{receiver.port}/hooks")
+        await hooks.record()
+        async with running(WebhookDeliveries(hooks.tx, hooks.box, hooks.settings, hooks.metrics, verify=trusting)):
+            await hooks.until(endpoint_id, lambda log: log[0].attempts > 0)
+        [delivery] = await hooks.log(endpoint_id)
+        return delivery
+
+    try:
+        delivery = asyncio.run(scenario())
+    finally:
+        receiver.down()
+    if certified == "localhost":
+        assert (delivery.status, delivery.last_status_code) == (DeliveryStatus.DELIVERED, 200)
+        assert receiver.received[0].signature_valid
+    else:
+        assert delivery.status == DeliveryStatus.PENDING and receiver.received == []
+        assert delivery.last_error is not None and "CERTIFICATE_VERIFY_FAILED" in delivery.last_error

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -65,12 +66,12 @@ def payload_of(event: EventRecord) -> bytes:
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
-def delivery_client(timeout_s: float) -> httpx.AsyncClient:
+def delivery_client(timeout_s: float, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
     """No proxy from the environment (it would connect to the name, not the address checked), no redirects
     followed, and no connection kept: a pool keyed by address could carry a request for one host name over a TLS
     session another one verified."""
     limits = httpx.Limits(max_keepalive_connections=0)
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False, limits=limits)
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False, limits=limits, verify=verify)
 
 
 class AddressRefused(Exception):
@@ -90,8 +91,8 @@ class AddressGuard:
     def __init__(self, allow_private: bool) -> None:
         self._allow_private = allow_private
 
-    async def address_of(self, host: str, port: int) -> str:
-        """The address to connect to: the first `host` resolves to, once every one was found allowed."""
+    async def addresses_of(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to, in the resolver's order, once every one was found allowed."""
         try:
             found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
@@ -106,11 +107,12 @@ class AddressGuard:
                     f"Refused: {host} resolves to {refused[0]}, which is not a public address "
                     "(webhooks reach only public addresses unless CHOWDER_WEBHOOKS_ALLOW_PRIVATE is set)."
                 )
-        return addresses[0]
+        return addresses
 
 
 class WebhookDeliveries:
-    """`clock` is the tests' seam: a day of retries without waiting a day."""
+    """`clock` and `verify` are the tests' seams: a day of retries without waiting a day; a receiver's TLS
+    certificate the tests made (the CAs of `certifi` otherwise)."""
 
     def __init__(
         self,
@@ -120,12 +122,14 @@ class WebhookDeliveries:
         metrics: Metrics,
         *,
         clock: Callable[[], datetime] = utcnow,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._tx = tx
         self._box = box
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
+        self._verify = verify
         self._guard = AddressGuard(settings.webhooks_allow_private)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:webhooks:{id(self):x}"
         self._lease = timedelta(seconds=2 * settings.webhook_timeout_s + 5)
@@ -135,7 +139,7 @@ class WebhookDeliveries:
         """Forever: claim and send what is due, then wait for the poll interval (an event waits at most that long).
         On the way out, the attempts under way are abandoned and their leases freed, so the next worker resends
         them at once."""
-        async with delivery_client(self._settings.webhook_timeout_s) as http:
+        async with delivery_client(self._settings.webhook_timeout_s, self._verify) as http:
             try:
                 while True:
                     try:
@@ -198,10 +202,11 @@ class WebhookDeliveries:
         return AttemptOutcome(status, now, later, code, (error or "")[:_MAX_ERROR_CHARS])
 
     async def _post(self, http: httpx.AsyncClient, due: DueDelivery) -> int:
-        """One signed POST to the address checked; the answer's status (its body is never read)."""
+        """One signed POST to the first address checked that takes the connection (nothing was sent to those that
+        refused it); the answer's status (its body is never read)."""
         url = httpx.URL(due.url)
         host = url.host
-        address = await self._guard.address_of(host, url.port or (443 if url.scheme == "https" else 80))
+        addresses = await self._guard.addresses_of(host, url.port or (443 if url.scheme == "https" else 80))
         payload = payload_of(due.event)
         headers = {
             "Host": url.netloc.decode("ascii"),
@@ -211,9 +216,15 @@ class WebhookDeliveries:
             EVENT_TYPE_HEADER: due.event.type,
             SIGNATURE_HEADER: sign(self._box.decrypt(due.secret_enc), int(time.time()), payload),
         }
-        request = http.build_request(
-            "POST", url.copy_with(host=address), content=payload, headers=headers, extensions={"sni_hostname": host}
-        )
-        response = await http.send(request, stream=True)
-        await response.aclose()
-        return response.status_code
+        for address in addresses[:-1]:
+            with contextlib.suppress(httpx.ConnectError):
+                return await _send(http, url.copy_with(host=address), payload, headers, host)
+        return await _send(http, url.copy_with(host=addresses[-1]), payload, headers, host)
+
+
+async def _send(http: httpx.AsyncClient, to: httpx.URL, payload: bytes, headers: dict[str, str], host: str) -> int:
+    """TLS is verified for `host`, the name, though the connection is to an address."""
+    request = http.build_request("POST", to, content=payload, headers=headers, extensions={"sni_hostname": host})
+    response = await http.send(request, stream=True)
+    await response.aclose()
+    return response.status_code
