@@ -39,6 +39,8 @@ class BodyLimits:
             routes=(
                 (re.compile(r"/v1/instances/[^/]+/files/(upload|content)"), files),
                 (re.compile(r"/v1/instances/[^/]+/(session/[^/]+/)?responses"), model),
+                # A session's history, which every turn in it sends to the model: the same bound.
+                (re.compile(r"/v1/instances/[^/]+/sessions/[^/]+/import"), model),
                 (re.compile(re.escape(MODEL_PATH) + r"/.*"), model),
             ),
         )

@@ -46,6 +46,7 @@ class Call(Generic[T]):
     parse: Callable[[httpx.Response], T]
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
+    content: bytes | None = None
     files: Any = None
     data: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -70,6 +71,8 @@ class Call(Generic[T]):
         }
         if self.json is not None:
             args["json"] = self.json
+        if self.content is not None:
+            args["content"] = self.content
         if self.files is not None:
             args["files"] = self.files
             args["data"] = self.data

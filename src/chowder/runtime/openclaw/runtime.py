@@ -38,6 +38,7 @@ from chowder.runtime.openclaw.backups import OpenClawArchives
 from chowder.runtime.openclaw.catalog import shipped_models
 from chowder.runtime.openclaw.channels import CATALOG, CHANNELS, connect_patch, disconnect_patch
 from chowder.runtime.openclaw.installer import RuntimeCache
+from chowder.runtime.openclaw.sessions import OpenClawSessions
 from chowder.runtime.openclaw.skills import details_of, skill_of
 from chowder.runtime.openclaw.versions import RELEASES, resolve_release
 from chowder.sandbox.base import (
@@ -65,6 +66,7 @@ class OpenClawRuntime:
         self._settings = settings
         self._http = http
         self.cache = RuntimeCache(settings.resolved_runtime_dir)
+        self.sessions = OpenClawSessions(self.cache)
         self.archives = OpenClawArchives(http, settings, self._cli)
 
     def resolve_version(self, requested: str) -> str:
