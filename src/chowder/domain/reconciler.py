@@ -25,6 +25,7 @@ from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
 from chowder.domain import lifecycle
 from chowder.domain.admission import HostMemory, fair_order
+from chowder.domain.engine_lease import LeaseWatch
 from chowder.domain.gateway_boot import launch_gateway
 from chowder.domain.idle import IdleWork
 from chowder.domain.lifecycle import Event
@@ -100,6 +101,7 @@ class Engine:
         self._idle = IdleWork(transactions, runtime, settings)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
         self._lease = timedelta(seconds=settings.lease_s)
+        self._leases = LeaseWatch(transactions, settings, self.owner, self._lease)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._boots = asyncio.Semaphore(settings.max_parallel_boots)
         self.host_memory = HostMemory(settings.boot_memory_mb)
@@ -187,7 +189,8 @@ class Engine:
 
     async def _reconcile_watched(self, snapshot: _Snapshot, claimed_at: float) -> None:
         job = asyncio.create_task(self._reconcile(snapshot))
-        watcher = asyncio.create_task(self._watch(snapshot, job, claimed_at))
+        state = (snapshot.status, snapshot.desired)
+        watcher = asyncio.create_task(self._leases.watch(snapshot.id, state, job, claimed_at))
         try:
             await job
         except asyncio.CancelledError:
@@ -197,34 +200,6 @@ class Engine:
             self.wake()
         finally:
             watcher.cancel()
-
-    async def _watch(self, snap: _Snapshot, job: asyncio.Task[None], claimed_at: float) -> str | None:
-        """Keeps the lease alive while the job runs, and cancels the job, saying why, once the instance's intent
-        changed (e.g. deleted) or the lease is no longer surely ours: its renewal refused (it lapsed, and another
-        worker may hold it), or impossible (the database unreachable) for two thirds of its length. So two workers
-        never act on one instance, even when this one stalls."""
-        renew_every = self._settings.lease_s / 3
-        loop = asyncio.get_running_loop()
-        held_since = claimed_at  # when the lease in force was taken or last extended, by this process's clock
-        while not job.done():
-            await asyncio.sleep(min(1.0, renew_every))
-            try:
-                if await self._tx(lambda uow: uow.engine.state_of(snap.id)) != (snap.status, snap.desired):
-                    job.cancel()
-                    return "its intent changed"
-                if loop.time() - held_since >= renew_every:
-                    asked_at = loop.time()
-                    # Extends the lease this process holds; False once it lapsed (never takes it back).
-                    if not await self._tx(lambda uow: uow.engine.renew(snap.id, self.owner, utcnow(), self._lease)):
-                        job.cancel()
-                        return "its lease lapsed"
-                    held_since = asked_at
-            except Exception:
-                log.warning("instance %s: could not renew its lease", snap.id, exc_info=True)
-            if loop.time() - held_since >= 2 * renew_every:
-                job.cancel()
-                return "its lease could not be renewed"
-        return None
 
     async def _reconcile(self, snap: _Snapshot) -> None:
         provider = self._providers[snap.provider]
