@@ -16,6 +16,7 @@ because two gateways on one bot account would fight over it."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -82,6 +83,7 @@ class StateRestore:
             archive = await self._backups.archive(instance.organization_id, backup_id)
         except ChowderError as exc:
             raise ProviderError(f"Backup {backup_id} cannot be restored: {exc.detail}") from exc
+        started = time.monotonic()
         await provider.stop(spec.sandbox_id, self._settings.stop_grace_s)
         path = self._scratch / f"{instance.id}.tar.gz"
         try:
@@ -92,7 +94,8 @@ class StateRestore:
             raise ProviderError(f"Backup {backup_id} was refused: {exc.detail}") from exc
         finally:
             path.unlink(missing_ok=True)
-        log.info("instance %s: state of backup %s (%d bytes) in place", instance.id, backup_id, archive.size)
+        took = time.monotonic() - started
+        log.info("instance %s: backup %s (%d bytes) in place in %.1f s", instance.id, backup_id, archive.size, took)
 
 
 async def _download(archive: ArchiveStream, path: Path) -> None:
