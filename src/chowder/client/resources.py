@@ -46,6 +46,7 @@ class InstancesRoutes:
     start = endpoint(routes.start_instance)
     stop = endpoint(routes.stop_instance)
     recover = endpoint(routes.recover_instance)
+    restore = endpoint(routes.restore_instance)
     usage = endpoint(routes.instance_usage)
     usage_page = endpoint(routes.instance_usage_page)
 

@@ -13,7 +13,15 @@ from urllib.parse import quote
 
 from chowder.client.calls import LONG_TIMEOUT_S, Call, Page, ReportPage, body, call, nothing, one, page, report_page
 from chowder.schemas.audit import AuditEvent
-from chowder.schemas.instances import AutoStop, Egress, Instance, InstanceCreate, InstanceStatus, InstanceUpdate
+from chowder.schemas.instances import (
+    AutoStop,
+    Egress,
+    Instance,
+    InstanceCreate,
+    InstanceStatus,
+    InstanceUpdate,
+    RestoreRequest,
+)
 from chowder.schemas.keys import Key, KeyCreate, KeyCreated, KeyDetail, KeyUpdate, PermissionName
 from chowder.schemas.organization import (
     BillingUrl,
@@ -202,11 +210,14 @@ def create_instance(
     region: str | None = None,
     egress: Egress | None = None,
     auto_stop: MaybeAutoStop = NOT_GIVEN,
+    from_backup: str | None = None,
+    clone_from: str | None = None,
     idempotency_key: str | None = None,
 ) -> Call[Instance]:
-    """Answers at once with `provisioning`; see `wait_until_running`."""
+    """Answers at once with `provisioning`; see `wait_until_running`. With `from_backup` (a backup id) or
+    `clone_from` (an instance id, backed up now) it boots on a copy of that state, without its channels."""
     fields = given(name=name, model_provider=model_provider, openclaw_version=openclaw_version, region=region)
-    fields |= given(openclaw_config=openclaw_config, egress=egress)
+    fields |= given(openclaw_config=openclaw_config, egress=egress, from_backup=from_backup, clone_from=clone_from)
     payload = body(InstanceCreate.model_validate(_with_auto_stop(fields, auto_stop)))
     return call("POST", "/v1/instances", one(Instance), json=payload, idempotency_key=idempotency_key)
 
@@ -264,6 +275,13 @@ def stop_instance(instance_id: str, *, idempotency_key: str | None = None) -> Ca
 def recover_instance(instance_id: str, *, idempotency_key: str | None = None) -> Call[Instance]:
     """From `error`: boots it again with the same id and files."""
     return _action(instance_id, "recover", idempotency_key)
+
+
+def restore_instance(instance_id: str, backup_id: str, *, idempotency_key: str | None = None) -> Call[Instance]:
+    """Replaces its state with the backup's (from running, stopped or error); answers once it runs again."""
+    payload = body(RestoreRequest(backup_id=backup_id))
+    path = instance_path(instance_id, "/restore")
+    return call("POST", path, one(Instance), json=payload, timeout=LONG_TIMEOUT_S, idempotency_key=idempotency_key)
 
 
 def instance_usage(
