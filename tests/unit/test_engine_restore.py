@@ -31,9 +31,9 @@ ARCHIVE = b"an archive of the state"
 
 def _restore_intent(env: EngineEnv, instance: InstanceRecord, backup_id: str) -> None:
     status = env.read(instance.id).status
-    changes = InstanceChanges(restore_backup_id=backup_id)
+    changes, org_id = InstanceChanges(restore_backup_id=backup_id), instance.organization_id
     assert env.tx.run_sync(
-        lambda uow: lifecycle.apply(uow.instances, instance.organization_id, instance.id, status, Event.RESTORE, changes)
+        lambda uow: lifecycle.apply(uow.instances, org_id, instance.id, status, Event.RESTORE, changes)
     )
 
 
@@ -91,9 +91,7 @@ def test_a_restore_puts_the_state_in_place_under_a_stopped_gateway_then_boots_wi
 
 def _apply_stop(env: EngineEnv, instance: InstanceRecord) -> None:
     org_id = instance.organization_id
-    assert env.tx.run_sync(
-        lambda uow: lifecycle.apply(uow.instances, org_id, instance.id, Status.RUNNING, Event.STOP)
-    )
+    assert env.tx.run_sync(lambda uow: lifecycle.apply(uow.instances, org_id, instance.id, Status.RUNNING, Event.STOP))
 
 
 def _force_error(uow: Any, instance: InstanceRecord) -> bool:
@@ -143,7 +141,7 @@ def test_a_restore_interrupted_by_a_crash_is_redone_whole_by_the_next_worker(env
     assert booted.restore_backup_id is None
 
 
-@pytest.mark.parametrize("failure", ["gone", "refused"])
+@pytest.mark.parametrize("failure", ["gone", "refused", "oversize"])
 def test_a_restore_that_cannot_be_done_is_an_error_with_the_reason_and_recover_boots_the_state_as_it_was(
     env: EngineEnv, failure: str
 ) -> None:
@@ -152,6 +150,9 @@ def test_a_restore_that_cannot_be_done_is_an_error_with_the_reason_and_recover_b
     _restore_intent(env, instance, backup.id)
     if failure == "gone":
         env.backups.forget(backup.id)
+    elif failure == "oversize":
+        env.settings = env.settings.model_copy(update={"sandbox_disk_mb": 1})
+        env.backups.archives[backup.id] = b"x" * (2 * 1024 * 1024)
     else:
         env.runtime.refuse_restore("The backup holds a link to an absolute path: x/y.")
 
@@ -166,11 +167,11 @@ def test_a_restore_that_cannot_be_done_is_an_error_with_the_reason_and_recover_b
             return failed, await env.until_status(instance.id, Status.RUNNING)
 
     failed, recovered = asyncio.run(scenario())
-    reason = (
-        f"Backup {backup.id} cannot be restored: Backup not found."
-        if failure == "gone"
-        else f"Backup {backup.id} was refused: The backup holds a link to an absolute path: x/y."
-    )
+    reason = {
+        "gone": f"Backup {backup.id} cannot be restored: Backup not found.",
+        "refused": f"Backup {backup.id} was refused: The backup holds a link to an absolute path: x/y.",
+        "oversize": f"Backup {backup.id} was refused: It holds 2 MiB, more than the instance's disk.",
+    }[failure]
     assert failed.error_message == reason and failed.restore_backup_id is None
     assert env.runtime.restored == [], "nothing restored: recover booted the state as it was"
     assert recovered.error_message is None

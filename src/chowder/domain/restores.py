@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from chowder.core.errors import BadRequest, ChowderError, InvalidState, ProviderError
-from chowder.core.settings import Settings
+from chowder.core.settings import MIB, Settings
 from chowder.domain.instance_access import visible
 from chowder.domain.instance_views import CreateRequest, InstanceView
 from chowder.domain.instances import Instances, room_for_one
@@ -84,15 +84,21 @@ class StateRestore:
         except ChowderError as exc:
             raise ProviderError(f"Backup {backup_id} cannot be restored: {exc.detail}") from exc
         started = time.monotonic()
-        await provider.stop(spec.sandbox_id, self._settings.stop_grace_s)
         path = self._scratch / f"{instance.id}.tar.gz"
         try:
+            if archive.size > self._settings.sandbox_disk_mb * MIB:
+                raise BadRequest(f"It holds {archive.size // MIB} MiB, more than the instance's disk.")
+            await provider.stop(spec.sandbox_id, self._settings.stop_grace_s)
             await _download(archive, path)
             foreign = backup.instance_id != instance.id
             await self._runtime.restore_state(provider, spec, path, foreign=foreign)
         except BadRequest as exc:
             raise ProviderError(f"Backup {backup_id} was refused: {exc.detail}") from exc
+        except OSError as exc:
+            raise ProviderError(f"Backup {backup_id} could not be copied for the restore: {exc}") from exc
         finally:
+            if (close := getattr(archive.chunks, "aclose", None)) is not None:
+                await close()  # the store's stream, when not read to its end
             path.unlink(missing_ok=True)
         took = time.monotonic() - started
         log.info("instance %s: backup %s (%d bytes) in place in %.1f s", instance.id, backup_id, archive.size, took)

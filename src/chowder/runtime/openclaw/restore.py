@@ -16,6 +16,7 @@ import copy
 import json
 import posixpath
 import tarfile
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -116,7 +117,7 @@ def check_archive(path: Path, max_unpacked_bytes: int) -> ArchiveLayout:
                     raise BadRequest(f"The backup holds a special file: {name}.")
                 elif member.isreg() and PurePosixPath(name).parts[1:] == ("manifest.json",):
                     manifest = _manifest(archive.extractfile(member), member.size)
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise BadRequest(f"The backup is not a readable archive: {exc}.") from exc
     layout = _layout(manifest, names, total)
     for name, target in links:
