@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from chowder.core.errors import BadRequest
-from chowder.runtime.openclaw.restore import check_archive, restored_config
+from chowder.runtime.openclaw.restore import PARTS_DIR, SWAP_SCRIPT, check_archive, restored_config, swap_args, work_dir
 from tests.conftest import SHARED_RUNTIME
 
 ROOT = "2026-12-05T01-23-20.629+00-00-openclaw-backup"
@@ -147,3 +147,49 @@ def test_the_restored_config_keeps_nothing_the_control_plane_owns_and_a_foreign_
     assert foreign["plugins"]["entries"] == {"memory-core": {"config": {}}}
     assert "old-secret" not in json.dumps(foreign) and "hook-secret" not in json.dumps(foreign)
     assert current["gateway"]["auth"]["token"] == "old-secret", "the input is left as it was"
+
+
+def _swap_step(node: Path, args: str) -> None:
+    subprocess.run([str(node), "-e", SWAP_SCRIPT, args], check=True, capture_output=True, timeout=60)
+
+
+def test_the_swap_replaces_the_state_dir_keeps_its_log_and_a_second_attempt_after_a_crash_ends_the_same(
+    tmp_path: Path,
+) -> None:
+    """The sandbox-side script on this host's Node: the parts joined, the state dir's entries replaced by the
+    staged ones (its `logs/` kept), the work dir gone; run again over a state dir a crash left half swapped, the
+    outcome is the same."""
+    node = SHARED_RUNTIME / "node" / "bin" / "node"
+    if not node.exists():
+        pytest.skip("no Node installed (chowder runtime install)")
+    root, home = tmp_path / "root", tmp_path / "home"
+    (root / "logs").mkdir(parents=True)
+    (root / "logs" / "gateway.out").write_text("the instance's log")
+    (root / "workspace").mkdir()
+    (root / "workspace" / "later.txt").write_text("written after the backup")
+    (root / "openclaw.json").write_text("{}")
+    home.mkdir()
+
+    def attempt() -> None:
+        (root / PARTS_DIR).mkdir()
+        (root / PARTS_DIR / "part-00000").write_bytes(b"first ")
+        (root / PARTS_DIR / "part-00001").write_bytes(b"second")
+        _swap_step(node, swap_args("stage", str(root), str(home)))
+        work = Path(work_dir(str(home)))
+        assert (work / "archive.tar.gz").read_bytes() == b"first second" and not (root / PARTS_DIR).exists()
+        staged = work / "staged" / STATE  # what `openclaw backup restore` would have extracted
+        (staged / "workspace").mkdir(parents=True)
+        (staged / "workspace" / "notes.txt").write_text("from the backup")
+        (staged / "openclaw.json").write_text('{"restored": true}')
+        (staged / "logs").mkdir()
+        _swap_step(node, swap_args("swap", str(root), str(home), STATE))
+
+    attempt()
+    assert sorted(p.name for p in root.iterdir()) == ["logs", "openclaw.json", "workspace"]
+    assert [p.name for p in (root / "workspace").iterdir()] == ["notes.txt"]
+    assert (root / "logs" / "gateway.out").read_text() == "the instance's log"
+    assert not Path(work_dir(str(home))).exists()
+    (root / "openclaw.json").rename(home / "moved-away")  # a crash left the state dir half swapped
+    attempt()
+    assert sorted(p.name for p in root.iterdir()) == ["logs", "openclaw.json", "workspace"]
+    assert (root / "openclaw.json").read_text() == '{"restored": true}'
