@@ -24,6 +24,10 @@ class Received:
     signature_valid: bool
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a worker's concurrent attempts are not refused at the listen backlog
+
+
 class Receiver:
     def __init__(self, secret: str = "", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         """With `tls`, it serves https (for the host name of its certificate)."""
@@ -33,7 +37,7 @@ class Receiver:
         self.applied: Counter[str] = Counter()
         self.answers: list[int] = []  # the statuses of the next deliveries, in order; 200 once used up
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self.port = port
         self.up()
 
@@ -54,7 +58,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         if self.tls is not None:
             self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]

@@ -25,7 +25,7 @@ from chowder.core.metrics import Metrics
 from chowder.core.pagination import PageRequest
 from chowder.core.settings import Settings
 from chowder.domain.ports.webhooks import DeliveryRecord, DeliveryStatus
-from chowder.domain.webhook_delivery import WebhookDeliveries, delivery_client
+from chowder.domain.webhook_delivery import MAX_IN_FLIGHT, WebhookDeliveries, delivery_client
 from chowder.domain.webhooks import Webhooks, record_event
 from chowder.persistence.store import SqlTransactions
 from tests.factories import new_org
@@ -43,9 +43,8 @@ class Hooks:
         self.metrics = Metrics()
         self.org_id = new_org(tx, "Acme")
         fast = {"webhook_retry_base_s": 0.05, "webhook_retry_max_s": 0.2, "webhook_timeout_s": 1.0}
-        self.settings = Settings(
-            data_dir=data_dir, reconcile_interval_s=0.02, **({"webhooks_allow_private": True} | fast | settings)
-        )
+        fast |= {"reconcile_interval_s": 0.02, "webhooks_allow_private": True}
+        self.settings = Settings(data_dir=data_dir, **(fast | settings))
 
     async def endpoint(self, receiver: Receiver, url: str | None = None) -> str:
         """A new endpoint for every event at the receiver (which learns its secret)."""
@@ -319,3 +318,21 @@ def test_tls_is_verified_for_the_host_name_though_the_connection_is_to_its_addre
     else:
         assert delivery.status == DeliveryStatus.PENDING and receiver.received == []
         assert delivery.last_error is not None and "CERTIFICATE_VERIFY_FAILED" in delivery.last_error
+
+
+def test_a_backlog_is_sent_batch_after_batch_without_waiting_for_the_poll(
+    tx: SqlTransactions, data_dir: Path, receiver: Receiver
+) -> None:
+    """Three batches (a worker's MAX_IN_FLIGHT attempts each) go out back to back, not one batch per poll interval
+    (30 s here)."""
+    hooks = Hooks(tx, data_dir, reconcile_interval_s=30.0)
+
+    async def scenario() -> None:
+        endpoint_id = await hooks.endpoint(receiver)
+        for _ in range(3 * MAX_IN_FLIGHT):
+            await hooks.record()
+        async with running(hooks.worker()):
+            await hooks.until(endpoint_id, lambda log: _all(DeliveryStatus.DELIVERED)(log), timeout_s=15)
+        assert len(receiver.received) == 3 * MAX_IN_FLIGHT
+
+    asyncio.run(scenario())

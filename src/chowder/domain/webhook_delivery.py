@@ -134,19 +134,25 @@ class WebhookDeliveries:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:webhooks:{id(self):x}"
         self._lease = timedelta(seconds=2 * settings.webhook_timeout_s + 5)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
 
     async def run(self) -> None:
-        """Forever: claim and send what is due, then wait for the poll interval (an event waits at most that long).
-        On the way out, the attempts under way are abandoned and their leases freed, so the next worker resends
-        them at once."""
+        """Forever: claim and send what is due, again at once while there may be more and a slot is free, else
+        after the poll interval (an event waits at most that long) or once a slot frees. On the way out, the
+        attempts under way are abandoned and their leases freed, so the next worker resends them at once."""
         async with delivery_client(self._settings.webhook_timeout_s, self._verify) as http:
             try:
                 while True:
                     try:
-                        await self.send_due(http)
+                        started = await self.send_due(http)
                     except Exception:
                         log.exception("webhook delivery pass failed (is the database reachable?); trying again")
-                    await asyncio.sleep(self._settings.reconcile_interval_s)
+                        started = []
+                    if len(self._in_flight) >= MAX_IN_FLIGHT:
+                        self._slot_freed.clear()
+                        await self._slot_freed.wait()
+                    elif not started:
+                        await asyncio.sleep(self._settings.reconcile_interval_s)
             finally:
                 for task in self._in_flight:
                     task.cancel()
@@ -164,8 +170,12 @@ class WebhookDeliveries:
         started = [asyncio.create_task(self._deliver(http, due), name=f"webhook-{due.delivery_id}") for due in claimed]
         for task in started:
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(self._finished)
         return started
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slot_freed.set()
 
     async def _deliver(self, http: httpx.AsyncClient, due: DueDelivery) -> None:
         try:
