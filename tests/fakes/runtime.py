@@ -24,6 +24,7 @@ from chowder.domain.ports.runtime import (
 from chowder.sandbox.base import LaunchSpec, Resources, SandboxInfo, SandboxProvider, SandboxSpec, SandboxState
 
 RELEASE = "2026.1.1"
+NEXT_RELEASE = "2026.2.2"  # the catalog's other release, to upgrade to
 
 
 class FakeAgentRuntime:
@@ -46,6 +47,9 @@ class FakeAgentRuntime:
         # What keeps an idle instance awake: its enabled channels, its next scheduled job.
         self.enabled: frozenset[str] = frozenset()
         self.job_due: datetime | None = None
+        # Upgrades: the release of each gateway launched; how a release is broken ("exits", "hangs", "warm_up").
+        self.launched_releases: list[str] = []
+        self._broken: dict[str, str] = {}
 
     # Scripting.
 
@@ -66,15 +70,20 @@ class FakeAgentRuntime:
     def refuse_take_over(self, reason: str) -> None:
         self._take_over_refused = reason
 
+    def break_release(self, release: str, how: str) -> None:
+        """Its gateway exits at launch, hangs there, or comes up but fails its warm-up turn."""
+        self._broken[release] = how
+
     def heal(self) -> None:
         self._readiness_failure = None
         self._readiness_hangs = False
         self._restore_hangs = False
+        self._broken.clear()
 
     # The runtime contract.
 
     def resolve_version(self, requested: str) -> str:
-        return RELEASE
+        return NEXT_RELEASE if requested == NEXT_RELEASE else RELEASE
 
     def check_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
         return overrides
@@ -94,6 +103,11 @@ class FakeAgentRuntime:
         self, provider: SandboxProvider, info: SandboxInfo, spec: InstanceRuntimeSpec, first_boot: bool
     ) -> LaunchSpec:
         self.launched_tokens.append(spec.gateway_token)
+        self.launched_releases.append(spec.release)
+        if self._broken.get(spec.release) == "exits":
+            raise ProviderError(f"openclaw {spec.release} exited with status 1 before it became ready.")
+        if self._broken.get(spec.release) == "hangs":
+            await asyncio.Event().wait()
         return LaunchSpec(argv=("gateway",), env={"GATEWAY_TOKEN": spec.gateway_token})
 
     async def wait_ready(self, provider: SandboxProvider, sandbox_id: str, timeout_s: float) -> str:
@@ -144,6 +158,8 @@ class FakeAgentRuntime:
         self.taken_over.append((booted_as.sandbox_id, spec.instance_id))
 
     async def warm_up(self, gateway: GatewayAccess, spec: InstanceRuntimeSpec, session_id: str) -> None:
+        if self._broken.get(spec.release) == "warm_up":
+            raise ProviderError("The agent's turn failed: model call refused.")
         self.warmed_up.append(session_id)
 
     async def next_job_due(self, gateway: GatewayAccess) -> datetime | None:

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         "check. Not applied to the kubernetes provider, whose scheduler places pods.",
     )
     start_timeout_s: float = Field(180.0, description="Longest a start may take before the instance errors.")
+    upgrade_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest the new release of an upgrade may take to answer /readyz and a health turn; past it "
+        "the upgrade is rolled back.",
+    )
     stop_grace_s: float = Field(10.0, description="SIGTERM grace before a sandbox is killed.")
     reconcile_interval_s: float = Field(2.0, description="How often the engine looks for work when not woken.")
     observe_interval_s: float = Field(10.0, description="How often a running sandbox is checked for liveness.")

@@ -29,6 +29,7 @@ class Event(StrEnum):
     RESTART = "restart"
     RECOVER = "recover"
     RESTORE = "restore"
+    UPGRADE = "upgrade"
     DELETE = "delete"
     # What the engine did or saw.
     LAUNCHING = "launching"
@@ -43,6 +44,10 @@ class Event(StrEnum):
     STOPPED = "stopped"
     STOP_FAILED = "stop_failed"
     TORN_DOWN = "torn_down"
+    # An upgrade's end (`domain/upgrades.py`): the new release runs, or it failed and the old one boots again.
+    UPGRADED = "upgraded"
+    UPGRADE_FAILED = "upgrade_failed"
+    ROLLED_BACK = "rolled_back"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,9 @@ class Transition:
 
 _PROVISIONING = frozenset({Status.PROVISIONING})
 _RUNNING = frozenset({Status.RUNNING})
+# An upgrade's marks cleared: it is over, done, rolled back or failed.
+_NO_UPGRADE = InstanceChanges(upgrade_version=None, upgrade_release=None, upgrade_backup_id=None, upgrade_error=None)
+_UP_AGAIN = replace(_NO_UPGRADE, power=Power.AWAKE, wake_at=None)
 
 TRANSITIONS: dict[Event, Transition] = {
     Event.START: Transition(
@@ -95,6 +103,14 @@ TRANSITIONS: dict[Event, Transition] = {
         "restore a backup",
         InstanceChanges(desired_state=Desired.RUNNING, error_message=None, replace_gateway=True),
     ),
+    # Another release booted on the instance's state (`domain/upgrades.py`), the backup taken before recorded with
+    # the target: the engine boots the target, and rolls back to the backup on the old release if it fails.
+    Event.UPGRADE: Transition(
+        _RUNNING,
+        Status.PROVISIONING,
+        "upgrade",
+        InstanceChanges(desired_state=Desired.RUNNING, error_message=None, replace_gateway=True, upgrade_error=None),
+    ),
     Event.DELETE: Transition(LIVE, Status.TERMINATED, "be deleted", InstanceChanges(desired_state=Desired.DELETED)),
     # A new gateway is about to be launched (with new credentials): the one a restart replaces is gone by then.
     Event.LAUNCHING: Transition(
@@ -117,7 +133,7 @@ TRANSITIONS: dict[Event, Transition] = {
         _PROVISIONING,
         Status.ERROR,
         "fail to boot",
-        InstanceChanges(restore_backup_id=None),
+        replace(_NO_UPGRADE, restore_backup_id=None),
         announced="instance.error",
     ),
     Event.RELAUNCHING: Transition(_RUNNING, Status.RUNNING, "launch a gateway"),
@@ -133,6 +149,13 @@ TRANSITIONS: dict[Event, Transition] = {
         InstanceChanges(torn_down=True),
         announced="instance.deleted",
     ),
+    # Announced by the upgrade itself, with the release it left (`instance.upgraded`, `instance.upgrade_rolled_back`).
+    Event.UPGRADED: Transition(_PROVISIONING, Status.RUNNING, "finish upgrading", _UP_AGAIN),
+    # The new release failed: its backup is restored before the old release boots again (the restore's mark).
+    Event.UPGRADE_FAILED: Transition(
+        _PROVISIONING, Status.PROVISIONING, "roll an upgrade back", InstanceChanges(replace_gateway=True)
+    ),
+    Event.ROLLED_BACK: Transition(_PROVISIONING, Status.RUNNING, "finish rolling back", _UP_AGAIN),
 }
 
 

@@ -23,7 +23,7 @@ from chowder.core.ids import hash_key, new_id, new_token
 from chowder.core.metrics import Metrics
 from chowder.core.settings import Settings
 from chowder.core.wakeup import Wakeup
-from chowder.domain import lifecycle
+from chowder.domain import lifecycle, upgrades
 from chowder.domain.admission import HostMemory, fair_order
 from chowder.domain.engine_lease import LeaseWatch
 from chowder.domain.gateway_boot import launch_gateway
@@ -64,9 +64,16 @@ class _Snapshot:
         """An asleep instance's gateway being started again: booted like a start, though it stays running."""
         return self.status == Status.RUNNING and self.instance.power == Power.WAKING
 
+    @property
+    def upgrading(self) -> bool:
+        return upgrades.upgrading(self.instance)
+
     @classmethod
     def of(cls, instance: InstanceRecord, box: SecretBox) -> _Snapshot:
+        """An upgrade boots its target release, always replacing the gateway (one a crash left half-way too)."""
         spec = runtime_spec_of(instance, box)
+        if upgrades.upgrading(instance):
+            spec = replace(spec, release=instance.upgrade_release or spec.release)
         return cls(
             id=instance.id,
             status=instance.status,
@@ -74,7 +81,7 @@ class _Snapshot:
             provider=instance.sandbox_provider,
             sandbox_id=spec.sandbox_id,
             first_boot=instance.observed_at is None,
-            replace_gateway=instance.replace_gateway,
+            replace_gateway=instance.replace_gateway or upgrades.upgrading(instance),
             spec=spec,
             instance=instance,
         )
@@ -243,6 +250,7 @@ class Engine:
         """Create (once), launch (unless already running: adoption), and wait for readiness; the same for a wake,
         which reports with its own events (the instance stays running). False when it failed (reported)."""
         timeout = self._settings.provision_timeout_s if snap.first_boot else self._settings.start_timeout_s
+        timeout = self._settings.upgrade_timeout_s if snap.upgrading else timeout
         try:
             async with asyncio.timeout(timeout):  # not wait_for, which on 3.11 can drop a cancellation
                 claimed = (
@@ -265,7 +273,9 @@ class Engine:
             except ChowderError:
                 log.exception("instance %s: could not stop the failed sandbox; delete will retry", snap.id)
             failed = Event.WAKE_FAILED if snap.waking else Event.BOOT_FAILED
-            await self._report(snap, failed, InstanceChanges(error_message=reason))
+            await self._report(snap, *upgrades.boot_failure(snap.instance, reason, failed))
+            if snap.upgrading:
+                self.wake()  # its rollback boots next
             log.warning("instance %s: error: %s", snap.id, reason.splitlines()[0] if reason else "")
             return False
         now = utcnow()
@@ -282,8 +292,11 @@ class Engine:
             await self._tx(lambda uow: uow.instances.set_power(org_id, snap.id, woke, Power.AWAKE, booted))
             log.info("instance %s: awake again at %s", snap.id, endpoint)
             return True
-        await self._report(snap, Event.BOOTED, booted)
-        log.info("instance %s: running at %s", snap.id, endpoint)
+        if snap.instance.upgrade_release is not None:
+            await self._tx(lambda uow: upgrades.finish(uow, snap.instance, booted))
+        else:
+            await self._report(snap, Event.BOOTED, booted)
+        log.info("instance %s: running %s at %s", snap.id, snap.spec.release, endpoint)
         return True
 
     async def _claims(self, provider: SandboxProvider, snap: _Snapshot) -> bool:
@@ -326,7 +339,7 @@ class Engine:
         spec = await self._new_credentials(snap)
         timeout_s = self._settings.provision_timeout_s
         return await launch_gateway(
-            self._runtime, provider, info, spec, first_boot=snap.first_boot, timeout_s=timeout_s
+            self._runtime, provider, info, spec, first_boot=snap.first_boot, timeout_s=timeout_s, checked=snap.upgrading
         )
 
     async def _new_credentials(self, snap: _Snapshot) -> InstanceRuntimeSpec:

@@ -146,6 +146,12 @@ class InstanceRow(Base):
     backup_due_at: Mapped[datetime | None] = mapped_column(index=True)
     # Restore and clone: the backup to put in place before the next boot (`domain/restores.py`).
     restore_backup_id: Mapped[str | None] = mapped_column(String(36))
+    # An upgrade under way (`domain/upgrades.py`): the release it boots, the backup taken before, and once the new
+    # release failed, why (the rollback then boots the old release on the backup's state).
+    upgrade_version: Mapped[str | None] = mapped_column(String(32))
+    upgrade_release: Mapped[str | None] = mapped_column(String(32))
+    upgrade_backup_id: Mapped[str | None] = mapped_column(String(36))
+    upgrade_error: Mapped[str | None] = mapped_column(Text)
 
 
 class WarmGatewayRow(Base):

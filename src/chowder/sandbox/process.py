@@ -178,7 +178,7 @@ class ProcessProvider(BoxFileOperations):
     # Lifecycle
 
     def _create(self, spec: SandboxSpec) -> SandboxInfo:
-        """Idempotent; a second create updates what may change between boots (the egress policy)."""
+        """Idempotent; a second create updates what may change between boots (egress; read-only paths: upgrades)."""
         self._refuse_if_weaker(spec.sandbox_id)
         sandbox_dir = self._sandbox_dir(spec.sandbox_id)
         with self._meta.lock():
@@ -196,8 +196,9 @@ class ProcessProvider(BoxFileOperations):
                 )
                 make_layout(sandbox_dir, uid, self.disk)
                 self._meta.write(meta)
-            if meta.egress != spec.egress:
-                meta.egress = spec.egress
+            read_only = [str(p) for p in spec.read_only_paths]
+            if (meta.egress, meta.read_only_paths) != (spec.egress, read_only):
+                meta.egress, meta.read_only_paths = spec.egress, read_only
                 self._meta.write(meta)
             self._attach(meta)
         return self._info(meta)

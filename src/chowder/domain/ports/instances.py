@@ -55,6 +55,15 @@ class InstanceRecord:
     wake_at: datetime | None = None
     # Restore and clone: the backup whose state the engine puts in place before the next boot (`domain/restores.py`).
     restore_backup_id: str | None = None
+    # Scheduled backups (`domain/backup_schedule.py`): every `backup_every_hours`, the newest `backup_keep` kept.
+    backup_every_hours: int | None = None
+    backup_keep: int | None = None
+    backup_due_at: datetime | None = None
+    # An upgrade under way (`domain/upgrades.py`): its target, its backup, why the new release failed (rolling back).
+    upgrade_version: str | None = None
+    upgrade_release: str | None = None
+    upgrade_backup_id: str | None = None
+    upgrade_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,8 @@ class PublicInstance:
     freeze_after_s: int | None
     stop_after_s: int | None
     power: Power
+    backup_every_hours: int | None = None
+    backup_keep: int | None = None
 
 
 class Keep(Enum):
@@ -113,6 +124,12 @@ class InstanceChanges:
     idle_stop_at: datetime | None | Keep = KEEP
     wake_at: datetime | None | Keep = KEEP
     restore_backup_id: str | None | Keep = KEEP
+    openclaw_version: str | Keep = KEEP
+    openclaw_release: str | Keep = KEEP
+    upgrade_version: str | None | Keep = KEEP
+    upgrade_release: str | None | Keep = KEEP
+    upgrade_backup_id: str | None | Keep = KEEP
+    upgrade_error: str | None | Keep = KEEP
 
     def given(self) -> dict[str, Any]:
         """The fields this change writes, by column name."""
