@@ -1,11 +1,12 @@
-"""A process that runs only the background work (lifecycle engine, Stripe quantity sync, webhook deliveries),
-for deployments with separate API replicas."""
+"""A process that runs only the background work (lifecycle engine, Stripe quantity sync, webhook deliveries,
+scheduled backups), for deployments with separate API replicas."""
 
 from __future__ import annotations
 
 import asyncio
 
 from chowder.core.settings import Settings
+from chowder.domain.backup_schedule import BackupSchedules
 from chowder.wiring import control_plane
 
 
@@ -17,3 +18,4 @@ async def run_worker(settings: Settings) -> None:
             background.create_task(parts.engine.run(), name="chowder-engine")
             background.create_task(parts.quantity_sync.run(), name="chowder-quantity-sync")
             background.create_task(parts.webhooks.run(), name="chowder-webhooks")
+            background.create_task(BackupSchedules(parts.backups).run(), name="chowder-backups")

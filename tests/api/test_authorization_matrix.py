@@ -15,6 +15,7 @@ from chowder.core.clock import utcnow
 from chowder.core.settings import Settings
 from chowder.domain.models import Permission
 from tests.api.conftest import sql
+from tests.api.test_backups_api import completed_backup
 from tests.factories import auth, create_instance, scoped_key, signup
 
 pytestmark = pytest.mark.persistence
@@ -76,6 +77,15 @@ TABLE: list[tuple[str, str, str]] = [
     ("GET", "/v1/instances/{instance_id}/skills/{skill_name}", Permission.CONFIGURE),
     ("POST", "/v1/instances/{instance_id}/skills/install", Permission.CONFIGURE),
     ("PATCH", "/v1/instances/{instance_id}/skills/{skill_name}", Permission.CONFIGURE),
+    ("POST", "/v1/instances/{instance_id}/backups", Permission.CONFIGURE),
+    ("GET", "/v1/instances/{instance_id}/backups", Permission.CONFIGURE),
+    ("GET", "/v1/instances/{instance_id}/backups/{backup_id}", Permission.CONFIGURE),
+    ("GET", "/v1/instances/{instance_id}/backups/{backup_id}/download", Permission.CONFIGURE),
+    ("DELETE", "/v1/instances/{instance_id}/backups/{backup_id}", ORG),
+    ("GET", "/v1/backups", ORG),
+    ("GET", "/v1/backups/{backup_id}", ORG),
+    ("GET", "/v1/backups/{backup_id}/download", ORG),
+    ("DELETE", "/v1/backups/{backup_id}", ORG),
 ]
 BILLING_OFF = {"detail": "Billing is not configured on this server."}
 BILLING = {"/v1/subscription/checkout", "/v1/subscription/portal", "/v1/webhooks/stripe"}
@@ -120,6 +130,8 @@ class Callers:
         self.stranger = signup(client, "Stranger")
         hook = client.post("/v1/webhooks/endpoints", json={"url": "https://hooks.example.com/"}, headers=auth(self.org))
         self.endpoint_id = hook.json()["id"]
+        org_id = client.get("/v1/organization", headers=auth(self.org)).json()["id"]
+        self.backup_id = completed_backup(settings, org_id, self.target, b"the target's state")
 
     def path(self, template: str) -> str:
         return template.format(
@@ -129,6 +141,7 @@ class Callers:
             channel="telegram",
             skill_name="weather",
             endpoint_id=self.endpoint_id,
+            backup_id=self.backup_id,
         )
 
 

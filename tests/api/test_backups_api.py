@@ -32,7 +32,7 @@ def _org_id(client: TestClient, key: str) -> str:
     return org_id
 
 
-def _completed(settings: Settings, org_id: str, instance_id: str, data: bytes, age_s: int = 0) -> str:
+def completed_backup(settings: Settings, org_id: str, instance_id: str, data: bytes, age_s: int = 0) -> str:
     """A completed backup as a run leaves it: its row, and its archive in the local store."""
     backup_id = f"bkp_{hashlib.sha256(data).hexdigest()[:24]}"
     created = datetime.now(UTC) - timedelta(seconds=age_s)
@@ -85,8 +85,8 @@ def test_backups_are_listed_read_downloaded_and_deleted(client: TestClient, sett
     key = signup(client)
     org_id = _org_id(client, key)
     instance_id = create_instance(client, key)["id"]
-    older = _completed(settings, org_id, instance_id, b"older archive", age_s=60)
-    newer = _completed(settings, org_id, instance_id, b"newer archive")
+    older = completed_backup(settings, org_id, instance_id, b"older archive", age_s=60)
+    newer = completed_backup(settings, org_id, instance_id, b"newer archive")
     base = f"/v1/instances/{instance_id}/backups"
     listed = client.get(base, headers=auth(key)).json()
     assert [b["id"] for b in listed] == [newer, older]
@@ -108,7 +108,7 @@ def test_backups_outlive_their_instance(client: TestClient, settings: Settings) 
     """After the DELETE the instance's routes are 404, the organization's still reach its backups."""
     key = signup(client)
     instance_id = create_instance(client, key)["id"]
-    backup_id = _completed(settings, _org_id(client, key), instance_id, b"the agent's whole state")
+    backup_id = completed_backup(settings, _org_id(client, key), instance_id, b"the agent's whole state")
     assert client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204
     assert client.get(f"/v1/instances/{instance_id}/backups", headers=auth(key)).status_code == 404
     listed = client.get("/v1/backups", params={"instance_id": instance_id}, headers=auth(key)).json()
@@ -122,7 +122,7 @@ def test_backups_outlive_their_instance(client: TestClient, settings: Settings) 
 def test_another_orgs_backup_is_not_found(client: TestClient, settings: Settings) -> None:
     owner = signup(client)
     instance_id = create_instance(client, owner)["id"]
-    backup_id = _completed(settings, _org_id(client, owner), instance_id, b"private")
+    backup_id = completed_backup(settings, _org_id(client, owner), instance_id, b"private")
     other = signup(client, name="Other Corp")
     base = f"/v1/instances/{instance_id}/backups"
     for method, path in [
@@ -145,7 +145,7 @@ def test_a_backup_of_another_instance_is_not_found_under_this_one(client: TestCl
     key = signup(client)
     sql(settings, "UPDATE organizations SET subscription_tier = 'crab' WHERE id = :o", o=_org_id(client, key))
     first, second = create_instance(client, key)["id"], create_instance(client, key)["id"]
-    backup_id = _completed(settings, _org_id(client, key), first, b"first's")
+    backup_id = completed_backup(settings, _org_id(client, key), first, b"first's")
     assert client.get(f"/v1/instances/{second}/backups/{backup_id}", headers=auth(key)).status_code == 404
     assert client.delete(f"/v1/instances/{second}/backups/{backup_id}", headers=auth(key)).status_code == 404
 
@@ -153,7 +153,7 @@ def test_a_backup_of_another_instance_is_not_found_under_this_one(client: TestCl
 def test_scoped_keys_need_configure_and_the_org_routes_need_an_org_key(client: TestClient, settings: Settings) -> None:
     key = signup(client)
     instance_id = create_instance(client, key)["id"]
-    backup_id = _completed(settings, _org_id(client, key), instance_id, b"state")
+    backup_id = completed_backup(settings, _org_id(client, key), instance_id, b"state")
     reader = scoped_key(client, key, [instance_id], ["read"])
     configurer = scoped_key(client, key, [instance_id], ["configure"])
     refused = client.get(f"/v1/instances/{instance_id}/backups", headers=auth(reader))

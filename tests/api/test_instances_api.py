@@ -31,6 +31,7 @@ INSTANCE_FIELDS = {
     "egress",  # extension: the egress policy
     "auto_stop",  # extension: sleep when idle
     "power",  # extension: awake, frozen or asleep while running
+    "backup_schedule",  # extension: scheduled backups
     "error_message",
     "created_at",
     "updated_at",

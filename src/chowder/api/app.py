@@ -41,6 +41,7 @@ from chowder.api.state import AppState
 from chowder.core.rate_limits import ApiRateLimits, Quotas
 from chowder.core.settings import Settings
 from chowder.domain.audit import AuditLog
+from chowder.domain.backup_schedule import BackupSchedules
 from chowder.domain.billing import Billing
 from chowder.domain.census import FleetCensus
 from chowder.domain.chat import ChatTurns
@@ -54,6 +55,7 @@ from chowder.domain.power import PowerControl
 from chowder.domain.recent_keys import RecentKeys
 from chowder.domain.restores import Restores
 from chowder.domain.sessions import SessionTranscripts
+from chowder.domain.upgrades import Upgrades
 from chowder.domain.usage import UsageReports
 from chowder.domain.webhooks import Webhooks
 from chowder.web import PREFIX, dashboard, redirect_to_dashboard
@@ -117,6 +119,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
                 backups=parts.backups,
                 webhooks=Webhooks(tx, parts.box),
                 restores=Restores(tx, service, parts.backups, EngineWait(tx, parts.engine.wake), settings),
+                upgrades=Upgrades(tx, parts.runtime, parts.backups, EngineWait(tx, parts.engine.wake), settings),
             )
             # The quantity sync runs in API replicas too: the process that made a change pushes it at once, and
             # its lease keeps two processes from pushing one org together.
@@ -127,6 +130,7 @@ def create_app(settings: Settings, *, run_engine: bool = True, serve_sandboxes: 
             if run_engine:
                 tasks.append(asyncio.create_task(parts.engine.run(), name="chowder-engine"))
                 tasks.append(asyncio.create_task(parts.webhooks.run(), name="chowder-webhooks"))
+                tasks.append(asyncio.create_task(BackupSchedules(parts.backups).run(), name="chowder-backups"))
             provider = parts.providers[settings.sandbox_provider]
             try:
                 async with serve_sandbox_facing(state, provider) if serve_sandboxes else contextlib.nullcontext():

@@ -19,7 +19,7 @@ import logging
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
@@ -107,8 +107,9 @@ class Backups:
         return await self._tx(lambda uow: _of_visible(uow, org_id, instance_id))
 
     async def get(self, org_id: str, backup_id: str, instance_id: str | None = None) -> BackupRecord:
-        """NotFound for another org's, or (with `instance_id`) another instance's."""
-        found = await self._tx(lambda uow: uow.backups.get(org_id, backup_id))
+        """NotFound for another org's; with `instance_id` (through the instance), for an instance not visible (as
+        every instance route) or a backup of another instance."""
+        found = await self._tx(lambda uow: _lookup(uow, org_id, backup_id, instance_id))
         if found is None or (instance_id is not None and found.instance_id != instance_id):
             raise NotFound(_NOT_FOUND)
         return found
@@ -140,6 +141,25 @@ class Backups:
             if await self._tx(functools.partial(_finish, backup=failed)):
                 log.warning("backup %s of instance %s: interrupted, marked failed", orphan.id, orphan.instance_id)
         return len(orphans)
+
+    async def due(self, now: datetime) -> list[tuple[str, str, datetime, int]]:
+        return await self._tx(lambda uow: uow.backups.due(now))
+
+    async def claim_due(self, instance_id: str, due_at: datetime, next_at: datetime) -> bool:
+        return await self._tx(lambda uow: uow.backups.claim_due(instance_id, due_at, next_at))
+
+    async def prune(self, org_id: str, instance_id: str) -> None:
+        """The instance's scheduled backups beyond its newest `keep` completed ones (and as many failed ones)."""
+        instance = await self._tx(lambda uow: uow.instances.get(org_id, instance_id))
+        if instance is None or instance.backup_keep is None:
+            return
+        keep = instance.backup_keep
+        for status in (BackupStatus.COMPLETED, BackupStatus.FAILED):
+            beyond = functools.partial(
+                _scheduled_beyond, org_id=org_id, instance_id=instance_id, keep=keep, status=status
+            )
+            for old in await self._tx(beyond):
+                await self.delete(org_id, old.id)
 
     async def close(self) -> None:
         """Waits for the backups under way (each ends its row), as a shutdown should."""
@@ -258,6 +278,12 @@ def _of_visible(uow: UnitOfWork, org_id: str, instance_id: str) -> list[BackupRe
     return uow.backups.of_org(org_id, instance_id)
 
 
+def _lookup(uow: UnitOfWork, org_id: str, backup_id: str, instance_id: str | None) -> BackupRecord | None:
+    if instance_id is not None:
+        visible(uow.instances.public(org_id, instance_id))
+    return uow.backups.get(org_id, backup_id)
+
+
 def _completed(uow: UnitOfWork, backup: BackupRecord) -> bool:
     """The row completed and `backup.completed` announced, together or not at all."""
     if not uow.backups.finish(backup):
@@ -297,6 +323,12 @@ async def _hashed(chunks: AsyncIterator[bytes], update: Callable[[bytes], None])
     async for chunk in chunks:
         update(chunk)
         yield chunk
+
+
+def _scheduled_beyond(
+    uow: UnitOfWork, org_id: str, instance_id: str, keep: int, status: BackupStatus
+) -> list[BackupRecord]:
+    return uow.backups.scheduled_beyond(org_id, instance_id, keep, status)
 
 
 def _finish(uow: UnitOfWork, backup: BackupRecord) -> bool:

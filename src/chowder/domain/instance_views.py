@@ -9,7 +9,9 @@ from typing import Any, Literal
 from chowder.core.clock import utcnow
 from chowder.core.crypto import SecretBox
 from chowder.core.ids import hash_key, new_id, new_token
+from chowder.domain.backup_schedule import schedule_columns, schedule_of
 from chowder.domain.models import Desired, Power, Status
+from chowder.domain.ports.backups import BackupSchedule
 from chowder.domain.ports.instances import InstanceRecord, PublicInstance
 from chowder.domain.power import AutoStop, public_power
 from chowder.sandbox.base import Egress
@@ -36,6 +38,7 @@ class InstanceView:
     updated_at: datetime
     auto_stop: AutoStop | None
     power: Power | None
+    backup_schedule: BackupSchedule | None = None
 
     @classmethod
     def of(cls, instance: InstanceRecord | PublicInstance) -> InstanceView:
@@ -58,6 +61,7 @@ class InstanceView:
             updated_at=instance.updated_at,
             auto_stop=AutoStop.of(instance),
             power=public_power(instance),
+            backup_schedule=schedule_of(instance),
         )
 
 
@@ -74,6 +78,7 @@ class CreateRequest:
     auto_stop: AutoStop | None | Literal["default"] = "default"
     # A clone's: the backup whose state it boots on (`domain/restores.py`).
     restore_backup_id: str | None = None
+    backup_schedule: BackupSchedule | None = None
 
 
 def new_instance_record(
@@ -118,4 +123,5 @@ def new_instance_record(
         freeze_after_s=auto_stop.freeze_after_s if auto_stop else None,
         stop_after_s=auto_stop.stop_after_s if auto_stop else None,
         restore_backup_id=request.restore_backup_id,
+        **schedule_columns(request.backup_schedule, now),
     )

@@ -14,6 +14,7 @@ from chowder.core.merge_patch import merge_patch
 from chowder.core.pagination import Cursor, Page, PageRequest
 from chowder.core.settings import MIB, Settings
 from chowder.domain.agent import RunningAgent
+from chowder.domain.backup_schedule import schedule_columns
 from chowder.domain.files import Workspace
 from chowder.domain.instance_access import running, visible
 from chowder.domain.instance_views import CreateRequest, InstanceView, new_instance_record
@@ -21,6 +22,7 @@ from chowder.domain.intents import EngineWait, record_intent, view_of
 from chowder.domain.lifecycle import Event
 from chowder.domain.models import TIER_LIMITS, Principal, Status
 from chowder.domain.orgs import required_model_key
+from chowder.domain.ports.backups import BackupSchedule
 from chowder.domain.ports.instances import KEEP, InstanceChanges, Keep
 from chowder.domain.ports.runtime import AgentRuntime, GatewayAccess, InstanceRuntimeSpec
 from chowder.domain.ports.storage import Transactions, UnitOfWork
@@ -117,6 +119,7 @@ class Instances:
         config_patch: dict[str, Any] | None,
         egress: Egress | None = None,
         auto_stop: AutoStop | None | Keep = KEEP,
+        backup_schedule: BackupSchedule | None | Keep = KEEP,
     ) -> InstanceView:
         """Rename, set the egress policy, and deep-merge `openclaw_config` (null removes a key). OpenClaw validates
         and applies a config change first (live on a running gateway, into the file of a stopped one); only then
@@ -145,7 +148,10 @@ class Instances:
             provider, spec = await self._spec(org_id, instance_id)
             if (await provider.observe(spec.sandbox_id)).state != SandboxState.MISSING:
                 await provider.set_egress(spec.sandbox_id, egress)
-        return await self._tx(lambda uow: _store_update(uow, org_id, instance_id, name, patch, egress, auto_stop))
+        schedule = backup_schedule
+        return await self._tx(
+            lambda uow: _store_update(uow, org_id, instance_id, name, patch, egress, auto_stop, schedule)
+        )
 
     async def gateway(self, principal: Principal, instance_id: str) -> GatewayAccess:
         """Where the running instance's gateway listens and its token; 409 when it is not running."""
@@ -160,6 +166,18 @@ class Instances:
         spec = runtime_spec_of(instance, self._box)
         gateway = GatewayAccess(instance.gateway_url, spec.gateway_token)
         return RunningAgent(self._runtime, self._providers[instance.sandbox_provider], spec, gateway)
+
+    async def sandbox(self, principal: Principal, instance_id: str) -> tuple[SandboxProvider, InstanceRuntimeSpec]:
+        """A running instance's sandbox (woken, as for `agent`) or a stopped one's, for work on its state that
+        needs no gateway; 409 in any other status (its sandbox may be missing or about to change)."""
+        org_id = principal.organization_id
+        instance = await self._tx(lambda uow: visible(uow.instances.get(org_id, instance_id)))
+        if instance.status == Status.RUNNING:
+            agent = await self.agent(principal, instance_id)
+            return agent.provider, agent.spec
+        if instance.status != Status.STOPPED:
+            raise InvalidState(f"Instance is {instance.status}; it must be running or stopped.")
+        return self._providers[instance.sandbox_provider], runtime_spec_of(instance, self._box)
 
     async def _spec(self, org_id: str, instance_id: str) -> tuple[SandboxProvider, InstanceRuntimeSpec]:
         instance = await self._tx(lambda uow: visible(uow.instances.get(org_id, instance_id)))
@@ -238,6 +256,7 @@ def _store_update(
     patch: dict[str, Any] | None,
     egress: Egress | None,
     auto_stop: AutoStop | None | Keep,
+    backup_schedule: BackupSchedule | None | Keep = KEEP,
 ) -> InstanceView:
     """The patch merges onto the config as stored now, not as read before OpenClaw took it."""
     instance = visible(uow.instances.get(org_id, instance_id))
@@ -254,6 +273,8 @@ def _store_update(
             freeze_after_s=auto_stop.freeze_after_s if auto_stop else None,
             stop_after_s=auto_stop.stop_after_s if auto_stop else None,
         )
+    if not isinstance(backup_schedule, Keep):
+        changed = replace(changed, **schedule_columns(backup_schedule, changed.updated_at))
     uow.instances.save(changed)
     if not isinstance(auto_stop, Keep):
         uow.instances.touch(org_id, instance_id, changed.updated_at)

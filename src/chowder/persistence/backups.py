@@ -70,27 +70,31 @@ class SqlBackupRepository:
         )
         return self._read(statement)
 
-    def scheduled_beyond(self, org_id: str, instance_id: str, keep: int) -> list[BackupRecord]:
+    def scheduled_beyond(self, org_id: str, instance_id: str, keep: int, status: BackupStatus) -> list[BackupRecord]:
         statement = (
             select(_TABLE)
             .where(
                 _TABLE.c.organization_id == org_id,
                 _TABLE.c.instance_id == instance_id,
                 _TABLE.c.trigger == BackupTrigger.SCHEDULED.value,
-                _TABLE.c.status == BackupStatus.COMPLETED.value,
+                _TABLE.c.status == status.value,
             )
             .order_by(_TABLE.c.created_at.desc(), _TABLE.c.id.desc())
             .offset(keep)
         )
         return self._read(statement)
 
-    def due(self, now: datetime) -> list[tuple[str, str, datetime]]:
-        rows = self._session.execute(
-            select(InstanceRow.organization_id, InstanceRow.id, InstanceRow.backup_due_at).where(
-                InstanceRow.backup_due_at <= now, InstanceRow.status.in_(_BACKED_UP)
-            )
+    def due(self, now: datetime) -> list[tuple[str, str, datetime, int]]:
+        columns = (
+            InstanceRow.organization_id,
+            InstanceRow.id,
+            InstanceRow.backup_due_at,
+            InstanceRow.backup_every_hours,
         )
-        return [(org_id, instance_id, due_at) for org_id, instance_id, due_at in rows if due_at is not None]
+        rows = self._session.execute(
+            select(*columns).where(InstanceRow.backup_due_at <= now, InstanceRow.status.in_(_BACKED_UP))
+        )
+        return [(org, instance, due, every) for org, instance, due, every in rows if due is not None and every]
 
     def claim_due(self, instance_id: str, due_at: datetime, next_at: datetime) -> bool:
         return changed_one(

@@ -111,6 +111,9 @@ class SqlInstanceRepository(SqlInstanceReads):
                 egress=instance.egress,
                 freeze_after_s=instance.freeze_after_s,
                 stop_after_s=instance.stop_after_s,
+                backup_every_hours=instance.backup_every_hours,
+                backup_keep=instance.backup_keep,
+                backup_due_at=instance.backup_due_at,
                 updated_at=instance.updated_at,
             ),
         )

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chowder.core.instance_defaults import DEFAULT_MODEL_PROVIDER, DEFAULT_VERSION
 from chowder.core.model_providers import ModelProvider
+from chowder.schemas.backups import BACKUP_SCHEDULE_HELP, BackupSchedule
 from chowder.schemas.common import Name, Timestamp
 
 Egress = Literal["open", "none"]
@@ -55,6 +56,7 @@ class InstanceCreate(BaseModel):
     region: str | None = None
     egress: Egress = Field("open", description=EGRESS_HELP)
     auto_stop: AutoStop | None = Field(None, description=AUTO_STOP_HELP)
+    backup_schedule: BackupSchedule | None = Field(None, description=BACKUP_SCHEDULE_HELP)
     from_backup: str | None = Field(None, description=FROM_BACKUP_HELP)
     clone_from: str | None = Field(None, description=CLONE_FROM_HELP)
 
@@ -72,6 +74,15 @@ class InstanceUpdate(BaseModel):
     openclaw_config: dict[str, Any] | None = None
     egress: Egress | None = Field(None, description=EGRESS_HELP + " Applied at once to a running instance.")
     auto_stop: AutoStop | None = Field(None, description=AUTO_STOP_HELP + " Idleness counts from the change.")
+    backup_schedule: BackupSchedule | None = Field(
+        None, description=BACKUP_SCHEDULE_HELP + " The next backup is due one interval after the change."
+    )
+    openclaw_version: str | None = Field(
+        None,
+        description="Upgrade (or downgrade) a running instance to this release of the catalog, alone in its "
+        "request: a backup is taken, the release booted on the instance's state and checked (/readyz and a health "
+        "turn); if it fails, the backup is restored on the old release and error_message says why.",
+    )
 
 
 class Instance(BaseModel):
@@ -94,6 +105,7 @@ class Instance(BaseModel):
     power: Literal["awake", "frozen", "asleep"] | None = Field(
         description="Extension. While running: `awake`, `frozen` or `asleep` (see `auto_stop`); null otherwise."
     )
+    backup_schedule: BackupSchedule | None = Field(None, description=BACKUP_SCHEDULE_HELP)
 
 
 class InstanceStatus(BaseModel):

@@ -59,7 +59,8 @@ async def download_instance_backup(
 
 
 @router.delete("/v1/instances/{instance_id}/backups/{backup_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_instance_backup(instance_id: str, backup_id: str, principal: CanConfigure, state: State) -> Response:
+async def delete_instance_backup(instance_id: str, backup_id: str, principal: OrgPrincipal, state: State) -> Response:
+    """Org key only, as deleting the instance: a backup may be all that is left of an agent."""
     await state.backups.delete(principal.organization_id, backup_id, instance_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -8,10 +8,13 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from chowder.api.deps import OrgPrincipal, State, require
 from chowder.api.pagination import PageParams, paged
+from chowder.core.errors import BadRequest
 from chowder.domain.instance_views import CreateRequest, InstanceView
 from chowder.domain.models import Permission, Principal
+from chowder.domain.ports.backups import BackupSchedule
 from chowder.domain.ports.instances import KEEP
 from chowder.domain.power import AutoStop
+from chowder.schemas.backups import BackupSchedule as BackupScheduleBody
 from chowder.schemas.instances import AutoStop as AutoStopBody
 from chowder.schemas.instances import Instance, InstanceCreate, InstanceStatus, InstanceUpdate, RestoreRequest
 
@@ -30,6 +33,20 @@ def _auto_stop(body: AutoStopBody | None) -> AutoStop | None:
     return None if body is None else AutoStop.checked(body.freeze_after_s, body.stop_after_s)
 
 
+def _schedule(body: BackupScheduleBody | None) -> BackupSchedule | None:
+    return None if body is None else BackupSchedule(body.every_hours, body.keep)
+
+
+def _upgrade_to(body: InstanceUpdate) -> str | None:
+    """The release an update asks for: an upgrade is an operation of its own (a backup, a boot, maybe a rollback),
+    so it comes alone, never half-applied with other changes."""
+    if "openclaw_version" not in body.model_fields_set:
+        return None
+    if body.openclaw_version is None or len(body.model_fields_set) > 1:
+        raise BadRequest("openclaw_version must be a release, given alone: an upgrade takes no other change.")
+    return body.openclaw_version
+
+
 # First: the route pollers call most (a request is matched against the routes in turn), then the rest in order.
 @router.get("/v1/instances/{instance_id}/status")
 async def instance_status(instance_id: str, principal: CanRead, state: State) -> InstanceStatus:
@@ -41,9 +58,12 @@ async def instance_status(instance_id: str, principal: CanRead, state: State) ->
 async def create_instance(body: InstanceCreate, principal: OrgPrincipal, state: State) -> Instance:
     """Answers at once with `provisioning`; the gateway boots in the background. With `from_backup` or `clone_from`
     (extension) it boots on a copy of that state (`clone_from` first takes a backup of the instance)."""
-    fields = body.model_dump(exclude={"auto_stop", "from_backup", "clone_from"})
+    fields = body.model_dump(exclude={"auto_stop", "from_backup", "clone_from", "backup_schedule"})
     given = "auto_stop" in body.model_fields_set
-    request = CreateRequest(**fields, auto_stop=_auto_stop(body.auto_stop) if given else "default")
+    schedule = _schedule(body.backup_schedule)
+    request = CreateRequest(
+        **fields, auto_stop=_auto_stop(body.auto_stop) if given else "default", backup_schedule=schedule
+    )
     if body.from_backup is None and body.clone_from is None:
         return _public(await state.instances.create(principal, request))
     return _public(await state.restores.clone(principal, request, body.from_backup, body.clone_from))
@@ -65,10 +85,15 @@ async def get_instance(instance_id: str, principal: CanRead, state: State) -> In
 @router.patch("/v1/instances/{instance_id}")
 async def update_instance(instance_id: str, body: InstanceUpdate, principal: CanConfigure, state: State) -> Instance:
     """`openclaw_config` is deep-merged (null removes a key) and applied live to a running gateway, as is `egress`;
-    `auto_stop` null switches sleeping off."""
-    auto_stop = _auto_stop(body.auto_stop) if "auto_stop" in body.model_fields_set else KEEP
-    view = await state.instances.update(principal, instance_id, body.name, body.openclaw_config, body.egress, auto_stop)
-    return _public(view)
+    `auto_stop` null switches sleeping off, `backup_schedule` null scheduled backups. `openclaw_version` (alone)
+    upgrades a running instance, answered once it runs that release (502 when it was rolled back)."""
+    if (release := _upgrade_to(body)) is not None:
+        return _public(await state.upgrades.upgrade(principal, instance_id, release))
+    given = body.model_fields_set
+    auto_stop = _auto_stop(body.auto_stop) if "auto_stop" in given else KEEP
+    schedule = _schedule(body.backup_schedule) if "backup_schedule" in given else KEEP
+    update = (body.name, body.openclaw_config, body.egress, auto_stop, schedule)
+    return _public(await state.instances.update(principal, instance_id, *update))
 
 
 @router.delete("/v1/instances/{instance_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -77,12 +77,13 @@ class BackupRepository(Protocol):
         """`creating` backups whose run no longer holds its instance's lease: the process running them died."""
         ...
 
-    def scheduled_beyond(self, org_id: str, instance_id: str, keep: int) -> list[BackupRecord]:
-        """The instance's completed scheduled backups older than its newest `keep` ones."""
+    def scheduled_beyond(self, org_id: str, instance_id: str, keep: int, status: BackupStatus) -> list[BackupRecord]:
+        """The instance's scheduled backups in `status` older than its newest `keep` such ones."""
         ...
 
-    def due(self, now: datetime) -> list[tuple[str, str, datetime]]:
-        """(org id, instance id, due at) of the running or stopped instances whose scheduled backup is due."""
+    def due(self, now: datetime) -> list[tuple[str, str, datetime, int]]:
+        """(org id, instance id, due at, every hours) of the running or stopped instances whose scheduled backup is
+        due."""
         ...
 
     def claim_due(self, instance_id: str, due_at: datetime, next_at: datetime) -> bool:
