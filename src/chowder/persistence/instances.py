@@ -25,7 +25,7 @@ from chowder.domain.ports.instances import (
     PendingWork,
     PublicInstance,
 )
-from chowder.domain.webhooks import announce
+from chowder.domain.webhooks import announce as announce_event
 from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.leases import lapsed
 from chowder.persistence.pages import newest_first
@@ -153,7 +153,7 @@ class SqlInstanceRepository(SqlInstanceReads):
             )
         ).one()
         data = {"instance": dict(row._mapping), "previous_status": str(source)}
-        announce(SqlWebhookRepository(self._session), org_id, event_type, data)
+        announce_event(SqlWebhookRepository(self._session), org_id, event_type, data)
 
     def set_power(
         self,
