@@ -161,10 +161,6 @@ class Backups:
             for old in await self._tx(beyond):
                 await self.delete(org_id, old.id)
 
-    async def close(self) -> None:
-        """Waits for the backups under way (each ends its row), as a shutdown should."""
-        await asyncio.gather(*self._running, return_exceptions=True)
-
     async def _take(self, org_id: str, instance_id: str, trigger: BackupTrigger) -> BackupRecord:
         backup_id = "bkp_" + secrets.token_hex(12)
         owner = f"backup:{backup_id}"
