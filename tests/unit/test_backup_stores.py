@@ -17,9 +17,9 @@ import pytest
 from chowder.backupstore.local import LocalBackupStore
 from chowder.backupstore.s3 import PART_BYTES, S3BackupStore
 from chowder.backupstore.sigv4 import EMPTY_SHA256, signed_headers
-from chowder.core.errors import NotFound
+from chowder.core.errors import NotFound, ProviderError
 from chowder.domain.ports.backups import BackupStore
-from tests.fakes.moto_s3 import moto_s3
+from tests.fakes.moto_s3 import S3Server, moto_s3
 
 KEY = "bkp_0123456789abcdef01234567.tar.gz"
 Scenario = Callable[[BackupStore], Awaitable[None]]
@@ -40,40 +40,43 @@ async def _read(store: BackupStore, key: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def s3_url() -> Iterator[str]:
-    with moto_s3() as url:
-        yield url
+def s3() -> Iterator[S3Server]:
+    with moto_s3() as server:
+        yield server
 
 
-def _on_s3(url: str, scenario: Scenario) -> None:
+def _on_s3(s3: S3Server, scenario: Scenario, secret_key: str | None = None) -> None:
+    """`scenario` on a new bucket (the server outlives each test), signed with `secret_key` (the user's)."""
+
     async def run() -> None:
         async with httpx.AsyncClient(timeout=30) as http:
-            bucket = f"chowder-test-{uuid.uuid4().hex[:12]}"  # the server outlives each test
-            host = url.removeprefix("http://")
-            credentials = {"access_key": "test", "secret_key": "test-secret", "region": "us-east-1"}
-            headers = signed_headers("PUT", host, f"/{bucket}", {}, EMPTY_SHA256, now=datetime.now(UTC), **credentials)
-            assert (await http.put(f"{url}/{bucket}", headers=headers)).status_code == 200
-            await scenario(S3BackupStore(http, url, bucket, "backups/", "us-east-1", "test", "test-secret"))
+            bucket = f"chowder-test-{uuid.uuid4().hex[:12]}"
+            host = s3.url.removeprefix("http://")
+            keys = {"access_key": s3.access_key, "secret_key": s3.secret_key, "region": "us-east-1"}
+            headers = signed_headers("PUT", host, f"/{bucket}", {}, EMPTY_SHA256, now=datetime.now(UTC), **keys)
+            assert (await http.put(f"{s3.url}/{bucket}", headers=headers)).status_code == 200
+            secret = secret_key or s3.secret_key
+            await scenario(S3BackupStore(http, s3.url, bucket, "backups/", "us-east-1", s3.access_key, secret))
 
     asyncio.run(run())
 
 
-def _on_both(data_dir: Path, s3_url: str, scenario: Scenario) -> None:
+def _on_both(data_dir: Path, s3: S3Server, scenario: Scenario) -> None:
     asyncio.run(scenario(LocalBackupStore(data_dir / "backups")))
-    _on_s3(s3_url, scenario)
+    _on_s3(s3, scenario)
 
 
-def test_an_archive_is_kept_and_read_back_whole(data_dir: Path, s3_url: str) -> None:
+def test_an_archive_is_kept_and_read_back_whole(data_dir: Path, s3: S3Server) -> None:
     async def scenario(store: BackupStore) -> None:
         assert await store.put(KEY, _stream(b"first part,", b"", b" second part")) == 23
         assert await _read(store, KEY) == b"first part, second part"
         assert await store.size(KEY) == 23
         assert await store.size("bkp_other.tar.gz") is None
 
-    _on_both(data_dir, s3_url, scenario)
+    _on_both(data_dir, s3, scenario)
 
 
-def test_a_large_archive_goes_up_in_parts(data_dir: Path, s3_url: str) -> None:
+def test_a_large_archive_goes_up_in_parts(data_dir: Path, s3: S3Server) -> None:
     """Over two S3 parts (a multipart upload) in chunks that do not line up with them."""
     block = os.urandom(1024 * 1024 + 7)
     count = 2 * PART_BYTES // len(block) + 2
@@ -82,11 +85,11 @@ def test_a_large_archive_goes_up_in_parts(data_dir: Path, s3_url: str) -> None:
         assert await store.put(KEY, _stream(*[block] * count)) == len(block) * count
         assert await _read(store, KEY) == block * count
 
-    _on_both(data_dir, s3_url, scenario)
+    _on_both(data_dir, s3, scenario)
 
 
 @pytest.mark.parametrize("chunks", [3, 2 * PART_BYTES // (1024 * 1024) + 3], ids=["small", "multipart"])
-def test_a_failed_put_leaves_nothing(data_dir: Path, s3_url: str, chunks: int) -> None:
+def test_a_failed_put_leaves_nothing(data_dir: Path, s3: S3Server, chunks: int) -> None:
     async def scenario(store: BackupStore) -> None:
         with pytest.raises(OSError, match="broke off"):
             await store.put(KEY, _stream(*[b"x" * 1024 * 1024] * chunks, fail_after=chunks - 1))
@@ -94,18 +97,18 @@ def test_a_failed_put_leaves_nothing(data_dir: Path, s3_url: str, chunks: int) -
         with pytest.raises(NotFound):
             await store.open(KEY)
 
-    _on_both(data_dir, s3_url, scenario)
+    _on_both(data_dir, s3, scenario)
     assert list((data_dir / "backups").iterdir()) == []  # no temporary file either
 
 
-def test_delete_is_idempotent(data_dir: Path, s3_url: str) -> None:
+def test_delete_is_idempotent(data_dir: Path, s3: S3Server) -> None:
     async def scenario(store: BackupStore) -> None:
         await store.put(KEY, _stream(b"archive"))
         await store.delete(KEY)
         await store.delete(KEY)
         assert await store.size(KEY) is None
 
-    _on_both(data_dir, s3_url, scenario)
+    _on_both(data_dir, s3, scenario)
 
 
 def test_local_archives_are_private(data_dir: Path) -> None:
@@ -120,3 +123,13 @@ def test_a_local_key_cannot_leave_its_directory(data_dir: Path) -> None:
     for key in ("../escape.tar.gz", "a/b", ".hidden", ""):
         with pytest.raises(ValueError):
             asyncio.run(store.put(key, _stream(b"x")))
+
+
+def test_s3_requests_are_signed_and_a_wrong_secret_is_refused(s3: S3Server) -> None:
+    """The server checks each request's SigV4 signature: the store's pass (every test here), a wrong key's do not."""
+
+    async def scenario(store: BackupStore) -> None:
+        with pytest.raises(ProviderError, match="HTTP 403"):
+            await store.put(KEY, _stream(b"archive"))
+
+    _on_s3(s3, scenario, secret_key="not-the-secret")
