@@ -135,3 +135,27 @@ def test_a_stopped_agent_is_archived_without_any_rpc(sandbox: Any) -> None:
     calls: list[Any] = []
     assert _archive(settings, provider, spec, calls, None) == b"openclaw's archive"
     assert calls == [("cli", ("backup", "create"), {"credentials": False})]
+
+
+def test_what_a_dead_run_left_is_removed_before_the_next_archive(sandbox: Any) -> None:
+    """A run killed between its steps leaves an archive in the home or the state dir: never archived again."""
+    settings, provider, spec = sandbox
+    info = asyncio.run(provider.info(spec.sandbox_id))
+    (Path(info.home) / "bkp_ffeeddccbbaa998877665544.tar.gz").write_bytes(b"old")
+    (Path(info.root) / ".chowder-backup-bkp_ffeeddccbbaa998877665544.tar.gz").write_bytes(b"old")
+    (Path(info.root) / "notes.md").write_text("kept")
+    seen: list[str] = []
+
+    async def run_cli(*args: Any, **options: Any) -> tuple[ExecResult, SandboxInfo]:
+        command: tuple[str, ...] = args[2]
+        seen.extend(sorted(p.name for p in [*Path(info.root).iterdir(), *Path(info.home).iterdir()]))
+        Path(command[command.index("--output") + 1]).write_bytes(b"new")
+        return ExecResult(0, "", ""), info
+
+    async def run() -> None:
+        async with httpx.AsyncClient() as http:
+            async with OpenClawArchives(http, settings, run_cli).archive(provider, spec, None, NAME) as stream:
+                assert b"".join([chunk async for chunk in stream.chunks]) == b"new"
+
+    asyncio.run(run())
+    assert "notes.md" in seen and not [name for name in seen if name.endswith(".tar.gz")]

@@ -46,6 +46,10 @@ class OpenClawArchives:
     ) -> AsyncIterator[FileStream]:
         info = await provider.info(spec.sandbox_id)
         made, kept = f"{info.home}/{name}.tar.gz", f"{READ_BACK}{name}.tar.gz"
+        # What a run that died left (runs of one instance never overlap: they hold its lease), before it is archived.
+        await _shell(
+            provider, spec.sandbox_id, f'rm -f -- "$0"/{READ_BACK}*.tar.gz "$1"/bkp_*.tar.gz', info.root, info.home
+        )
         try:
             async with self._quiesced(gateway, name) if gateway else contextlib.nullcontext():
                 await self._create(provider, spec, made)
