@@ -1,6 +1,7 @@
 """Sessions on real gateways: a conversation read from OpenClaw's own store, exported from one instance,
 imported into another (of another organization) and continued there, the model seeing the imported turns; then
-forgotten. Two gateways on the dev model (its echo names every earlier user message it was sent)."""
+forgotten; and a stopped instance's sessions read and written. Two gateways on the dev model (its echo names
+every earlier user message it was sent)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,14 @@ def test_a_conversation_moves_to_another_instance_and_goes_on_there(
         destination.sessions.delete(target, SESSION)
     # The gateway takes the forgotten session up afresh.
     assert _say(destination, target, "hello again").endswith("turns=1 msgs=1 last=hello again history=")
+
+    # A stopped instance's sessions are read and written without its gateway; the next start continues them.
+    origin.instances.stop(source)
+    assert [(s.session_id, s.message_count) for s in origin.sessions.list(source)] == [(SESSION, 4)]
+    assert origin.sessions.export(source, SESSION).splitlines()[1:] == export.splitlines()[1:]
+    assert origin.sessions.import_(source, "Offline", export).message_count == 4
+    origin.instances.start(source)
+    # OpenClaw keys sessions in lower case: the import is the session chat names `Offline` too.
+    answer = output_text(origin.responses.create(source, "and matches", model=CLAUDE, session="Offline").model_dump())
+    assert answer.endswith("last=and matches history=pack the tent|and the stove")
+    assert {s.session_id: s.message_count for s in origin.sessions.list(source)} == {SESSION: 4, "offline": 6}

@@ -1,7 +1,8 @@
 """An instance's chat sessions, read from and written to its agent's own session store (`SessionStore`): list,
-transcript, delete, export and import. Like files and skills, they need the instance running (409 otherwise):
-the store lives in its sandbox. Writes hold the session's turn (`SessionTurns`) so no chat turn of this API runs
-in that session meanwhile; the engine's warm-up session is the control plane's own and never shown."""
+transcript, delete, export and import. The store is a file in the instance's sandbox, reached with or without its
+gateway, so a running or a stopped instance serves them (409 otherwise: a sandbox provisioning or in error may be
+missing or about to change). Writes hold the session's turn (`SessionTurns`) so no chat turn of this API runs in
+that session meanwhile; the engine's warm-up session is the control plane's own and never shown."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from dataclasses import dataclass
 
 from chowder.core.errors import InvalidState, NotFound
 from chowder.domain import session_jsonl
-from chowder.domain.agent import RunningAgent
 from chowder.domain.chat import check_session_id
 from chowder.domain.instances import Instances
 from chowder.domain.model_calls import warm_up_session
 from chowder.domain.models import Principal
+from chowder.domain.ports.runtime import InstanceRuntimeSpec
 from chowder.domain.ports.sessions import Message, SessionStore, SessionSummary
 from chowder.domain.ports.turns import SessionTurns
+from chowder.sandbox.base import SandboxProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +35,15 @@ class SessionTranscripts:
 
     async def sessions(self, principal: Principal, instance_id: str) -> list[SessionSummary]:
         """Newest activity first."""
-        agent = await self._instances.agent(principal, instance_id)
-        found = await self._store.sessions(agent.provider, agent.spec)
-        shown = [session for session in found if not _internal(agent, session.session_id)]
+        provider, spec = await self._instances.sandbox(principal, instance_id)
+        found = await self._store.sessions(provider, spec)
+        shown = [session for session in found if not _internal(spec, session.session_id)]
         return sorted(shown, key=lambda session: (session.last_activity_at, session.session_id), reverse=True)
 
     async def transcript(self, principal: Principal, instance_id: str, session_id: str) -> list[Message]:
         """NotFound for a session the agent does not keep."""
-        agent = await self._agent(principal, instance_id, session_id)
-        messages = await self._store.messages(agent.provider, agent.spec, session_id)
+        provider, spec = await self._sandbox(principal, instance_id, session_id)
+        messages = await self._store.messages(provider, spec, session_id)
         if messages is None:
             raise NotFound(_NO_SESSION)
         return messages
@@ -50,33 +52,35 @@ class SessionTranscripts:
         return session_jsonl.export_lines(session_id, await self.transcript(principal, instance_id, session_id))
 
     async def delete(self, principal: Principal, instance_id: str, session_id: str) -> None:
-        agent = await self._agent(principal, instance_id, session_id)
+        provider, spec = await self._sandbox(principal, instance_id, session_id)
         async with self._turns.hold(instance_id, session_id):
-            if not await self._store.delete(agent.provider, agent.spec, session_id):
+            if not await self._store.delete(provider, spec, session_id):
                 raise NotFound(_NO_SESSION)
 
     async def import_(self, principal: Principal, instance_id: str, session_id: str, body: bytes) -> int:
         """The export's messages as the session's history, which its next turn continues; BadRequest for a
         malformed export, InvalidState when the session already holds messages. Returns how many."""
-        agent = await self._agent(principal, instance_id, session_id)
+        provider, spec = await self._sandbox(principal, instance_id, session_id)
         messages = session_jsonl.parse(body)
         async with self._turns.hold(instance_id, session_id):
-            if not await self._store.write(agent.provider, agent.spec, session_id, messages):
+            if not await self._store.write(provider, spec, session_id, messages):
                 raise InvalidState(
                     f"Session '{session_id}' already holds messages; delete it first or import into another session."
                 )
         return len(messages)
 
-    async def _agent(self, principal: Principal, instance_id: str, session_id: str) -> RunningAgent:
+    async def _sandbox(
+        self, principal: Principal, instance_id: str, session_id: str
+    ) -> tuple[SandboxProvider, InstanceRuntimeSpec]:
         check_session_id(session_id)
-        agent = await self._instances.agent(principal, instance_id)
-        if _internal(agent, session_id):
+        provider, spec = await self._instances.sandbox(principal, instance_id)
+        if _internal(spec, session_id):
             raise NotFound(_NO_SESSION)
-        return agent
+        return provider, spec
 
 
 _NO_SESSION = "Session not found."
 
 
-def _internal(agent: RunningAgent, session_id: str) -> bool:
-    return session_id in {warm_up_session(agent.spec.instance_id), warm_up_session(agent.spec.sandbox_id)}
+def _internal(spec: InstanceRuntimeSpec, session_id: str) -> bool:
+    return session_id in {warm_up_session(spec.instance_id), warm_up_session(spec.sandbox_id)}

@@ -3,10 +3,11 @@
 
 The gateway's admin HTTP RPC offers no session method (its allowlist has none) and its WebSocket RPC needs a
 paired device, so `session_store.mjs` runs in the sandbox on the runtime's own Node (`node:sqlite`, the engine
-OpenClaw uses), as the gateway's user and under SQLite's locking: ~0.1 s a call, and no file of the store is
-ever opened by the control plane. A Chowder session `S` is OpenClaw's `agent:main:S` (`x-openclaw-session-key`,
-see `chat.py`). Messages are translated here between OpenClaw's transcript form and the export's
-(`domain/session_jsonl.py`)."""
+OpenClaw uses), as the gateway's user and under SQLite's locking, with or without the gateway: ~0.2 s a call,
+and no file of the store is ever opened by the control plane. A Chowder session `S` is OpenClaw's
+`agent:main:s` (`x-openclaw-session-key`, see `chat.py`; OpenClaw lowercases the key, so `Trip` and `trip` are
+one session, listed as `trip`). Messages are translated here between OpenClaw's transcript form and the
+export's (`domain/session_jsonl.py`)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ class OpenClawSessions:
         """Only the parts the export carries: thinking (signed by its provider) and custom parts are left out."""
         out = f"tmp/chowder-session-{secrets.token_hex(8)}.json"
         try:
-            await self._run(provider, spec, "read", KEY_PREFIX + session_id, out)
+            await self._run(provider, spec, "read", _key(session_id), out)
             raw = await read_state(provider, spec.sandbox_id, out, max_bytes=MAX_TRANSCRIPT_BYTES)
         finally:
             await provider.delete_path(spec.sandbox_id, out)
@@ -78,7 +79,7 @@ class OpenClawSessions:
         return [message for entry in listed if (message := _exported(entry)) is not None]
 
     async def delete(self, provider: SandboxProvider, spec: InstanceRuntimeSpec, session_id: str) -> bool:
-        return bool((await self._run(provider, spec, "delete", KEY_PREFIX + session_id)).get("deleted"))
+        return bool((await self._run(provider, spec, "delete", _key(session_id))).get("deleted"))
 
     async def write(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, session_id: str, messages: list[Message]
@@ -87,7 +88,7 @@ class OpenClawSessions:
         info = await provider.info(spec.sandbox_id)
         await provider.write_file(spec.sandbox_id, source, json.dumps([_stored(m) for m in messages]).encode())
         try:
-            args = (KEY_PREFIX + session_id, f"{info.root}/{source}", f"{info.root}/workspace")
+            args = (_key(session_id), f"{info.root}/{source}", f"{info.root}/workspace")
             answer = await self._run(provider, spec, "import", *args)
         finally:
             await provider.delete_path(spec.sandbox_id, source)
@@ -109,6 +110,10 @@ class OpenClawSessions:
             reason = (result.stderr or result.stdout).strip()[-1000:]
             raise ProviderError(f"OpenClaw's session store could not be used ({op}, exit {result.exit_code}): {reason}")
         return answer
+
+
+def _key(session_id: str) -> str:
+    return KEY_PREFIX + session_id.lower()
 
 
 def _moment(ms: Any) -> datetime:
