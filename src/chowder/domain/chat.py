@@ -69,7 +69,7 @@ class ChatTurns:
     async def cap_reached(self, org_id: str, key_id: str | None) -> spend.CapReached | None:
         """The refusal when the key's or the org's monthly tokens are used up by now."""
         try:
-            await self._tx(lambda uow: spend.admit(uow, org_id, key_id, utcnow()))
+            await self._tx.read(lambda reads: spend.admit(reads.spend, org_id, key_id, utcnow()))
         except spend.CapReached as reached:
             return reached
         return None
@@ -77,7 +77,7 @@ class ChatTurns:
     def _turn(self, uow: UnitOfWork, org_id: str, instance_id: str, model: str, key_id: str | None) -> Turn:
         instance = running(uow.instances.get(org_id, instance_id))
         assert instance.gateway_url is not None
-        spend.admit(uow, org_id, key_id, utcnow())
+        spend.admit(uow.spend, org_id, key_id, utcnow())
         provider, ref = model_ref(model)
         if self._need_key:
             required_model_key(uow, org_id, provider)

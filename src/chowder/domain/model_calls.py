@@ -87,7 +87,9 @@ class ModelCalls:
             return await exchange.answer(None, _not_charged)
         # The turn's key as the call starts: the turn may end before the call's tokens are known.
         key_id = await self._key_of_session(access.instance_id, subject.session_id) if subject.session_id else None
-        capped_key = await self._tx(lambda uow: spend.admit(uow, access.organization_id, key_id, utcnow()))
+        capped_key = await self._tx.read(
+            lambda reads: spend.admit(reads.spend, access.organization_id, key_id, utcnow())
+        )
         return await exchange.answer(access.api_key, partial(self._record, access, subject, key_id, capped_key))
 
     def _access(self, uow: UnitOfWork, credential: str, provider: str) -> _Access | None:

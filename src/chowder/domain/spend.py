@@ -15,7 +15,7 @@ from typing import Literal
 from chowder.core.clock import utcnow
 from chowder.core.errors import QuotaExceeded
 from chowder.domain.audit import audit_entry
-from chowder.domain.ports.spend import Cap, Caps
+from chowder.domain.ports.spend import Cap, Caps, SpendReads
 from chowder.domain.ports.storage import UnitOfWork
 
 Whose = Literal["key", "organization"]
@@ -43,10 +43,10 @@ def month_of(at: datetime) -> str:
     return f"{at.year:04d}-{at.month:02d}"
 
 
-def admit(uow: UnitOfWork, org_id: str, key_id: str | None, now: datetime) -> str | None:
+def admit(reads: SpendReads, org_id: str, key_id: str | None, now: datetime) -> str | None:
     """The scoped key to charge beside the org (None for an org key or no key). Raises CapReached when the key's
     or the org's month total has reached its cap (the key's named when both have)."""
-    caps = uow.spend.caps(org_id, key_id, month_of(now))
+    caps = reads.caps(org_id, key_id, month_of(now))
     checks: tuple[tuple[Whose, Cap | None], ...] = (("key", caps.key), ("organization", caps.organization))
     for whose, cap in checks:
         if cap is not None and cap.limit is not None and cap.used >= cap.limit:

@@ -3,13 +3,14 @@ the running monthly totals in `monthly_token_spend`, one row per subject and mon
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, select, update
+from sqlalchemy import BindParameter, ColumnElement, Select, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from chowder.domain.ports.spend import Cap, Caps
+from chowder.persistence.records import Executes
 from chowder.persistence.tables import ApiKeyRow, MonthlyTokenSpendRow, OrganizationRow
 
 _SPEND = MonthlyTokenSpendRow.__table__
@@ -42,30 +43,48 @@ _CAPS = (
 )
 
 
-class SqlSpendRepository:
-    def __init__(self, session: Session) -> None:
-        self._session = session
+def _adding(insert: postgresql.Insert | sqlite.Insert) -> postgresql.Insert | sqlite.Insert:
+    """An upsert adding the row's tokens to the month's total (both dialects spell it alike)."""
+    return insert.on_conflict_do_update(
+        index_elements=[_SPEND.c.subject_id, _SPEND.c.month],
+        set_={"tokens": _SPEND.c.tokens + insert.excluded.tokens},
+    )
+
+
+# Built once: a statement built per charge cost more than the rest of recording a model call's usage.
+_ADD = {
+    name: _adding(dialect.insert(cast(Table, _SPEND)))
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+class SqlSpendReads:
+    """The model gateway's check, on a session or on a bare connection (`SqlTransactions.read`: before every model
+    call, it costs no transaction of its own)."""
+
+    def __init__(self, executes: Executes) -> None:
+        self._executes = executes
 
     def caps(self, org_id: str, key_id: str | None, month: str) -> Caps:
-        row = self._session.execute(_CAPS, {"org_id": org_id, "key_id": key_id, "month": month}).one_or_none()
+        row: Any = self._executes.execute(_CAPS, {"org_id": org_id, "key_id": key_id, "month": month}).one_or_none()
         if row is None:
             return Caps(Cap(None, 0), None)
         key = Cap(row[3], int(row[4])) if row[2] is not None else None
         return Caps(Cap(row[0], int(row[1])), key)
+
+
+class SqlSpendRepository(SqlSpendReads):
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._session = session
 
     def charge(self, org_id: str, key_id: str | None, month: str, tokens: int) -> None:
         if tokens <= 0:
             return
         subjects = [org_id, *([key_id] if key_id else [])]
         rows = [{"subject_id": s, "month": month, "organization_id": org_id, "tokens": tokens} for s in subjects]
-        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(_SPEND).values(rows)
-        self._session.execute(
-            insert.on_conflict_do_update(
-                index_elements=[_SPEND.c.subject_id, _SPEND.c.month],
-                set_={"tokens": _SPEND.c.tokens + insert.excluded.tokens},
-            )
-        )
+        connection = self._session.connection()  # a Core statement: no ORM bulk-insert machinery around it
+        connection.execute(_ADD[connection.dialect.name], rows)
 
     def key_caps(self, org_id: str, key_ids: list[str], month: str) -> dict[str, Cap]:
         return self._key_caps(_scoped_of(org_id, month).where(_KEYS.c.id.in_(key_ids))) if key_ids else {}

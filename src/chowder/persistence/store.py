@@ -17,7 +17,7 @@ from chowder.persistence.backups import SqlBackupRepository
 from chowder.persistence.db import Database
 from chowder.persistence.idempotency import SqlIdempotencyRepository
 from chowder.persistence.instances import SqlEngineRepository, SqlInstanceReads, SqlInstanceRepository
-from chowder.persistence.spend import SqlSpendRepository
+from chowder.persistence.spend import SqlSpendReads, SqlSpendRepository
 from chowder.persistence.tenancy import SqlKeyRepository, SqlOrgRepository, SqlStripeEventRepository, SqlUsageRepository
 from chowder.persistence.warm_pool import SqlWarmPoolRepository
 from chowder.persistence.webhooks import SqlWebhookRepository
@@ -83,6 +83,7 @@ class SqlReads:
 
     def __init__(self, connection: Connection) -> None:
         self.instances = SqlInstanceReads(connection)
+        self.spend = SqlSpendReads(connection)
 
 
 class SqlTransactions:

@@ -23,11 +23,13 @@ class Caps:
     key: Cap | None
 
 
-class SpendRepository(Protocol):
+class SpendReads(Protocol):
     def caps(self, org_id: str, key_id: str | None, month: str) -> Caps:
         """The org's cap and the month's use; `key` is None unless `key_id` names a scoped key of the org."""
         ...
 
+
+class SpendRepository(SpendReads, Protocol):
     def charge(self, org_id: str, key_id: str | None, month: str, tokens: int) -> None:
         """Adds `tokens` to the month's total of the org and, when given, of the scoped key."""
         ...

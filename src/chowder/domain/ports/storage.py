@@ -10,7 +10,7 @@ from chowder.domain.ports.audit import AuditRepository
 from chowder.domain.ports.backups import BackupRepository
 from chowder.domain.ports.idempotency import IdempotencyRepository
 from chowder.domain.ports.instances import EngineRepository, InstanceReads, InstanceRepository
-from chowder.domain.ports.spend import SpendRepository
+from chowder.domain.ports.spend import SpendReads, SpendRepository
 from chowder.domain.ports.tenancy import KeyRepository, OrgRepository, StripeEventRepository, UsageRepository
 from chowder.domain.ports.warm_pool import WarmPoolRepository
 from chowder.domain.ports.webhooks import WebhookRepository
@@ -23,6 +23,9 @@ class Reads(Protocol):
 
     @property
     def instances(self) -> InstanceReads: ...
+
+    @property
+    def spend(self) -> SpendReads: ...
 
 
 class UnitOfWork(Protocol):
