@@ -47,7 +47,12 @@ async def export_session(instance_id: str, session_id: str, principal: CanIntera
     return StreamingResponse(lines, media_type="application/x-ndjson", headers={"Content-Disposition": disposition})
 
 
-@router.post(f"{_SESSION}/import", status_code=status.HTTP_201_CREATED)
+# The export as written (JSON Lines); any content type is read as such.
+_EXPORT = {"type": "string", "format": "binary"}
+_EXPORT_BODY = {"content": {"application/x-ndjson": {"schema": _EXPORT}, "text/plain": {"schema": _EXPORT}}}
+
+
+@router.post(f"{_SESSION}/import", status_code=status.HTTP_201_CREATED, openapi_extra={"requestBody": _EXPORT_BODY})
 async def import_session(
     instance_id: str, session_id: str, request: Request, principal: CanInteract, state: State
 ) -> SessionImported:
