@@ -23,8 +23,9 @@ class AuditEvent(BaseModel):
     created_at: Timestamp
     action: str = Field(
         description="A call, as its method and route (`POST /v1/instances/{instance_id}/stop`), a lifecycle "
-        "transition (`instance.<event>`), `instance.create`, a power change (`instance.power`) or "
-        "`organization.signup`."
+        "transition (`instance.<event>`), `instance.create`, a power change (`instance.power`), "
+        "`organization.signup`, or a spend cap's change (`key.monthly_token_limit`, "
+        "`organization.monthly_token_limit`)."
     )
     outcome: str = Field(description="`ok`, `refused` (a 4xx answer) or `failed` (5xx).")
     status_code: int | None
@@ -32,4 +33,6 @@ class AuditEvent(BaseModel):
     instance_id: str | None
     target_id: str | None = Field(description="The key a key call named.")
     request_id: str | None
-    detail: dict[str, Any] | None = Field(description="A transition's `from` and `to`.")
+    detail: dict[str, Any] | None = Field(
+        description="A transition's `from` and `to`; a spend cap's `previous` and `monthly_token_limit`."
+    )
