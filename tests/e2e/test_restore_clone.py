@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Server, gateway_pids
+from tests.e2e.harness import BOOT_TIMEOUT_S, Server, gateway_pids
 from tests.factories import auth, create_instance, output_text, signup
 
 pytestmark = pytest.mark.e2e
@@ -86,7 +86,8 @@ def test_restore_brings_back_the_backed_up_state_and_a_clone_chats_on_the_origin
     before = _gateway_env(server.client.get(base, headers=auth(key)).json()["gateway_url"])
 
     started = time.monotonic()
-    restored = server.client.post(f"{base}/restore", headers=auth(key), json={"backup_id": backup_id})
+    restore = {"backup_id": backup_id}  # answered once the gateway runs: as long as a boot may take on a busy host
+    restored = server.client.post(f"{base}/restore", headers=auth(key), json=restore, timeout=BOOT_TIMEOUT_S)
     restore_s = time.monotonic() - started
     assert restored.status_code == 200, restored.text + server.log_text()[-3000:]
     assert restored.json()["status"] == "running" and restored.json()["id"] == original
