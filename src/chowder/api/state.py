@@ -25,6 +25,7 @@ from chowder.domain.power import PowerControl
 from chowder.domain.restores import Restores
 from chowder.domain.sessions import SessionTranscripts
 from chowder.domain.turns import SessionLocks
+from chowder.domain.upgrades import Upgrades
 from chowder.domain.usage import UsageReports
 from chowder.domain.webhooks import Webhooks
 
@@ -49,6 +50,7 @@ class AppState:
     census: FleetCensus
     webhooks: Webhooks
     restores: Restores
+    upgrades: Upgrades
     transcripts: SessionTranscripts
     backups: Backups
     sessions: SessionTurns = field(default_factory=SessionLocks)
