@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from chowder.core.errors import InvalidState, NotFound
+from chowder.core.errors import BadRequest, InvalidState, NotFound
 from chowder.domain import session_jsonl
 from chowder.domain.chat import check_session_id
 from chowder.domain.instances import Instances
@@ -34,10 +34,10 @@ class SessionTranscripts:
         self._turns = turns
 
     async def sessions(self, principal: Principal, instance_id: str) -> list[SessionSummary]:
-        """Newest activity first."""
+        """Newest activity first; only sessions the chat routes can name, never the warm-up session."""
         provider, spec = await self._instances.sandbox(principal, instance_id)
         found = await self._store.sessions(provider, spec)
-        shown = [session for session in found if not _internal(spec, session.session_id)]
+        shown = [s for s in found if _addressable(s.session_id) and not _internal(spec, s.session_id)]
         return sorted(shown, key=lambda session: (session.last_activity_at, session.session_id), reverse=True)
 
     async def transcript(self, principal: Principal, instance_id: str, session_id: str) -> list[Message]:
@@ -80,6 +80,15 @@ class SessionTranscripts:
 
 
 _NO_SESSION = "Session not found."
+
+
+def _addressable(session_id: str) -> bool:
+    """A session the chat routes can name: not the agent's own subagent, cron or ACP sessions."""
+    try:
+        check_session_id(session_id)
+    except BadRequest:
+        return False
+    return True
 
 
 def _internal(spec: InstanceRuntimeSpec, session_id: str) -> bool:
