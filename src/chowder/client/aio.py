@@ -11,11 +11,12 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from chowder.client import agent_routes, routes
+from chowder.client import agent_routes, backup_routes, routes
 from chowder.client.calls import Call
 from chowder.client.endpoints import AsyncResource
 from chowder.client.errors import Forbidden
 from chowder.client.resources import (
+    BackupsRoutes,
     ChannelsRoutes,
     FilesRoutes,
     InstancesRoutes,
@@ -126,6 +127,13 @@ class AsyncFilesApi(FilesRoutes, AsyncResource):
         return await (await self.open(instance_id, path)).read()
 
 
+class AsyncBackupsApi(BackupsRoutes, AsyncResource):
+    async def open(self, backup_id: str, *, instance_id: str | None = None) -> AsyncDownload:
+        """The archive as a stream (use it in an `async with` block, `save` it, or read it to the end)."""
+        call = backup_routes.download_backup(backup_id, instance_id=instance_id)
+        return AsyncDownload(await self._sender.open(call))
+
+
 class AsyncChannelsApi(ChannelsRoutes, AsyncResource):
     pass
 
@@ -168,6 +176,7 @@ class AsyncChowder:
         self.skills = AsyncSkillsApi(sender)
         self.webhooks = AsyncWebhooksApi(sender)
         self.sessions = AsyncSessionsApi(sender)
+        self.backups = AsyncBackupsApi(sender)
 
     async def aclose(self) -> None:
         await self._http.aclose()

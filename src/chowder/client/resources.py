@@ -4,6 +4,7 @@ sender (`endpoints.py`), adding only what reads an answer as it arrives or polls
 from __future__ import annotations
 
 from chowder.client import agent_routes as agent
+from chowder.client import backup_routes as backups
 from chowder.client import routes
 from chowder.client import session_routes as sessions
 from chowder.client import webhooks as hooks
@@ -42,6 +43,7 @@ class InstancesRoutes:
     get = endpoint(routes.get_instance)
     status = endpoint(routes.instance_status)
     update = endpoint(routes.update_instance)
+    upgrade = endpoint(routes.upgrade_instance)
     delete = endpoint(routes.delete_instance)
     start = endpoint(routes.start_instance)
     stop = endpoint(routes.stop_instance)
@@ -88,6 +90,13 @@ class SessionsRoutes:
     delete = endpoint(sessions.delete_session)
     export = endpoint(sessions.export_session)
     import_ = endpoint(sessions.import_session)
+
+
+class BackupsRoutes:
+    create = endpoint(backups.create_backup)
+    list = endpoint(backups.list_backups)
+    get = endpoint(backups.get_backup)
+    delete = endpoint(backups.delete_backup)
 
 
 class SkillsRoutes:

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from chowder.client.calls import LONG_TIMEOUT_S, Call, Page, ReportPage, body, call, nothing, one, page, report_page
 from chowder.schemas.audit import AuditEvent
+from chowder.schemas.backups import BackupSchedule
 from chowder.schemas.instances import (
     AutoStop,
     Egress,
@@ -48,6 +49,8 @@ NOT_GIVEN = NotGiven.NOT_GIVEN
 MaybeAutoStop = AutoStop | None | Literal[NotGiven.NOT_GIVEN]
 # A monthly token cap to set: a number, None to lift the cap, NOT_GIVEN to keep it.
 MaybeLimit = int | None | Literal[NotGiven.NOT_GIVEN]
+# Scheduled backups to set: a schedule, None to switch them off, NOT_GIVEN to keep them.
+MaybeSchedule = BackupSchedule | None | Literal[NotGiven.NOT_GIVEN]
 
 
 def segment(value: str) -> str:
@@ -58,8 +61,9 @@ def given(**fields: Any) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None and value is not NOT_GIVEN}
 
 
-def _with_auto_stop(fields: dict[str, Any], auto_stop: MaybeAutoStop) -> dict[str, Any]:
-    return fields if auto_stop is NOT_GIVEN else {**fields, "auto_stop": auto_stop}
+def _with(fields: dict[str, Any], **maybe: Any) -> dict[str, Any]:
+    """`fields` with those of `maybe` that are given (None included: it means something)."""
+    return {**fields, **{name: value for name, value in maybe.items() if value is not NOT_GIVEN}}
 
 
 # Organization, subscription, usage and audit.
@@ -212,13 +216,15 @@ def create_instance(
     auto_stop: MaybeAutoStop = NOT_GIVEN,
     from_backup: str | None = None,
     clone_from: str | None = None,
+    backup_schedule: MaybeSchedule = NOT_GIVEN,
     idempotency_key: str | None = None,
 ) -> Call[Instance]:
     """Answers at once with `provisioning`; see `wait_until_running`. With `from_backup` (a backup id) or
     `clone_from` (an instance id, backed up now) it boots on a copy of that state, without its channels."""
     fields = given(name=name, model_provider=model_provider, openclaw_version=openclaw_version, region=region)
     fields |= given(openclaw_config=openclaw_config, egress=egress, from_backup=from_backup, clone_from=clone_from)
-    payload = body(InstanceCreate.model_validate(_with_auto_stop(fields, auto_stop)))
+    fields = _with(fields, auto_stop=auto_stop, backup_schedule=backup_schedule)
+    payload = body(InstanceCreate.model_validate(fields))
     return call("POST", "/v1/instances", one(Instance), json=payload, idempotency_key=idempotency_key)
 
 
@@ -246,10 +252,20 @@ def update_instance(
     openclaw_config: Mapping[str, Any] | None = None,
     egress: Egress | None = None,
     auto_stop: MaybeAutoStop = NOT_GIVEN,
+    backup_schedule: MaybeSchedule = NOT_GIVEN,
 ) -> Call[Instance]:
-    """`openclaw_config` is deep-merged (a null value removes a key); all apply live to a running instance."""
-    fields = _with_auto_stop(given(name=name, openclaw_config=openclaw_config, egress=egress), auto_stop)
+    """`openclaw_config` is deep-merged (a null value removes a key); all apply live to a running instance.
+    `backup_schedule` None switches scheduled backups off."""
+    fields = given(name=name, openclaw_config=openclaw_config, egress=egress)
+    fields = _with(fields, auto_stop=auto_stop, backup_schedule=backup_schedule)
     return call("PATCH", instance_path(instance_id), one(Instance), json=body(InstanceUpdate.model_validate(fields)))
+
+
+def upgrade_instance(instance_id: str, openclaw_version: str) -> Call[Instance]:
+    """The running instance on that release (a backup is taken first); answers once it runs it. When the release
+    fails, the server rolls back to the old one and this raises with the reason (502)."""
+    payload = body(InstanceUpdate(openclaw_version=openclaw_version))
+    return call("PATCH", instance_path(instance_id), one(Instance), json=payload, timeout=LONG_TIMEOUT_S)
 
 
 def delete_instance(instance_id: str) -> Call[None]:

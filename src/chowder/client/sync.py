@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from chowder.client import agent_routes, routes
+from chowder.client import agent_routes, backup_routes, routes
 from chowder.client.calls import Call
 from chowder.client.endpoints import SyncResource
 from chowder.client.errors import Forbidden
 from chowder.client.resources import (
+    BackupsRoutes,
     ChannelsRoutes,
     FilesRoutes,
     InstancesRoutes,
@@ -125,6 +126,12 @@ class FilesApi(FilesRoutes, SyncResource):
         return self.open(instance_id, path).read()
 
 
+class BackupsApi(BackupsRoutes, SyncResource):
+    def open(self, backup_id: str, *, instance_id: str | None = None) -> Download:
+        """The archive as a stream (use it in a `with` block, `save` it, or read it to the end)."""
+        return Download(self._sender.open(backup_routes.download_backup(backup_id, instance_id=instance_id)))
+
+
 class ChannelsApi(ChannelsRoutes, SyncResource):
     pass
 
@@ -168,6 +175,7 @@ class Chowder:
         self.skills = SkillsApi(sender)
         self.webhooks = WebhooksApi(sender)
         self.sessions = SessionsApi(sender)
+        self.backups = BackupsApi(sender)
 
     def close(self) -> None:
         self._http.close()
