@@ -36,6 +36,7 @@ TABLE: list[tuple[str, str, str]] = [
     ("POST", "/v1/keys", ORG),
     ("GET", "/v1/keys", ORG),
     ("GET", "/v1/keys/{key_id}", ORG),
+    ("PATCH", "/v1/keys/{key_id}", ORG),
     ("DELETE", "/v1/keys/{key_id}", ORG),
     ("POST", "/v1/webhooks/endpoints", ORG),
     ("GET", "/v1/webhooks/endpoints", ORG),
