@@ -101,6 +101,8 @@ def test_errors_are_one_line_with_the_servers_detail(cli: Cli, org: Org) -> None
         (("files", "ls", instance_id), "Instance is provisioning, not running."),
         (("chat", instance_id, "-m", "hi"), "Instance is provisioning, not running."),
         (("instances", "create", ""), "name: String should have at least 1 character"),
+        (("instances", "restore", instance_id, "no-such-backup"), "Backup not found."),
+        (("instances", "create", "twin", "--clone-from", instance_id), "Instance limit reached (1/1)."),
     ]:
         done = cli(*args, ok=False)
         assert done.returncode == 1 and detail in done.stderr and "Traceback" not in done.stderr, done.stderr

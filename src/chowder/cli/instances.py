@@ -1,4 +1,5 @@
-"""`chowder instances`: list, create (--wait), get, start, stop, recover, delete."""
+"""`chowder instances`: list, create (--wait, --from-backup, --clone-from), get, start, stop, recover, restore,
+delete."""
 
 from __future__ import annotations
 
@@ -88,13 +89,21 @@ def create(
         str | None, typer.Option("--model-provider", help="anthropic, openai or gemini (server default: anthropic).")
     ] = None,
     egress: Annotated[EgressChoice | None, typer.Option(help="What the agent may reach (default open).")] = None,
+    from_backup: Annotated[str | None, typer.Option("--from-backup", help="Boot on a copy of this backup.")] = None,
+    clone_from: Annotated[
+        str | None, typer.Option("--clone-from", help="Boot on a copy of this instance (backed up now).")
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Show its progress until it runs.")] = False,
     timeout: TimeoutOption = DEFAULT_WAIT_S,
     as_json: JsonOption = False,
 ) -> None:
-    """Create an instance; it boots in the background (`--wait` follows it until it runs)."""
+    """Create an instance; it boots in the background (`--wait` follows it until it runs). A clone
+    (`--from-backup`, `--clone-from`) has the original's state but none of its channels."""
     with connected() as chowder:
-        instance = chowder.instances.create(name, model_provider=model_provider, egress=_egress(egress))
+        source = instance_id(chowder, clone_from) if clone_from else None
+        instance = chowder.instances.create(
+            name, model_provider=model_provider, egress=_egress(egress), from_backup=from_backup, clone_from=source
+        )
         if wait:
             instance = _wait(chowder, instance, timeout)
     if as_json:
@@ -140,6 +149,20 @@ def recover(instance: InstanceArgument, as_json: JsonOption = False) -> None:
         recovered = while_watching(chowder, err, found, lambda: chowder.instances.recover(found.id))
     if as_json:
         print_json(recovered)
+
+
+@app.command()
+def restore(
+    instance: InstanceArgument,
+    backup: Annotated[str, typer.Argument(help="The backup's id.", show_default=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Replace an instance's state with a backup's and boot it on it (new credentials), showing its progress."""
+    with connected() as chowder:
+        found = chowder.instances.get(instance_id(chowder, instance))
+        restored = while_watching(chowder, err, found, lambda: chowder.instances.restore(found.id, backup))
+    if as_json:
+        print_json(restored)
 
 
 @app.command()
