@@ -11,7 +11,7 @@ import pytest
 from chowder.core.errors import BadRequest
 from chowder.domain import session_jsonl
 from chowder.domain.ports.sessions import Message
-from chowder.runtime.openclaw.sessions import _exported, _stored
+from chowder.runtime.openclaw.sessions import _exported, _stored, _summary
 
 HEADER = {"format": "chowder.session", "version": 1, "session_id": "s"}
 USER = {"role": "user", "timestamp": "2026-12-04T18:34:14.172000+00:00", "content": [{"type": "text", "text": "hi"}]}
@@ -121,3 +121,22 @@ def test_an_import_over_the_message_bound_is_refused_before_any_line_is_read() -
     assert (
         _refusal(body) == f"The export holds {session_jsonl.MAX_MESSAGES + 1} messages; at most 10000 can be imported."
     )
+
+
+def test_what_the_tenant_made_of_its_store_is_left_out_not_an_error() -> None:
+    junk: list[Any] = [
+        "text",
+        {"id": 7, "message": "hi"},
+        {"message": {"role": ["user"], "content": "hi"}},
+        {"message": {"role": "system", "content": "hi"}},
+        {"message": {"role": "user", "content": [{"type": "text", "text": 5}, {"type": ["x"]}, "part"]}},
+    ]
+    assert [_exported(entry) for entry in junk] == [None] * len(junk)
+    odd = _exported({"id": 7, "message": {"role": "user", "content": "hi", "timestamp": "soon", "model": 3}})
+    assert odd == {"id": None, "role": "user", "timestamp": "1970-01-01T00:00:00+00:00", "text": "hi",
+                   "content": [{"type": "text", "text": "hi"}]}  # fmt: skip
+    rows: list[Any] = [None, {"key": "agent:other:x", "message_count": 1}, {"key": "agent:main:x"}, "row"]
+    assert [_summary(row) for row in rows] == [None] * len(rows)
+    listed = _summary({"key": "agent:main:x", "message_count": 2, "created_at": 1796409254993})
+    assert listed is not None and (listed.session_id, listed.message_count) == ("x", 2)
+    assert listed.created_at.year == 2026 and listed.last_activity_at.year == 1970

@@ -20,18 +20,13 @@ from typing import Any
 
 from chowder.core.clock import utcnow
 from chowder.core.errors import BadRequest
-from chowder.domain.ports.sessions import ROLES, Message
+from chowder.domain.ports.sessions import PART_FIELDS, ROLES, Message
 
 FORMAT = "chowder.session"
 VERSION = 1
 MAX_MESSAGES = 10_000
 _MAX_PARTS = 1_000
 _MAX_NAME_CHARS = 256
-_PART_FIELDS: dict[str, dict[str, type]] = {
-    "text": {"text": str},
-    "toolCall": {"id": str, "name": str, "arguments": dict},
-    "image": {"data": str, "mimeType": str},
-}
 _NAMES = ("model", "provider", "api", "stop_reason", "tool_call_id", "tool_name")
 _INFORMATIVE = frozenset({"id", "text"})
 _MESSAGE_FIELDS = frozenset({"role", "timestamp", "content", "is_error", *_NAMES}) | _INFORMATIVE
@@ -119,9 +114,9 @@ def _timestamp(value: Any, fail: Callable[[str], BadRequest]) -> str:
 
 
 def _part(part: Any, fail: Callable[[str], BadRequest]) -> dict[str, Any]:
-    fields = _PART_FIELDS.get(str(part.get("type"))) if isinstance(part, dict) else None
+    fields = PART_FIELDS.get(str(part.get("type"))) if isinstance(part, dict) else None
     if fields is None:
-        raise fail(f"each content part must be an object of type {', '.join(_PART_FIELDS)}.")
+        raise fail(f"each content part must be an object of type {', '.join(PART_FIELDS)}.")
     if set(part) - {"type", *fields}:
         raise fail(f"a {part['type']} part holds only {', '.join(['type', *fields])}.")
     for name, kind in fields.items():

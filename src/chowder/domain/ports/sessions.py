@@ -13,6 +13,12 @@ from chowder.sandbox.base import SandboxProvider
 
 Message = dict[str, Any]
 ROLES = frozenset({"user", "assistant", "toolResult"})
+# The content parts a message may carry, with their fields and types.
+PART_FIELDS: dict[str, dict[str, type]] = {
+    "text": {"text": str},
+    "toolCall": {"id": str, "name": str, "arguments": dict},
+    "image": {"data": str, "mimeType": str},
+}
 
 
 def text_of(content: list[dict[str, Any]]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from chowder.core.errors import ProviderError
 from chowder.core.settings import MIB
 from chowder.domain.ports.runtime import InstanceRuntimeSpec
-from chowder.domain.ports.sessions import ROLES, Message, SessionSummary, text_of
+from chowder.domain.ports.sessions import PART_FIELDS, ROLES, Message, SessionSummary, text_of
 from chowder.runtime.openclaw.installer import RuntimeCache
 from chowder.runtime.openclaw.state_files import read_state
 from chowder.sandbox.base import SandboxProvider
@@ -41,7 +41,6 @@ _FIELDS = {
     "tool_name": "toolName",
     "is_error": "isError",
 }
-_PARTS = {"text": ("text",), "toolCall": ("id", "name", "arguments"), "image": ("data", "mimeType")}
 _NO_COST = {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0}
 _NO_USAGE = {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 0, "cost": _NO_COST}
 
@@ -51,17 +50,8 @@ class OpenClawSessions:
         self._cache = cache
 
     async def sessions(self, provider: SandboxProvider, spec: InstanceRuntimeSpec) -> list[SessionSummary]:
-        answer = await self._run(provider, spec, "list")
-        return [
-            SessionSummary(
-                session_id=row["key"].removeprefix(KEY_PREFIX),
-                message_count=int(row["message_count"]),
-                created_at=_moment(row["created_at"]),
-                last_activity_at=_moment(row["last_activity_at"]),
-            )
-            for row in answer.get("sessions", [])
-            if str(row.get("key", "")).startswith(KEY_PREFIX)
-        ]
+        rows = (await self._run(provider, spec, "list")).get("sessions")
+        return [summary for row in rows if (summary := _summary(row))] if isinstance(rows, list) else []
 
     async def messages(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, session_id: str
@@ -116,33 +106,60 @@ def _key(session_id: str) -> str:
     return KEY_PREFIX + session_id.lower()
 
 
+# The store is in the tenant's sandbox, so whatever it holds is read defensively: a row or a field not of
+# OpenClaw's form is left out, never an error of ours.
+
+
 def _moment(ms: Any) -> datetime:
-    return datetime.fromtimestamp(float(ms or 0) / 1000, UTC)
+    """OpenClaw's milliseconds since the epoch; the epoch itself for anything else."""
+    try:
+        return datetime.fromtimestamp(float(ms) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(0, UTC)
 
 
-def _exported(entry: dict[str, Any]) -> Message | None:
+def _summary(row: Any) -> SessionSummary | None:
+    key, count = (row.get("key"), row.get("message_count")) if isinstance(row, dict) else (None, None)
+    if not isinstance(key, str) or not key.startswith(KEY_PREFIX) or not isinstance(count, int):
+        return None
+    return SessionSummary(
+        session_id=key.removeprefix(KEY_PREFIX),
+        message_count=count,
+        created_at=_moment(row.get("created_at")),
+        last_activity_at=_moment(row.get("last_activity_at")),
+    )
+
+
+def _exported(entry: Any) -> Message | None:
     """OpenClaw's message (`role`, `content` as a string or parts, `timestamp` in ms, …) in the export's form."""
-    stored = entry.get("message") or {}
-    if stored.get("role") not in ROLES:
+    stored = entry.get("message") if isinstance(entry, dict) else None
+    if not isinstance(stored, dict) or not isinstance(stored.get("role"), str) or stored["role"] not in ROLES:
         return None
     content = stored.get("content")
-    parts = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
-    kept = [
-        {"type": part["type"], **{name: part.get(name) for name in _PARTS[part["type"]]}}
-        for part in parts
-        if isinstance(part, dict) and part.get("type") in _PARTS
-    ]
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    kept = [part for part in (_part(part) for part in parts) if part] if isinstance(parts, list) else []
     if not kept:
         return None
     message: Message = {
-        "id": entry.get("id"),
+        "id": entry["id"] if isinstance(entry.get("id"), str) else None,
         "role": stored["role"],
         "timestamp": _moment(stored.get("timestamp")).isoformat(),
         "text": text_of(kept),
         "content": kept,
     }
-    message.update({ours: stored[theirs] for ours, theirs in _FIELDS.items() if stored.get(theirs) is not None})
+    for ours, theirs in _FIELDS.items():
+        if isinstance(stored.get(theirs), bool if ours == "is_error" else str):
+            message[ours] = stored[theirs]
     return message
+
+
+def _part(part: Any) -> dict[str, Any] | None:
+    """A part the export carries, with only its fields; None for any other (thinking, custom, malformed)."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    fields = PART_FIELDS.get(kind) if isinstance(kind, str) else None
+    if fields is None or not all(isinstance(part.get(name), kind) for name, kind in fields.items()):
+        return None
+    return {"type": part["type"], **{name: part[name] for name in fields}}
 
 
 def _stored(message: Message) -> dict[str, Any]:
