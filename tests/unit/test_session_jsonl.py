@@ -110,6 +110,10 @@ def test_a_naive_timestamp_is_utc_and_informative_fields_are_dropped() -> None:
             _body(HEADER, {**USER, "role": "toolResult"}),
             "Line 2: a toolResult message needs tool_call_id and tool_name.",
         ),
+        (
+            _body(HEADER, USER, "", {**USER, "role": "toolResult", "tool_call_id": "t1", "tool_name": "f"}),
+            "Line 4: tool_call_id 't1' answers no earlier toolCall.",
+        ),
     ],
 )
 def test_an_import_that_is_not_an_export_is_refused_naming_the_line(body: bytes, detail: str) -> None:

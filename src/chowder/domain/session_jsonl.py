@@ -47,17 +47,27 @@ def export_lines(session_id: str, messages: list[Message]) -> Iterator[bytes]:
 def parse(body: bytes) -> list[Message]:
     """The export's messages, each reduced to its known fields; BadRequest naming the first line at fault."""
     try:
-        lines = [line for line in body.decode("utf-8").splitlines() if line.strip()]
+        lines = [(n, line) for n, line in enumerate(body.decode("utf-8").splitlines(), start=1) if line.strip()]
     except UnicodeDecodeError:
         raise BadRequest("The export is not UTF-8 text.") from None
     if not lines:
         raise BadRequest("The export is empty; it must start with its header line.")
-    _check_header(_object(lines[0], 1))
+    first, header = lines[0]
+    _check_header(_object(header, first), first)
     if len(lines) == 1:
         raise BadRequest("The export holds no messages.")
     if len(lines) - 1 > MAX_MESSAGES:
         raise BadRequest(f"The export holds {len(lines) - 1} messages; at most {MAX_MESSAGES} can be imported.")
-    return [_message(_object(line, number), number) for number, line in enumerate(lines[1:], start=2)]
+    messages: list[Message] = []
+    calls: set[str] = set()
+    for number, line in lines[1:]:
+        message = _message(_object(line, number), number)
+        calls.update(part["id"] for part in message["content"] if part["type"] == "toolCall")
+        # A tool result the model never asked for is one its provider refuses: every later turn would fail.
+        if message["role"] == "toolResult" and message["tool_call_id"] not in calls:
+            raise BadRequest(f"Line {number}: tool_call_id {message['tool_call_id']!r} answers no earlier toolCall.")
+        messages.append(message)
+    return messages
 
 
 def _object(line: str, number: int) -> dict[str, Any]:
@@ -70,9 +80,9 @@ def _object(line: str, number: int) -> dict[str, Any]:
     return parsed
 
 
-def _check_header(header: dict[str, Any]) -> None:
+def _check_header(header: dict[str, Any], number: int) -> None:
     if header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise BadRequest(f'Line 1: must be the header {{"format": "{FORMAT}", "version": {VERSION}, ...}}.')
+        raise BadRequest(f'Line {number}: must be the header {{"format": "{FORMAT}", "version": {VERSION}, ...}}.')
 
 
 def _message(line: dict[str, Any], number: int) -> Message:

@@ -163,8 +163,8 @@ def _part(part: Any) -> dict[str, Any] | None:
 
 
 def _stored(message: Message) -> dict[str, Any]:
-    """The export's message as OpenClaw records one; an assistant turn gets the zero usage and `stop` reason
-    OpenClaw's context builder expects of every assistant message."""
+    """The export's message as OpenClaw records one; an assistant turn gets the zero usage and `stop` reason, a
+    tool result its `isError`, that OpenClaw's context builder expects of each."""
     stored: dict[str, Any] = {
         "role": message["role"],
         "content": message["content"],
@@ -174,4 +174,6 @@ def _stored(message: Message) -> dict[str, Any]:
     if message["role"] == "assistant":
         stored.setdefault("stopReason", "stop")
         stored["usage"] = _NO_USAGE
+    if message["role"] == "toolResult":
+        stored.setdefault("isError", False)
     return stored
