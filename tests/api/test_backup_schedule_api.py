@@ -26,7 +26,8 @@ from tests.api.test_backups_api import _org_id, completed_backup
 from tests.conftest import SHARED_RUNTIME
 from tests.factories import auth, create_instance, signup
 
-pytestmark = pytest.mark.timeout(180)
+# The repository's statements (the sweep's lease join, the due claim) run again on PostgreSQL.
+pytestmark = [pytest.mark.persistence, pytest.mark.timeout(180)]
 
 
 def _due_now(settings: Settings, instance_id: str) -> None:

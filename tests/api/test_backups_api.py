@@ -24,7 +24,8 @@ from tests.api.conftest import pretend_running, sql
 from tests.conftest import SHARED_RUNTIME
 from tests.factories import auth, create_instance, scoped_key, signup
 
-pytestmark = pytest.mark.timeout(120)
+# The repository's statements (the sweep's lease join, the due claim) run again on PostgreSQL.
+pytestmark = [pytest.mark.persistence, pytest.mark.timeout(120)]
 
 
 def _org_id(client: TestClient, key: str) -> str:
