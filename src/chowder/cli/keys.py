@@ -44,12 +44,21 @@ def create(
         list[Permission], typer.Option("--permission", "-p", help="A permission on each of them (repeat).")
     ],
     expires_at: Annotated[datetime | None, typer.Option(help="When it stops working (default: never).")] = None,
+    monthly_token_limit: Annotated[
+        int | None, typer.Option(min=1, help="Tokens its chats may use per calendar month (default: no cap).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a scoped key. The key itself is shown now and never again."""
     granted = cast(list[PermissionName], [permission.value for permission in permissions])
     with connected() as chowder:
-        created = chowder.keys.create(name, instance_ids=instances, permissions=granted, expires_at=expires_at)
+        created = chowder.keys.create(
+            name,
+            instance_ids=instances,
+            permissions=granted,
+            expires_at=expires_at,
+            monthly_token_limit=monthly_token_limit,
+        )
     if as_json:
         print_json(created)
         return
@@ -79,6 +88,31 @@ def get(key_id: Annotated[str, typer.Argument(help="The key's id.")], as_json: J
     out.print(_table([key]))
     for grant in key.instances:
         out.print(f"  {grant.instance_id}: {', '.join(grant.permissions)}")
+    out.print(f"  tokens this month: {monthly_use(key.monthly_tokens_used, key.monthly_token_limit)}")
+
+
+@app.command()
+def limit(
+    key_id: Annotated[str, typer.Argument(help="The key's id.")],
+    tokens: Annotated[str, typer.Argument(help="Tokens per calendar month (UTC), or 'none' for no cap.")],
+) -> None:
+    """Cap the tokens a key's chats may use per month; its turns are refused (402) once they are used."""
+    with connected() as chowder:
+        key = chowder.keys.update(key_id, monthly_token_limit=token_limit(tokens))
+    err.print(f"Key {key.name}: {monthly_use(key.monthly_tokens_used, key.monthly_token_limit)} tokens this month.")
+
+
+def token_limit(tokens: str) -> int | None:
+    """A monthly token cap as typed: a whole number of at least 1, or `none`."""
+    if tokens.lower() == "none":
+        return None
+    if not tokens.isdigit() or int(tokens) < 1:
+        raise typer.BadParameter(f"{tokens!r} is not a number of tokens (at least 1) nor 'none'.")
+    return int(tokens)
+
+
+def monthly_use(used: int, cap: int | None) -> str:
+    return f"{used:,} of {cap:,}" if cap is not None else f"{used:,} (no cap)"
 
 
 @app.command()

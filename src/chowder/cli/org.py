@@ -1,4 +1,4 @@
-"""`chowder org`: the organization itself: its plan and model provider keys."""
+"""`chowder org`: the organization itself: its plan, model provider keys and monthly token cap."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from chowder.cli.client_io import JsonOption, connected, err, out, print_json
+from chowder.cli.keys import monthly_use, token_limit
 
 app = typer.Typer(help="Your organization: plan and model provider keys.", no_args_is_help=True)
 
@@ -35,9 +36,20 @@ def show(as_json: JsonOption = False) -> None:
         "plan": org.subscription_tier,
         "instances": f"{org.instance_count}/{limit}",
         "model keys": ", ".join(org.model_providers) or "none (the server's dev model needs none)",
+        "tokens this month": monthly_use(org.monthly_tokens_used, org.monthly_token_limit),
     }.items():
         table.add_row(f"[bold]{label}[/bold]", value)
     out.print(table)
+
+
+@app.command()
+def limit(
+    tokens: Annotated[str, typer.Argument(help="Tokens per calendar month (UTC), or 'none' for no cap.")],
+) -> None:
+    """Cap the tokens all the organization's agents may use per month; every chat is refused (402) once they are."""
+    with connected() as chowder:
+        org = chowder.organization.update(monthly_token_limit=token_limit(tokens))
+    err.print(f"{org.name}: {monthly_use(org.monthly_tokens_used, org.monthly_token_limit)} tokens this month.")
 
 
 @app.command("model-key")
