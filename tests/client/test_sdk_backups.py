@@ -18,7 +18,8 @@ from tests.client.conftest import Org
 ARCHIVE = b"openclaw's archive of the agent"
 
 
-def _completed(org: Org, instance_id: str) -> str:
+def completed_on(org: Org, instance_id: str) -> str:
+    """A completed backup as a run leaves it: its row on the server's database and its archive in its data dir."""
     backup_id = "bkp_" + hashlib.sha256(instance_id.encode()).hexdigest()[:24]
     now = datetime.now(UTC).isoformat()
     with sqlite3.connect(org.server.data_dir / "chowder.db") as db:
@@ -42,7 +43,7 @@ def test_backups_through_the_sdk(org: Org, tmp_path: Path) -> None:
         with pytest.raises(NotFound, match="Backup not found."):
             chowder.backups.get("bkp_missing")
 
-        backup_id = _completed(org, created.id)
+        backup_id = completed_on(org, created.id)
         assert [b.id for b in chowder.backups.list(created.id)] == [backup_id]
         assert [b.id for b in chowder.backups.list()] == [backup_id]
         backup = chowder.backups.get(backup_id, instance_id=created.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from chowder.cli import account, chat, files, instances, keys, org, usage
+from chowder.cli import account, backups, chat, files, instances, keys, org, usage
 
 
 def register(app: typer.Typer) -> None:
@@ -13,5 +13,6 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
     app.add_typer(instances.app, name="instances")
     app.add_typer(files.app, name="files")
+    app.add_typer(backups.app, name="backups")
     app.add_typer(keys.app, name="keys")
     app.add_typer(org.app, name="org")
