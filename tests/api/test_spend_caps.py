@@ -33,13 +33,13 @@ def set_limit(client: TestClient, key: str, path: str, limit: Any) -> Any:
     return client.patch(path, headers=auth(key), json={"monthly_token_limit": limit})
 
 
-def spent(settings: Settings, subject_id: str, org_id: str, tokens: int) -> None:
-    """This month's total of an org or key, as the model gateway's charges would have left it."""
+def spent(settings: Settings, subject_id: str, org_id: str, tokens: int, month: str | None = None) -> None:
+    """A month's total (this one's by default) of an org or key, as the model gateway's charges would leave it."""
     sql(
         settings,
         "INSERT INTO monthly_token_spend (subject_id, month, organization_id, tokens) VALUES (:s, :m, :o, :t)",
         s=subject_id,
-        m=month_of(utcnow()),
+        m=month or month_of(utcnow()),
         o=org_id,
         t=str(tokens),
     )
@@ -177,3 +177,19 @@ def test_another_orgs_spend_is_neither_shown_nor_counted(client: TestClient, set
     assert client.get("/v1/organization/usage", headers=auth(ours)).json()["spend"]["keys"] == []
     ours_view = client.get("/v1/organization", headers=auth(ours)).json()
     assert (ours_view["monthly_token_limit"], ours_view["monthly_tokens_used"]) == (None, 0)
+
+
+def test_an_earlier_months_tokens_do_not_count(client: TestClient, settings: Settings) -> None:
+    org_key = signup(client)
+    org_id = client.get("/v1/organization", headers=auth(org_key)).json()["id"]
+    instance_id = create_instance(client, org_key)["id"]
+    pretend_running(settings, instance_id)
+    capped = new_key(client, org_key, [instance_id], monthly_token_limit=10)
+    set_limit(client, org_key, "/v1/organization", 10)
+    for subject in (capped["id"], org_id):
+        spent(settings, subject, org_id, 500, month="2020-01")
+    body = {"model": CLAUDE, "input": "hi"}
+    for key in (capped["raw_key"], org_key):  # past the caps: the gateway nobody listens on
+        assert client.post(f"/v1/instances/{instance_id}/responses", headers=auth(key), json=body).status_code == 502
+    assert client.get(f"/v1/keys/{capped['id']}", headers=auth(org_key)).json()["monthly_tokens_used"] == 0
+    assert client.get("/v1/organization", headers=auth(org_key)).json()["monthly_tokens_used"] == 0
