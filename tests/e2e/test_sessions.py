@@ -20,8 +20,8 @@ CLAUDE = "claude-sonnet-4-20250514"
 SESSION = "trip:42"
 
 
-def _say(chowder: Chowder, instance_id: str, text: str) -> str:
-    return output_text(chowder.responses.create(instance_id, text, model=CLAUDE, session=SESSION).model_dump())
+def _say(chowder: Chowder, instance_id: str, text: str, session: str = SESSION) -> str:
+    return output_text(chowder.responses.create(instance_id, text, model=CLAUDE, session=session).model_dump())
 
 
 def test_a_conversation_moves_to_another_instance_and_goes_on_there(
@@ -66,6 +66,22 @@ def test_a_conversation_moves_to_another_instance_and_goes_on_there(
     assert destination.sessions.get(target, SESSION).message_count == 6
     assert origin.sessions.get(source, SESSION).message_count == 4  # the origin is untouched
 
+    # A client tool's call and result travel too, and the session goes on from them.
+    tool_turn = [
+        {"role": "user", "timestamp": "2026-12-01T10:00:00Z", "content": [{"type": "text", "text": "weather?"}]},
+        {"role": "assistant", "timestamp": "2026-12-01T10:00:01Z", "stop_reason": "toolUse", "content": [
+            {"type": "toolCall", "id": "call_1", "name": "get_weather", "arguments": {"city": "Oslo"}}]},
+        {"role": "toolResult", "timestamp": "2026-12-01T10:00:02Z", "tool_call_id": "call_1",
+         "tool_name": "get_weather", "content": [{"type": "text", "text": "snow"}]},
+        {"role": "assistant", "timestamp": "2026-12-01T10:00:03Z", "content": [{"type": "text", "text": "Snow."}]},
+    ]  # fmt: skip
+    header = {"format": "chowder.session", "version": 1}
+    lines = b"".join(json.dumps(line).encode() + b"\n" for line in [header, *tool_turn])
+    destination.sessions.import_(target, "tools", lines)
+    assert _say(destination, target, "thanks", "tools").endswith("last=thanks history=weather?")
+    assert [m.role for m in destination.sessions.get(target, "tools").messages][:4] == [
+        "user", "assistant", "toolResult", "assistant"]  # fmt: skip
+
     reader = server.client.post(
         "/v1/keys", headers=auth(keys[1]), json={"name": "r", "instance_ids": [target], "permissions": ["read"]}
     ).json()["raw_key"]
@@ -73,7 +89,7 @@ def test_a_conversation_moves_to_another_instance_and_goes_on_there(
         Chowder(server.url, reader).sessions.list(target)
 
     destination.sessions.delete(target, SESSION)
-    assert destination.sessions.list(target) == []
+    assert [s.session_id for s in destination.sessions.list(target)] == ["tools"]
     with pytest.raises(NotFound, match="Session not found."):
         destination.sessions.get(target, SESSION)
     with pytest.raises(NotFound, match="Session not found."):
