@@ -70,7 +70,7 @@ async def control_plane(settings: Settings) -> AsyncIterator[ControlPlane]:
         async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=1000)) as http:
             runtime = OpenClawRuntime(settings, http)
             metrics = Metrics()
-            store = make_store(settings, http)
+            store = make_store(settings)
             backups = Backups(transactions, box, settings, providers, runtime.archives, store, lambda: engine.wake())
             engine = Engine(transactions, box, settings, providers, runtime, metrics, backups=backups)
             client = stripe_client(settings)

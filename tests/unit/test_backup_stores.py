@@ -8,15 +8,13 @@ import os
 import stat
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
+from minio import Minio
 
 from chowder.backupstore.local import LocalBackupStore
 from chowder.backupstore.s3 import PART_BYTES, S3BackupStore
-from chowder.backupstore.sigv4 import EMPTY_SHA256, signed_headers
 from chowder.core.errors import NotFound, ProviderError
 from chowder.domain.ports.backups import BackupStore
 from tests.fakes.moto_s3 import S3Server, moto_s3
@@ -47,18 +45,11 @@ def s3() -> Iterator[S3Server]:
 
 def _on_s3(s3: S3Server, scenario: Scenario, secret_key: str | None = None) -> None:
     """`scenario` on a new bucket (the server outlives each test), signed with `secret_key` (the user's)."""
-
-    async def run() -> None:
-        async with httpx.AsyncClient(timeout=30) as http:
-            bucket = f"chowder-test-{uuid.uuid4().hex[:12]}"
-            host = s3.url.removeprefix("http://")
-            keys = {"access_key": s3.access_key, "secret_key": s3.secret_key, "region": "us-east-1"}
-            headers = signed_headers("PUT", host, f"/{bucket}", {}, EMPTY_SHA256, now=datetime.now(UTC), **keys)
-            assert (await http.put(f"{s3.url}/{bucket}", headers=headers)).status_code == 200
-            secret = secret_key or s3.secret_key
-            await scenario(S3BackupStore(http, s3.url, bucket, "backups/", "us-east-1", s3.access_key, secret))
-
-    asyncio.run(run())
+    bucket = f"chowder-test-{uuid.uuid4().hex[:12]}"
+    host = s3.url.removeprefix("http://")
+    Minio(host, s3.access_key, s3.secret_key, secure=False, region="us-east-1").make_bucket(bucket)
+    secret = secret_key or s3.secret_key
+    asyncio.run(scenario(S3BackupStore(s3.url, bucket, "backups/", "us-east-1", s3.access_key, secret)))
 
 
 def _on_both(data_dir: Path, s3: S3Server, scenario: Scenario) -> None:

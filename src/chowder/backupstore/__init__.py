@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
-
 from chowder.backupstore.local import LocalBackupStore
 from chowder.backupstore.s3 import S3BackupStore
 from chowder.core.settings import Settings
 from chowder.domain.ports.backups import BackupStore
 
 
-def make_store(settings: Settings, http: httpx.AsyncClient) -> BackupStore:
-    """The store the settings name; ValueError when `s3` lacks its bucket or credentials."""
+def make_store(settings: Settings) -> BackupStore:
+    """The store the settings name; ValueError when `s3` lacks its bucket or credentials, or has a bad endpoint."""
     if settings.backup_store == "local":
         return LocalBackupStore((settings.backup_dir or settings.data_dir / "backups").resolve())
     secret = settings.backup_s3_secret_access_key
@@ -23,7 +21,6 @@ def make_store(settings: Settings, http: httpx.AsyncClient) -> BackupStore:
     region = settings.backup_s3_region
     endpoint = settings.backup_s3_endpoint or f"https://s3.{region}.amazonaws.com"
     return S3BackupStore(
-        http,
         endpoint,
         settings.backup_s3_bucket,
         settings.backup_s3_prefix,

@@ -1,144 +1,133 @@
-"""Backup archives in an S3-compatible bucket (AWS S3, MinIO, Ceph, R2, ...), under `<prefix><key>`, over httpx
-with SigV4 (`sigv4.py`): nothing blocks the event loop. An archive is streamed up in parts of `PART_BYTES` (a
-multipart upload, aborted if the stream fails, so a failed put leaves no object), or in one PUT when it is smaller
-than one part; it is streamed down as it arrives."""
+"""Backup archives in an S3-compatible bucket (AWS S3, MinIO, Ceph, R2, ...), under `<prefix><key>`, through the
+`minio` client (SigV4, multipart, retries): the field's own client rather than botocore, which cannot be installed
+beside the pinned kubernetes client. Its calls block, so each runs in a thread. An archive is streamed up by
+`put_object` in parts of `PART_BYTES` (a multipart upload, which the client aborts if the stream fails, so a failed
+put leaves no object; one PUT when it is smaller than one part), and streamed down as it arrives."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import UTC, datetime
+import asyncio
+import concurrent.futures
+import contextlib
+import io
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
+import urllib3
+from minio import Minio
+from minio.error import InvalidResponseError, S3Error, ServerError
 
-from chowder.backupstore.sigv4 import EMPTY_SHA256, object_path, query_string, signed_headers
 from chowder.core.errors import NotFound, ProviderError
 from chowder.sandbox.base import FileStream
+from chowder.sandbox.offload import file_chunks, off_loop
 
+T = TypeVar("T")
 PART_BYTES = 8 * 1024 * 1024  # S3's smallest part is 5 MiB (except the last)
-_UPLOAD_ID = re.compile(r"<UploadId>([^<]+)</UploadId>")
+# The client's failures other than S3's own answers (S3Error, named with its HTTP status below).
+_FAILURES = (ServerError, InvalidResponseError, urllib3.exceptions.HTTPError)
 
 
 class S3BackupStore:
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        endpoint: str,
-        bucket: str,
-        prefix: str,
-        region: str,
-        access_key: str,
-        secret_key: str,
-    ) -> None:
-        self._http = http
-        self._endpoint = endpoint.rstrip("/")
-        self._host = urlsplit(self._endpoint).netloc
+    def __init__(self, endpoint: str, bucket: str, prefix: str, region: str, access_key: str, secret_key: str) -> None:
+        """ValueError for an endpoint that is not `http(s)://host[:port]` (the client takes no path)."""
+        url = urlsplit(endpoint)
+        if url.scheme not in ("http", "https") or not url.netloc or url.path.strip("/"):
+            raise ValueError(f"CHOWDER_BACKUP_S3_ENDPOINT must be http(s)://host[:port], not {endpoint!r}.")
+        # The region is given, so the client never asks the bucket's location first.
+        self._client = Minio(url.netloc, access_key, secret_key, secure=url.scheme == "https", region=region)
         self._bucket = bucket
         self._prefix = prefix
-        self._region = region
-        self._credentials = (access_key, secret_key)
 
     async def put(self, key: str, chunks: AsyncIterator[bytes]) -> int:
-        buffer = bytearray()
-        upload_id: str | None = None
-        parts: list[str] = []
-        size = 0
+        source = _Source(chunks, asyncio.get_running_loop())
+        data = io.BufferedReader(source)
+        name = self._prefix + key
+        upload = asyncio.ensure_future(
+            _off_loop("PUT", key, lambda: self._client.put_object(self._bucket, name, data, -1, part_size=PART_BYTES))
+        )
         try:
-            async for chunk in chunks:
-                buffer += chunk
-                size += len(chunk)
-                while len(buffer) >= PART_BYTES:
-                    upload_id = upload_id or await self._begin(key)
-                    parts.append(await self._part(key, upload_id, len(parts) + 1, bytes(buffer[:PART_BYTES])))
-                    del buffer[:PART_BYTES]
-            if upload_id is None:
-                await self._send("PUT", key, body=bytes(buffer))
-                return size
-            if buffer:
-                parts.append(await self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
-            await self._send("POST", key, {"uploadId": upload_id}, _completion(parts))
-            return size
-        except BaseException:
-            if upload_id is not None:
-                await self._send("DELETE", key, {"uploadId": upload_id}, ok=(204, 404))
+            await asyncio.shield(upload)
+        except asyncio.CancelledError:
+            # The thread cannot be cancelled: its next read fails instead, and the client aborts its multipart
+            # upload; the put ends only once that is done, so no object appears after it.
+            source.stop()
+            with contextlib.suppress(Exception):
+                await upload
             raise
+        return source.size
 
     async def open(self, key: str) -> FileStream:
-        request = self._request("GET", key)
-        response = await self._http.send(request, stream=True)
-        if response.status_code != 200:
-            await response.aclose()
-            if response.status_code == 404:
-                raise NotFound("Backup archive not found.")
-            raise ProviderError(f"S3 GET {key} failed: HTTP {response.status_code}.")
+        response = await _off_loop("GET", key, lambda: self._client.get_object(self._bucket, self._prefix + key))
         size = int(response.headers["content-length"])
-        return FileStream(size, _body(response))
+        return FileStream(size, file_chunks(io.BufferedReader(response), size))
 
     async def delete(self, key: str) -> None:
-        await self._send("DELETE", key, ok=(200, 204, 404))
+        await _off_loop("DELETE", key, lambda: self._client.remove_object(self._bucket, self._prefix + key))
 
     async def size(self, key: str) -> int | None:
-        response = await self._send("HEAD", key, ok=(200, 404))
-        return int(response.headers["content-length"]) if response.status_code == 200 else None
-
-    async def _begin(self, key: str) -> str:
-        response = await self._send("POST", key, {"uploads": ""})
-        found = _UPLOAD_ID.search(response.text)
-        if found is None:
-            raise ProviderError(f"S3 did not start an upload of {key}.")
-        return found.group(1)
-
-    async def _part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
-        query = {"partNumber": str(number), "uploadId": upload_id}
-        return (await self._send("PUT", key, query, data)).headers["etag"]
-
-    async def _send(
-        self,
-        method: str,
-        key: str,
-        query: dict[str, str] | None = None,
-        body: bytes = b"",
-        ok: tuple[int, ...] = (200,),
-    ) -> httpx.Response:
         try:
-            response = await self._http.send(self._request(method, key, query or {}, body))
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"S3 {method} {key} failed: {exc}") from exc
-        # A multipart completion can fail after its 200 has begun: the error is then the body.
-        if response.status_code not in ok or (method == "POST" and "<Error>" in response.text):
-            raise ProviderError(f"S3 {method} {key} failed: HTTP {response.status_code}: {response.text[:300]}")
-        return response
-
-    def _request(self, method: str, key: str, query: dict[str, str] | None = None, body: bytes = b"") -> httpx.Request:
-        query = query or {}
-        path = object_path(self._bucket, self._prefix + key)
-        digest = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        access_key, secret_key = self._credentials
-        headers = signed_headers(
-            method,
-            self._host,
-            path,
-            query,
-            digest,
-            access_key=access_key,
-            secret_key=secret_key,
-            region=self._region,
-            now=datetime.now(UTC),
-        )
-        url = self._endpoint + path + (f"?{query_string(query)}" if query else "")
-        return self._http.build_request(method, url, headers=headers, content=body or None)
+            stat = await _off_loop("HEAD", key, lambda: self._client.stat_object(self._bucket, self._prefix + key))
+        except NotFound:
+            return None
+        return stat.size
 
 
-def _completion(etags: list[str]) -> bytes:
-    parts = "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>" for n, etag in enumerate(etags, 1))
-    return f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
-
-
-async def _body(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+async def _off_loop(action: str, key: str, function: Callable[[], T]) -> T:
+    """`function()` in a thread; a missing object is NotFound, the client's failures a ProviderError (S3's own
+    answers with their HTTP status)."""
     try:
-        async for chunk in response.aiter_bytes():
-            yield chunk
-    finally:
-        await response.aclose()
+        return await off_loop(f"S3 {action} {key} failed", _FAILURES, function)
+    except S3Error as exc:
+        if exc.code == "NoSuchKey":
+            raise NotFound("Backup archive not found.") from None
+        raise ProviderError(f"S3 {action} {key} failed: HTTP {exc.response.status} {exc.code}: {exc.message}") from exc
+
+
+class _Source(io.RawIOBase):
+    """The archive's async chunks as a file for the client's thread: each read that needs more fetches the next
+    chunk on the event loop (in order, one at a time). Once `stop`ped, the next fetch fails (its pending one is
+    cancelled), so the client gives up and aborts its upload."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._loop = loop
+        self._pending = memoryview(b"")
+        self._fetching: concurrent.futures.Future[bytes | None] | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = self._next()
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+            self.size += len(chunk)
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._fetching is not None:
+                self._fetching.cancel()
+
+    def _next(self) -> bytes | None:
+        with self._lock:
+            if self._stopped:
+                raise concurrent.futures.CancelledError("The upload was cancelled.")
+            self._fetching = asyncio.run_coroutine_threadsafe(_next_chunk(self._chunks), self._loop)
+        return self._fetching.result()
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
+    return await anext(chunks, None)
