@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from chowder.core.settings import Settings
 from tests.api.conftest import pretend_running, sql
+from tests.api.test_restore_api import _backup
 from tests.factories import auth, create_instance, scoped_key, signup
 
 pytestmark = pytest.mark.persistence
@@ -82,3 +83,34 @@ def test_a_scoped_key_needs_configure_and_an_upgrade_whose_backup_fails_changes_
     assert [(b["trigger"], b["status"], b["error"]) for b in backups] == [("upgrade", "failed", body["detail"])]  # type: ignore[index]
     after = client.get(f"/v1/instances/{instance_id}", headers=auth(key)).json()
     assert (after["status"], after["openclaw_version"], after["error_message"]) == ("running", "v1", None)
+
+
+def test_an_upgrade_onto_a_backup_needs_a_completed_backup_of_the_org_and_another_release(
+    client: TestClient, settings: Settings
+) -> None:
+    key, stranger = signup(client), signup(client, "Stranger")
+    instance_id = create_instance(client, key)["id"]
+    theirs = create_instance(client, stranger)["id"]
+    pretend_running(settings, instance_id)
+    alone = (400, {"detail": "openclaw_version must be a release, given alone: an upgrade takes no other change."})
+    assert _patch(client, key, instance_id, {"upgrade_from_backup": "b"}) == alone
+    assert (
+        _patch(client, key, instance_id, {"openclaw_version": "2026.9.5", "upgrade_from_backup": "b", "name": "x"})
+        == alone
+    )
+    not_found = (404, {"detail": "Backup not found."})
+    assert _patch(client, key, instance_id, {"openclaw_version": "2026.9.5", "upgrade_from_backup": "b"}) == not_found
+    foreign = _backup(settings, theirs)
+    assert (
+        _patch(client, key, instance_id, {"openclaw_version": "2026.9.5", "upgrade_from_backup": foreign}) == not_found
+    )
+    creating = _backup(settings, instance_id, "creating")
+    assert _patch(client, key, instance_id, {"openclaw_version": "2026.9.5", "upgrade_from_backup": creating}) == (
+        409,
+        {"detail": "Backup is creating; it must be completed to restore."},
+    )
+    own = _backup(settings, instance_id)
+    assert _patch(client, key, instance_id, {"openclaw_version": "v1", "upgrade_from_backup": own}) == (
+        400,
+        {"detail": "The instance runs this release already: restore the backup instead."},
+    )

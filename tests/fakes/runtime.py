@@ -49,6 +49,7 @@ class FakeAgentRuntime:
         self.job_due: datetime | None = None
         # Upgrades: the release of each gateway launched; how a release is broken ("exits", "hangs", "warm_up").
         self.launched_releases: list[str] = []
+        self.version_changes: list[bool] = []  # whether each launch was told it changes the release
         self._broken: dict[str, str] = {}
 
     # Scripting.
@@ -104,6 +105,7 @@ class FakeAgentRuntime:
     ) -> LaunchSpec:
         self.launched_tokens.append(spec.gateway_token)
         self.launched_releases.append(spec.release)
+        self.version_changes.append(spec.version_change)
         if self._broken.get(spec.release) == "exits":
             raise ProviderError(f"openclaw {spec.release} exited with status 1 before it became ready.")
         if self._broken.get(spec.release) == "hangs":

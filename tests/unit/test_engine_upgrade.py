@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from chowder.core.errors import GatewayUnavailable
+from chowder.core.errors import BadRequest, GatewayUnavailable
 from chowder.core.ids import sandbox_id_for
 from chowder.domain import lifecycle
 from chowder.domain.intents import EngineWait
@@ -95,6 +95,7 @@ def test_an_upgrade_and_a_downgrade_back_up_boot_the_release_checked_and_switch(
     assert (upgraded.upgrade_release, upgraded.upgrade_backup_id, upgraded.error_message) == (None, None, None)
     assert (down, env.read(instance.id).openclaw_release) == ("v1", RELEASE)
     assert env.runtime.launched_releases == [RELEASE, NEXT_RELEASE, RELEASE]
+    assert env.runtime.version_changes == [False, True, True], "a downgrade may run on a newer release's state"
     assert env.backups.taken == [(instance.id, BackupTrigger.UPGRADE)] * 2, "a backup before each"
     assert env.runtime.restored == [], "nothing restored: both came up"
     events = _events(env, org_id)
@@ -143,6 +144,7 @@ def test_a_failing_new_release_is_rolled_back_onto_the_backup_and_the_old_releas
     assert (rolled_back.upgrade_release, rolled_back.upgrade_error, rolled_back.restore_backup_id) == (None, None, None)
     assert env.runtime.restored == [(sandbox_id_for(instance.id), ARCHIVE, False)], "the state of before, restored"
     assert env.runtime.launched_releases == [RELEASE, NEXT_RELEASE, RELEASE, RELEASE]
+    assert env.runtime.version_changes == [False, True, False, False], "the rollback runs on its own release's state"
     assert restarted.error_message is None
     events = [(kind, data) for kind, data in _events(env, org_id) if kind != "instance.running"]
     assert [kind for kind, _ in events] == ["instance.upgrade_rolled_back"]
@@ -257,3 +259,27 @@ def test_a_rollback_that_fails_too_is_an_error_naming_both_and_recover_boots_the
     assert (failed.upgrade_release, failed.upgrade_error, failed.restore_backup_id) == (None, None, None)
     assert (recovered.openclaw_release, recovered.error_message) == (RELEASE, None)
     assert env.runtime.launched_releases[-1] == RELEASE
+
+
+def test_a_downgrade_past_a_state_migration_boots_the_older_release_on_the_backup_of_before(
+    upgrade_env: EngineEnv,
+) -> None:
+    env = upgrade_env
+    instance = env.add(status=Status.RUNNING, openclaw_version=NEXT_RELEASE, openclaw_release=NEXT_RELEASE)
+    before_upgrade = env.backups.add(instance.organization_id, instance.id, b"the state the old release wrote")
+
+    async def scenario() -> str:
+        engine = env.engine()
+        async with running(engine):
+            upgrades = _upgrades(env, engine)
+            with pytest.raises(BadRequest, match="runs this release already: restore the backup instead"):
+                await upgrades.upgrade(_org_key(instance), instance.id, NEXT_RELEASE, before_upgrade.id)
+            view = await upgrades.upgrade(_org_key(instance), instance.id, "v1", before_upgrade.id)
+            return view.openclaw_version
+
+    assert asyncio.run(scenario()) == "v1"
+    downgraded = env.read(instance.id)
+    assert (downgraded.openclaw_release, downgraded.restore_backup_id) == (RELEASE, None)
+    assert downgraded.error_message is None
+    assert env.runtime.restored == [(sandbox_id_for(instance.id), b"the state the old release wrote", False)]
+    assert env.backups.taken == [(instance.id, BackupTrigger.UPGRADE)], "the state it leaves is backed up too"

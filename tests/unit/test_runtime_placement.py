@@ -62,6 +62,7 @@ def test_a_gateway_is_placed_where_the_provider_says(tmp_path: Path) -> None:
     )
     assert env["PATH"].startswith("/opt/ro0/bin:") and env["HOME"] == "/home/agent"
     assert env["OPENCLAW_STATE_DIR"] == "/state" and env["OPENCLAW_CONFIG_PATH"] == "/state/openclaw.json"
+    assert "OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS" not in env, "only an asked release change may downgrade"
     gateway: dict[str, Any] = config["gateway"]
     assert (gateway["bind"], gateway["port"]) == ("loopback", 8080)
     assert config["models"]["providers"]["anthropic"]["baseUrl"] == "http://model.internal:9000/model/anthropic"

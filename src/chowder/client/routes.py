@@ -261,10 +261,14 @@ def update_instance(
     return call("PATCH", instance_path(instance_id), one(Instance), json=body(InstanceUpdate.model_validate(fields)))
 
 
-def upgrade_instance(instance_id: str, openclaw_version: str) -> Call[Instance]:
-    """The running instance on that release (a backup is taken first); answers once it runs it. When the release
-    fails, the server rolls back to the old one and this raises with the reason (502)."""
-    payload = body(InstanceUpdate(openclaw_version=openclaw_version))
+def upgrade_instance(
+    instance_id: str, openclaw_version: str, *, upgrade_from_backup: str | None = None
+) -> Call[Instance]:
+    """The running instance on that release (a backup is taken first), on a backup's state if given (back past a
+    state migration: the backup taken before the upgrade); answers once it runs it. When the release fails, the
+    server rolls back to the old one and this raises with the reason (502)."""
+    fields = given(openclaw_version=openclaw_version, upgrade_from_backup=upgrade_from_backup)
+    payload = body(InstanceUpdate.model_validate(fields))
     return call("PATCH", instance_path(instance_id), one(Instance), json=payload, timeout=LONG_TIMEOUT_S)
 
 

@@ -73,7 +73,7 @@ class _Snapshot:
         """An upgrade boots its target release, always replacing the gateway (one a crash left half-way too)."""
         spec = runtime_spec_of(instance, box)
         if upgrades.upgrading(instance):
-            spec = replace(spec, release=instance.upgrade_release or spec.release)
+            spec = replace(spec, release=instance.upgrade_release or spec.release, version_change=True)
         return cls(
             id=instance.id,
             status=instance.status,

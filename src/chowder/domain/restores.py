@@ -138,7 +138,7 @@ class Restores:
         does not come up."""
         org_id = principal.organization_id
         await self._tx(lambda uow: visible(uow.instances.get(org_id, instance_id)))
-        await self._completed(org_id, backup_id)
+        await completed(self._backups, org_id, backup_id)
         timeout_s = self._settings.stop_grace_s + self._settings.start_timeout_s + 30
         changes = InstanceChanges(restore_backup_id=backup_id)
         return await self._engine_wait.change(
@@ -164,15 +164,17 @@ class Restores:
             backup = await self._backups.take(org_id, clone_from, BackupTrigger.CLONE)
         else:
             assert from_backup is not None
-            backup = await self._completed(org_id, from_backup)
+            backup = await completed(self._backups, org_id, from_backup)
         source = await self._tx(lambda uow: uow.instances.get(org_id, backup.instance_id))
         overrides = source.openclaw_config if source is not None else None
         return await self._instances.create(
             principal, replace(request, openclaw_config=overrides, restore_backup_id=backup.id)
         )
 
-    async def _completed(self, org_id: str, backup_id: str) -> BackupRecord:
-        backup = await self._backups.get(org_id, backup_id)
-        if backup.status != BackupStatus.COMPLETED:
-            raise InvalidState(f"Backup is {backup.status}; it must be completed to restore.")
-        return backup
+
+async def completed(backups: BackupSource, org_id: str, backup_id: str) -> BackupRecord:
+    """The org's backup to restore: 404 for an unknown or another org's, 409 unless completed."""
+    backup = await backups.get(org_id, backup_id)
+    if backup.status != BackupStatus.COMPLETED:
+        raise InvalidState(f"Backup is {backup.status}; it must be completed to restore.")
+    return backup

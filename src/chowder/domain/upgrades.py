@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from chowder.core.errors import GatewayUnavailable
+from chowder.core.errors import BadRequest, GatewayUnavailable
 from chowder.core.settings import Settings
 from chowder.domain import lifecycle
 from chowder.domain.instance_access import visible
@@ -35,7 +35,7 @@ from chowder.domain.ports.backups import BackupTrigger
 from chowder.domain.ports.instances import InstanceChanges, InstanceRecord
 from chowder.domain.ports.runtime import AgentRuntime
 from chowder.domain.ports.storage import Transactions, UnitOfWork
-from chowder.domain.restores import BackupSource
+from chowder.domain.restores import BackupSource, completed
 from chowder.domain.webhooks import record_event
 
 
@@ -104,20 +104,33 @@ class Upgrades:
         self._engine_wait = engine_wait
         self._settings = settings
 
-    async def upgrade(self, principal: Principal, instance_id: str, requested: str) -> InstanceView:
+    async def upgrade(
+        self, principal: Principal, instance_id: str, requested: str, from_backup: str | None = None
+    ) -> InstanceView:
         """The running instance on `requested` (an alias or a release of the catalog; 400 otherwise), answered
-        once it runs it. The release it runs already: nothing is done. 409 unless running; 502 when the backup
-        fails (nothing changed), or with the rollback's message when the new release failed (the instance runs the
-        old one again)."""
+        once it runs it; on the state of `from_backup` (a completed backup of the org) when given, as OpenClaw's
+        own recovery goes back past a state migration: the backup taken before the upgrade, on its release. The
+        release it runs already: nothing is done (400 with a backup: that is a restore). 409 unless running; 502
+        when the backup fails (nothing changed), or with the rollback's message when the new release failed (the
+        instance runs the old one again, on its state of before)."""
         org_id = principal.organization_id
         release = self._runtime.resolve_version(requested)
         instance = await self._tx(lambda uow: visible(uow.instances.get(org_id, instance_id)))
-        if release == instance.openclaw_release:
+        if release == instance.openclaw_release and from_backup is None:
             return await self._tx(lambda uow: view_of(uow, org_id, instance_id))
+        if release == instance.openclaw_release:
+            raise BadRequest("The instance runs this release already: restore the backup instead.")
         if instance.status != Status.RUNNING:
             raise IllegalTransition(Event.UPGRADE, instance.status)
+        if from_backup is not None:
+            await completed(self._backups, org_id, from_backup)
         backup = await self._backups.take(org_id, instance_id, BackupTrigger.UPGRADE)
-        changes = InstanceChanges(upgrade_version=requested, upgrade_release=release, upgrade_backup_id=backup.id)
+        changes = InstanceChanges(
+            upgrade_version=requested,
+            upgrade_release=release,
+            upgrade_backup_id=backup.id,
+            restore_backup_id=from_backup,
+        )
         settings = self._settings
         timeout_s = settings.upgrade_timeout_s + 2 * settings.stop_grace_s + settings.start_timeout_s + 30
         view = await self._engine_wait.change(

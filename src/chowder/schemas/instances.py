@@ -83,6 +83,12 @@ class InstanceUpdate(BaseModel):
         "request: a backup is taken, the release booted on the instance's state and checked (/readyz and a health "
         "turn); if it fails, the backup is restored on the old release and error_message says why.",
     )
+    upgrade_from_backup: str | None = Field(
+        None,
+        description="With openclaw_version only: boot that release on this backup's state instead of the current one "
+        "(a downgrade past a state migration, which the older release refuses: go back to the backup taken before the "
+        "upgrade, trigger `upgrade`; what happened since is not kept).",
+    )
 
 
 class Instance(BaseModel):

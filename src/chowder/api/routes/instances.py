@@ -39,10 +39,11 @@ def _schedule(body: BackupScheduleBody | None) -> BackupSchedule | None:
 
 def _upgrade_to(body: InstanceUpdate) -> str | None:
     """The release an update asks for: an upgrade is an operation of its own (a backup, a boot, maybe a rollback),
-    so it comes alone, never half-applied with other changes."""
-    if "openclaw_version" not in body.model_fields_set:
+    so it comes alone (with the backup to boot it on, if any), never half-applied with other changes."""
+    given = body.model_fields_set
+    if not given & {"openclaw_version", "upgrade_from_backup"}:
         return None
-    if body.openclaw_version is None or len(body.model_fields_set) > 1:
+    if body.openclaw_version is None or given - {"openclaw_version", "upgrade_from_backup"}:
         raise BadRequest("openclaw_version must be a release, given alone: an upgrade takes no other change.")
     return body.openclaw_version
 
@@ -88,7 +89,7 @@ async def update_instance(instance_id: str, body: InstanceUpdate, principal: Can
     `auto_stop` null switches sleeping off, `backup_schedule` null scheduled backups. `openclaw_version` (alone)
     upgrades a running instance, answered once it runs that release (502 when it was rolled back)."""
     if (release := _upgrade_to(body)) is not None:
-        return _public(await state.upgrades.upgrade(principal, instance_id, release))
+        return _public(await state.upgrades.upgrade(principal, instance_id, release, body.upgrade_from_backup))
     given = body.model_fields_set
     auto_stop = _auto_stop(body.auto_stop) if "auto_stop" in given else KEEP
     schedule = _schedule(body.backup_schedule) if "backup_schedule" in given else KEEP

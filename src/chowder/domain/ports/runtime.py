@@ -24,6 +24,9 @@ class InstanceRuntimeSpec:
     egress: Egress
     gateway_token: str = field(repr=False)
     model_token: str = field(repr=False)
+    # A release change the owner asked for (`domain/upgrades.py`): this boot may run a release older than the one that
+    # last wrote the state (an intended downgrade); a boot that fails is rolled back onto the backup taken before.
+    version_change: bool = False
 
 
 @dataclass(frozen=True, slots=True)

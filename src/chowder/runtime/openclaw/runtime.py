@@ -180,6 +180,7 @@ class OpenClawRuntime:
             "MALLOC_ARENA_MAX": "2",
             oc_config.GATEWAY_TOKEN_ENV: spec.gateway_token,
             oc_config.MODEL_TOKEN_ENV: spec.model_token,
+            **({"OPENCLAW_ALLOW_OLDER_BINARY_DESTRUCTIVE_ACTIONS": "1"} if spec.version_change else {}),  # downgrades
         }
         if self._settings.clawhub_url:
             env["OPENCLAW_CLAWHUB_URL"] = self._settings.clawhub_url
