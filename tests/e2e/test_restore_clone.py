@@ -2,22 +2,26 @@
 each answer shows the history the model saw). One instance with chat history, a workspace file and a channel is
 backed up; the file is deleted and the chat goes on; the restore brings back the file and the history of the
 backup, not the later turns, under a new gateway token. A clone then chats on the original's history with its own
-credentials and without the original's channel, while the original is left as it was. Never more than two
+credentials and without the original's channel, while the original is left as it was; a restore of the clone
+that the control plane is SIGKILLed in is finished by the restarted one. Never more than two
 gateways; restore and clone times are logged (`-o log_cli=true --log-cli-level=INFO`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.e2e.harness import BOOT_TIMEOUT_S, Server, gateway_pids
+from tests.e2e.harness import BOOT_TIMEOUT_S, Server, gateway_pids, sandbox_box
 from tests.factories import auth, create_instance, output_text, signup
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +45,10 @@ def _say(server: Server, key: str, instance_id: str, text: str) -> str:
 def _file(server: Server, key: str, instance_id: str, path: str) -> tuple[int, Any]:
     response = server.client.get(f"/v1/instances/{instance_id}/files/content", params={"path": path}, headers=auth(key))
     return response.status_code, response.json()
+
+
+def _holds(path: Path, secret: bytes) -> bool:
+    return path.is_file() and not path.is_symlink() and secret in path.read_bytes()
 
 
 def _gateway_env(gateway_url: str) -> dict[str, str]:
@@ -119,6 +127,11 @@ def test_restore_brings_back_the_backed_up_state_and_a_clone_chats_on_the_origin
     assert not set(clone_env.values()) & set(originals_env.values()), "no credential of the original's reused"
     listing = server.client.get(f"/v1/instances/{clone_id}/files", params={"path": "."}, headers=auth(key)).json()
     assert "credentials" not in {entry["name"] for entry in listing["entries"]}
+    carrying = [p for p in (sandbox_box(data_dir, clone_id) / "root").rglob("*") if _holds(p, BOT_TOKEN.encode())]
+    assert carrying == [], "the bot token is nowhere in the clone's state (config, OpenClaw's .bak ring, databases)"
+    journal_keys = [sandbox_box(data_dir, i) / "root" / "config-journal-fingerprint.key" for i in (original, clone_id)]
+    made_anew = not journal_keys[1].exists() or journal_keys[0].read_bytes() != journal_keys[1].read_bytes()
+    assert made_anew, "OpenClaw's own journal key is the clone's own (made when it first needs one)"
 
     # The original: running all along, its files and history as they were, its channel still there.
     assert server.client.get(base, headers=auth(key)).json()["status"] == "running"
@@ -127,6 +140,30 @@ def test_restore_brings_back_the_backed_up_state_and_a_clone_chats_on_the_origin
         "turns=3 msgs=5 last=and the rope history=pack the tent|and the map"
     ), "the clone's turn never reached the original"
     assert "telegram" in json.loads(_file(server, key, original, "openclaw.json")[1]["content"])["channels"]
+
+    # A restore the control plane dies in (SIGKILL): the restarted one finishes it. The clone gets the first backup,
+    # another instance's: its channel stays out.
+    def restore_the_clone() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            server.client.post(
+                f"/v1/instances/{clone_id}/restore", headers=auth(key), json=restore, timeout=BOOT_TIMEOUT_S
+            )
+
+    caller = threading.Thread(target=restore_the_clone)
+    caller.start()
+    server.wait_status(key, clone_id, {"provisioning"}, timeout_s=60)
+    time.sleep(3)  # inside the restore (it takes 8-20 s here) or the boot after it: either must be finished
+    server.kill()
+    caller.join()
+    server.start()
+    body = server.wait_status(key, clone_id, {"running", "error"})
+    assert body["status"] == "running", body["error_message"]
+    assert _file(server, key, clone_id, "workspace/notes.txt") == (200, written)
+    answer = _say(server, key, clone_id, "and the lamp")
+    assert answer.endswith("turns=2 msgs=3 last=and the lamp history=pack the tent"), "the backup's history only"
+    assert "channels" not in json.loads(_file(server, key, clone_id, "openclaw.json")[1]["content"])
+    with sqlite3.connect(data_dir / "chowder.db") as db:
+        assert db.execute("SELECT restore_backup_id FROM instances WHERE id = ?", (clone_id,)).fetchone() == (None,)
 
     figures = {"backup_s": round(backup_s, 1), "restore_s": round(restore_s, 1), "clone_s": round(clone_s, 1)}
     log.info("restore and clone timings: %s (cpus=%s)", json.dumps(figures), os.cpu_count())

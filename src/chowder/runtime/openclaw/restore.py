@@ -38,10 +38,18 @@ PARTS_DIR = ".chowder-restore"
 PART_BYTES = 8 * MIB
 _MANIFEST_BYTES = MIB
 _MAX_ENTRIES = 200_000
-# Files of ours in the state dir that must not come back from an archive: the gateway's log stays the instance's;
-# the config fallbacks were rendered for the sandbox the backup came from.
+# What must not come back from an archive: the gateway's log stays the instance's; the config fallbacks (ours, and
+# OpenClaw's own backup ring, which also holds former channel settings) were written for the sandbox the backup came
+# from; OpenClaw's per-install key for its config journal is made anew when missing.
 _KEPT = ("logs",)
-_DROPPED = ("openclaw.json.last-good", "openclaw.json.rejected", "openclaw.json.candidate")
+_DROPPED = (
+    "openclaw.json.last-good",
+    "openclaw.json.rejected",
+    "openclaw.json.candidate",
+    "openclaw.json.bak",
+    *(f"openclaw.json.bak.{n}" for n in range(1, 5)),
+    "config-journal-fingerprint.key",
+)
 # What a clone (or a restore of another instance's backup) leaves out: two gateways on one bot account would fight
 # over its updates, and an inbound hook token must not open two agents.
 _CHANNEL_STATE = "credentials"
