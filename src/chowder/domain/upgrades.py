@@ -70,9 +70,7 @@ def finish(uow: UnitOfWork, instance: InstanceRecord, booted: InstanceChanges) -
     if upgrading(instance):
         assert instance.upgrade_version is not None and instance.upgrade_release is not None
         event, kind = Event.UPGRADED, "instance.upgraded"
-        changes = InstanceChanges(
-            openclaw_version=instance.upgrade_version, openclaw_release=instance.upgrade_release, error_message=None
-        )
+        changes = InstanceChanges(openclaw_version=instance.upgrade_version, openclaw_release=instance.upgrade_release)
         extra: dict[str, Any] = {"previous_version": instance.openclaw_version}
     else:
         event, kind = Event.ROLLED_BACK, "instance.upgrade_rolled_back"

@@ -73,8 +73,7 @@ class OpenClawRuntime:
         return resolve_release(requested).version
 
     def check_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        """Expanded to nested objects; keys the control plane owns (port, auth, model routing, hardening) are
-        refused."""
+        """Expanded to nested objects; keys the control plane owns (port, auth, model routing, hardening) refused."""
         try:
             expanded = oc_config.expand_dot_paths(overrides)
         except ValueError as exc:
@@ -119,9 +118,8 @@ class OpenClawRuntime:
     async def restore_state(
         self, provider: SandboxProvider, spec: InstanceRuntimeSpec, archive: Path, *, foreign: bool
     ) -> None:
-        """OpenClaw's own `backup restore` into a fresh dir, then swapped in (`restore.py`); bounded by the disk."""
-        run = functools.partial(self._cli, provider, spec)
-        limit = self._settings.sandbox_disk_mb * MIB
+        """OpenClaw's own `backup restore` into a fresh dir (seeing no state), swapped in (`restore.py`); disk-bound."""
+        run, limit = functools.partial(self._cli, provider, spec, stateless=True), self._settings.sandbox_disk_mb * MIB
         await restore.restore_state(
             provider, spec.sandbox_id, archive, foreign=foreign, max_unpacked=limit, node=self.cache.node, run=run
         )
@@ -374,6 +372,7 @@ class OpenClawRuntime:
         timeout_s: float,
         config_file: str = state_files.CONFIG_FILE,
         credentials: bool = True,
+        stateless: bool = False,  # sees no state dir: an older release refuses a state a newer one migrated
     ) -> tuple[ExecResult, SandboxInfo]:
         """One OpenClaw CLI call inside the sandbox (same uid, binds and limits as the gateway): seconds of
         Node start-up, so only for what the gateway's HTTP RPC does not offer, never on a hot path."""
@@ -381,7 +380,8 @@ class OpenClawRuntime:
         env = {**self._env(spec, info), "NO_COLOR": "1", "FORCE_COLOR": "0"}
         if not credentials:
             del env[oc_config.GATEWAY_TOKEN_ENV], env[oc_config.MODEL_TOKEN_ENV]
-        env["OPENCLAW_CONFIG_PATH"] = f"{info.root}/{config_file}"
+        state = f"{info.home}/.no-state" if stateless else info.root
+        env |= {"OPENCLAW_STATE_DIR": state, "OPENCLAW_CONFIG_PATH": f"{state}/{config_file}"}
         result = await provider.exec(spec.sandbox_id, [*self._openclaw(spec, info), *args], env, timeout_s)
         return result, info
 
