@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from chowder.sandbox.base import FileEntry, FileStream
 from chowder.sandbox.boxfs import BoxFiles
-from chowder.sandbox.offload import file_chunks
+from chowder.core.offload import file_chunks
 
 T = TypeVar("T")
 

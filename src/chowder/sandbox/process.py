@@ -46,7 +46,7 @@ from chowder.sandbox.freezer import Freezer
 from chowder.sandbox.isolation import DISABLED, NAMESPACES, USER, Cgroups, detect_isolation
 from chowder.sandbox.meta import Meta, MetaStore, checked, free_port, free_uid, make_layout
 from chowder.sandbox.network import HostNetwork
-from chowder.sandbox.offload import off_loop
+from chowder.core.offload import off_loop
 from chowder.sandbox.paging import Pager
 from chowder.sandbox.proctree import ProcessTrees, Wrapped, finish, spawn_command
 from chowder.sandbox.seccomp import detect_seccomp

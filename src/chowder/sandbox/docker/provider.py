@@ -56,7 +56,7 @@ from chowder.sandbox.docker.objects import Facts, SandboxObjects
 from chowder.sandbox.isolation import RUN_DIR, host_lock
 from chowder.sandbox.meta import checked
 from chowder.sandbox.network import HostNetwork, host_resolvers
-from chowder.sandbox.offload import off_loop
+from chowder.core.offload import off_loop
 
 T = TypeVar("T")
 BOX = PurePosixPath("/sandbox")

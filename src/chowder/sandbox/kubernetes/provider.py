@@ -53,7 +53,7 @@ from chowder.sandbox.kubernetes.objects import (
 )
 from chowder.sandbox.kubernetes.pod_exec import PodCommand
 from chowder.sandbox.meta import checked
-from chowder.sandbox.offload import off_loop
+from chowder.core.offload import off_loop
 
 T = TypeVar("T")
 APP_PORT = 18789

@@ -1,4 +1,4 @@
-"""Providers do blocking work (syscalls, engine clients) in threads, never on the event loop; their OS and client
+"""Blocking work (syscalls, engine and storage clients) runs in threads, never on the event loop; OS and client
 failures become a ProviderError named after the provider, our own errors pass through."""
 
 from __future__ import annotations
