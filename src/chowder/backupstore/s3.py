@@ -20,8 +20,8 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
 from chowder.core.errors import NotFound, ProviderError
-from chowder.sandbox.base import FileStream
 from chowder.core.offload import file_chunks, off_loop
+from chowder.sandbox.base import FileStream
 
 T = TypeVar("T")
 PART_BYTES = 8 * 1024 * 1024  # S3's smallest part is 5 MiB (except the last)

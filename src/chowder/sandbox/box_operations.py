@@ -7,9 +7,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TypeVar
 
+from chowder.core.offload import file_chunks
 from chowder.sandbox.base import FileEntry, FileStream
 from chowder.sandbox.boxfs import BoxFiles
-from chowder.core.offload import file_chunks
 
 T = TypeVar("T")
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chowder.core.errors import ProviderError
+from chowder.core.offload import off_loop
 from chowder.core.settings import Settings
 from chowder.sandbox.base import (
     Egress,
@@ -46,7 +47,6 @@ from chowder.sandbox.freezer import Freezer
 from chowder.sandbox.isolation import DISABLED, NAMESPACES, USER, Cgroups, detect_isolation
 from chowder.sandbox.meta import Meta, MetaStore, checked, free_port, free_uid, make_layout
 from chowder.sandbox.network import HostNetwork
-from chowder.core.offload import off_loop
 from chowder.sandbox.paging import Pager
 from chowder.sandbox.proctree import ProcessTrees, Wrapped, finish, spawn_command
 from chowder.sandbox.seccomp import detect_seccomp

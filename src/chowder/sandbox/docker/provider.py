@@ -39,6 +39,7 @@ from docker.models.volumes import Volume
 
 from chowder.core.errors import ProviderError
 from chowder.core.images import IMAGE_RUNTIME, TREES_LABEL
+from chowder.core.offload import off_loop
 from chowder.core.settings import MIB, Settings
 from chowder.sandbox.base import (
     Egress,
@@ -56,7 +57,6 @@ from chowder.sandbox.docker.objects import Facts, SandboxObjects
 from chowder.sandbox.isolation import RUN_DIR, host_lock
 from chowder.sandbox.meta import checked
 from chowder.sandbox.network import HostNetwork, host_resolvers
-from chowder.core.offload import off_loop
 
 T = TypeVar("T")
 BOX = PurePosixPath("/sandbox")

@@ -14,10 +14,10 @@ from typing import TypeVar
 
 from chowder.core.errors import BadRequest, ChowderError, ProviderError
 from chowder.core.images import IMAGE_NODE
+from chowder.core.offload import file_chunks
 from chowder.sandbox.base import ExecResult, FileEntry, FileStream
 from chowder.sandbox.boxfs import ESCAPE, IS_DIR, LOOP, NOT_REGULAR, ROOT_ITSELF, file_error, within
 from chowder.sandbox.kubernetes.pod_exec import ExecReader, PodCommand
-from chowder.core.offload import file_chunks
 from chowder.sandbox.output import EXEC_TIMEOUT_EXIT, CappedOutput, timeout_note
 
 T = TypeVar("T")

@@ -34,6 +34,7 @@ from websocket import WebSocketException
 from chowder.core.errors import ProviderError
 from chowder.core.images import IMAGE_RUNTIME
 from chowder.core.kubernetes import CONTROL_PLANE_LABELS, MODEL_SERVICE
+from chowder.core.offload import off_loop
 from chowder.core.settings import Settings
 from chowder.sandbox.base import Egress, LaunchSpec, SandboxInfo, SandboxSpec, SandboxState, SandboxStatus
 from chowder.sandbox.kubernetes.box_tool import ToolFileOperations
@@ -53,7 +54,6 @@ from chowder.sandbox.kubernetes.objects import (
 )
 from chowder.sandbox.kubernetes.pod_exec import PodCommand
 from chowder.sandbox.meta import checked
-from chowder.core.offload import off_loop
 
 T = TypeVar("T")
 APP_PORT = 18789
