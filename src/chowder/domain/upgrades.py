@@ -16,6 +16,11 @@ backup's id on the row, so whatever happens to the control plane from then on re
   from the backup, and the old release (still the row's) boots on it. Then `rolled_back`: running, with
   `error_message` "Upgrade to <version> was rolled back: <reason>" and `instance.upgrade_rolled_back`, in one
   transaction. Should that boot fail too, the instance is `error` saying so (`recover` boots the old release).
+
+OpenClaw migrates its state forward on a release's first boot and an older release refuses a migrated state, so a
+downgrade past a migration is rolled back with OpenClaw's reason. `upgrade_from_backup` is OpenClaw's documented way
+back (the backup taken before the upgrade, with its release): the intent also marks that backup for restore, which
+the engine puts in place before the target release launches.
 """
 
 from __future__ import annotations
