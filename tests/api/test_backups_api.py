@@ -120,6 +120,24 @@ def test_backups_outlive_their_instance(client: TestClient, settings: Settings) 
     assert client.get("/v1/backups", headers=auth(key)).json() == []
 
 
+def test_a_backup_a_restore_still_needs_is_kept(client: TestClient, settings: Settings) -> None:
+    """A restore not yet put in place (a crash between the swap and the launch redoes it from the archive), or an
+    upgrade under way that would roll back onto it: the backup cannot be deleted until that ends."""
+    key = signup(client)
+    instance_id = create_instance(client, key)["id"]
+    backup_id = completed_backup(settings, _org_id(client, key), instance_id, b"state to put back")
+    for column in ("restore_backup_id", "upgrade_backup_id"):
+        sql(settings, f"UPDATE instances SET {column} = :b WHERE id = :i", b=backup_id, i=instance_id)
+        refused = client.delete(f"/v1/backups/{backup_id}", headers=auth(key))
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"] == (
+            "Backup is in use by a restore or an upgrade under way; it can be deleted once that ends."
+        )
+        sql(settings, f"UPDATE instances SET {column} = NULL WHERE id = :i", i=instance_id)
+    assert (settings.data_dir / "backups" / f"{backup_id}.tar.gz").exists()
+    assert client.delete(f"/v1/backups/{backup_id}", headers=auth(key)).status_code == 204
+
+
 def test_another_orgs_backup_is_not_found(client: TestClient, settings: Settings) -> None:
     owner = signup(client)
     instance_id = create_instance(client, owner)["id"]

@@ -124,11 +124,11 @@ class Backups:
 
     async def delete(self, org_id: str, backup_id: str, instance_id: str | None = None) -> None:
         """The row, then its archive (a crash between them leaves an archive no row names, never the reverse);
-        409 while it is being taken."""
+        409 while it is being taken, or while a restore or an upgrade of an instance still needs it."""
         backup = await self.get(org_id, backup_id, instance_id)
         if backup.status == BackupStatus.CREATING:
             raise InvalidState("Backup is creating; it can be deleted once it has completed or failed.")
-        if not await self._tx(lambda uow: uow.backups.delete(org_id, backup_id)):
+        if not await self._tx(functools.partial(_delete, org_id=org_id, backup_id=backup_id)):
             raise NotFound(_NOT_FOUND)
         await self.store.delete(archive_key(backup_id))
 
@@ -335,3 +335,9 @@ def _shutting_down() -> bool:
     """This task itself is being cancelled (not only the job it awaited)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def _delete(uow: UnitOfWork, org_id: str, backup_id: str) -> bool:
+    if uow.backups.in_use(backup_id):
+        raise InvalidState("Backup is in use by a restore or an upgrade under way; it can be deleted once that ends.")
+    return uow.backups.delete(org_id, backup_id)

@@ -57,6 +57,11 @@ class SqlBackupRepository:
         self._session.flush()
         return True
 
+    def in_use(self, backup_id: str) -> bool:
+        named = (InstanceRow.restore_backup_id == backup_id) | (InstanceRow.upgrade_backup_id == backup_id)
+        statement = select(InstanceRow.id).where(named, InstanceRow.status != Status.TERMINATED.value).limit(1)
+        return self._session.execute(statement).first() is not None
+
     def orphaned(self, now: datetime) -> list[BackupRecord]:
         """A run holds its instance's lease as `backup:<id>` from before its row exists until after it is
         finished, so a `creating` row without that lease in force has no run any more."""

@@ -73,6 +73,11 @@ class BackupRepository(Protocol):
 
     def delete(self, org_id: str, backup_id: str) -> bool: ...
 
+    def in_use(self, backup_id: str) -> bool:
+        """Whether an instance not deleted still needs it: a restore it has not put in place yet, or the upgrade
+        under way that would roll back onto it."""
+        ...
+
     def orphaned(self, now: datetime) -> list[BackupRecord]:
         """`creating` backups whose run no longer holds its instance's lease: the process running them died."""
         ...
