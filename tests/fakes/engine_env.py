@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from chowder.core.crypto import SecretBox
 from chowder.core.settings import Settings
@@ -88,10 +88,14 @@ class EngineEnv:
         self.db.dispose()
 
 
+class Loop(Protocol):
+    async def run(self) -> None: ...
+
+
 @contextlib.asynccontextmanager
-async def running(*engines: Engine) -> AsyncIterator[None]:
-    """The engines' loops run (orphan clean-up first) until the block ends, then stop as on shutdown."""
-    tasks = [asyncio.create_task(engine.run()) for engine in engines]
+async def running(*loops: Loop) -> AsyncIterator[None]:
+    """The loops (engines, webhook workers) run until the block ends, then stop as on shutdown."""
+    tasks = [asyncio.create_task(loop.run()) for loop in loops]
     try:
         yield
     finally:

@@ -6,9 +6,8 @@ workers never sending one delivery together, the retry window's end, and non-pub
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from chowder.domain.webhook_delivery import MAX_IN_FLIGHT, WebhookDeliveries, de
 from chowder.domain.webhooks import Webhooks, record_event
 from chowder.persistence.store import SqlTransactions
 from tests.factories import new_org
+from tests.fakes.engine_env import running
 from tests.fakes.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.persistence
@@ -74,19 +74,6 @@ class Hooks:
 
 def _all(status: DeliveryStatus) -> Callable[[list[DeliveryRecord]], bool]:
     return lambda log: bool(log) and all(delivery.status == status for delivery in log)
-
-
-@contextlib.asynccontextmanager
-async def running(*workers: WebhookDeliveries) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(worker.run()) for worker in workers]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 @pytest.fixture
