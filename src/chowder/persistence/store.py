@@ -112,6 +112,8 @@ class SqlTransactions:
         return self._read_once(work)
 
     def _read_once(self, work: Callable[[Reads], T]) -> T:
+        if self._reads_inline:
+            return work(SqlReads(self._db.kept_read_connection()))
         with self._db.read_connection() as connection:
             return work(SqlReads(connection))
 
