@@ -10,7 +10,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from chowder.api.deps import get_principal
+from chowder.api.deps import BearerKey
 from chowder.core.rate_limits import Quota, Quotas, RateLimiter
 from chowder.core.settings import Settings
 from tests.api.conftest import client_for
@@ -96,11 +96,10 @@ def test_several_workers_each_enforce_their_share_of_every_quota(settings: Setti
 
 def test_every_route_authenticates_its_caller_at_most_once(client: TestClient) -> None:
     """Authenticating charges the organization's bucket: a route whose dependencies resolved the caller twice
-    would spend two requests of it for one (an instance route's guard resolves the caller itself)."""
+    would spend two requests of it for one (each guard resolves the caller itself)."""
 
     def authentications(dependant: Dependant) -> int:
-        own = dependant.call is get_principal or getattr(dependant.call, "__qualname__", "").startswith("require.")
-        return int(own) + sum(authentications(sub) for sub in dependant.dependencies)
+        return int(isinstance(dependant.call, BearerKey)) + sum(authentications(sub) for sub in dependant.dependencies)
 
     included = [getattr(route, "original_router", None) for route in client.app.routes]  # type: ignore[attr-defined]
     routes = [route for router in included if router for route in router.routes if isinstance(route, APIRoute)]
@@ -108,3 +107,23 @@ def test_every_route_authenticates_its_caller_at_most_once(client: TestClient) -
     assert {
         route.path: authentications(route.dependant) for route in routes if authentications(route.dependant) > 1
     } == {}
+
+
+def test_every_route_that_needs_a_key_documents_the_bearer_scheme(client: TestClient) -> None:
+    """Guards are security schemes themselves, and the polled reads that call theirs directly declare it: either
+    way the OpenAPI document says which routes need a key. Only the probe, signup, Stripe's webhook and a
+    channel's setup form need none."""
+    document = client.get("/openapi.json").json()
+    keyless = {
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security") != [{"HTTPBearer": []}]
+    }
+    assert keyless == {
+        "GET /healthz",
+        "POST /v1/organization/signup",
+        "POST /v1/webhooks/stripe",
+        "GET /v1/instances/{instance_id}/channels/{channel}",
+    }
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from chowder.api.deps import OrgPrincipal, State, require
+from chowder.api.deps import GUARDED, OrgPrincipal, State, require, state_of
 from chowder.api.pagination import PageParams, paged
 from chowder.core.errors import BadRequest
 from chowder.domain.instance_views import CreateRequest, InstanceView
@@ -20,7 +20,7 @@ from chowder.schemas.instances import Instance, InstanceCreate, InstanceStatus, 
 
 router = APIRouter(tags=["instances"])
 
-CanRead = Annotated[Principal, Depends(require(Permission.READ))]
+_can_read = require(Permission.READ)
 CanConfigure = Annotated[Principal, Depends(require(Permission.CONFIGURE))]
 
 
@@ -49,9 +49,12 @@ def _upgrade_to(body: InstanceUpdate) -> str | None:
 
 
 # First: the route pollers call most (a request is matched against the routes in turn), then the rest in order.
-@router.get("/v1/instances/{instance_id}/status")
-async def instance_status(instance_id: str, principal: CanRead, state: State) -> InstanceStatus:
-    status, gateway_url = await state.instances.status(principal, instance_id)
+# The polled reads (status, get, list) take the app's state from the request (`state_of`), not as `State`;
+# status and get also call their guard themselves, leaving FastAPI no dependency to solve (~30 us a poll each).
+@router.get("/v1/instances/{instance_id}/status", openapi_extra=GUARDED)
+async def instance_status(instance_id: str, request: Request) -> InstanceStatus:
+    principal = await _can_read(instance_id, request)
+    status, gateway_url = await state_of(request).instances.status(principal, instance_id)
     return InstanceStatus(id=instance_id, status=status, gateway_url=gateway_url)
 
 
@@ -72,15 +75,17 @@ async def create_instance(body: InstanceCreate, principal: OrgPrincipal, state: 
 
 @router.get("/v1/instances")
 async def list_instances(
-    principal: OrgPrincipal, state: State, page: PageParams, request: Request, response: Response
+    principal: OrgPrincipal, page: PageParams, request: Request, response: Response
 ) -> list[Instance]:
     """Newest first; deleted instances are left out. Pages on request (`limit`, `cursor`: extension)."""
-    return [_public(view) for view in paged(await state.instances.list_for(principal, page), request, response)]
+    listed = await state_of(request).instances.list_for(principal, page)
+    return [_public(view) for view in paged(listed, request, response)]
 
 
-@router.get("/v1/instances/{instance_id}")
-async def get_instance(instance_id: str, principal: CanRead, state: State) -> Instance:
-    return _public(await state.instances.get(principal, instance_id))
+@router.get("/v1/instances/{instance_id}", openapi_extra=GUARDED)
+async def get_instance(instance_id: str, request: Request) -> Instance:
+    principal = await _can_read(instance_id, request)
+    return _public(await state_of(request).instances.get(principal, instance_id))
 
 
 @router.patch("/v1/instances/{instance_id}")
