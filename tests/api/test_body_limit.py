@@ -19,9 +19,12 @@ def _json_of_size(size: int) -> bytes:
     return json.dumps({"name": "x" * (size - 12)}).encode()
 
 
-async def _post_chunked(app: ASGIApp, path: str, chunks: int) -> tuple[tuple[int, object], int]:
+async def _post_chunked(
+    app: ASGIApp, path: str, chunks: int, http_version: str = "1.1"
+) -> tuple[tuple[int, object], int]:
     """POST `chunks` chunks of 64 KiB without a Content-Length, straight to the ASGI app (the test client
-    would read the whole body first): the status and JSON answer, and how many chunks the app read."""
+    would read the whole body first): the status and JSON answer, and how many chunks the app read. HTTP/1 sends
+    them chunked; HTTP/2 frames a body without any header saying so."""
     read = 0
     sent: list[Message] = []
 
@@ -36,14 +39,15 @@ async def _post_chunked(app: ASGIApp, path: str, chunks: int) -> tuple[tuple[int
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
-        "http_version": "1.1",
+        "http_version": http_version,
         "method": "POST",
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+        "headers": [(b"content-type", b"application/json")]
+        + ([(b"transfer-encoding", b"chunked")] if http_version.startswith("1") else []),
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
@@ -59,6 +63,8 @@ def test_a_json_body_over_the_limit_is_413_declared_or_chunked(client: TestClien
     chunked, read = client.portal.call(_post_chunked, client.app, "/v1/organization/signup", 64)
     assert chunked == (413, OVER)
     assert read == 17, "reading stopped at the chunk that crossed the limit"
+    unframed, read = client.portal.call(_post_chunked, client.app, "/v1/organization/signup", 64, "2")
+    assert (unframed, read) == ((413, OVER), 17), "an HTTP/2 body that declares no length is counted too"
 
     under = client.post("/v1/organization/signup", content=_json_of_size(MIB - 1024))
     assert under.status_code == 422, "just under the limit, the body reaches the route"
