@@ -33,6 +33,11 @@ class JsonLines(logging.Formatter):
 
 
 def configure_logging(log_format: str) -> None:
+    """Also leaves out of every record what neither format prints (the logging HOWTO's "Optimization"): where
+    the call was made from, and the thread's and process's ids and names. Gathering them was half of an access
+    line's cost, one per request."""
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
