@@ -199,7 +199,9 @@ def test_an_upgrade_interrupted_by_a_crash_is_resumed_by_the_next_worker(upgrade
 
     async def scenario() -> InstanceRecord:
         async with running(env.engine()):
-            await asyncio.sleep(0.3)  # the new release is being launched: this worker dies in it
+            while NEXT_RELEASE not in env.runtime.launched_releases:  # a fixed wait was too short on a loaded CI
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)  # the new release is being launched: this worker dies in it
         assert env.read(instance.id).upgrade_release == NEXT_RELEASE, "still under way"
         env.runtime.heal()
         async with running(env.engine()):
