@@ -40,13 +40,37 @@ def record_of(record_type: type[Record], row: object) -> Record:
 
 def records_of(record_type: type[Record], rows: Result[Any]) -> list[Record]:
     """Each row of a Core statement's result as a record (as `record_of`), its columns found by position once for
-    the result: reading them off each row by name cost a third of reading a page of 50 instances (3.2 -> 2.1 ms)."""
+    the result and passed in the record's field order, its enums looked up by value. Of reading a page of 50
+    instances, reading columns by name cost a third (3.2 -> 2.1 ms), then keywords and enum calls a sixth (0.63 ->
+    0.53 ms for the query and its records)."""
     keys = list(rows.keys())
-    plan = [(name, keys.index(name), enum) for name, enum in _fields(record_type).items()]
-    return [
-        record_type(**{name: row[i] if enum is None or row[i] is None else enum(row[i]) for name, i, enum in plan})
-        for row in rows.all()
-    ]
+    fields = _fields(record_type)
+    at = [keys.index(name) for name in fields]
+    in_order = at == list(range(len(keys)))  # the statement selects the record's fields, in its order
+    enums = [(n, _members(enum)) for n, enum in enumerate(fields.values()) if enum is not None]
+    records = []
+    for row in rows.all():
+        values = list(row) if in_order else [row[i] for i in at]
+        for n, members in enums:
+            if values[n] is not None:
+                values[n] = members[values[n]]
+        records.append(record_type(*values))
+    return records
+
+
+@functools.cache
+def _members(enum: type[Enum]) -> dict[Any, Enum]:
+    """An enum's members by value, for a stored value (ValueError, as the enum's own lookup, for one it lacks)."""
+    return _ByValue(enum)
+
+
+class _ByValue(dict[Any, Enum]):
+    def __init__(self, enum: type[Enum]) -> None:
+        super().__init__((member.value, member) for member in enum)
+        self._enum = enum
+
+    def __missing__(self, value: Any) -> Enum:
+        return self._enum(value)
 
 
 @functools.cache
