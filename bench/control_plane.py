@@ -6,10 +6,13 @@ every read scan a realistic table). Rate limits are off (they would be the bottl
 loaded by 2 threads and `--connections` connections for `--seconds`; then the load run: `--load-clients` clients
 on status, get and a page of the list in turn for `--load-seconds`. Prints requests/s, p50, p99 and errors, for
 each count of `--workers` in turn (`serve --workers N`; several need PostgreSQL: `--database-url`, each count on a
-database of its own, e.g. under scripts/with-postgres). Not a test; needs wrk.
+database of its own, e.g. under scripts/with-postgres). `--pin` puts the server on one core and wrk (one thread) on
+the other, as a load generator on another machine would leave the server its core; unpinned, wrk's two threads
+and the server share both cores, and the scheduler's preemptions set the p99. Not a test; needs wrk.
 
     .venv/bin/python bench/control_plane.py                       # 10,000 instances, 32 connections, 10 s
     .venv/bin/python bench/control_plane.py --instances 1000 --seconds 5 --load-seconds 10
+    .venv/bin/python bench/control_plane.py --pin                 # server on CPU 1, wrk on CPU 0
     scripts/with-postgres sh -c '.venv/bin/python bench/control_plane.py --workers 1,2 \
         --database-url "$CHOWDER_TEST_DATABASE_URL"'
 """
@@ -79,8 +82,15 @@ def register(data_dir: Path, database_url: str, org_id: str, count: int) -> list
     return [record.id for record in records]
 
 
-def wrk(url: str, key: str | None, connections: int, seconds: int, script: Path | None = None) -> dict[str, str]:
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+# The cores of `--pin`: the server's, and wrk's.
+SERVER_CPU, WRK_CPU = "1", "0"
+
+
+def wrk(
+    url: str, key: str | None, connections: int, seconds: int, script: Path | None = None, pin: bool = False
+) -> dict[str, str]:
+    argv = ["taskset", "-c", WRK_CPU, "wrk", "-t1"] if pin else ["wrk", "-t2"]
+    argv += [f"-c{connections}", f"-d{seconds}s", "--latency"]
     argv += ["-H", f"Authorization: Bearer {key}"] if key and script is None else []
     argv += ["-s", str(script)] if script else []
     out = subprocess.run([*argv, url], check=True, capture_output=True, text=True).stdout
@@ -103,6 +113,7 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=int, default=60)
     parser.add_argument("--workers", default="1", help="worker counts to measure in turn, e.g. 1,2")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in each run's data dir)")
+    parser.add_argument("--pin", action="store_true", help=f"server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -119,6 +130,8 @@ def measure(args: argparse.Namespace, workers: int) -> None:
     limits_off = {"CHOWDER_RATE_LIMIT_KEY_PER_MIN": "0", "CHOWDER_RATE_LIMIT_ORG_PER_MIN": "0"}
     command = ("serve", "--no-engine", "--workers", str(workers))
     server = Server(data_dir, url, command=command, **limits_off)
+    if args.pin:
+        server.wrapper = ["taskset", "-c", SERVER_CPU]
     try:
         server.start()
         key = signup(server.client, "Bench", model_keys={})
@@ -135,15 +148,16 @@ def measure(args: argparse.Namespace, workers: int) -> None:
         print(
             f"{workers} worker(s), {database}: {args.instances} instances registered; "
             f"{args.connections} connections, {args.seconds} s per route"
+            + (f"; server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}" if args.pin else "")
         )
         print(f"  {'route':<34}{'req/s':>9}{'p50':>10}{'p99':>10}{'non-2xx':>9}")
         for label, (path, route_key) in routes.items():
-            figures = wrk(server.url + path, route_key, args.connections, args.seconds)
+            figures = wrk(server.url + path, route_key, args.connections, args.seconds, pin=args.pin)
             print(f"  {label:<34}{figures['req/s']:>9}{figures['p50']:>10}{figures['p99']:>10}{figures['non-2xx']:>9}")
         script = data_dir / "load.lua"
         paths = ", ".join(f'"{path}"' for path, route_key in routes.values() if route_key)
         script.write_text(LOAD_SCRIPT % (paths, key))
-        load = wrk(server.url, key, args.load_clients, args.load_seconds, script)
+        load = wrk(server.url, key, args.load_clients, args.load_seconds, script, args.pin)
         print(
             f"load: {args.load_clients} clients on status, get and a list page for {args.load_seconds} s: "
             f"{load['req/s']} req/s, p50 {load['p50']}, p99 {load['p99']}, non-2xx {load['non-2xx']}, "
