@@ -174,6 +174,18 @@ def sandbox_processes(sandbox_dir: Path) -> list[int]:
     return found
 
 
+def one_gateway(server: Server, gateway_url: str) -> int:
+    """The pid of the one gateway listening at `gateway_url`; with none or several, fails showing what the control
+    plane and the gateways logged last (why one is missing shows there, and the test's teardown deletes them)."""
+    pids = gateway_pids(gateway_url)
+    if len(pids) != 1:
+        gateway_logs = sorted((server.data_dir / "sandboxes").glob("*/box/**/gateway.out"))
+        tails = [f"--- {log}\n{log.read_text(errors='replace')[-3000:]}" for log in gateway_logs]
+        server_log = f"--- server\n{server.log_text()[-8000:]}"
+        raise AssertionError("\n".join([f"{len(pids)} gateways listen at {gateway_url}", server_log, *tails]))
+    return pids[0]
+
+
 def gateway_pids(gateway_url: str) -> list[int]:
     """Pids of OpenClaw gateways (process title `openclaw-gateway`) listening where `gateway_url` points, read
     from /proc: each process's sockets and addresses as its own network namespace shows them."""

@@ -11,7 +11,7 @@ import pytest
 from chowder.core.crypto import SecretBox
 from chowder.core.ids import sandbox_id_for
 from chowder.core.settings import Settings
-from tests.e2e.harness import METRICS_TOKEN, Server, gateway_pids, sandbox_processes
+from tests.e2e.harness import METRICS_TOKEN, Server, gateway_pids, one_gateway, sandbox_processes
 from tests.factories import auth, create_instance, signup
 
 pytestmark = pytest.mark.e2e
@@ -40,7 +40,7 @@ def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
     assert running["status"] == "running", running["error_message"]
     assert running["sandbox_id"] == sandbox_id_for(instance_id) and running["gateway_url"]
     gateway = running["gateway_url"]
-    assert gateway_pids(gateway), "no gateway process is running"
+    one_gateway(server, gateway)
     status = client.get(f"/v1/instances/{instance_id}/status", headers=auth(key)).json()
     assert status == {"id": instance_id, "status": "running", "gateway_url": running["gateway_url"]}
 
@@ -71,7 +71,7 @@ def test_signup_to_delete_walk(server: Server, data_dir: Path) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "running"
     assert time.monotonic() - started < 180
-    assert gateway_pids(response.json()["gateway_url"])
+    one_gateway(server, response.json()["gateway_url"])
     assert (state / "workspace" / "notes.txt").read_text() == "kept across stop/start"
 
     assert client.delete(f"/v1/instances/{instance_id}", headers=auth(key)).status_code == 204

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SHARED_RUNTIME
-from tests.e2e.harness import Server, gateway_pids, sandbox_box
+from tests.e2e.harness import Server, one_gateway, sandbox_box
 from tests.factories import auth, create_instance, output_text, signup
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +53,7 @@ def _upgrade(
 def _gateway_release(server: Server, key: str, instance_id: str) -> str:
     """The release the running gateway was started from, as its process shows it (not as the product says)."""
     gateway_url = server.client.get(f"/v1/instances/{instance_id}", headers=auth(key)).json()["gateway_url"]
-    (pid,) = gateway_pids(gateway_url)
+    pid = one_gateway(server, gateway_url)
     maps = Path(f"/proc/{pid}/maps").read_text()
     return " ".join(sorted(release for release in (OLD, NEW) if f"openclaw-{release}/" in maps))
 
