@@ -23,7 +23,8 @@ from chowder.domain.quantity_sync import QuantitySync
 from chowder.domain.reconciler import Engine
 from chowder.domain.turns import SessionLocks
 from chowder.domain.webhook_delivery import WebhookDeliveries
-from chowder.persistence.db import Database, migrate
+from chowder.persistence.db import Database, migrate, sqlite_file
+from chowder.persistence.host_turns import HostTurns
 from chowder.persistence.store import SqlTransactions
 from chowder.persistence.turns import DatabaseTurns
 from chowder.runtime.openclaw.runtime import OpenClawRuntime
@@ -97,9 +98,11 @@ async def control_plane(settings: Settings) -> AsyncIterator[ControlPlane]:
 
 
 def session_turns(database_url: str, db: Database) -> SessionTurns:
-    """On PostgreSQL, turns are serialized in the database, so API replicas queue as one; on SQLite (one process)
-    in memory."""
+    """On PostgreSQL, turns are serialized in the database, so API replicas queue as one; on a SQLite file by a
+    lock file beside it, so the processes of the host that use it do; in memory on a database in memory."""
     scheme, _, rest = database_url.partition("://")
     if scheme.startswith("postgresql"):
         return DatabaseTurns(f"postgresql://{rest}", db.engine)
+    if (database := sqlite_file(database_url)) is not None:
+        return HostTurns(database.with_name(f"{database.name}.turns"), db.engine)
     return SessionLocks()

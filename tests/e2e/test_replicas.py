@@ -1,6 +1,7 @@
-"""Two API replicas (`serve --no-engine`) and two workers on one PostgreSQL database behave as one control plane:
-chats to one session through both replicas are all answered, strictly one after another; instance calls go
-through either; a worker killed mid-provisioning has its instance taken over. Runs in the PostgreSQL pass."""
+"""Two API replicas (`serve --no-engine`) and two workers on one database behave as one control plane: chats to
+one session through both replicas are all answered, strictly one after another; instance calls go through
+either; a worker killed mid-provisioning has its instance taken over. On PostgreSQL (its pass) and on one SQLite
+file, whose processes hold a session through a lock file beside it, as `serve --workers N` does."""
 
 from __future__ import annotations
 
@@ -29,8 +30,6 @@ CLAUDE = "claude-sonnet-4-20250514"
 
 @pytest.fixture
 def cluster(database_url: str) -> Iterator[tuple[list[Server], list[Server], FakeModelServer, str]]:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share a PostgreSQL database (the suite's PostgreSQL pass runs this)")
     require_runtime()
     data_dir = Path(tempfile.mkdtemp(prefix="chowder-replicas-", dir="/tmp"))
     with FakeModelServer() as fake:

@@ -50,12 +50,12 @@ def serve(
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="API worker processes (default CHOWDER_WORKERS, 1); several need PostgreSQL."),
+        typer.Option(min=1, help="API worker processes (default CHOWDER_WORKERS, 1)."),
     ] = None,
 ) -> None:
     """Serve the API in the foreground (with the lifecycle engine unless --no-engine)."""
     from chowder.api.app import create_app
-    from chowder.cli.serving import NeedsPostgres, serve_workers
+    from chowder.cli.serving import NeedsSharedDatabase, serve_workers
 
     # Through the environment, which the workers' processes read their settings from.
     if workers is not None:
@@ -67,7 +67,7 @@ def serve(
     if settings.workers > 1:
         try:
             serve_workers(settings, host, port, engine)
-        except NeedsPostgres as exc:
+        except NeedsSharedDatabase as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
         return

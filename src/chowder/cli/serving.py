@@ -4,9 +4,10 @@ One process answers at most one core's worth of requests (the GIL); on a host wi
 supervisor spawns N processes sharing the listening socket (the kernel spreads connections across them) and
 replaces any that dies. Each builds the app of `serve --no-engine` from the environment; the engine and the Stripe
 quantity sync (`chowder worker`'s work) run beside them in a thread of the supervising process, so one engine
-works however many workers answer. The workers are replicas on one host: as replicas, they need PostgreSQL
-(a turn and the model calls it makes may reach different workers, and meet only in the database), share the
-sandbox-facing port, and each enforces its share of the rate limits (`Quotas.of`)."""
+works however many workers answer. The workers are replicas on one host: they share the database (PostgreSQL, or
+the SQLite file, where a turn's session is held by a lock file beside it: `persistence/host_turns.py`) and the
+sandbox-facing port (a turn and the model calls it makes may reach different workers, and meet in the
+database), and each enforces its share of the rate limits (`Quotas.of`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from fastapi import FastAPI
 from chowder.api.app import create_app
 from chowder.core.logs import configure_logging
 from chowder.core.settings import Settings
-from chowder.persistence.db import Database, migrate
+from chowder.persistence.db import Database, migrate, sqlite_file
 from chowder.worker import run_worker
 
 log = logging.getLogger("chowder")
@@ -30,8 +31,8 @@ WORKER_APP = f"{__name__}:worker_app"
 _ENGINE_STOP_S = 30.0
 
 
-class NeedsPostgres(Exception):
-    """Several workers on SQLite: turns and their model calls would not meet."""
+class NeedsSharedDatabase(Exception):
+    """Several workers on a database in memory: each would have its own."""
 
 
 def worker_app() -> FastAPI:
@@ -44,9 +45,10 @@ def worker_app() -> FastAPI:
 
 def serve_workers(settings: Settings, host: str, port: int, engine: bool) -> None:
     """Until SIGINT or SIGTERM: `settings.workers` API processes, and the engine in this one unless not `engine`.
-    Raises NeedsPostgres on SQLite."""
-    if settings.resolved_database_url.startswith("sqlite"):
-        raise NeedsPostgres("Several workers need PostgreSQL (CHOWDER_DATABASE_URL); on SQLite run one.")
+    Raises NeedsSharedDatabase on a SQLite database in memory."""
+    url = settings.resolved_database_url
+    if not url.startswith("postgresql") and sqlite_file(url) is None:
+        raise NeedsSharedDatabase("Several workers need a database file or PostgreSQL (CHOWDER_DATABASE_URL).")
     db = Database(settings.resolved_database_url)
     try:
         migrate(db.engine)  # once, here: the workers then find the schema current and do not race to migrate it

@@ -11,7 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from pydantic_core import from_json
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -38,6 +38,14 @@ def make_engine(url: str, *, for_reads: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=not for_reads, pool_size=10, max_overflow=20, **options)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database; None for a server's database or one in memory (a process's own)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
