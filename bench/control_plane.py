@@ -5,14 +5,16 @@ The instances are inserted as the create use case stores them, running, for one 
 every read scan a realistic table). Rate limits are off (they would be the bottleneck by design). Each route is
 loaded by 2 threads and `--connections` connections for `--seconds`; then the load run: `--load-clients` clients
 on status, get and a page of the list in turn for `--load-seconds`. Prints requests/s, p50, p99 and errors, for
-each count of `--workers` in turn (`serve --workers N`; several need PostgreSQL: `--database-url`, each count on a
-database of its own, e.g. under scripts/with-postgres). `--pin` puts the server on one core and wrk (one thread) on
-the other, as a load generator on another machine would leave the server its core; unpinned, wrk's two threads
-and the server share both cores, and the scheduler's preemptions set the p99. Not a test; needs wrk.
+each count of `--workers` in turn (`serve --workers N`), each count on a database of its own (a SQLite file, or
+with `--database-url` a PostgreSQL one, e.g. under scripts/with-postgres). `--pin` puts the server on one core
+and wrk (one thread) on the other, as a load generator on another machine would leave the server its core;
+unpinned, wrk's two threads and the server share both cores, and the scheduler's preemptions set the p99. Not a
+test; needs wrk.
 
     .venv/bin/python bench/control_plane.py                       # 10,000 instances, 32 connections, 10 s
     .venv/bin/python bench/control_plane.py --instances 1000 --seconds 5 --load-seconds 10
     .venv/bin/python bench/control_plane.py --pin                 # server on CPU 1, wrk on CPU 0
+    .venv/bin/python bench/control_plane.py --workers 1,2         # one API process, then two
     scripts/with-postgres sh -c '.venv/bin/python bench/control_plane.py --workers 1,2 \
         --database-url "$CHOWDER_TEST_DATABASE_URL"'
 """
