@@ -72,7 +72,7 @@ def serve(
             raise typer.Exit(2) from None
         return
     # Our own access line per request (`api/request_metrics.py`) replaces uvicorn's: it carries the request id.
-    app = create_app(settings, run_engine=engine)
+    app = create_app(settings, run_engine=engine, settle_gc=True)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 

@@ -40,7 +40,7 @@ def worker_app() -> FastAPI:
     started with, the command's options included (`serve` puts them there before spawning)."""
     settings = Settings()
     configure_logging(settings.log_format)
-    return create_app(settings, run_engine=False)
+    return create_app(settings, run_engine=False, settle_gc=True)
 
 
 def serve_workers(settings: Settings, host: str, port: int, engine: bool) -> None:
