@@ -18,6 +18,7 @@ from chowder.domain.ports.turns import SessionTurns
 from chowder.persistence.db import Database, migrate
 from chowder.persistence.host_turns import HostTurns
 from chowder.wiring import session_turns
+from tests.unit.turns import interleaved_turns
 
 # Another process's turn on ("inst", "s") for key "k-dead", held until the process is killed.
 _HOLDER = """
@@ -58,26 +59,7 @@ def processes(database: tuple[str, Database]) -> tuple[SessionTurns, SessionTurn
 def test_processes_take_turns_on_a_session_one_at_a_time_and_name_the_holder(
     processes: tuple[SessionTurns, SessionTurns],
 ) -> None:
-    a, b = processes
-    events: list[str] = []
-    seen: dict[str, tuple[str | None, str | None]] = {}
-
-    async def turn(process: SessionTurns, key: str) -> None:
-        async with process.hold("inst", "s", key):
-            events.append(f"{key} in")
-            seen[key] = (await a.key_of("inst", "s"), await b.key_of("inst", "s"))
-            await asyncio.sleep(0.3)
-            events.append(f"{key} out")
-
-    async def scenario() -> None:
-        tasks = []
-        for process, key in ((a, "k1"), (b, "k2"), (a, "k3"), (b, "k4")):
-            tasks.append(asyncio.create_task(turn(process, key)))
-            await asyncio.sleep(0.1)  # arrival order
-        await asyncio.gather(*tasks)
-        assert await a.key_of("inst", "s") is None and await b.key_of("inst", "s") is None
-
-    asyncio.run(scenario())
+    events, seen = interleaved_turns(*processes)
     ins = [event.split()[0] for event in events if event.endswith(" in")]
     assert events == [f"{key} {step}" for key in ins for step in ("in", "out")], "never two at once"
     assert ins[0] == "k1" and sorted(ins) == ["k1", "k2", "k3", "k4"], "the first on a free session, none lost"

@@ -13,6 +13,7 @@ from chowder.domain.ports.turns import SessionTurns
 from chowder.persistence.db import Database, make_engine, migrate
 from chowder.persistence.turns import DatabaseTurns
 from chowder.wiring import session_turns
+from tests.unit.turns import interleaved_turns
 
 pytestmark = pytest.mark.persistence
 
@@ -36,25 +37,7 @@ def test_replicas_take_turns_on_a_session_in_arrival_order_and_name_the_holder(
     replicas: tuple[SessionTurns, SessionTurns, str],
 ) -> None:
     a, b, _ = replicas
-    events: list[str] = []
-    seen: dict[str, tuple[str | None, str | None]] = {}
-
-    async def turn(replica: SessionTurns, key: str) -> None:
-        async with replica.hold("inst", "s", key):
-            events.append(f"{key} in")
-            seen[key] = (await a.key_of("inst", "s"), await b.key_of("inst", "s"))
-            await asyncio.sleep(0.3)
-            events.append(f"{key} out")
-
-    async def scenario() -> None:
-        tasks = []
-        for replica, key in ((a, "k1"), (b, "k2"), (a, "k3"), (b, "k4")):
-            tasks.append(asyncio.create_task(turn(replica, key)))
-            await asyncio.sleep(0.1)  # arrival order
-        await asyncio.gather(*tasks)
-        assert await a.key_of("inst", "s") is None and await b.key_of("inst", "s") is None
-
-    asyncio.run(scenario())
+    events, seen = interleaved_turns(a, b)
     assert events == [f"{key} {step}" for key in ("k1", "k2", "k3", "k4") for step in ("in", "out")]
     assert seen == {key: (key, key) for key in ("k1", "k2", "k3", "k4")}, "every replica names the holder"
 
