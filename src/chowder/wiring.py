@@ -24,7 +24,7 @@ from chowder.domain.reconciler import Engine
 from chowder.domain.turns import SessionLocks
 from chowder.domain.webhook_delivery import WebhookDeliveries
 from chowder.persistence.db import Database, migrate, sqlite_file
-from chowder.persistence.host_turns import HostTurns
+from chowder.persistence.host_turns import HostTurns, lock_file_of
 from chowder.persistence.store import SqlTransactions
 from chowder.persistence.turns import DatabaseTurns
 from chowder.runtime.openclaw.runtime import OpenClawRuntime
@@ -104,5 +104,5 @@ def session_turns(database_url: str, db: Database) -> SessionTurns:
     if scheme.startswith("postgresql"):
         return DatabaseTurns(f"postgresql://{rest}", db.engine)
     if (database := sqlite_file(database_url)) is not None:
-        return HostTurns(database.with_name(f"{database.name}.turns"), db.engine)
+        return HostTurns(lock_file_of(database), db.engine)
     return SessionLocks()

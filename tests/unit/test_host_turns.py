@@ -16,7 +16,7 @@ import pytest
 
 from chowder.domain.ports.turns import SessionTurns
 from chowder.persistence.db import Database, migrate
-from chowder.persistence.host_turns import HostTurns
+from chowder.persistence.host_turns import HostTurns, lock_file_of
 from chowder.wiring import session_turns
 from tests.unit.turns import interleaved_turns
 
@@ -25,7 +25,7 @@ _HOLDER = """
 import asyncio, sys
 from pathlib import Path
 from chowder.persistence.db import make_engine
-from chowder.persistence.host_turns import HostTurns
+from chowder.persistence.host_turns import HostTurns, lock_file_of
 
 async def hold() -> None:
     turns = HostTurns(Path(sys.argv[2]), make_engine(sys.argv[1]))
@@ -99,7 +99,7 @@ def test_a_dead_processes_turn_frees_the_session_and_names_nobody(
     """The kernel frees a killed process's lock; its row stays behind, naming nobody."""
     url, _ = database
     a, _ = processes
-    lock_file = Path(url.removeprefix("sqlite:///") + ".turns")
+    lock_file = lock_file_of(Path(url.removeprefix("sqlite:///")))
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, url, str(lock_file)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == b"held\n"

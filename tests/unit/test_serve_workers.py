@@ -9,6 +9,7 @@ import httpx
 from typer.testing import CliRunner
 
 from chowder.cli.main import app
+from chowder.sandbox import procfs
 from tests.e2e.harness import Server
 from tests.factories import auth, create_instance, signup
 
@@ -40,13 +41,7 @@ def test_two_workers_on_one_sqlite_file_serve_as_one(data_dir: Path) -> None:
 def _workers(pid: int) -> list[int]:
     """The worker processes `pid` spawned (uvicorn's supervisor, through multiprocessing; its resource tracker,
     a child too, is not one)."""
-    found = []
-    for process in Path("/proc").glob("[0-9]*"):
-        try:
-            parent = int((process / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            spawned = b"spawn_main" in (process / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if parent == pid and spawned:
-            found.append(int(process.name))
-    return found
+    supervisor = procfs.proc_of(pid)
+    assert supervisor is not None
+    below = procfs.with_descendants({supervisor}) - {supervisor}
+    return [child for child, _ in below if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]

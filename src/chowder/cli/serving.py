@@ -49,7 +49,7 @@ def serve_workers(settings: Settings, host: str, port: int, engine: bool) -> Non
     url = settings.resolved_database_url
     if not url.startswith("postgresql") and sqlite_file(url) is None:
         raise NeedsSharedDatabase("Several workers need a database file or PostgreSQL (CHOWDER_DATABASE_URL).")
-    db = Database(settings.resolved_database_url)
+    db = Database(url)
     try:
         migrate(db.engine)  # once, here: the workers then find the schema current and do not race to migrate it
     finally:

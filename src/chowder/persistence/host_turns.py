@@ -34,8 +34,13 @@ _UPSERT = text(
 _HOLDER = text("SELECT key_id FROM session_turns WHERE instance_id = :instance_id AND session_id = :session_id")
 
 
+def lock_file_of(database: Path) -> Path:
+    """The lock file every process of the SQLite database `database` uses: beside it, whatever their data dirs."""
+    return database.with_name(f"{database.name}.turns")
+
+
 class HostTurns:
-    """`lock_path`: the lock file every process of the database uses (beside it); `engine` the database's."""
+    """`lock_path`: the database's lock file (`lock_file_of`); `engine` the database's."""
 
     def __init__(self, lock_path: Path, engine: Engine) -> None:
         self._path = lock_path
