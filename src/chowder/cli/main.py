@@ -55,7 +55,7 @@ def serve(
 ) -> None:
     """Serve the API in the foreground (with the lifecycle engine unless --no-engine)."""
     from chowder.api.app import create_app
-    from chowder.cli.serving import NeedsSharedDatabase, serve_workers
+    from chowder.cli.serving import CannotServe, serve_workers
 
     # Through the environment, which the workers' processes read their settings from.
     if workers is not None:
@@ -67,13 +67,17 @@ def serve(
     if settings.workers > 1:
         try:
             serve_workers(settings, host, port, engine)
-        except NeedsSharedDatabase as exc:
+        except CannotServe as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
         return
     # Our own access line per request (`api/request_metrics.py`) replaces uvicorn's: it carries the request id.
+    # Python's event loop, not uvloop: libuv accepts one connection per turn of its loop (libuv#3696), and a
+    # saturated process's turn runs every ready request, tens of milliseconds, so the last of 32 connections opened
+    # together waited 0.6 s for its first answer. Python's loop accepts every waiting connection at once, and
+    # answers these routes as fast. Workers run on it too, each on a socket of its own (`serving.WorkerLoop`).
     app = create_app(settings, run_engine=engine, settle_gc=True)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=host, port=port, loop="asyncio", log_config=None, access_log=False)
 
 
 @app.command()
