@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -199,17 +200,27 @@ def gateway_pids(gateway_url: str) -> list[int]:
                 continue
             if url.host != "127.0.0.1" and f"|-- {url.host}\n" not in (entry / "net" / "fib_trie").read_text():
                 continue
-            inodes = set()
-            for table in ("tcp", "tcp6"):
-                for line in (entry / "net" / table).read_text().splitlines()[1:]:
-                    fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == url.port:
-                        inodes.add(f"socket:[{fields[9]}]")
-            if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+            if listening_sockets(int(entry.name), url.port):
                 pids.append(int(entry.name))
         except OSError:
             continue
     return pids
+
+
+def listening_sockets(pid: int, port: int) -> set[str]:
+    """The sockets (`socket:[inode]`) that process `pid` holds listening on `port`, as its own network namespace
+    shows them. Raises OSError when the process is gone."""
+    listening = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                listening.add(f"socket:[{fields[9]}]")
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # closed meanwhile
+            held.add(os.readlink(fd))
+    return held & listening
 
 
 @dataclass

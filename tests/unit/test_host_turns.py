@@ -25,7 +25,7 @@ _HOLDER = """
 import asyncio, sys
 from pathlib import Path
 from chowder.persistence.db import make_engine
-from chowder.persistence.host_turns import HostTurns, lock_file_of
+from chowder.persistence.host_turns import HostTurns
 
 async def hold() -> None:
     turns = HostTurns(Path(sys.argv[2]), make_engine(sys.argv[1]))

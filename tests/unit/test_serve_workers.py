@@ -3,6 +3,7 @@ database in memory, which each would have to itself, is refused."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx
@@ -10,8 +11,8 @@ from typer.testing import CliRunner
 
 from chowder.cli.main import app
 from chowder.sandbox import procfs
-from tests.e2e.harness import Server
-from tests.factories import auth, create_instance, signup
+from tests.e2e.harness import Server, listening_sockets
+from tests.factories import auth, create_instance, signup, wait_until
 
 
 def test_several_workers_on_a_database_in_memory_are_refused(data_dir: Path) -> None:
@@ -21,13 +22,29 @@ def test_several_workers_on_a_database_in_memory_are_refused(data_dir: Path) -> 
     assert "Several workers need a database file or PostgreSQL" in refused.output
 
 
+def test_a_port_another_program_holds_is_refused_before_any_worker_starts(data_dir: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {"CHOWDER_DATA_DIR": str(data_dir), "CHOWDER_DATABASE_URL": f"sqlite:///{data_dir / 'chowder.db'}"}
+        refused = CliRunner().invoke(app, ["serve", "--workers", "2", "--port", str(port), "--no-engine"], env=env)
+    assert refused.exit_code == 2
+    assert f"Cannot listen on 127.0.0.1:{port}: Address already in use." in refused.output
+
+
 def test_two_workers_on_one_sqlite_file_serve_as_one(data_dir: Path) -> None:
     database = f"sqlite:///{data_dir / 'chowder.db'}"
     server = Server(data_dir, database, command=("serve", "--no-engine", "--workers", "2"))
     server.start()
     try:
         assert server.process is not None
-        assert len(_workers(server.process.pid)) == 2
+        workers = _workers(server.process.pid)
+        assert len(workers) == 2
+        # Each on a listening socket of its own (SO_REUSEPORT), none shared: the kernel spreads connections evenly.
+        # (The server answered once one worker had started; the other may still be starting.)
+        wait_until(lambda: all(listening_sockets(worker, server.port) for worker in workers), "both workers listen")
+        listeners = [listening_sockets(worker, server.port) for worker in workers]
+        assert all(len(found) == 1 for found in listeners), listeners
+        assert listeners[0] != listeners[1]
         key = signup(server.client, "Workers")
         created = create_instance(server.client, key)["id"]
         for _ in range(8):  # a connection each: the kernel spreads them across both workers
