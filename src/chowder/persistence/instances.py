@@ -28,7 +28,7 @@ from chowder.domain.ports.instances import (
 from chowder.domain.webhooks import announce as announce_event
 from chowder.persistence.audit import SqlAuditRepository
 from chowder.persistence.leases import lapsed
-from chowder.persistence.pages import newest_first
+from chowder.persistence.pages import PreparedPages
 from chowder.persistence.records import Executes, changed_one, columns_of, record_of, records_of
 from chowder.persistence.tables import InstanceRow
 from chowder.persistence.webhooks import SqlWebhookRepository
@@ -46,6 +46,9 @@ _ONE = select(_TABLE).where(*_THIS)
 _STATUS = select(_TABLE.c.status, _TABLE.c.gateway_url).where(*_THIS)
 _PUBLIC = select(*(_TABLE.c[column.name] for column in fields(PublicInstance)))
 _PUBLIC_ONE = _PUBLIC.where(*_THIS)
+_PUBLIC_PAGES = PreparedPages(
+    _PUBLIC.where(_TABLE.c.organization_id == bindparam("org_id"), _LIVE), _TABLE.c.created_at, _TABLE.c.id
+)
 # An instance as its webhook events describe it.
 _ANNOUNCED = ("id", "name", "status", "error_message", "openclaw_version")
 
@@ -65,9 +68,8 @@ class SqlInstanceReads:
         return None if row is None else (Status(row.status), row.gateway_url)
 
     def public_of_org(self, org_id: str, page: PageRequest = PageRequest()) -> list[PublicInstance]:
-        live = _PUBLIC.where(_TABLE.c.organization_id == org_id, _LIVE)
-        statement = newest_first(live, _TABLE.c.created_at, _TABLE.c.id, page)
-        return records_of(PublicInstance, self._executes.execute(statement))
+        statement, parameters = _PUBLIC_PAGES.statement(page)
+        return records_of(PublicInstance, self._executes.execute(statement, {"org_id": org_id, **parameters}))
 
 
 def _these(org_id: str, instance_id: str) -> dict[str, str]:
