@@ -15,9 +15,14 @@ from tests.e2e.harness import Server, listening_sockets
 from tests.factories import auth, create_instance, signup, wait_until
 
 
+def _env(data_dir: Path, database_url: str) -> dict[str, str]:
+    """`serve --workers N` sets CHOWDER_WORKERS in this process's environment for its workers: named here, the
+    CliRunner puts it back afterwards (else the tests after this one would each enforce half their rate limits)."""
+    return {"CHOWDER_DATA_DIR": str(data_dir), "CHOWDER_DATABASE_URL": database_url, "CHOWDER_WORKERS": "1"}
+
+
 def test_several_workers_on_a_database_in_memory_are_refused(data_dir: Path) -> None:
-    env = {"CHOWDER_DATA_DIR": str(data_dir), "CHOWDER_DATABASE_URL": "sqlite://", "CHOWDER_WORKERS": "1"}
-    refused = CliRunner().invoke(app, ["serve", "--workers", "2", "--port", "1"], env=env)
+    refused = CliRunner().invoke(app, ["serve", "--workers", "2", "--port", "1"], env=_env(data_dir, "sqlite://"))
     assert refused.exit_code == 2
     assert "Several workers need a database file or PostgreSQL" in refused.output
 
@@ -25,7 +30,7 @@ def test_several_workers_on_a_database_in_memory_are_refused(data_dir: Path) -> 
 def test_a_port_another_program_holds_is_refused_before_any_worker_starts(data_dir: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        env = {"CHOWDER_DATA_DIR": str(data_dir), "CHOWDER_DATABASE_URL": f"sqlite:///{data_dir / 'chowder.db'}"}
+        env = _env(data_dir, f"sqlite:///{data_dir / 'chowder.db'}")
         refused = CliRunner().invoke(app, ["serve", "--workers", "2", "--port", str(port), "--no-engine"], env=env)
     assert refused.exit_code == 2
     assert f"Cannot listen on 127.0.0.1:{port}: Address already in use." in refused.output
