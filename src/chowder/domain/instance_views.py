@@ -17,9 +17,10 @@ from chowder.domain.power import AutoStop, public_power
 from chowder.sandbox.base import Egress
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InstanceView:
-    """The public fields; secrets and the engine's bookkeeping stay behind."""
+    """The public fields; secrets and the engine's bookkeeping stay behind. Read-only, not frozen for the cost of
+    a list's rows (as `PublicInstance`)."""
 
     id: str
     organization_id: str

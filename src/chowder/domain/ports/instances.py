@@ -66,10 +66,12 @@ class InstanceRecord:
     upgrade_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PublicInstance:
     """What an instance's owner may see of it, and all a listing reads: no secret, none of the engine's
-    bookkeeping (of a page of 50, reading the whole records cost half the request)."""
+    bookkeeping (of a page of 50, reading the whole records cost half the request). Read-only, but not frozen: a
+    frozen dataclass sets each field through `object.__setattr__`, 2.3 us of each row of a page (with
+    `InstanceView`'s, a sixth of a page of 50)."""
 
     id: str
     organization_id: str
